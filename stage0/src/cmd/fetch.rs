@@ -1,0 +1,52 @@
+//! `rukt fetch IMAGE...`: prints each image's ID.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use rukt_images::fetch::{FetchOptions, Fetcher, NoProgress, Progress, PullPolicy};
+use rukt_images::platform::Platform;
+use rukt_images::reference::ImageRef;
+
+use super::Globals;
+use crate::cli::{FetchArgs, FetchFlags, PullPolicyArg};
+
+/// Builds library fetch options from the flags.
+pub fn options(g: &Globals, flags: &FetchFlags) -> FetchOptions {
+    FetchOptions {
+        pull_policy: match flags.pull_policy {
+            PullPolicyArg::Never => PullPolicy::Never,
+            PullPolicyArg::New => PullPolicy::New,
+            PullPolicyArg::Update => PullPolicy::Update,
+        },
+        platform: Platform::with_overrides(flags.os.as_deref(), flags.arch.as_deref()),
+        insecure_http: g.insecure_http,
+        max_layer_size: flags.max_layer_size,
+        concurrency: usize::from(flags.max_concurrent_downloads),
+        config_dir: g.config_dir.clone(),
+    }
+}
+
+pub fn run(g: &Globals, args: FetchArgs) -> Result<ExitCode> {
+    let refs = args
+        .images
+        .iter()
+        .map(|s| ImageRef::parse(s).map_err(anyhow::Error::from))
+        .collect::<Result<Vec<_>>>()?;
+    let store = g.store()?;
+    let fetcher = Fetcher::new(&store, options(g, &args.flags))
+        .context("cannot load the registry configuration")?;
+    let bars = crate::progress::Bars::for_terminal(args.quiet);
+    let progress: &dyn Progress = match &bars {
+        Some(b) => b,
+        None => &NoProgress,
+    };
+    let mut out = std::io::stdout().lock();
+    for (text, image) in args.images.iter().zip(&refs) {
+        let record = fetcher
+            .fetch(image, progress)
+            .with_context(|| format!("cannot fetch {text}"))?;
+        writeln!(out, "{}", record.id)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,49 @@
+//! `rukt image rm` and `rukt image gc`.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use rukt_images::lookup;
+
+use super::list::human_size;
+use crate::cmd::Globals;
+
+pub fn rm(g: &Globals, images: &[String]) -> Result<ExitCode> {
+    let store = g.store()?;
+    let removed = store.update_index(|idx| -> Result<Vec<String>> {
+        // Resolve everything first: one bad name removes nothing.
+        let mut names = Vec::new();
+        for i in images {
+            names.extend(lookup::find(idx, i)?.into_iter().map(|r| r.name.clone()));
+        }
+        for n in &names {
+            idx.images.remove(n);
+        }
+        Ok(names)
+    })??;
+    let mut out = std::io::stdout().lock();
+    for n in removed {
+        writeln!(out, "{n}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn gc(g: &Globals, grace_period: Option<Duration>) -> Result<ExitCode> {
+    let store = g.store()?;
+    let report = rukt_images::gc::gc(&store, grace_period, &|_| false)?;
+    let mut out = std::io::stdout().lock();
+    for n in &report.images {
+        writeln!(out, "removed unused image {n}")?;
+    }
+    writeln!(
+        out,
+        "removed {} blobs, {} layers, {} scratch directories; freed {}",
+        report.blobs,
+        report.layers,
+        report.scratch,
+        human_size(report.bytes)
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,43 @@
+//! `rukt`, stage0: a thin command line over the `rukt-images` library.
+//!
+//! Exit codes: 0 success; 2 usage error; 254 rukt's own failure (as rkt).
+
+mod cli;
+mod cmd;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// rukt failed for a reason of its own.
+const EXIT_FAILURE: u8 = 254;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let level = if cli.debug { "debug" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUKT_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("rukt={level},rukt_images={level}"))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(cli.debug)
+        .init();
+    match cmd::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // A closed pipe (`rukt image list | head`) is not a failure.
+            if err.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            let _ =
+                std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("rukt: {err:#}\n"));
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}

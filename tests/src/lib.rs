@@ -1,0 +1,24 @@
+//! Harness for rukt's functional tests (`tests/functional.rs`): a throw-away local registry,
+//! an in-Rust OCI image builder (including hostile layers), skopeo and umoci wrappers, a
+//! driver for the rukt binary and filesystem tree snapshots.
+
+pub mod digest;
+pub mod fixtures;
+pub mod hostile;
+pub mod image;
+pub mod model;
+pub mod push;
+pub mod registry;
+pub mod rukt;
+pub mod tools;
+pub mod tree;
+pub mod umoci;
+
+/// Writes a note to the test's stderr (shown for failing tests, or with `--nocapture`).
+#[allow(
+    clippy::disallowed_macros,
+    reason = "a test harness talks to the test runner"
+)]
+pub fn note(message: &str) {
+    eprintln!("{message}");
+}

@@ -1,0 +1,238 @@
+//! Hostile images: path traversal, links out of the rootfs, bad whiteouts, device nodes, a
+//! decompression bomb, and blobs tampered with or truncated on the registry. Each fetch must
+//! fail cleanly, name the problem, write nothing outside the store and leave the store exactly
+//! as it was (a good image fetched beforehand stays listed and intact).
+
+use rukt_tests::digest::sha256;
+use rukt_tests::fixtures::{tiny_image, unique};
+use rukt_tests::hostile::{Hostile, gzip_bomb};
+use rukt_tests::image::{Compression, Entry, ImageSpec, Layer, write_layout};
+use rukt_tests::push::push;
+use rukt_tests::registry::Registry;
+use rukt_tests::rukt::{Output, Rukt, assert_store_unchanged};
+
+/// A store holding one good image, and what it looked like before the hostile fetch.
+struct Victim {
+    rukt: Rukt,
+    good: String,
+    snapshot: rukt_tests::tree::Tree,
+    list: Vec<serde_json::Value>,
+    _dir: tempfile::TempDir,
+}
+
+impl Victim {
+    fn new() -> Victim {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = write_layout(dir.path(), "good", &[tiny_image("good")]);
+        let rukt = Rukt::new();
+        let good = rukt.fetch(&layout.reference());
+        let snapshot = rukt.snapshot();
+        let list = rukt.list();
+        Victim {
+            rukt,
+            good,
+            snapshot,
+            list,
+            _dir: dir,
+        }
+    }
+
+    /// Fetches `args` (the fetch must fail cleanly) and checks the store is as it was.
+    fn fetch_fails(&self, args: &[&str]) -> Output {
+        let mut full = vec!["fetch"];
+        full.extend_from_slice(args);
+        let out = self.rukt.fail(&full);
+        assert_store_unchanged(&self.snapshot, &self.rukt.snapshot(), "the failed fetch");
+        assert_eq!(
+            self.rukt.list(),
+            self.list,
+            "`image list` changed after a failed fetch"
+        );
+        self.rukt.ok(&["image", "verify", &self.good]);
+        out
+    }
+}
+
+/// An image whose first layer is harmless and new to the store (so a partly unpacked image
+/// must be cleaned up) and whose second layer is `hostile`.
+fn hostile_image(marker: &str, hostile: Layer) -> ImageSpec {
+    let base = Layer::new(
+        Compression::Gzip,
+        vec![
+            Entry::dir("etc"),
+            Entry::file("etc/base", format!("{marker}\n")),
+        ],
+    );
+    ImageSpec::new(vec![base, hostile])
+}
+
+fn assert_mentions(out: &Output, any_of: &[String]) {
+    assert!(
+        any_of.iter().any(|s| out.stderr.contains(s.as_str())),
+        "the error should name the offending entry (one of {any_of:?}):\n{out}"
+    );
+}
+
+fn refuse(case: Hostile) {
+    let marker = unique(&format!("rukt-hostile-{case:?}").to_lowercase());
+    let guard = case.arm(&marker);
+    let victim = Victim::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = write_layout(
+        tmp.path(),
+        "hostile",
+        &[hostile_image(&marker, case.layer(&marker))],
+    );
+    let out = victim.fetch_fails(&[&layout.reference()]);
+    assert_mentions(&out, &case.offending(&marker));
+    guard.check();
+}
+
+#[test]
+fn dot_dot_path() {
+    refuse(Hostile::DotDot);
+}
+
+#[test]
+fn absolute_path() {
+    refuse(Hostile::Absolute);
+}
+
+#[test]
+fn write_through_symlink_to_root() {
+    refuse(Hostile::SymlinkToRoot);
+}
+
+#[test]
+fn write_through_symlink_upwards() {
+    refuse(Hostile::SymlinkUp);
+}
+
+#[test]
+fn hardlink_upwards() {
+    refuse(Hostile::HardlinkUp);
+}
+
+#[test]
+fn hardlink_absolute() {
+    refuse(Hostile::HardlinkAbsolute);
+}
+
+#[test]
+fn write_through_hardlink() {
+    refuse(Hostile::HardlinkWriteThrough);
+}
+
+#[test]
+fn bare_whiteout() {
+    refuse(Hostile::BareWhiteout);
+}
+
+#[test]
+fn device_node() {
+    refuse(Hostile::CharDevice);
+}
+
+#[test]
+fn decompression_bomb() {
+    const LIMIT: u64 = 1 << 20;
+    let victim = Victim::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = unique("rukt-bomb");
+    let bomb = gzip_bomb(64 << 20);
+    let bomb_digest = bomb.blob().digest.clone();
+    assert!(
+        bomb.blob().size() < LIMIT,
+        "the bomb must be small on the wire"
+    );
+    let layout = write_layout(tmp.path(), "bomb", &[hostile_image(&marker, bomb)]);
+    let limit = LIMIT.to_string();
+    let out = victim.fetch_fails(&["--max-layer-size", &limit, &layout.reference()]);
+    let lower = out.stderr.to_lowercase();
+    assert!(
+        out.stderr.contains(&bomb_digest)
+            || out.stderr.contains(&limit)
+            || lower.contains("size")
+            || lower.contains("limit"),
+        "the error should say the layer exceeds --max-layer-size:\n{out}"
+    );
+}
+
+/// Pushes an image whose last layer is `victim_layer` and returns (registry, reference).
+fn pushed(victim_layer: &Layer, repo: &str) -> (Registry, String, tempfile::TempDir) {
+    let registry = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = unique(repo);
+    let layout = write_layout(
+        tmp.path(),
+        "latest",
+        &[hostile_image(&marker, victim_layer.clone())],
+    );
+    push(&layout.dir, "latest", &registry, &format!("{repo}:latest"));
+    let reference = registry.reference(&format!("{repo}:latest"));
+    (registry, reference, tmp)
+}
+
+#[test]
+fn tampered_blob_on_the_registry() {
+    // Uncompressed, so the tampered blob is still a valid tar and only the digest can tell.
+    let marker = unique("tampered");
+    let payload = format!("{marker}:{}", "A".repeat(4096));
+    let layer = Layer::new(Compression::None, vec![Entry::file("payload", payload)]);
+    let expected = layer.blob().digest.clone();
+    let (registry, reference, _tmp) = pushed(&layer, "tampered");
+
+    let file = registry.blob_file(&expected);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes
+        .windows(8)
+        .position(|w| w == b"AAAAAAAA")
+        .expect("payload in the blob");
+    bytes[at + 4] = b'B';
+    std::fs::write(&file, &bytes).unwrap();
+    let actual = sha256(&bytes);
+
+    let victim = Victim::new();
+    let out = victim.fetch_fails(&[&reference]);
+    assert!(
+        out.stderr.contains("tampered:latest"),
+        "the error should name the image reference:\n{out}"
+    );
+    assert!(
+        out.stderr.contains(&expected),
+        "the error should name the expected digest {expected}:\n{out}"
+    );
+    assert!(
+        out.stderr.contains(&actual),
+        "the error should name the actual digest {actual}:\n{out}"
+    );
+}
+
+#[test]
+fn truncated_blob_on_the_registry() {
+    let marker = unique("truncated");
+    let layer = Layer::new(
+        Compression::Gzip,
+        vec![
+            Entry::file("payload", rukt_tests::image::random_bytes(256 << 10, 99)),
+            Entry::file("marker", marker),
+        ],
+    );
+    let expected = layer.blob().digest.clone();
+    let (registry, reference, _tmp) = pushed(&layer, "truncated");
+
+    let file = registry.blob_file(&expected);
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+
+    let victim = Victim::new();
+    let out = victim.fetch_fails(&[&reference]);
+    assert!(
+        out.stderr.contains("truncated:latest"),
+        "the error should name the image reference:\n{out}"
+    );
+    assert!(
+        out.stderr.contains(&expected),
+        "the error should name the blob {expected}:\n{out}"
+    );
+}
