@@ -159,7 +159,8 @@ pub enum ImageCommand {
         /// Name or ID prefix.
         image: String,
         /// Destination directory (must not exist or be empty).
-        dir: PathBuf,
+        #[arg(value_name = "DIR")]
+        target: PathBuf,
     },
 }
 

@@ -22,7 +22,7 @@ fn timeout() -> Duration {
     let secs = std::env::var("RUKT_TEST_TIMEOUT")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(120);
+        .unwrap_or(60);
     Duration::from_secs(secs)
 }
 

@@ -207,81 +207,99 @@ pub fn diff(a: &Tree, b: &Tree) -> Vec<String> {
 
 /// `diff` leaving out the attributes in `ignore`.
 pub fn diff_ignoring(a: &Tree, b: &Tree, ignore: &[Attr]) -> Vec<String> {
-    let mut out = Vec::new();
-    for (path, ea) in a {
-        match b.get(path) {
-            None => out.push(format!("- {} ({:?})", path.display(), ea.kind)),
-            Some(eb) => compare(path, ea, eb, ignore, &mut out),
-        }
-    }
-    for (path, eb) in b {
-        if !a.contains_key(path) {
-            out.push(format!("+ {} ({:?})", path.display(), eb.kind));
-        }
-    }
-    out
+    differences(a, b, ignore)
+        .into_iter()
+        .map(|(_, line)| line)
+        .collect()
 }
 
-/// The attributes (by name) that differ anywhere between `a` and `b`, for reporting.
+/// The names of the attributes that differ anywhere between `a` and `b` (`"presence"` for
+/// entries only on one side), for reporting.
 pub fn differing_attrs(a: &Tree, b: &Tree) -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = diff(a, b)
-        .iter()
-        .filter_map(|line| {
-            let rest = line.strip_prefix("~ ")?;
-            let (_, attr) = rest.rsplit_once(": ")?;
-            ATTR_NAMES.iter().copied().find(|n| attr.starts_with(n))
-        })
+    let mut names: Vec<&'static str> = differences(a, b, &[])
+        .into_iter()
+        .map(|(attr, _)| attr)
         .collect();
     names.sort_unstable();
     names.dedup();
     names
 }
 
-const ATTR_NAMES: &[&str] = &[
-    "kind", "mode", "owner", "size", "content", "target", "rdev", "mtime", "hardlink", "xattrs",
-];
+fn differences(a: &Tree, b: &Tree, ignore: &[Attr]) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for (path, ea) in a {
+        match b.get(path) {
+            None => out.push(("presence", format!("- {} ({:?})", path.display(), ea.kind))),
+            Some(eb) => compare(path, ea, eb, ignore, &mut out),
+        }
+    }
+    for (path, eb) in b {
+        if !a.contains_key(path) {
+            out.push(("presence", format!("+ {} ({:?})", path.display(), eb.kind)));
+        }
+    }
+    out
+}
 
-fn compare(path: &Path, a: &Entry, b: &Entry, ignore: &[Attr], out: &mut Vec<String>) {
+fn compare(
+    path: &Path,
+    a: &Entry,
+    b: &Entry,
+    ignore: &[Attr],
+    out: &mut Vec<(&'static str, String)>,
+) {
     let p = path.display();
     if a.kind != b.kind {
-        out.push(format!("~ {p}: kind {:?} -> {:?}", a.kind, b.kind));
+        out.push(("kind", format!("~ {p}: kind {:?} -> {:?}", a.kind, b.kind)));
         return;
     }
     let on = |attr: Attr| !ignore.contains(&attr);
     if on(Attr::Mode) && a.mode != b.mode {
-        out.push(format!("~ {p}: mode {:04o} -> {:04o}", a.mode, b.mode));
+        out.push((
+            "mode",
+            format!("~ {p}: mode {:04o} -> {:04o}", a.mode, b.mode),
+        ));
     }
     if on(Attr::Owner) && (a.uid, a.gid) != (b.uid, b.gid) {
-        out.push(format!(
-            "~ {p}: owner {}:{} -> {}:{}",
-            a.uid, a.gid, b.uid, b.gid
+        out.push((
+            "owner",
+            format!("~ {p}: owner {}:{} -> {}:{}", a.uid, a.gid, b.uid, b.gid),
         ));
     }
     if on(Attr::Content) && a.size != b.size {
-        out.push(format!("~ {p}: size {} -> {}", a.size, b.size));
+        out.push(("content", format!("~ {p}: size {} -> {}", a.size, b.size)));
     } else if on(Attr::Content) && a.sha256 != b.sha256 {
-        out.push(format!("~ {p}: content {:?} -> {:?}", a.sha256, b.sha256));
+        out.push((
+            "content",
+            format!("~ {p}: content {:?} -> {:?}", a.sha256, b.sha256),
+        ));
     }
     if on(Attr::Target) && a.target != b.target {
-        out.push(format!("~ {p}: target {:?} -> {:?}", a.target, b.target));
+        out.push((
+            "target",
+            format!("~ {p}: target {:?} -> {:?}", a.target, b.target),
+        ));
     }
     if on(Attr::Rdev) && a.rdev != b.rdev {
-        out.push(format!("~ {p}: rdev {:?} -> {:?}", a.rdev, b.rdev));
+        out.push(("rdev", format!("~ {p}: rdev {:?} -> {:?}", a.rdev, b.rdev)));
     }
     let mtime_on = on(Attr::Mtime)
         && !(a.kind == Kind::Dir && ignore.contains(&Attr::DirMtime))
         && !(a.kind == Kind::Symlink && ignore.contains(&Attr::SymlinkMtime));
     if mtime_on && a.mtime != b.mtime {
-        out.push(format!("~ {p}: mtime {} -> {}", a.mtime, b.mtime));
+        out.push(("mtime", format!("~ {p}: mtime {} -> {}", a.mtime, b.mtime)));
     }
     if on(Attr::Hardlink) && a.hardlink != b.hardlink {
-        out.push(format!(
-            "~ {p}: hardlink {:?} -> {:?}",
-            a.hardlink, b.hardlink
+        out.push((
+            "hardlink",
+            format!("~ {p}: hardlink {:?} -> {:?}", a.hardlink, b.hardlink),
         ));
     }
     if on(Attr::Xattrs) && a.xattrs != b.xattrs {
-        out.push(format!("~ {p}: xattrs {:?} -> {:?}", a.xattrs, b.xattrs));
+        out.push((
+            "xattrs",
+            format!("~ {p}: xattrs {:?} -> {:?}", a.xattrs, b.xattrs),
+        ));
     }
 }
 
@@ -293,4 +311,52 @@ pub fn file_bytes(tree: &Tree) -> u64 {
         })
         .map(|(_, e)| e.size)
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_and_diffs() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir(root.join("d")).unwrap();
+        fs::write(root.join("d/a"), b"a").unwrap();
+        fs::hard_link(root.join("d/a"), root.join("b")).unwrap();
+        std::os::unix::fs::symlink("d/a", root.join("s")).unwrap();
+        let before = snapshot(root);
+        assert_eq!(before.len(), 4);
+        assert_eq!(
+            before[Path::new("b")].hardlink.as_deref(),
+            Some(Path::new("b"))
+        );
+        assert_eq!(
+            before[Path::new("d/a")].hardlink.as_deref(),
+            Some(Path::new("b"))
+        );
+        assert_eq!(
+            before[Path::new("s")].target.as_deref(),
+            Some(Path::new("d/a"))
+        );
+        assert!(diff(&before, &snapshot(root)).is_empty());
+
+        fs::remove_file(root.join("b")).unwrap();
+        fs::write(root.join("d/a"), b"changed").unwrap();
+        let after = snapshot(root);
+        let lines = diff(&before, &after);
+        assert!(lines.contains(&"- b (File)".to_owned()), "{lines:?}");
+        assert!(
+            lines.iter().any(|l| l.starts_with("~ d/a: size 1 -> 7")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("~ d/a: hardlink")),
+            "{lines:?}"
+        );
+        let attrs = differing_attrs(&before, &after);
+        for attr in ["content", "hardlink", "presence"] {
+            assert!(attrs.contains(&attr), "{attrs:?}");
+        }
+    }
 }

@@ -582,7 +582,7 @@ impl<'a> Fetcher<'a> {
             match r {
                 Some(Ok(m)) => metas.push(m),
                 Some(Err(e)) => {
-                    let cancelled = matches!(&e, FetchError::Layer { source: LayerError::Read(io), .. } if io.kind() == io::ErrorKind::Interrupted);
+                    let cancelled = matches!(&e, FetchError::Layer { source: LayerError::Read(io), .. } if stream::is_cancelled(io));
                     if first_err.is_none()
                         || (!cancelled && first_err.as_ref().is_some_and(|(c, _)| *c))
                     {

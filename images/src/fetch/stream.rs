@@ -38,6 +38,27 @@ impl<R: Read> Read for Watch<'_, R> {
     }
 }
 
+/// The fetch was cancelled because another layer failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled: another layer failed")]
+pub struct Cancelled;
+
+/// Whether an I/O error is (or wraps, as the tar reader does) a cancellation.
+pub fn is_cancelled(e: &io::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|i| i as _);
+    while let Some(err) = cur {
+        if err.is::<Cancelled>() {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            cur = io.get_ref().map(|i| i as _);
+            continue;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// Copies everything read into a file as well.
 pub struct Tee<R> {
     pub(crate) inner: R,

@@ -32,10 +32,10 @@ pub fn run(g: &Globals, cmd: ImageCommand) -> Result<ExitCode> {
                 .with_context(|| format!("cannot export {image}"))?;
             Ok(ExitCode::SUCCESS)
         }
-        ImageCommand::Extract { image, dir } => {
+        ImageCommand::Extract { image, target } => {
             let store = g.store()?;
             let rec = find_one(g, &image)?;
-            rukt_images::extract::extract(&store, &rec, &dir)
+            rukt_images::extract::extract(&store, &rec, &target)
                 .with_context(|| format!("cannot extract {image}"))?;
             Ok(ExitCode::SUCCESS)
         }

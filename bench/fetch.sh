@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Benchmark: fetch + unpack a multi-layer image (>= 200 MB) from a loopback
+# registry. Side by side, in one run:
+#   rukt fetch                      (fresh store each run)
+#   skopeo copy + umoci unpack      (fresh layout and bundle each run)
+#   podman pull                     (image removed before each run; if podman works here)
+#   floor: read the compressed blobs and decompress them (zcat, pigz -dc: the faster)
+# Prints medians and the ratios the images issue targets:
+#   rukt >= 2x faster than skopeo+umoci; rukt within 1.5x of the floor.
+# Not a test: it never fails on a time.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+work=${BENCH_DIR:-$here/bench/out/fetch}
+runs=${BENCH_RUNS:-5}
+"$here/scripts/setup.sh" bench >/dev/null
+(cd "$here" && cargo build --release -q -p rukt)
+rukt="$here/target/release/rukt"
+
+mkdir -p "$work"
+rm -rf "$work/reg" "$work/store" "$work/oci" "$work/bundle"
+trap '"$here/scripts/registry.sh" stop "$work/reg"' EXIT
+if [ ! -f "$work/layout/index.json" ]; then
+    echo "building the benchmark image from host directories (once; kept in $work/layout)..." >&2
+    rm -rf "$work/layout"
+    python3 "$here/scripts/mkimage.py" "$work/layout" bench \
+        /:usr/bin /:usr/lib/gcc /:usr/libexec /:usr/lib/python3.11 /:usr/share/locale >/dev/null
+fi
+compressed=$(du -cb "$work"/layout/blobs/sha256/* | tail -1 | cut -f1)
+host=$("$here/scripts/registry.sh" start "$work/reg")
+skopeo copy -q --dest-tls-verify=false "oci:$work/layout:bench" "docker://$host/bench:1"
+ref="docker://$host/bench:1"
+layers=$(python3 - "$work/layout" <<'PY'
+import json, sys
+idx = json.load(open(sys.argv[1] + "/index.json"))
+d = idx["manifests"][0]["digest"].split(":")[1]
+m = json.load(open(f"{sys.argv[1]}/blobs/sha256/{d}"))
+print(" ".join(sys.argv[1] + "/blobs/sha256/" + l["digest"].split(":")[1] for l in m["layers"]))
+PY
+)
+echo "image: $(echo $layers | wc -w) layers, $((compressed / 1000000)) MB compressed" >&2
+
+cmds=(
+    -n rukt --prepare "rm -rf $work/store" "$rukt --dir $work/store --insecure-options=http fetch -q $ref"
+    -n skopeo+umoci --prepare "rm -rf $work/oci $work/bundle"
+        "skopeo copy -q --src-tls-verify=false $ref oci:$work/oci:1 && umoci unpack --image $work/oci:1 $work/bundle >/dev/null"
+    -n floor-zcat --prepare true "cat $layers | zcat >/dev/null"
+    -n floor-pigz --prepare true "cat $layers | pigz -dc >/dev/null"
+)
+if command -v podman >/dev/null && podman pull -q --tls-verify=false "${ref#docker://}" >/dev/null 2>&1; then
+    cmds+=(-n podman --prepare "podman rmi -af >/dev/null 2>&1 || true" "podman pull -q --tls-verify=false ${ref#docker://} >/dev/null")
+else
+    echo "podman pull does not work here; leaving it out" >&2
+fi
+hyperfine --style basic --runs "$runs" --warmup 1 --export-json "$work/result.json" "${cmds[@]}" >&2
+
+python3 - "$work/result.json" <<'PY'
+import json, sys
+res = {r["command"]: r["median"] for r in json.load(open(sys.argv[1]))["results"]}
+rukt = res["rukt"]
+floor = min(res["floor-zcat"], res["floor-pigz"])
+print(f"{'command':<14} {'median s':>9}")
+for k, v in res.items():
+    print(f"{k:<14} {v:9.3f}")
+print(f"skopeo+umoci / rukt = {res['skopeo+umoci'] / rukt:.2f}x   (target >= 2.0x)")
+print(f"rukt / floor        = {rukt / floor:.2f}x   (target <= 1.5x)")
+if "podman" in res:
+    print(f"podman / rukt       = {res['podman'] / rukt:.2f}x")
+PY

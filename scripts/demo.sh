@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The README's first command: on a fresh Debian 12 machine (as root), install
+# what rukt needs, build it, make a local demo image from busybox-static,
+# serve it from a local registry and fetch it with rukt.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+"$here/scripts/setup.sh" test
+(cd "$here" && cargo build --release -q -p rukt)
+rukt="$here/target/release/rukt"
+work=$(mktemp -d /tmp/rukt-demo.XXXXXX)
+trap '"$here/scripts/registry.sh" stop "$work/reg"' EXIT
+
+echo "==> making a demo image from busybox-static"
+mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
+cp /bin/busybox "$work/rootfs/bin/busybox"
+for applet in sh ls cat echo true false sleep ps id hostname uname wc; do
+    ln -sf busybox "$work/rootfs/bin/$applet"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$work/rootfs/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$work/rootfs/etc/group"
+python3 "$here/scripts/mkimage.py" "$work/layout" demo --cmd '["/bin/sh","-c","echo hello from rukt"]' \
+    "$work/rootfs:." >/dev/null
+
+echo "==> serving it from a local registry"
+host=$("$here/scripts/registry.sh" start "$work/reg")
+skopeo copy -q --dest-tls-verify=false "oci:$work/layout:demo" "docker://$host/rukt/demo:latest"
+
+echo "==> rukt fetch docker://$host/rukt/demo:latest"
+store="$work/store"
+"$rukt" --dir "$store" --insecure-options=http fetch "docker://$host/rukt/demo:latest"
+echo "==> rukt image list"
+"$rukt" --dir "$store" image list
+echo "==> rukt image verify"
+"$rukt" --dir "$store" image verify
+echo "==> rukt image extract (the root filesystem a pod would see)"
+"$rukt" --dir "$store" image extract "$host/rukt/demo:latest" "$work/rootfs-out"
+ls -l "$work/rootfs-out/bin" | head -5
+echo "demo done; store left in $store"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install what rukt needs on a Debian 12 machine (run as root). Groups:
+#   build  - compilers and -dev packages the workspace links against
+#   test   - the real parts the functional tests drive (registry, skopeo, umoci, busybox)
+#   bench  - test plus the peers the benchmarks measure (hyperfine, podman, pigz)
+# Idempotent: packages already installed are not fetched again.
+set -euo pipefail
+groups=("${@:-test}")
+pkgs=(ca-certificates gcc make pkg-config)
+for g in "${groups[@]}"; do
+    case "$g" in
+    build) ;;
+    test) pkgs+=(docker-registry skopeo umoci busybox-static zstd pigz tar python3) ;;
+    bench) pkgs+=(docker-registry skopeo umoci busybox-static zstd pigz tar python3 hyperfine podman) ;;
+    *) echo "setup.sh: unknown group $g (build|test|bench)" >&2; exit 2 ;;
+    esac
+done
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "setup: cargo is missing; rukt builds with the pinned toolchain in rust-toolchain.toml" >&2; exit 1; }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The README's second command: install what the tests need, then run the
+# whole suite (unit tests, then the functional tests against real parts:
+# a loopback docker-registry, skopeo, umoci). Must run as root.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+"$here/scripts/setup.sh" test
+[ "$(id -u)" = 0 ] || { echo "test.sh: the functional tests need root (whiteouts, ownership)" >&2; exit 1; }
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -q -- -D warnings
+cargo build --workspace -q
+cargo test --workspace -q 2>&1
