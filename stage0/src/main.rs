@@ -29,10 +29,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // A closed pipe (`rukt image list | head`) is not a failure.
-            if err.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
+            if err.chain().any(is_broken_pipe) {
                 return ExitCode::SUCCESS;
             }
             let _ =
@@ -45,5 +42,7 @@ fn main() -> ExitCode {
 fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
     let pipe = Some(std::io::ErrorKind::BrokenPipe);
     e.downcast_ref::<std::io::Error>().map(std::io::Error::kind) == pipe
-        || e.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind) == pipe
+        || e.downcast_ref::<serde_json::Error>()
+            .and_then(serde_json::Error::io_error_kind)
+            == pipe
 }

@@ -466,7 +466,7 @@ impl<'a> Fetcher<'a> {
                             &p.architecture().to_string(),
                             p.variant().as_deref(),
                         )
-                    }) && media::manifest_kind(&d.media_type().to_string())
+                    }) && media::manifest_kind(d.media_type().as_ref())
                         == Some(ManifestKind::Manifest)
                 });
                 let Some(desc) = pick else {

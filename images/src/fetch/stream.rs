@@ -91,7 +91,7 @@ pub enum Decoder<R: BufRead> {
     /// Plain tar.
     Plain(R),
     /// gzip, possibly multi-member.
-    Gzip(flate2::bufread::MultiGzDecoder<R>),
+    Gzip(Box<flate2::bufread::MultiGzDecoder<R>>),
     /// zstd, possibly multi-frame.
     Zstd(zstd::stream::read::Decoder<'static, R>),
 }
@@ -118,7 +118,9 @@ impl<R: BufRead> Decoder<R> {
         }
         Ok(match declared {
             Compression::None => Decoder::Plain(inner),
-            Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(inner)),
+            Compression::Gzip => {
+                Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(inner)))
+            }
             Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(inner)?),
         })
     }

@@ -63,6 +63,10 @@ pub enum RegistryError {
     },
 }
 
+/// A manifest as served: body, `Content-Type` and the
+/// `Docker-Content-Digest` the registry claims.
+pub type Manifest = (Vec<u8>, Option<String>, Option<String>);
+
 /// A response body being streamed.
 pub type BodyReader = Box<dyn Read + Send>;
 
@@ -107,7 +111,7 @@ impl Client {
         ep: &Endpoint,
         reference: &str,
         accept: &str,
-    ) -> Result<(Vec<u8>, Option<String>, Option<String>), RegistryError> {
+    ) -> Result<Manifest, RegistryError> {
         let path = format!("manifests/{reference}");
         let resp = self.get(ep, &path, Some(accept))?;
         let header = |n: &str| {

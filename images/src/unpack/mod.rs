@@ -232,9 +232,9 @@ impl Unpacker {
                 let mut file = File::from(fd);
                 let n = copy_with(entry, &mut file, &mut self.buf).map_err(|e| match e.kind() {
                     // Failures of the stream (not of the disk) surface as read errors.
-                    io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof | io::ErrorKind::Other => {
-                        UnpackError::Read(e)
-                    }
+                    io::ErrorKind::InvalidData
+                    | io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::Other => UnpackError::Read(e),
                     _ => werr(e),
                 })?;
                 self.stats.size += n;
@@ -303,7 +303,7 @@ impl Unpacker {
         if let Some((p, fd)) = &self.parent_cache
             && p == rel
         {
-            return Ok(fd.try_clone()?);
+            return fd.try_clone();
         }
         let fd = match self.open_dir(rel) {
             Ok(fd) => fd,
@@ -327,7 +327,7 @@ impl Unpacker {
 
     fn open_dir(&self, rel: &[u8]) -> io::Result<OwnedFd> {
         if rel.is_empty() {
-            return Ok(self.root.try_clone()?);
+            return self.root.try_clone();
         }
         open_beneath(&self.root, rel)
     }
@@ -377,7 +377,7 @@ impl Unpacker {
     /// not disturb them.
     fn finish_dirs(&mut self) -> Result<(), UnpackError> {
         let mut dirs = std::mem::take(&mut self.dirs);
-        dirs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.0.len()));
         for (rel, ts) in dirs {
             // A later entry may have replaced the directory; skip it then.
             if let Ok(fd) = self.open_dir(&rel) {
@@ -500,8 +500,7 @@ fn remove_existing(parent: &OwnedFd, name: &[u8]) -> io::Result<()> {
 /// Removes everything inside the directory `dir`, never following symlinks.
 pub fn clear_dir(dir: &OwnedFd) -> io::Result<()> {
     let mut names = Vec::new();
-    let mut it = rustix::fs::Dir::read_from(dir)?;
-    while let Some(e) = it.next() {
+    for e in rustix::fs::Dir::read_from(dir)? {
         let e = e?;
         let n = e.file_name().to_bytes();
         if n != b"." && n != b".." {
