@@ -5,12 +5,13 @@
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 
 use tracing::debug;
 
 use super::progress::{LayerFate, Progress};
-use super::stream::{Capped, Decoder, Tee, Watch, buffered};
+use super::stream::{self, Capped, Decoder, Tee, Watch, buffered};
 use super::{Created, FetchError, LayerError};
 use crate::digest::{Algorithm, Digest, VerifyingReader};
 use crate::media::layer_compression;
@@ -115,14 +116,47 @@ pub(crate) fn ensure_layer(
     };
     let tar_stream = VerifyingReader::new(capped, Algorithm::Sha256, None);
 
-    // Unpack (or, when the layer exists, just hash the tar).
+    // Decompress and hash on this thread, unpack on another: the biggest
+    // layer is the critical path, and this puts both cores on it.
+    let stop = AtomicBool::new(false);
     let (stats, tar_stream) = if have_layer {
-        (unpack::UnpackStats::default(), tar_stream)
+        let ts = pump(tar_stream, None, &stop).map_err(|e| layer_err(LayerError::from_io(e)))?;
+        (unpack::UnpackStats::default(), ts)
     } else {
-        unpack::unpack(tar_stream, &rootfs_tmp).map_err(|e| match e {
-            unpack::UnpackError::Read(io) => layer_err(LayerError::from_io(io)),
-            other => layer_err(LayerError::Unpack(other)),
-        })?
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(PIPE_DEPTH);
+        let (unpacked, pumped) = std::thread::scope(|s| {
+            let unpacker = s.spawn(|| {
+                let r = unpack::unpack(
+                    ChannelReader {
+                        rx,
+                        cur: Vec::new(),
+                        pos: 0,
+                    },
+                    &rootfs_tmp,
+                );
+                if r.is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                r.map(|(stats, _)| stats)
+            });
+            let pumped = pump(tar_stream, Some(tx), &stop);
+            (unpacker.join(), pumped)
+        });
+        let unpacked = unpacked
+            .map_err(|_| layer_err(LayerError::Read(io::Error::other("unpacker panicked"))))?;
+        // A failing stream (bad digest, size cap, decompression) explains a
+        // truncated tar better than the tar reader's complaint does.
+        match (pumped, unpacked) {
+            (Ok(ts), Ok(stats)) => (stats, ts),
+            (Err(e), _) if !stream::is_cancelled(&e) => {
+                return Err(layer_err(LayerError::from_io(e)));
+            }
+            (_, Err(unpack::UnpackError::Read(io))) => {
+                return Err(layer_err(LayerError::from_io(io)));
+            }
+            (_, Err(other)) => return Err(layer_err(LayerError::Unpack(other))),
+            (Err(e), Ok(_)) => return Err(layer_err(LayerError::from_io(e))),
+        }
     };
     let (capped, _) = tar_stream
         .verify_into_inner(&job.diff_id)
@@ -183,4 +217,71 @@ pub(crate) fn rename_into(from: &Path, to: &Path) -> Result<(), FetchError> {
         sync_dir(parent).map_err(io_err("sync", parent))?;
     }
     Ok(())
+}
+
+/// Chunks in flight between the decompressing and the unpacking thread.
+const PIPE_DEPTH: usize = 4;
+const CHUNK: usize = 1 << 20;
+
+/// Reads `r` to its end in chunks, handing them to `tx` while someone
+/// listens; stops early (with a cancellation) when `stop` is set. Returns
+/// the reader so its hashes can be checked.
+fn pump<R: io::Read>(
+    mut r: R,
+    mut tx: Option<mpsc::SyncSender<Vec<u8>>>,
+    stop: &AtomicBool,
+) -> io::Result<R> {
+    let mut spare = vec![0u8; CHUNK];
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err(io::Error::other(stream::Cancelled));
+        }
+        spare.resize(CHUNK, 0);
+        let mut filled = 0;
+        while filled < CHUNK {
+            match r.read(&mut spare[filled..])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        if filled == 0 {
+            return Ok(r);
+        }
+        spare.truncate(filled);
+        match &tx {
+            Some(t) => {
+                let chunk = std::mem::replace(&mut spare, Vec::with_capacity(CHUNK));
+                if t.send(chunk).is_err() {
+                    // The tar reader is done (end-of-archive); keep hashing.
+                    tx = None;
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// The unpacking side of the pipe.
+struct ChannelReader {
+    rx: mpsc::Receiver<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.cur = chunk;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
