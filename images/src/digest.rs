@@ -275,6 +275,21 @@ impl<R: Read> Read for VerifyingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.read += n as u64;
+        if n == 0
+            && !buf.is_empty()
+            && let Some(size) = self.expected_size
+            && self.read < size
+        {
+            // Say "truncated" now, before a decompressor reading this says
+            // something vaguer about its stream ending early.
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                VerifyError::Truncated {
+                    expected: size,
+                    actual: self.read,
+                },
+            ));
+        }
         if let Some(size) = self.expected_size
             && self.read > size
         {
@@ -335,12 +350,16 @@ mod tests {
         ));
 
         let r = VerifyingReader::new(&b"hell"[..], Algorithm::Sha256, Some(5));
+        let err = r.verify(&good).unwrap_err();
+        let VerifyStreamError::Io(io) = err else {
+            panic!("expected an io error: {err}")
+        };
         assert!(matches!(
-            r.verify(&good),
-            Err(VerifyStreamError::Verify(VerifyError::Truncated {
+            io.get_ref().and_then(|e| e.downcast_ref::<VerifyError>()),
+            Some(VerifyError::Truncated {
                 expected: 5,
                 actual: 4
-            }))
+            })
         ));
 
         let r = VerifyingReader::new(&b"hello!"[..], Algorithm::Sha256, Some(5));

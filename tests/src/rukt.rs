@@ -26,11 +26,19 @@ fn timeout() -> Duration {
     Duration::from_secs(secs)
 }
 
-/// The binary under test: `$RUKT_BIN`, else `<workspace>/target/debug/rukt`.
+/// The binary under test: `$RUKT_BIN`, else `debug/rukt` in `$CARGO_TARGET_DIR` or in the
+/// workspace's `target/`.
 pub fn binary() -> PathBuf {
-    let bin = match std::env::var_os("RUKT_BIN") {
-        Some(bin) => PathBuf::from(bin),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/rukt"),
+    let bin = match (
+        std::env::var_os("RUKT_BIN"),
+        std::env::var_os("CARGO_TARGET_DIR"),
+    ) {
+        (Some(bin), _) => PathBuf::from(bin),
+        (None, Some(target)) => Path::new(&target).join("debug/rukt"),
+        (None, None) => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the tests crate lives in the workspace")
+            .join("target/debug/rukt"),
     };
     assert!(
         bin.is_file(),

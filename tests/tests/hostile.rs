@@ -129,9 +129,40 @@ fn bare_whiteout() {
     refuse(Hostile::BareWhiteout);
 }
 
+/// A device node in an image would reach a host device under engines without a device
+/// cgroup (fly). rukt does not create it: the fetch succeeds with a warning naming the entry,
+/// and neither the stored layer nor the extracted rootfs holds the node.
 #[test]
-fn device_node() {
-    refuse(Hostile::CharDevice);
+fn device_node_is_not_created() {
+    let marker = unique("rukt-hostile");
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = write_layout(
+        tmp.path(),
+        "device",
+        &[hostile_image(&marker, Hostile::CharDevice.layer(&marker))],
+    );
+    let rukt = Rukt::new();
+    let out = rukt.run(&["fetch", &layout.reference()]);
+    assert!(
+        out.status.success(),
+        "fetch of an image with a device node failed:\n{out}"
+    );
+    assert!(
+        out.stderr.contains("evil-null") && out.stderr.contains("device node"),
+        "the warning should name the skipped device node:\n{out}"
+    );
+    let id = out.stdout.trim().to_string();
+    let root = tmp.path().join("rootfs");
+    rukt.ok(&["image", "extract", &id, root.to_str().unwrap()]);
+    assert!(
+        root.join("etc/base").is_file(),
+        "the harmless layer is missing"
+    );
+    assert!(
+        std::fs::symlink_metadata(root.join("evil-null")).is_err(),
+        "the device node was created"
+    );
+    rukt.ok(&["image", "verify", &id]);
 }
 
 #[test]

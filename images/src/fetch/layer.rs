@@ -248,15 +248,12 @@ fn pump<R: io::Read>(
             return Ok(r);
         }
         spare.truncate(filled);
-        match &tx {
-            Some(t) => {
-                let chunk = std::mem::replace(&mut spare, Vec::with_capacity(CHUNK));
-                if t.send(chunk).is_err() {
-                    // The tar reader is done (end-of-archive); keep hashing.
-                    tx = None;
-                }
+        if let Some(t) = &tx {
+            let chunk = std::mem::replace(&mut spare, Vec::with_capacity(CHUNK));
+            if t.send(chunk).is_err() {
+                // The tar reader is done (end-of-archive); keep hashing.
+                tx = None;
             }
-            None => {}
         }
     }
 }

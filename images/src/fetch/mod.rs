@@ -102,8 +102,8 @@ mod unpack_error {
 impl LayerError {
     fn from_io(e: io::Error) -> LayerError {
         // A size mismatch detected mid-stream travels as an io::Error.
-        if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<VerifyError>()) {
-            return LayerError::Blob(match inner {
+        if let Some(v) = stream::find_cause::<VerifyError>(&e) {
+            return LayerError::Blob(match v {
                 VerifyError::TooLong { expected } => VerifyError::TooLong {
                     expected: *expected,
                 },
@@ -546,8 +546,10 @@ impl<'a> Fetcher<'a> {
             max_layer_size: self.opts.max_layer_size,
         };
         let next = Mutex::new(0usize);
-        let results: Mutex<Vec<Option<Result<crate::store::LayerMeta, FetchError>>>> =
-            Mutex::new((0..jobs.len()).map(|_| None).collect());
+        let metas: Mutex<Vec<Option<crate::store::LayerMeta>>> = Mutex::new(vec![None; jobs.len()]);
+        // The error of the layer that failed first, decided by who flips
+        // `cancel`: the others' failures are only its consequences.
+        let root_cause: Mutex<Option<FetchError>> = Mutex::new(None);
         let shared_created = Mutex::new(Vec::new());
         let workers = self.opts.concurrency.clamp(1, jobs.len().max(1));
         std::thread::scope(|s| {
@@ -564,38 +566,38 @@ impl<'a> Fetcher<'a> {
                         };
                         let mut mine = Vec::new();
                         let r = layer::ensure_layer(&ctx, &jobs[i], &mut mine);
-                        if r.is_err() {
-                            cancel.store(true, Ordering::Relaxed);
-                        }
                         shared_created.lock().expect("created list").extend(mine);
-                        results.lock().expect("results")[i] = Some(r);
+                        match r {
+                            Ok(m) => metas.lock().expect("metas")[i] = Some(m),
+                            Err(e) => {
+                                if cancel
+                                    .compare_exchange(
+                                        false,
+                                        true,
+                                        Ordering::SeqCst,
+                                        Ordering::SeqCst,
+                                    )
+                                    .is_ok()
+                                {
+                                    *root_cause.lock().expect("root cause") = Some(e);
+                                }
+                                return;
+                            }
+                        }
                     }
                 });
             }
         });
         created.extend(shared_created.into_inner().expect("created list"));
-        let results = results.into_inner().expect("results");
-        // Report the first real failure, not the cancellations it caused.
-        let mut first_err = None;
-        let mut metas = Vec::new();
-        for r in results {
-            match r {
-                Some(Ok(m)) => metas.push(m),
-                Some(Err(e)) => {
-                    let cancelled = matches!(&e, FetchError::Layer { source: LayerError::Read(io), .. } if stream::is_cancelled(io));
-                    if first_err.is_none()
-                        || (!cancelled && first_err.as_ref().is_some_and(|(c, _)| *c))
-                    {
-                        first_err = Some((cancelled, e));
-                    }
-                }
-                None => {}
-            }
+        if let Some(e) = root_cause.into_inner().expect("root cause") {
+            return Err(e);
         }
-        match first_err {
-            Some((_, e)) => Err(e),
-            None => Ok(metas),
-        }
+        Ok(metas
+            .into_inner()
+            .expect("metas")
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     /// Removes what a failed fetch added, if no other fetch is running

@@ -23,10 +23,7 @@ pub struct Watch<'a, R> {
 impl<R: Read> Read for Watch<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.cancel.load(Ordering::Relaxed) {
-            return Err(io::Error::new(
-                io::ErrorKind::Interrupted,
-                "cancelled: another layer failed",
-            ));
+            return Err(io::Error::other(Cancelled));
         }
         let n = self.inner.read(buf)?;
         self.pending += n as u64;
@@ -43,20 +40,26 @@ impl<R: Read> Read for Watch<'_, R> {
 #[error("cancelled: another layer failed")]
 pub struct Cancelled;
 
-/// Whether an I/O error is (or wraps, as the tar reader does) a cancellation.
+/// Whether an I/O error is (or wraps, as decoders and the tar reader do) a
+/// cancellation.
 pub fn is_cancelled(e: &io::Error) -> bool {
+    find_cause::<Cancelled>(e).is_some()
+}
+
+/// The first error of type `T` inside `e`, looking through nested
+/// `io::Error`s and `source()` chains.
+pub fn find_cause<T: std::error::Error + 'static>(e: &io::Error) -> Option<&T> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|i| i as _);
     while let Some(err) = cur {
-        if err.is::<Cancelled>() {
-            return true;
+        if let Some(t) = err.downcast_ref::<T>() {
+            return Some(t);
         }
-        if let Some(io) = err.downcast_ref::<io::Error>() {
-            cur = io.get_ref().map(|i| i as _);
-            continue;
-        }
-        cur = err.source();
+        cur = match err.downcast_ref::<io::Error>() {
+            Some(io) => io.get_ref().map(|i| i as _),
+            None => err.source(),
+        };
     }
-    false
+    None
 }
 
 /// Copies everything read into a file as well.
