@@ -1,0 +1,97 @@
+//! The contract between `rukt` (stage0) and a stage1 engine, version
+//! [`INTERFACE_VERSION`]. Both sides use this crate and nothing else of
+//! each other; `docs/stage1-interface.md` is its prose description.
+//!
+//! In short: stage0 prepares a pod directory (the pod manifest, the apps'
+//! root filesystems mounted at [`app_rootfs`]), changes into it, leaves the
+//! pod lock open on fd [`ENV_LOCK_FD`], and *execs* the stage1 binary with
+//! the `run` entrypoint's argv ([`RunArgs::to_argv`]). stage1 keeps the lock
+//! open for the pod's whole life, writes [`PID_FILE`], each app's exit status
+//! under [`STATUS_DIR`] and [`READY_FILE`], and exits with the pod's exit
+//! code (or [`EXIT_STAGE1_FAILURE`]).
+
+#![forbid(unsafe_code)]
+
+pub mod args;
+pub mod manifest;
+
+pub use args::{ArgsError, EnterArgs, Entrypoint, GcArgs, RunArgs, StopArgs};
+pub use manifest::{App, ImageInfo, Mount, PodManifest, Stage1Info, Volume, VolumeKind};
+
+/// The interface version this crate describes. Version 1 is the first.
+pub const INTERFACE_VERSION: u32 = 1;
+
+/// Environment variable naming the pod lock's file descriptor. stage1 must
+/// keep that descriptor open (and locked) until the pod is over; the pod is
+/// "running" exactly while someone holds it.
+pub const ENV_LOCK_FD: &str = "RUKT_LOCK_FD";
+
+/// The pod manifest, JSON ([`PodManifest`]), in the pod directory.
+pub const POD_MANIFEST: &str = "pod";
+/// Written by stage1: the PID of the pod's main process, in decimal. Its
+/// mtime is the pod's start time.
+pub const PID_FILE: &str = "pid";
+/// Directory of per-app exit statuses: `status/<app>` holds the exit code in
+/// decimal (0–255; 128+N for an app killed by signal N), written atomically.
+pub const STATUS_DIR: &str = "status";
+/// Written by stage1 once the pod's apps have been started.
+pub const READY_FILE: &str = "ready";
+/// Directory private to stage1, for its own state.
+pub const STAGE1_DIR: &str = "stage1";
+/// Directory of `empty` volumes, `volumes/<name>`, created by stage0.
+pub const VOLUMES_DIR: &str = "volumes";
+
+/// Exit code of a stage1 (or of `rukt`) that failed before the pod's apps
+/// could run, as in rkt.
+pub const EXIT_STAGE1_FAILURE: u8 = 254;
+
+/// The root filesystem of `app` inside the pod directory, mounted by stage0.
+pub fn app_rootfs(app: &str) -> String {
+    format!("apps/{app}/rootfs")
+}
+
+/// The exit status file of `app` inside the pod directory.
+pub fn app_status(app: &str) -> String {
+    format!("{STATUS_DIR}/{app}")
+}
+
+/// Encodes a wait(2) status as the exit code a shell would show.
+pub fn exit_code_from_wait_status(status: i32) -> u8 {
+    let signal = status & 0x7f;
+    if signal == 0 {
+        ((status >> 8) & 0xff) as u8
+    } else {
+        128u8.saturating_add(signal as u8)
+    }
+}
+
+/// Whether an app name is acceptable: it names directories and files.
+pub fn valid_app_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_status_to_exit_code() {
+        assert_eq!(exit_code_from_wait_status(0), 0);
+        assert_eq!(exit_code_from_wait_status(3 << 8), 3);
+        assert_eq!(exit_code_from_wait_status(9), 137);
+        assert_eq!(exit_code_from_wait_status(15 | 0x80), 143);
+    }
+
+    #[test]
+    fn app_names() {
+        assert!(valid_app_name("nginx-1"));
+        assert!(!valid_app_name("../x"));
+        assert!(!valid_app_name("UPPER"));
+        assert!(!valid_app_name(""));
+    }
+}

@@ -1,0 +1,195 @@
+//! The pod manifest (`pod` in the pod directory): everything stage1 needs
+//! to run the pod, resolved by stage0 (image config defaults applied, user
+//! names turned into ids, volumes checked). stage1 reads it and must not
+//! need the image store.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// A whole pod.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodManifest {
+    /// The interface version stage0 and stage1 agreed on for this pod.
+    pub interface_version: u32,
+    /// The pod's UUID.
+    pub uuid: String,
+    /// Its hostname, if set (`--hostname`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// The stage1 that runs it.
+    pub stage1: Stage1Info,
+    /// Its apps, in the order given.
+    pub apps: Vec<App>,
+    /// Pod-level volumes that apps mount.
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+    /// Creation time, RFC 3339 UTC.
+    pub created: String,
+}
+
+/// Which stage1 runs the pod.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stage1Info {
+    /// `nspawn`, `kvm`, `fly`, or the file name for a path.
+    pub flavor: String,
+    /// The executable.
+    pub path: PathBuf,
+    /// Interface versions it declared.
+    pub interface_versions: Vec<u32>,
+}
+
+/// One app of a pod.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    /// Unique within the pod: `[a-z0-9-]+`.
+    pub name: String,
+    /// The image it runs.
+    pub image: ImageInfo,
+    /// The command and its arguments (image entrypoint + cmd unless overridden).
+    pub exec: Vec<String>,
+    /// Working directory inside the app's root.
+    pub working_dir: String,
+    /// Numeric user id.
+    pub uid: u32,
+    /// Numeric group id.
+    pub gid: u32,
+    /// Supplementary group ids.
+    #[serde(default)]
+    pub supplementary_gids: Vec<u32>,
+    /// Environment, `NAME=value`, in order.
+    pub environment: Vec<String>,
+    /// Whether the root filesystem is mounted read-only.
+    #[serde(default)]
+    pub readonly_rootfs: bool,
+    /// Volumes mounted into the app.
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+}
+
+/// The image an app comes from (informational for stage1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    /// The name it was referenced by.
+    pub name: String,
+    /// Its image ID (config digest).
+    pub id: String,
+    /// Its manifest digest.
+    pub manifest: String,
+    /// Its layers' diff_ids, bottom first (they pin the store's layers).
+    pub layers: Vec<String>,
+}
+
+/// A volume mounted into an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    /// The pod volume's name.
+    pub volume: String,
+    /// Absolute path inside the app's root.
+    pub target: String,
+}
+
+/// A pod-level volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    /// Its name, referenced by mounts.
+    pub name: String,
+    /// Where its contents come from.
+    pub kind: VolumeKind,
+    /// Mounted read-only into every app.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// A volume's source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum VolumeKind {
+    /// A host path, bind-mounted.
+    Host {
+        /// Absolute host path.
+        source: PathBuf,
+    },
+    /// An empty directory created for the pod, `volumes/<name>`.
+    Empty,
+}
+
+impl PodManifest {
+    /// Parses a manifest.
+    pub fn from_json(data: &[u8]) -> Result<PodManifest, serde_json::Error> {
+        serde_json::from_slice(data)
+    }
+
+    /// Serialises a manifest.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("a pod manifest always serialises")
+    }
+
+    /// The app called `name`.
+    pub fn app(&self, name: &str) -> Option<&App> {
+        self.apps.iter().find(|a| a.name == name)
+    }
+
+    /// The volume called `name`.
+    pub fn volume(&self, name: &str) -> Option<&Volume> {
+        self.volumes.iter().find(|v| v.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_round_trips() {
+        let m = PodManifest {
+            interface_version: crate::INTERFACE_VERSION,
+            uuid: "0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b".into(),
+            hostname: Some("web".into()),
+            stage1: Stage1Info {
+                flavor: "fly".into(),
+                path: "/usr/lib/rukt/rukt-stage1-fly".into(),
+                interface_versions: vec![1],
+            },
+            apps: vec![App {
+                name: "web".into(),
+                image: ImageInfo {
+                    name: "docker.io/library/busybox:latest".into(),
+                    id: "sha256:aa".into(),
+                    manifest: "sha256:bb".into(),
+                    layers: vec!["sha256:cc".into()],
+                },
+                exec: vec!["/bin/sh".into(), "-c".into(), "echo hi".into()],
+                working_dir: "/".into(),
+                uid: 0,
+                gid: 0,
+                supplementary_gids: vec![10],
+                environment: vec!["PATH=/bin".into()],
+                readonly_rootfs: false,
+                mounts: vec![Mount {
+                    volume: "data".into(),
+                    target: "/data".into(),
+                }],
+            }],
+            volumes: vec![
+                Volume {
+                    name: "data".into(),
+                    kind: VolumeKind::Host {
+                        source: "/srv/data".into(),
+                    },
+                    read_only: true,
+                },
+                Volume {
+                    name: "scratch".into(),
+                    kind: VolumeKind::Empty,
+                    read_only: false,
+                },
+            ],
+            created: "2026-11-22T00:00:00Z".into(),
+        };
+        let back = PodManifest::from_json(&m.to_json()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.app("web").unwrap().uid, 0);
+        assert!(back.volume("scratch").is_some());
+    }
+}
