@@ -6,6 +6,7 @@
 //! gc takes the store lock exclusively, so it waits for running fetches
 //! (which hold it shared) and never removes what one of them just added.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -30,14 +31,28 @@ pub struct GcReport {
     pub bytes: u64,
 }
 
-/// Runs gc. `pinned` says which images are in use (by running pods) and
-/// must keep their names whatever their age.
+/// What pods use, which gc must keep even when no name references it.
+#[derive(Debug, Default, Clone)]
+pub struct InUse {
+    /// Image IDs (config digests) of images pods run.
+    pub images: HashSet<Digest>,
+    /// Blobs (configs, manifests) pods reference.
+    pub blobs: HashSet<Digest>,
+    /// Unpacked layers pods mount (diff_ids).
+    pub layers: HashSet<Digest>,
+}
+
+/// Runs gc. `in_use` is asked, once the store is held exclusively (so no pod
+/// is being prepared), what pods use: their images keep their names whatever
+/// their age, and their blobs and layers stay.
 pub fn gc(
     store: &Store,
     grace_period: Option<Duration>,
-    pinned: &dyn Fn(&ImageRecord) -> bool,
+    in_use: &dyn Fn() -> InUse,
 ) -> Result<GcReport, StoreError> {
     let _lock = store.lock_store(LockMode::Exclusive)?;
+    let used = in_use();
+    let pinned = |r: &ImageRecord| used.images.contains(&r.id);
     let mut report = GcReport::default();
     if let Some(grace) = grace_period {
         let cutoff = SystemTime::now()
@@ -59,7 +74,7 @@ pub fn gc(
     let tmp_root = store.tmp_root();
     report.scratch =
         crate::store::tmp::clean_stale(&tmp_root, true).map_err(io_err("clean", &tmp_root))?;
-    store.with_index_locked(|idx| sweep(store, idx, &mut report))??;
+    store.with_index_locked(|idx| sweep(store, idx, &used, &mut report))??;
     info!(?report, "image gc done");
     Ok(report)
 }
@@ -70,10 +85,15 @@ fn used_before(r: &ImageRecord, cutoff: SystemTime) -> bool {
         .unwrap_or(false)
 }
 
-fn sweep(store: &Store, idx: &Index, report: &mut GcReport) -> Result<(), StoreError> {
+fn sweep(
+    store: &Store,
+    idx: &Index,
+    used: &InUse,
+    report: &mut GcReport,
+) -> Result<(), StoreError> {
     for alg in ["sha256", "sha512"] {
         for (digest, path) in entries(&store.root().join("blobs").join(alg), alg)? {
-            if !idx.references_blob(&digest) {
+            if !idx.references_blob(&digest) && !used.blobs.contains(&digest) {
                 report.bytes += tree_size(&path).unwrap_or(0);
                 remove_any(&path).map_err(io_err("remove", &path))?;
                 report.blobs += 1;
@@ -82,7 +102,7 @@ fn sweep(store: &Store, idx: &Index, report: &mut GcReport) -> Result<(), StoreE
         }
     }
     for (diff_id, path) in entries(&store.root().join("layers/sha256"), "sha256")? {
-        if !idx.references_layer(&diff_id) {
+        if !idx.references_layer(&diff_id) && !used.layers.contains(&diff_id) {
             report.bytes += tree_size(&path).unwrap_or(0);
             remove_any(&path).map_err(io_err("remove", &path))?;
             report.layers += 1;

@@ -44,9 +44,136 @@ pub enum InsecureOption {
 pub enum Command {
     /// Fetch images into the store.
     Fetch(FetchArgs),
+    /// Run a pod: fetch its images, prepare it and become its stage1.
+    ///
+    /// rukt run [POD FLAGS] IMAGE [APP FLAGS] [-- ARGS] [--- IMAGE [APP FLAGS] [-- ARGS]]...
+    ///
+    /// Pod flags: --stage1=nspawn|kvm|fly|PATH, --hostname, --volume NAME,kind=host|empty[,source=PATH][,readOnly=BOOL],
+    /// --set-env NAME=VALUE, --set-env-file FILE, --inherit-env, --interactive, --uuid-file-save FILE,
+    /// --pull-policy never|new|update, --quiet.
+    /// App flags: --name, --exec, --working-dir, --user, --group, --environment NAME=VALUE,
+    /// --readonly-rootfs, --mount volume=NAME,target=PATH.
+    #[command(verbatim_doc_comment)]
+    Run(PodWords),
+    /// Prepare a pod without running it; prints its UUID.
+    #[command(verbatim_doc_comment)]
+    Prepare(PodWords),
+    /// Run a prepared pod.
+    RunPrepared {
+        /// The pod's UUID or a unique prefix.
+        #[arg(required_unless_present = "uuid_file")]
+        uuid: Option<String>,
+        /// Read the UUID from this file.
+        #[arg(long)]
+        uuid_file: Option<PathBuf>,
+        /// Give the app the terminal.
+        #[arg(long)]
+        interactive: bool,
+    },
+    /// List pods.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Leave out the header line.
+        #[arg(long)]
+        no_legend: bool,
+        /// Show full UUIDs and image IDs.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Show a pod's state, times, PID and its apps' exit codes.
+    Status {
+        /// The pod's UUID or a unique prefix.
+        #[arg(required_unless_present = "uuid_file")]
+        uuid: Option<String>,
+        /// Read the UUID from this file.
+        #[arg(long)]
+        uuid_file: Option<PathBuf>,
+        /// Wait for the pod to exit, at most DURATION (no value: forever).
+        #[arg(long, num_args = 0..=1, default_missing_value = "0s", value_parser = humantime_duration, value_name = "DURATION")]
+        wait: Option<std::time::Duration>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Stop running pods.
+    Stop {
+        /// UUIDs or unique prefixes.
+        #[arg(required_unless_present = "uuid_file")]
+        uuids: Vec<String>,
+        /// Read a UUID from this file.
+        #[arg(long)]
+        uuid_file: Option<PathBuf>,
+        /// Kill at once instead of asking to terminate.
+        #[arg(long)]
+        force: bool,
+        /// Seconds to wait after asking before killing.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+    /// Remove exited or prepared pods now.
+    Rm {
+        /// UUIDs or unique prefixes.
+        #[arg(required_unless_present = "uuid_file")]
+        uuids: Vec<String>,
+        /// Read a UUID from this file.
+        #[arg(long)]
+        uuid_file: Option<PathBuf>,
+    },
+    /// Garbage-collect pods: mark exited ones, remove those marked long enough ago.
+    Gc {
+        /// How long exited pods stay after being marked.
+        #[arg(long, default_value = "30m", value_parser = humantime_duration)]
+        grace_period: std::time::Duration,
+        /// Mark prepared pods older than this.
+        #[arg(long, default_value = "24h", value_parser = humantime_duration)]
+        expire_prepared: std::time::Duration,
+        /// Only mark.
+        #[arg(long)]
+        mark_only: bool,
+    },
+    /// Print a pod's manifest.
+    CatManifest {
+        /// The pod's UUID or a unique prefix.
+        #[arg(required_unless_present = "uuid_file")]
+        uuid: Option<String>,
+        /// Read the UUID from this file.
+        #[arg(long)]
+        uuid_file: Option<PathBuf>,
+    },
+    /// Run a command inside a running app (default /bin/sh).
+    Enter {
+        /// The app; may be left out when the pod has one.
+        #[arg(long)]
+        app: Option<String>,
+        /// Read the UUID from this file (then every argument is the command).
+        #[arg(long)]
+        uuid_file: Option<PathBuf>,
+        /// UUID (unless --uuid-file), then the command and its arguments.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "UUID [CMD ARGS]"
+        )]
+        words: Vec<String>,
+    },
     /// Operate on stored images.
     #[command(subcommand)]
     Image(ImageCommand),
+}
+
+/// The free-form words of `run` and `prepare` (parsed rkt-style).
+#[derive(Debug, Args)]
+pub struct PodWords {
+    /// [POD FLAGS] IMAGE [APP FLAGS] [-- ARGS] [--- IMAGE ...]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "IMAGE"
+    )]
+    pub words: Vec<String>,
 }
 
 /// `--pull-policy` values.

@@ -2,6 +2,7 @@
 
 mod fetch;
 mod image;
+mod pod;
 
 use std::process::ExitCode;
 
@@ -12,6 +13,7 @@ use crate::cli::{Cli, Command, InsecureOption};
 
 /// Global settings every verb may need.
 pub struct Globals {
+    pub debug: bool,
     pub dir: std::path::PathBuf,
     pub config_dir: std::path::PathBuf,
     pub insecure_http: bool,
@@ -28,6 +30,7 @@ impl Globals {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let globals = Globals {
+        debug: cli.debug,
         dir: cli.dir,
         config_dir: cli.config_dir,
         insecure_http: cli.insecure_options.contains(&InsecureOption::Http),
@@ -35,5 +38,76 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Fetch(args) => fetch::run(&globals, args),
         Command::Image(cmd) => image::run(&globals, cmd),
+        Command::Run(w) => pod::run::run(&globals, &w.words, globals.debug),
+        Command::Prepare(w) => pod::run::prepare_cmd(&globals, &w.words),
+        Command::RunPrepared {
+            uuid,
+            uuid_file,
+            interactive,
+        } => pod::run::run_prepared(
+            &globals,
+            uuid.as_deref(),
+            uuid_file.as_deref(),
+            interactive,
+            globals.debug,
+        ),
+        Command::List {
+            format,
+            no_legend,
+            full,
+        } => pod::list::run(&globals, format, no_legend, full),
+        Command::Status {
+            uuid,
+            uuid_file,
+            wait,
+            format,
+        } => pod::status::run(
+            &globals,
+            uuid.as_deref(),
+            uuid_file.as_deref(),
+            wait,
+            format,
+        ),
+        Command::Stop {
+            uuids,
+            uuid_file,
+            force,
+            timeout,
+        } => pod::stop::run(
+            &globals,
+            &uuids,
+            uuid_file.as_deref(),
+            force,
+            timeout,
+            globals.debug,
+        ),
+        Command::Rm { uuids, uuid_file } => {
+            pod::gc::rm_cmd(&globals, &uuids, uuid_file.as_deref(), globals.debug)
+        }
+        Command::Gc {
+            grace_period,
+            expire_prepared,
+            mark_only,
+        } => pod::gc::gc_cmd(
+            &globals,
+            grace_period,
+            expire_prepared,
+            mark_only,
+            globals.debug,
+        ),
+        Command::CatManifest { uuid, uuid_file } => {
+            pod::status::cat_manifest(&globals, uuid.as_deref(), uuid_file.as_deref())
+        }
+        Command::Enter {
+            app,
+            uuid_file,
+            words,
+        } => pod::enter::run(
+            &globals,
+            app.as_deref(),
+            uuid_file.as_deref(),
+            &words,
+            globals.debug,
+        ),
     }
 }

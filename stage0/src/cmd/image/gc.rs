@@ -12,11 +12,20 @@ use crate::cmd::Globals;
 
 pub fn rm(g: &Globals, images: &[String]) -> Result<ExitCode> {
     let store = g.store()?;
+    let running = rukt_stage0::pods::images_of_running_pods(&crate::cmd::pod::pods(g)?);
     let removed = store.update_index(|idx| -> Result<Vec<String>> {
         // Resolve everything first: one bad name removes nothing.
         let mut names = Vec::new();
         for i in images {
-            names.extend(lookup::find(idx, i)?.into_iter().map(|r| r.name.clone()));
+            for r in lookup::find(idx, i)? {
+                if let Some(pod) = running.get(&r.id) {
+                    anyhow::bail!(
+                        "image {} is used by running pod {pod}; stop it first",
+                        r.name
+                    );
+                }
+                names.push(r.name.clone());
+            }
         }
         for n in &names {
             idx.images.remove(n);
@@ -32,7 +41,10 @@ pub fn rm(g: &Globals, images: &[String]) -> Result<ExitCode> {
 
 pub fn gc(g: &Globals, grace_period: Option<Duration>) -> Result<ExitCode> {
     let store = g.store()?;
-    let report = rukt_images::gc::gc(&store, grace_period, &|_| false)?;
+    let pods = crate::cmd::pod::pods(g)?;
+    let report = rukt_images::gc::gc(&store, grace_period, &|| {
+        rukt_stage0::pods::images_in_use(&pods)
+    })?;
     let mut out = std::io::stdout().lock();
     for n in &report.images {
         writeln!(out, "removed unused image {n}")?;

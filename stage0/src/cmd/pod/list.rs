@@ -1,0 +1,63 @@
+//! `rukt list`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use rukt_stage0::pods::status::status;
+
+use super::pods;
+use crate::cli::Format;
+use crate::cmd::Globals;
+
+pub fn run(g: &Globals, format: Format, no_legend: bool, full: bool) -> Result<ExitCode> {
+    let all: Vec<_> = pods(g)?.all()?.iter().map(status).collect();
+    let mut out = std::io::stdout().lock();
+    if format == Format::Json {
+        serde_json::to_writer_pretty(&mut out, &all)?;
+        writeln!(out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    if !no_legend {
+        rows.push(["UUID", "APP", "IMAGE NAME", "STATE", "CREATED", "STARTED"].map(String::from));
+    }
+    for st in &all {
+        let uuid = if full {
+            st.uuid.clone()
+        } else {
+            st.uuid[..8].to_string()
+        };
+        let apps = st
+            .apps
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let images = st
+            .apps
+            .iter()
+            .map(|a| a.image.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let exit = crate::cmd::pod::status::exit_suffix(st);
+        rows.push([
+            uuid,
+            apps,
+            images,
+            format!("{}{exit}", st.state),
+            st.created.clone().unwrap_or_else(|| "-".into()),
+            st.started.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    for r in rows {
+        let line: Vec<String> = (0..6)
+            .map(|c| format!("{:<w$}", r[c], w = widths[c]))
+            .collect();
+        writeln!(out, "{}", line.join("  ").trim_end())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,68 @@
+//! `rukt stop`: asks each running pod's stage1 to stop it.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+use rukt_contract::StopArgs;
+use rukt_stage0::pods::State;
+
+use super::find_all;
+use crate::cmd::Globals;
+
+pub fn run(
+    g: &Globals,
+    uuids: &[String],
+    file: Option<&Path>,
+    force: bool,
+    timeout: u64,
+    debug: bool,
+) -> Result<ExitCode> {
+    let mut failed = 0;
+    let mut out = std::io::stdout().lock();
+    for pod in find_all(g, uuids, file)? {
+        match pod.state() {
+            State::Running => {}
+            State::Exited | State::ExitedGarbage => {
+                writeln!(out, "{}", pod.uuid)?;
+                continue;
+            }
+            other => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "rukt: pod {} is {other}, not running",
+                    pod.uuid
+                );
+                failed += 1;
+                continue;
+            }
+        }
+        let manifest = pod.manifest()?;
+        let args = StopArgs {
+            debug,
+            force,
+            timeout_secs: timeout,
+            uuid: pod.uuid.clone(),
+        };
+        let status = Command::new(&manifest.stage1.path)
+            .args(args.to_argv())
+            .current_dir(&pod.path)
+            .status()
+            .with_context(|| format!("cannot run stage1 stop for pod {}", pod.uuid))?;
+        if status.success() {
+            writeln!(out, "{}", pod.uuid)?;
+        } else {
+            let _ = writeln!(
+                std::io::stderr(),
+                "rukt: stage1 could not stop pod {} ({status})",
+                pod.uuid
+            );
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} pod(s) not stopped");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,357 @@
+//! What the user asked for on `rukt run`/`prepare`, parsed rkt-style:
+//!
+//! ```text
+//! rukt run [POD FLAGS] IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE [APP FLAGS] [-- ARGS...]]...
+//! ```
+//!
+//! App flags bind to the image before them; pod flags may stand anywhere
+//! outside an app's `-- ARGS`. Both `--flag=value` and `--flag value` work.
+
+use std::path::PathBuf;
+
+/// A parse error, worded for the command line.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SpecError {
+    /// An app flag before any image.
+    #[error("{0} is an app flag; put it after the image it applies to")]
+    AppFlagWithoutImage(String),
+    /// A flag nobody knows.
+    #[error("unknown flag {0}")]
+    UnknownFlag(String),
+    /// A flag without its value.
+    #[error("{0} needs a value")]
+    MissingValue(String),
+    /// A malformed value.
+    #[error("invalid {flag} value {value:?}: {reason}")]
+    Invalid {
+        /// The flag.
+        flag: &'static str,
+        /// What was given.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// No image at all.
+    #[error("no image given")]
+    NoImage,
+}
+
+/// A pod-level volume as given with `--volume`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeSpec {
+    /// Its name.
+    pub name: String,
+    /// `Some(path)` for `kind=host`, `None` for `kind=empty`.
+    pub source: Option<PathBuf>,
+    /// `readOnly=true`.
+    pub read_only: bool,
+}
+
+/// One app as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppSpec {
+    /// The image reference.
+    pub image: String,
+    /// `--name`.
+    pub name: Option<String>,
+    /// `--exec`.
+    pub exec: Option<String>,
+    /// `-- ARGS`; `None` when no `--` was given.
+    pub args: Option<Vec<String>>,
+    /// `--working-dir`.
+    pub working_dir: Option<String>,
+    /// `--user`.
+    pub user: Option<String>,
+    /// `--group`.
+    pub group: Option<String>,
+    /// `--environment NAME=VALUE`, in order.
+    pub environment: Vec<(String, String)>,
+    /// `--readonly-rootfs`.
+    pub readonly_rootfs: bool,
+    /// `--mount volume=NAME,target=PATH`.
+    pub mounts: Vec<(String, String)>,
+}
+
+/// The whole pod as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodSpec {
+    /// Apps, in order.
+    pub apps: Vec<AppSpec>,
+    /// `--volume`.
+    pub volumes: Vec<VolumeSpec>,
+    /// `--hostname`.
+    pub hostname: Option<String>,
+    /// `--stage1` (flavor or path), default `nspawn`.
+    pub stage1: Option<String>,
+    /// `--uuid-file-save`.
+    pub uuid_file_save: Option<PathBuf>,
+    /// `--set-env NAME=VALUE` (every app).
+    pub set_env: Vec<(String, String)>,
+    /// `--set-env-file FILE` (every app).
+    pub set_env_files: Vec<PathBuf>,
+    /// `--inherit-env`.
+    pub inherit_env: bool,
+    /// `--interactive`.
+    pub interactive: bool,
+    /// `--pull-policy`.
+    pub pull_policy: Option<String>,
+    /// `--quiet`.
+    pub quiet: bool,
+}
+
+const APP_FLAGS: [&str; 8] = [
+    "--name",
+    "--exec",
+    "--working-dir",
+    "--user",
+    "--group",
+    "--environment",
+    "--readonly-rootfs",
+    "--mount",
+];
+
+impl PodSpec {
+    /// Parses the words after `run`/`prepare`.
+    pub fn parse(words: &[String]) -> Result<PodSpec, SpecError> {
+        let mut spec = PodSpec::default();
+        let mut i = 0;
+        while i < words.len() {
+            let w = &words[i];
+            i += 1;
+            if w == "---" {
+                continue;
+            }
+            if w == "--" {
+                let app = spec.apps.last_mut().ok_or(SpecError::NoImage)?;
+                let end = words[i..]
+                    .iter()
+                    .position(|x| x == "---")
+                    .map_or(words.len(), |p| i + p);
+                app.args = Some(words[i..end].to_vec());
+                i = end;
+                continue;
+            }
+            let Some(flag_body) = w.strip_prefix("--") else {
+                spec.apps.push(AppSpec {
+                    image: w.clone(),
+                    ..AppSpec::default()
+                });
+                continue;
+            };
+            let (flag, inline) = match flag_body.split_once('=') {
+                Some((f, v)) => (format!("--{f}"), Some(v.to_string())),
+                None => (w.clone(), None),
+            };
+            let mut value = |name: &str| -> Result<String, SpecError> {
+                if let Some(v) = &inline {
+                    return Ok(v.clone());
+                }
+                let v = words
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| SpecError::MissingValue(name.to_string()))?;
+                i += 1;
+                Ok(v)
+            };
+            if APP_FLAGS.contains(&flag.as_str()) {
+                let Some(app) = spec.apps.last_mut() else {
+                    return Err(SpecError::AppFlagWithoutImage(flag));
+                };
+                match flag.as_str() {
+                    "--name" => app.name = Some(value("--name")?),
+                    "--exec" => app.exec = Some(value("--exec")?),
+                    "--working-dir" => app.working_dir = Some(value("--working-dir")?),
+                    "--user" => app.user = Some(value("--user")?),
+                    "--group" => app.group = Some(value("--group")?),
+                    "--environment" => app
+                        .environment
+                        .push(key_value("--environment", &value("--environment")?)?),
+                    "--readonly-rootfs" => {
+                        app.readonly_rootfs = inline
+                            .as_deref()
+                            .map_or(Ok(true), |v| boolean("--readonly-rootfs", v))?
+                    }
+                    "--mount" => app.mounts.push(mount(&value("--mount")?)?),
+                    _ => unreachable!("listed in APP_FLAGS"),
+                }
+                continue;
+            }
+            match flag.as_str() {
+                "--volume" => spec.volumes.push(volume(&value("--volume")?)?),
+                "--hostname" => spec.hostname = Some(value("--hostname")?),
+                "--stage1" => spec.stage1 = Some(value("--stage1")?),
+                "--uuid-file-save" => {
+                    spec.uuid_file_save = Some(PathBuf::from(value("--uuid-file-save")?))
+                }
+                "--set-env" => spec
+                    .set_env
+                    .push(key_value("--set-env", &value("--set-env")?)?),
+                "--set-env-file" => spec
+                    .set_env_files
+                    .push(PathBuf::from(value("--set-env-file")?)),
+                "--inherit-env" => {
+                    spec.inherit_env = inline
+                        .as_deref()
+                        .map_or(Ok(true), |v| boolean("--inherit-env", v))?
+                }
+                "--interactive" => {
+                    spec.interactive = inline
+                        .as_deref()
+                        .map_or(Ok(true), |v| boolean("--interactive", v))?
+                }
+                "--pull-policy" => spec.pull_policy = Some(value("--pull-policy")?),
+                "--quiet" | "-q" => spec.quiet = true,
+                _ => return Err(SpecError::UnknownFlag(flag)),
+            }
+        }
+        if spec.apps.is_empty() {
+            return Err(SpecError::NoImage);
+        }
+        Ok(spec)
+    }
+}
+
+fn boolean(flag: &'static str, v: &str) -> Result<bool, SpecError> {
+    match v {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(SpecError::Invalid {
+            flag,
+            value: v.to_string(),
+            reason: "expected true or false",
+        }),
+    }
+}
+
+fn key_value(flag: &'static str, v: &str) -> Result<(String, String), SpecError> {
+    match v.split_once('=') {
+        Some((k, val)) if !k.is_empty() => Ok((k.to_string(), val.to_string())),
+        _ => Err(SpecError::Invalid {
+            flag,
+            value: v.to_string(),
+            reason: "expected NAME=VALUE",
+        }),
+    }
+}
+
+fn mount(v: &str) -> Result<(String, String), SpecError> {
+    let bad = |reason| SpecError::Invalid {
+        flag: "--mount",
+        value: v.to_string(),
+        reason,
+    };
+    let (mut volume, mut target) = (None, None);
+    for part in v.split(',') {
+        match part.split_once('=') {
+            Some(("volume", n)) => volume = Some(n.to_string()),
+            Some(("target", t)) => target = Some(t.to_string()),
+            _ => return Err(bad("expected volume=NAME,target=PATH")),
+        }
+    }
+    let target = target.ok_or_else(|| bad("missing target="))?;
+    if !target.starts_with('/') {
+        return Err(bad("target must be an absolute path"));
+    }
+    Ok((volume.ok_or_else(|| bad("missing volume="))?, target))
+}
+
+fn volume(v: &str) -> Result<VolumeSpec, SpecError> {
+    let bad = |reason| SpecError::Invalid {
+        flag: "--volume",
+        value: v.to_string(),
+        reason,
+    };
+    let mut parts = v.split(',');
+    let name = parts
+        .next()
+        .filter(|n| !n.is_empty() && !n.contains('='))
+        .ok_or_else(|| bad("expected NAME,kind=host|empty,..."))?;
+    let (mut kind, mut source, mut read_only) = (None, None, false);
+    for part in parts {
+        match part.split_once('=') {
+            Some(("kind", k)) => kind = Some(k.to_string()),
+            Some(("source", s)) => source = Some(PathBuf::from(s)),
+            Some(("readOnly", b)) => read_only = boolean("--volume", b)?,
+            _ => return Err(bad("unknown volume option")),
+        }
+    }
+    let source = match kind.as_deref() {
+        Some("host") => {
+            let s = source.ok_or_else(|| bad("kind=host needs source="))?;
+            if !s.is_absolute() {
+                return Err(bad("source must be an absolute path"));
+            }
+            Some(s)
+        }
+        Some("empty") => None,
+        _ => return Err(bad("kind must be host or empty")),
+    };
+    Ok(VolumeSpec {
+        name: name.to_string(),
+        source,
+        read_only,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<PodSpec, SpecError> {
+        PodSpec::parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn apps_flags_and_args_bind_to_their_image() {
+        let s = parse(
+            "--stage1=fly img1 --name a --exec /bin/sh -- -c x --- img2 --user=1000 --hostname h",
+        )
+        .unwrap();
+        assert_eq!(s.stage1.as_deref(), Some("fly"));
+        assert_eq!(s.apps.len(), 2);
+        assert_eq!(s.apps[0].name.as_deref(), Some("a"));
+        assert_eq!(s.apps[0].exec.as_deref(), Some("/bin/sh"));
+        assert_eq!(
+            s.apps[0].args,
+            Some(vec!["-c".to_string(), "x".to_string()])
+        );
+        assert_eq!(s.apps[1].user.as_deref(), Some("1000"));
+        assert_eq!(s.hostname.as_deref(), Some("h"));
+    }
+
+    #[test]
+    fn volumes_and_mounts() {
+        let s = parse("--volume data,kind=host,source=/srv,readOnly=true img --mount volume=data,target=/data").unwrap();
+        assert_eq!(
+            s.volumes[0],
+            VolumeSpec {
+                name: "data".into(),
+                source: Some("/srv".into()),
+                read_only: true
+            }
+        );
+        assert_eq!(
+            s.apps[0].mounts,
+            vec![("data".to_string(), "/data".to_string())]
+        );
+        assert!(parse("--volume v,kind=host img").is_err());
+        assert!(parse("img --mount volume=v,target=rel").is_err());
+    }
+
+    #[test]
+    fn errors_are_clear() {
+        assert_eq!(
+            parse("--exec /bin/true img"),
+            Err(SpecError::AppFlagWithoutImage("--exec".into()))
+        );
+        assert_eq!(
+            parse("--bogus img"),
+            Err(SpecError::UnknownFlag("--bogus".into()))
+        );
+        assert_eq!(parse("--stage1=fly"), Err(SpecError::NoImage));
+        assert_eq!(
+            parse("img --name"),
+            Err(SpecError::MissingValue("--name".into()))
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! What `rukt list` and `rukt status` show: a pod's state from its
+//! directory and lock, its times from file mtimes (as rkt: created is the
+//! manifest's, started the pid file's, gc-marked the directory's ctime),
+//! and each app's exit code from `status/<app>`.
+
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, SystemTime};
+
+use rukt_contract::PodManifest;
+use serde::Serialize;
+
+use super::{Dir, Pod, State};
+
+/// One app's status.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppStatus {
+    /// App name.
+    pub name: String,
+    /// Image name.
+    pub image: String,
+    /// Exit code, once recorded.
+    pub exit_code: Option<i32>,
+}
+
+/// A pod's status.
+#[derive(Debug, Clone, Serialize)]
+pub struct PodStatus {
+    /// UUID.
+    pub uuid: String,
+    /// State.
+    pub state: State,
+    /// The stage1 flavor.
+    pub stage1: Option<String>,
+    /// Creation time (RFC 3339).
+    pub created: Option<String>,
+    /// Start time (RFC 3339).
+    pub started: Option<String>,
+    /// When gc marked it (RFC 3339).
+    pub gc_marked: Option<String>,
+    /// The pod's main PID, while known.
+    pub pid: Option<u32>,
+    /// Apps.
+    pub apps: Vec<AppStatus>,
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Reads a pod's status (never fails: what cannot be read is left out).
+pub fn status(pod: &Pod) -> PodStatus {
+    let state = pod.state();
+    let manifest: Option<PodManifest> = pod.manifest().ok();
+    let mtime = |rel: &str| {
+        std::fs::metadata(pod.path.join(rel))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    let pid = std::fs::read_to_string(pod.path.join(rukt_contract::PID_FILE))
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    let gc_marked = matches!(pod.dir, Dir::ExitedGarbage | Dir::Garbage)
+        .then(|| std::fs::metadata(&pod.path).ok())
+        .flatten()
+        .map(|m| SystemTime::UNIX_EPOCH + Duration::from_secs(m.ctime().max(0) as u64));
+    let apps = manifest
+        .as_ref()
+        .map(|m| {
+            m.apps
+                .iter()
+                .map(|a| AppStatus {
+                    name: a.name.clone(),
+                    image: a.image.name.clone(),
+                    exit_code: std::fs::read_to_string(
+                        pod.path.join(rukt_contract::app_status(&a.name)),
+                    )
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok()),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    PodStatus {
+        uuid: pod.uuid.clone(),
+        state,
+        stage1: manifest.as_ref().map(|m| m.stage1.flavor.clone()),
+        created: mtime(rukt_contract::POD_MANIFEST).map(rfc3339),
+        started: mtime(rukt_contract::PID_FILE).map(rfc3339),
+        gc_marked: gc_marked.map(rfc3339),
+        pid,
+        apps,
+    }
+}
+
+/// The exit code `rukt run` and `status` report for a whole pod: the first
+/// non-zero app exit code, else 0; `None` while any is unknown.
+pub fn pod_exit_code(st: &PodStatus) -> Option<i32> {
+    let codes: Option<Vec<i32>> = st.apps.iter().map(|a| a.exit_code).collect();
+    codes.map(|c| c.into_iter().find(|c| *c != 0).unwrap_or(0))
+}

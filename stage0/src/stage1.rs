@@ -1,0 +1,131 @@
+//! Finding a stage1 and asking which interface versions it speaks.
+//!
+//! `--stage1=FLAVOR` looks for `rukt-stage1-FLAVOR` in `$RUKT_STAGE1_DIR`,
+//! next to the running `rukt`, then in `/usr/lib/rukt/stage1`; anything with
+//! a `/` is a path.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rukt_contract::{Entrypoint, INTERFACE_VERSION, Stage1Info};
+
+/// The default engine.
+pub const DEFAULT_FLAVOR: &str = "nspawn";
+/// The system-wide stage1 directory.
+pub const SYSTEM_DIR: &str = "/usr/lib/rukt/stage1";
+
+/// Why a stage1 cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Stage1Error {
+    /// Nothing found.
+    #[error("stage1 {flavor:?} not found (looked in {})", looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NotFound {
+        /// What was asked for.
+        flavor: String,
+        /// Where we looked.
+        looked: Vec<PathBuf>,
+    },
+    /// It did not answer `interface-version`.
+    #[error("stage1 {path} does not answer interface-version")]
+    NoVersion {
+        /// The executable.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// It speaks no version we know.
+    #[error(
+        "stage1 {path} speaks interface versions {versions:?}; this rukt speaks up to {INTERFACE_VERSION}"
+    )]
+    Incompatible {
+        /// The executable.
+        path: PathBuf,
+        /// What it declared.
+        versions: Vec<u32>,
+    },
+}
+
+/// Resolves `--stage1` to an executable.
+pub fn locate(flavor_or_path: &str) -> Result<(String, PathBuf), Stage1Error> {
+    if flavor_or_path.contains('/') {
+        let p =
+            std::path::absolute(flavor_or_path).unwrap_or_else(|_| PathBuf::from(flavor_or_path));
+        let flavor = p
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .trim_start_matches("rukt-stage1-")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        return if p.is_file() {
+            Ok((flavor, p))
+        } else {
+            Err(Stage1Error::NotFound {
+                flavor: flavor_or_path.into(),
+                looked: vec![p],
+            })
+        };
+    }
+    let name = format!("rukt-stage1-{flavor_or_path}");
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("RUKT_STAGE1_DIR") {
+        dirs.push(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
+        dirs.push(d);
+    }
+    dirs.push(PathBuf::from(SYSTEM_DIR));
+    let looked: Vec<PathBuf> = dirs.iter().map(|d| d.join(&name)).collect();
+    match looked.iter().find(|p| p.is_file()) {
+        Some(p) => Ok((flavor_or_path.to_string(), p.clone())),
+        None => Err(Stage1Error::NotFound {
+            flavor: flavor_or_path.into(),
+            looked,
+        }),
+    }
+}
+
+/// Locates a stage1 and asks it for its interface versions.
+pub fn probe(flavor_or_path: &str) -> Result<Stage1Info, Stage1Error> {
+    let (flavor, path) = locate(flavor_or_path)?;
+    let out = Command::new(&path)
+        .arg(Entrypoint::InterfaceVersion.name())
+        .output()
+        .map_err(|source| Stage1Error::NoVersion {
+            path: path.clone(),
+            source,
+        })?;
+    let versions: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    if !out.status.success() || versions.is_empty() {
+        return Err(Stage1Error::NoVersion {
+            path,
+            source: std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        });
+    }
+    if !versions.iter().any(|v| *v <= INTERFACE_VERSION) {
+        return Err(Stage1Error::Incompatible { path, versions });
+    }
+    Ok(Stage1Info {
+        flavor,
+        path,
+        interface_versions: versions,
+    })
+}
+
+/// The version to use with a stage1: the highest both sides speak.
+pub fn agreed_version(info: &Stage1Info) -> u32 {
+    info.interface_versions
+        .iter()
+        .copied()
+        .filter(|v| *v <= INTERFACE_VERSION)
+        .max()
+        .unwrap_or(INTERFACE_VERSION)
+}
