@@ -62,7 +62,7 @@ pub fn gc(
             let stale: Vec<String> = idx
                 .images
                 .values()
-                .filter(|r| !pinned(r) && used_before(r, cutoff))
+                .filter(|r| !pinned(r) && used_before(store, r, cutoff))
                 .map(|r| r.name.clone())
                 .collect();
             for n in &stale {
@@ -79,8 +79,8 @@ pub fn gc(
     Ok(report)
 }
 
-fn used_before(r: &ImageRecord, cutoff: SystemTime) -> bool {
-    humantime::parse_rfc3339(&r.last_used)
+fn used_before(store: &Store, r: &ImageRecord, cutoff: SystemTime) -> bool {
+    humantime::parse_rfc3339(&store.last_used(r))
         .map(|t| t < cutoff)
         .unwrap_or(false)
 }
@@ -107,6 +107,19 @@ fn sweep(
             remove_any(&path).map_err(io_err("remove", &path))?;
             report.layers += 1;
             debug!(%diff_id, "removed layer");
+        }
+    }
+    // Use markers of images that are gone.
+    let used_dir = store.root().join("used");
+    if let Ok(rd) = std::fs::read_dir(&used_dir) {
+        for entry in rd.flatten() {
+            let name = entry.file_name().to_string_lossy().replacen('-', ":", 1);
+            let known = name
+                .parse::<Digest>()
+                .is_ok_and(|d| idx.images.values().any(|r| r.id == d));
+            if !known {
+                remove_any(&entry.path()).map_err(io_err("remove", &entry.path()))?;
+            }
         }
     }
     // With the store held exclusively no item lock is in use; drop those

@@ -7,6 +7,7 @@
 //! blobs/<alg>/<hex>                manifests, configs, compressed layers
 //! layers/<alg>/<diff_id hex>/      one unpacked layer: rootfs/ + layer.json
 //! locks/<alg>-<hex>.lock           serialises creation of one blob/layer
+//! used/<alg>-<hex>                 mtime = when a pod last used that image
 //! tmp/<owner>/ + tmp/<owner>.lock  in-flight work of a live process
 //! ```
 //!
@@ -146,6 +147,41 @@ impl Store {
     pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>, StoreError> {
         let p = self.blob_path(d);
         std::fs::read(&p).map_err(io_err("read", &p))
+    }
+
+    /// Records that a pod used image `id` now: the mtime of
+    /// `used/<alg>-<hex>`. Not synced: losing one such update is harmless,
+    /// and pods start without rewriting `images.json`.
+    pub fn mark_used(&self, id: &Digest) {
+        let dir = self.root.join("used");
+        let path = dir.join(format!("{}-{}", id.algorithm().name(), id.hex()));
+        let touch = || -> io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            f.set_modified(std::time::SystemTime::now())
+        };
+        if let Err(e) = touch() {
+            tracing::debug!(error = %e, "cannot record image use");
+        }
+    }
+
+    /// When `rec` was last fetched or used by a pod (RFC 3339).
+    pub fn last_used(&self, rec: &ImageRecord) -> String {
+        let path =
+            self.root
+                .join("used")
+                .join(format!("{}-{}", rec.id.algorithm().name(), rec.id.hex()));
+        let marker = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let recorded = humantime::parse_rfc3339_weak(&rec.last_used).ok();
+        match (marker, recorded) {
+            (Some(m), Some(r)) if m > r => humantime::format_rfc3339_seconds(m).to_string(),
+            (Some(m), None) => humantime::format_rfc3339_seconds(m).to_string(),
+            _ => rec.last_used.clone(),
+        }
     }
 
     /// `tmp/`, for scratch areas.

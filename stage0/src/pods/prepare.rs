@@ -95,6 +95,7 @@ pub fn prepare(
                 image: app.image.clone(),
                 source: Box::new(source),
             })?;
+        store.mark_used(&rec.id);
         records.push(rec);
     }
     let mut apps = Vec::new();

@@ -10,7 +10,8 @@ use crate::cli::Format;
 use crate::cmd::Globals;
 
 pub fn run(g: &Globals, format: Format, no_legend: bool, full: bool) -> Result<ExitCode> {
-    let index = g.store()?.index()?;
+    let store = g.store()?;
+    let index = store.index()?;
     let mut out = std::io::stdout().lock();
     if format == Format::Json {
         let rows: Vec<_> = index
@@ -19,7 +20,7 @@ pub fn run(g: &Globals, format: Format, no_legend: bool, full: bool) -> Result<E
             .map(|r| {
                 serde_json::json!({
                     "name": r.name, "id": r.id.to_string(), "manifest": r.manifest.to_string(),
-                    "size": r.size, "created": r.created, "last_used": r.last_used,
+                    "size": r.size, "created": r.created, "last_used": store.last_used(r),
                     "platform": r.platform.to_string(),
                 })
             })
@@ -42,7 +43,7 @@ pub fn run(g: &Globals, format: Format, no_legend: bool, full: bool) -> Result<E
                 id,
                 human_size(r.size),
                 ago(r.created.as_deref()),
-                ago(Some(&r.last_used)),
+                ago(Some(&store.last_used(r))),
             ]
         })
         .collect();
