@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/setup.sh" test
-(cd "$here" && cargo build --release -q -p rukt)
+(cd "$here" && cargo build --release -q -p rukt -p rukt-stage1-fly)
 rukt="$here/target/release/rukt"
 work=$(mktemp -d /tmp/rukt-demo.XXXXXX)
 trap '"$here/scripts/registry.sh" stop "$work/reg"' EXIT
@@ -32,7 +32,12 @@ echo "==> rukt image list"
 "$rukt" --dir "$store" image list
 echo "==> rukt image verify"
 "$rukt" --dir "$store" image verify
-echo "==> rukt image extract (the root filesystem a pod would see)"
-"$rukt" --dir "$store" image extract "$host/rukt/demo:latest" "$work/rootfs-out"
-ls -l "$work/rootfs-out/bin" | head -5
+echo "==> rukt run --stage1=fly: a pod end to end (the app keeps this shell's child PID)"
+"$rukt" --dir "$store" run --stage1=fly --uuid-file-save "$work/uuid" "$host/rukt/demo:latest"
+"$rukt" --dir "$store" run --stage1=fly "$host/rukt/demo:latest" --exec /bin/sh -- -c 'echo "uid $(id -u) in $(cat /etc/passwd | wc -l)-user image"; exit 3' || echo "(exit code $? as expected)"
+echo "==> rukt list / status"
+"$rukt" --dir "$store" list
+"$rukt" --dir "$store" status --uuid-file "$work/uuid"
+echo "==> rukt gc --grace-period=0s"
+"$rukt" --dir "$store" gc --grace-period=0s
 echo "demo done; store left in $store"
