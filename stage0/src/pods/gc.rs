@@ -19,6 +19,9 @@ use super::mount::unmount_below;
 use super::remove::remove_pod_dir;
 use super::{Dir, Pod, PodError, Pods, State, io_err};
 
+/// Embryos younger than this are being created, not abandoned.
+const EMBRYO_AGE: Duration = Duration::from_secs(600);
+
 /// How `rukt gc` behaves.
 #[derive(Debug, Clone, Copy)]
 pub struct GcOptions {
@@ -50,7 +53,10 @@ pub fn gc(pods: &Pods, opts: GcOptions) -> Result<GcReport, PodError> {
     for pod in pods.all()? {
         let target = match pod.dir {
             Dir::Run => Dir::ExitedGarbage,
-            Dir::Prepare | Dir::Embryo => Dir::Garbage,
+            Dir::Prepare => Dir::Garbage,
+            // An embryo is unlocked for a moment between its mkdir and its
+            // lock; only old ones are leftovers of a crash.
+            Dir::Embryo if older_than(&pod, ".", EMBRYO_AGE, now) => Dir::Garbage,
             Dir::Prepared
                 if older_than(&pod, rukt_contract::POD_MANIFEST, opts.expire_prepared, now) =>
             {
