@@ -1,0 +1,116 @@
+//! `run [--debug] [--interactive] UUID`: becomes the pod's only app.
+//!
+//! In the host's mount namespace (nothing is unshared): mount the host's
+//! `/dev`, `/proc`, `/sys`, a `/tmp` and the volumes into the app's root,
+//! write `pid` and `status/`, start the exit-status watcher, write `ready`,
+//! then chroot, switch user and exec the app, which inherits the pod lock.
+//! If anything fails before the exec, the mounts are undone (where we still
+//! can: once the app's user is not root, `gc` does it) and we exit 254.
+//! `--interactive` changes nothing: the app already has the caller's
+//! terminal.
+
+use std::convert::Infallible;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use rukt_contract::{App, PID_FILE, PodManifest, READY_FILE, RunArgs, STATUS_DIR};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::process::PidfdFlags;
+use tracing::debug;
+
+use crate::exec::{self, Launch};
+use crate::lock::PodLock;
+use crate::{files, mountinfo, mounts, pod, watcher};
+
+/// Runs the pod; returns only on failure.
+pub fn run(args: &RunArgs) -> anyhow::Result<Infallible> {
+    let pod = pod::load(&args.uuid)?;
+    let app = pod::single_app(&pod)?;
+    if app.exec.is_empty() {
+        bail!("app {:?} has no command to execute", app.name);
+    }
+    let lock = PodLock::inherited()?;
+    let root = pod::open_rootfs(app)?;
+    let rootfs = pod::rootfs_path(&app.name)?;
+    // To come back out of the chroot if the exec fails.
+    let host_root = rustix::fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .context("cannot open /")?;
+    debug!(
+        "pod {}: app {:?} in {}",
+        pod.uuid,
+        app.name,
+        rootfs.display()
+    );
+
+    let err = match start(&pod, app, &lock, &root) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    if let Err(undo) = undo_mounts(&host_root, &rootfs) {
+        debug!("mounts left for gc: {undo:#}");
+    }
+    Err(err)
+}
+
+/// Everything from the first mount to the exec.
+fn start(
+    pod: &PodManifest,
+    app: &App,
+    lock: &PodLock,
+    root: &OwnedFd,
+) -> anyhow::Result<Infallible> {
+    mounts::setup(pod, app, root.as_fd())?;
+
+    let pod_dir = rustix::fs::open(
+        ".",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .context("cannot open the pod directory")?;
+    let me = rustix::process::getpid();
+    files::write_atomic(
+        &pod_dir,
+        PID_FILE,
+        me.as_raw_nonzero().to_string().as_bytes(),
+    )
+    .with_context(|| format!("cannot write {PID_FILE}"))?;
+    match rustix::fs::mkdirat(&pod_dir, STATUS_DIR, Mode::from_raw_mode(0o755)) {
+        Ok(()) | Err(Errno::EXIST) => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot create {STATUS_DIR}/")),
+    }
+    let status_dir = rustix::fs::openat(
+        &pod_dir,
+        STATUS_DIR,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .with_context(|| format!("cannot open {STATUS_DIR}/"))?;
+    let pidfd = rustix::process::pidfd_open(me, PidfdFlags::empty())
+        .context("cannot open a pidfd of this process")?;
+    watcher::spawn(pidfd.as_fd(), status_dir.as_fd(), &app.name)?;
+    drop((pidfd, status_dir));
+    files::write_atomic(&pod_dir, READY_FILE, b"")
+        .with_context(|| format!("cannot write {READY_FILE}"))?;
+
+    let launch = Launch {
+        root: root.as_fd(),
+        app,
+        argv: &app.exec,
+        env: exec::environment(app),
+    };
+    exec::launch(&launch, Some(lock.as_fd()))
+}
+
+/// Leaves the chroot if we are in it (possible while still root), then
+/// unmounts everything below the app's root.
+fn undo_mounts(host_root: &OwnedFd, rootfs: &Path) -> anyhow::Result<()> {
+    rustix::process::fchdir(host_root).context("cannot return to the host's root")?;
+    rustix::process::chroot(".").context("cannot leave the app's root")?;
+    mountinfo::unmount_below(rootfs)
+}
