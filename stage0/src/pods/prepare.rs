@@ -81,6 +81,11 @@ pub fn prepare(
     progress: &dyn Progress,
 ) -> Result<Preparing, PrepareError> {
     let stage1 = stage1::probe(spec.stage1.as_deref().unwrap_or(stage1::DEFAULT_FLAVOR))?;
+    if stage1.flavor == "fly" && spec.hostname.is_some() {
+        tracing::warn!(
+            "--hostname is ignored by the fly stage1, which shares the host's UTS namespace"
+        );
+    }
     let volumes = check_volumes(spec)?;
     let common_env = common_environment(spec)?;
     // Shared store lock from before the fetch until the manifest names the
@@ -169,6 +174,12 @@ fn check_volumes(spec: &PodSpec) -> Result<Vec<Volume>, PrepareError> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for v in &spec.volumes {
+        if !rukt_contract::valid_app_name(&v.name) {
+            return Err(invalid(format!(
+                "volume name {:?}: use lowercase letters, digits and '-'",
+                v.name
+            )));
+        }
         if !seen.insert(v.name.clone()) {
             return Err(invalid(format!("volume {:?} is defined twice", v.name)));
         }

@@ -9,6 +9,17 @@ use rukt_contract::StopArgs;
 use rukt_stage0::pods::State;
 
 use super::find_all;
+
+/// Whether the pod still holds its lock a moment after stage1 stopped it.
+fn still_running(pod: &rukt_stage0::pods::Pod) -> bool {
+    for _ in 0..100 {
+        if pod.state() != State::Running {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    true
+}
 use crate::cmd::Globals;
 
 pub fn run(
@@ -50,7 +61,14 @@ pub fn run(
             .current_dir(&pod.path)
             .status()
             .with_context(|| format!("cannot run stage1 stop for pod {}", pod.uuid))?;
-        if status.success() {
+        if status.success() && still_running(&pod) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "rukt: pod {} is still running: processes that inherited its lock keep it alive",
+                pod.uuid
+            );
+            failed += 1;
+        } else if status.success() {
             writeln!(out, "{}", pod.uuid)?;
         } else {
             let _ = writeln!(
