@@ -59,7 +59,8 @@ pub struct App {
     pub supplementary_gids: Vec<u32>,
     /// Environment, `NAME=value`, in order.
     pub environment: Vec<String>,
-    /// Whether the root filesystem is mounted read-only.
+    /// Whether stage1 must make the root filesystem read-only (after creating
+    /// its own mount points in it; stage0 mounts it writable).
     #[serde(default)]
     pub readonly_rootfs: bool,
     /// Volumes mounted into the app.

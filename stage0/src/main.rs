@@ -1,6 +1,7 @@
 //! `rukt`, stage0: a thin command line over the `rukt-images` library.
 //!
-//! Exit codes: 0 success; 2 usage error; 254 rukt's own failure (as rkt).
+//! Exit codes: 0 success; 2 usage error; 254 rukt's own failure (as rkt);
+//! `run` and `run-prepared` exit with the pod's exit code (they become it).
 
 mod cli;
 mod cmd;
@@ -12,6 +13,8 @@ use clap::Parser;
 
 /// rukt failed for a reason of its own.
 const EXIT_FAILURE: u8 = 254;
+/// The command line was wrong (clap uses the same code).
+const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -34,7 +37,14 @@ fn main() -> ExitCode {
             }
             let _ =
                 std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("rukt: {err:#}\n"));
-            ExitCode::from(EXIT_FAILURE)
+            if err
+                .chain()
+                .any(|c| c.is::<rukt_stage0::pods::spec::SpecError>())
+            {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::from(EXIT_FAILURE)
+            }
         }
     }
 }

@@ -66,6 +66,17 @@ fn start(
     root: &OwnedFd,
 ) -> anyhow::Result<Infallible> {
     mounts::setup(pod, app, root.as_fd())?;
+    if app.readonly_rootfs {
+        // Only now: the mount points above had to be created first. A bind
+        // remount changes this mount alone; /dev, /proc, volumes keep theirs.
+        let rootfs = pod::rootfs_path(&app.name)?;
+        rustix::mount::mount_remount(
+            &rootfs,
+            rustix::mount::MountFlags::BIND | rustix::mount::MountFlags::RDONLY,
+            "",
+        )
+        .with_context(|| format!("cannot make {} read-only", rootfs.display()))?;
+    }
 
     let pod_dir = rustix::fs::open(
         ".",

@@ -31,7 +31,10 @@ impl Globals {
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let globals = Globals {
         debug: cli.debug,
-        dir: cli.dir,
+        // Absolute: mount points are compared with /proc/self/mountinfo, and
+        // stage1 runs with another working directory.
+        dir: std::path::absolute(&cli.dir)
+            .with_context(|| format!("invalid --dir {}", cli.dir.display()))?,
         config_dir: cli.config_dir,
         insecure_http: cli.insecure_options.contains(&InsecureOption::Http),
     };

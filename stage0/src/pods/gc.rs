@@ -91,11 +91,23 @@ pub fn gc(pods: &Pods, opts: GcOptions) -> Result<GcReport, PodError> {
             Ok(false) => {}
             Err(e) => {
                 warn!(uuid = %pod.uuid, error = %e, "cannot remove pod");
-                report.failed.push((pod.uuid.clone(), format!("{e:#}")));
+                report.failed.push((pod.uuid.clone(), chain(&e)));
             }
         }
     }
     Ok(report)
+}
+
+/// An error and its causes, `: `-separated.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 fn older_than(pod: &Pod, file: &str, age: Duration, now: SystemTime) -> bool {

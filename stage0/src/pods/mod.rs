@@ -98,6 +98,14 @@ pub struct Pod {
 }
 
 impl Pods {
+    /// The pods of the store at `store_root`, without creating anything
+    /// (a store that never had pods simply has none).
+    pub fn at(store_root: &Path) -> Pods {
+        Pods {
+            root: store_root.join("pods"),
+        }
+    }
+
     /// The pods of the store at `store_root`, creating the state dirs.
     pub fn open(store_root: &Path) -> Result<Pods, PodError> {
         let root = store_root.join("pods");
@@ -119,7 +127,12 @@ impl Pods {
         let mut out = Vec::new();
         for d in Dir::ALL {
             let dir = self.state_dir(d);
-            for entry in std::fs::read_dir(&dir).map_err(io_err("read", &dir))? {
+            let rd = match std::fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err("read", &dir)(e)),
+            };
+            for entry in rd {
                 let Ok(entry) = entry else { continue };
                 let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                     continue;
@@ -181,15 +194,18 @@ impl Pods {
 }
 
 impl Pod {
-    /// Opens the pod directory for locking.
-    fn open(&self) -> Result<File, PodError> {
-        File::open(&self.path).map_err(io_err("open", &self.path))
-    }
-
-    /// Takes the pod lock without waiting; `None` when someone holds it.
+    /// Takes the pod lock without waiting; `None` when someone holds it
+    /// or the pod moved away meanwhile (re-find it to retry).
     pub fn try_lock(&self, mode: LockMode) -> Result<Option<FileLock>, PodError> {
-        let f = self.open()?;
-        FileLock::from_file(f, self.path.clone(), mode, false).map_err(io_err("lock", &self.path))
+        let f = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("open", &self.path)(e)),
+        };
+        let lock = FileLock::from_file(f, self.path.clone(), mode, false)
+            .map_err(io_err("lock", &self.path))?;
+        // Locked, but is it still here? A mover holds the lock while renaming.
+        Ok(lock.filter(|_| self.path.is_dir()))
     }
 
     /// Whether someone holds the pod lock (stage1 of a running pod).

@@ -67,16 +67,17 @@ fn mount_apps(store_root: &Path, pod: &Pod, manifest: &PodManifest) -> Result<()
     for app in &manifest.apps {
         let target = pod.path.join(rukt_contract::app_rootfs(&app.name));
         let mut lowers = app_lowers(store_root, app);
-        // overlayfs needs a lower layer, and two when there is no upper one.
-        if lowers.is_empty() || (app.readonly_rootfs && lowers.len() == 1) {
+        // overlayfs needs a lower layer.
+        if lowers.is_empty() {
             let empty = pod.path.join("overlay").join(&app.name).join("empty");
             std::fs::create_dir_all(&empty).map_err(io_err("create", &empty))?;
             lowers.push(empty);
         }
         let upper = pod.path.join("overlay").join(&app.name).join("upper");
         let work = pod.path.join("overlay").join(&app.name).join("work");
-        let upper_work = (!app.readonly_rootfs).then_some((upper.as_path(), work.as_path()));
-        mount_overlay(&target, &lowers, upper_work)
+        // Always writable here: stage1 creates its mount points, then makes
+        // the root read-only itself when the app asks for it.
+        mount_overlay(&target, &lowers, Some((upper.as_path(), work.as_path())))
             .map_err(io_err("mount the root filesystem at", &target))?;
     }
     Ok(())

@@ -12,7 +12,7 @@ use crate::cmd::Globals;
 
 pub fn rm(g: &Globals, images: &[String]) -> Result<ExitCode> {
     let store = g.store()?;
-    let running = rukt_stage0::pods::images_of_running_pods(&crate::cmd::pod::pods(g)?);
+    let running = rukt_stage0::pods::images_of_running_pods(&crate::cmd::pod::existing_pods(g));
     let removed = store.update_index(|idx| -> Result<Vec<String>> {
         // Resolve everything first: one bad name removes nothing.
         let mut names = Vec::new();
@@ -41,7 +41,7 @@ pub fn rm(g: &Globals, images: &[String]) -> Result<ExitCode> {
 
 pub fn gc(g: &Globals, grace_period: Option<Duration>) -> Result<ExitCode> {
     let store = g.store()?;
-    let pods = crate::cmd::pod::pods(g)?;
+    let pods = crate::cmd::pod::existing_pods(g);
     let report = rukt_images::gc::gc(&store, grace_period, &|| {
         rukt_stage0::pods::images_in_use(&pods)
     })?;

@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow, bail};
 use rukt_contract::EnterArgs;
 use rukt_stage0::pods::State;
 
-use super::{pods, uuid_arg};
+use super::{existing_pods, uuid_arg};
 use crate::cmd::Globals;
 
 pub fn run(
@@ -25,7 +25,7 @@ pub fn run(
             None => bail!("no pod UUID given"),
         },
     };
-    let pod = pods(g)?.find(&uuid)?;
+    let pod = existing_pods(g).find(&uuid)?;
     if pod.state() != State::Running {
         bail!("pod {} is {}, not running", pod.uuid, pod.state());
     }

@@ -8,11 +8,11 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use rukt_stage0::pods::gc::{GcOptions, gc, rm};
 
-use super::{find_all, pods};
+use super::{existing_pods, find_all};
 use crate::cmd::Globals;
 
 pub fn rm_cmd(g: &Globals, uuids: &[String], file: Option<&Path>, debug: bool) -> Result<ExitCode> {
-    let pods = pods(g)?;
+    let pods = existing_pods(g);
     let mut failed = 0;
     let mut out = std::io::stdout().lock();
     for pod in find_all(g, uuids, file)? {
@@ -38,7 +38,7 @@ pub fn gc_cmd(
     debug: bool,
 ) -> Result<ExitCode> {
     let report = gc(
-        &pods(g)?,
+        &existing_pods(g),
         GcOptions {
             grace_period,
             expire_prepared,

@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use anyhow::Result;
 use rukt_stage0::pods::status::status;
 
-use super::pods;
+use super::existing_pods;
 use crate::cli::Format;
 use crate::cmd::Globals;
 
 pub fn run(g: &Globals, format: Format, no_legend: bool, full: bool) -> Result<ExitCode> {
-    let all: Vec<_> = pods(g)?.all()?.iter().map(status).collect();
+    let all: Vec<_> = existing_pods(g).all()?.iter().map(status).collect();
     let mut out = std::io::stdout().lock();
     if format == Format::Json {
         serde_json::to_writer_pretty(&mut out, &all)?;

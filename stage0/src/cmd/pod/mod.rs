@@ -15,7 +15,12 @@ use rukt_stage0::pods::{Pod, Pods};
 
 use super::Globals;
 
-/// Opens the pods directory.
+/// The pods directory, for commands that only look or remove.
+pub fn existing_pods(g: &Globals) -> Pods {
+    Pods::at(&g.dir)
+}
+
+/// Opens the pods directory, creating it (for commands that make pods).
 pub fn pods(g: &Globals) -> Result<Pods> {
     Pods::open(&g.dir)
         .with_context(|| format!("cannot open the pods directory under {}", g.dir.display()))
@@ -36,7 +41,7 @@ pub fn uuid_arg(uuid: Option<&str>, file: Option<&Path>) -> Result<String> {
 
 /// Every pod named by `uuids` and `--uuid-file`.
 pub fn find_all(g: &Globals, uuids: &[String], file: Option<&Path>) -> Result<Vec<Pod>> {
-    let pods = pods(g)?;
+    let pods = existing_pods(g);
     let mut names: Vec<String> = uuids.to_vec();
     if let Some(f) = file {
         names.push(uuid_arg(None, Some(f))?);

@@ -12,7 +12,7 @@ use rukt_stage0::pods::prepare::prepare;
 use rukt_stage0::pods::run::{RunOptions, exec_stage1};
 use rukt_stage0::pods::spec::PodSpec;
 
-use super::{pods, uuid_arg};
+use super::{existing_pods, pods, uuid_arg};
 use crate::cli::{FetchFlags, PullPolicyArg};
 use crate::cmd::Globals;
 
@@ -90,7 +90,7 @@ pub fn run_prepared(
     interactive: bool,
     debug: bool,
 ) -> Result<ExitCode> {
-    let pods = pods(g)?;
+    let pods = existing_pods(g);
     let pod = pods.find(&uuid_arg(uuid, uuid_file)?)?;
     if pod.dir != Dir::Prepared {
         bail!("pod {} is {}, not prepared", pod.uuid, pod.state());

@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use rukt_stage0::pods::status::{PodStatus, status};
 use rukt_stage0::pods::{Pod, Pods, State};
 
-use super::{pods, uuid_arg};
+use super::{existing_pods, uuid_arg};
 use crate::cli::Format;
 use crate::cmd::Globals;
 
@@ -61,7 +61,7 @@ pub fn run(
     wait_for: Option<Duration>,
     format: Format,
 ) -> Result<ExitCode> {
-    let pods = pods(g)?;
+    let pods = existing_pods(g);
     let mut pod = pods.find(&uuid_arg(uuid, file)?)?;
     if let Some(limit) = wait_for {
         pod = wait(&pods, &pod, (!limit.is_zero()).then_some(limit))?;
@@ -104,7 +104,7 @@ pub fn run(
 }
 
 pub fn cat_manifest(g: &Globals, uuid: Option<&str>, file: Option<&Path>) -> Result<ExitCode> {
-    let pod = pods(g)?.find(&uuid_arg(uuid, file)?)?;
+    let pod = existing_pods(g).find(&uuid_arg(uuid, file)?)?;
     let data = std::fs::read(pod.path.join(rukt_contract::POD_MANIFEST))?;
     let mut out = std::io::stdout().lock();
     out.write_all(&data)?;
