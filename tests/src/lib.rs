@@ -1,12 +1,13 @@
 //! Harness for rukt's functional tests (`tests/functional.rs`): a throw-away local registry,
 //! an in-Rust OCI image builder (including hostile layers), skopeo and umoci wrappers, a
-//! driver for the rukt binary and filesystem tree snapshots.
+//! driver for the rukt binary, pods under test and filesystem tree snapshots.
 
 pub mod digest;
 pub mod fixtures;
 pub mod hostile;
 pub mod image;
 pub mod model;
+pub mod pods;
 pub mod push;
 pub mod registry;
 pub mod rukt;

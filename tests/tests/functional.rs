@@ -2,7 +2,8 @@
 //! OCI images. One test binary with a module per area; every test owns its registry and store,
 //! so they run in parallel.
 //!
-//! Run with `cargo build -p rukt && cargo test -p rukt-tests` (or point `RUKT_BIN` at a binary).
+//! Run with `cargo build --workspace && cargo test -p rukt-tests` (or point `RUKT_BIN` at a
+//! binary; the pod tests also need `rukt-stage1-fly` next to it).
 
 mod cli;
 mod concurrency;
@@ -10,5 +11,6 @@ mod fetch;
 mod harness;
 mod hostile;
 mod interop;
+mod pods;
 mod sources;
 mod store;
