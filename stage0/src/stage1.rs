@@ -120,6 +120,67 @@ pub fn probe(flavor_or_path: &str) -> Result<Stage1Info, Stage1Error> {
     })
 }
 
+/// Like [`probe`], remembering the answer in `cache_dir` keyed by the
+/// executable's device, inode, size and mtime, so that a run does not spawn
+/// the stage1 twice; replacing the binary invalidates the entry.
+pub fn probe_cached(flavor_or_path: &str, cache_dir: &Path) -> Result<Stage1Info, Stage1Error> {
+    use std::os::unix::fs::MetadataExt;
+    let (flavor, path) = locate(flavor_or_path)?;
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return probe(flavor_or_path);
+    };
+    let key = format!(
+        "{} {} {} {}.{} {}",
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        path.display()
+    );
+    let file = cache_dir.join(format!("{}-{}", meta.dev(), meta.ino()));
+    if let Ok(text) = std::fs::read_to_string(&file)
+        && let Some((k, versions)) = text.split_once('\n')
+        && k == key
+    {
+        let versions: Vec<u32> = versions
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        if !versions.is_empty() {
+            return Ok(Stage1Info {
+                flavor,
+                path,
+                interface_versions: versions,
+            });
+        }
+    }
+    let info = probe(flavor_or_path)?;
+    let text = format!(
+        "{key}\n{}\n",
+        info.interface_versions
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let tmp = cache_dir.join(format!(
+        ".{}-{}.{}",
+        meta.dev(),
+        meta.ino(),
+        std::process::id()
+    ));
+    // A cache: best effort, not synced.
+    if std::fs::create_dir_all(cache_dir)
+        .and_then(|()| std::fs::write(&tmp, text))
+        .and_then(|()| std::fs::rename(&tmp, &file))
+        .is_err()
+    {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(info)
+}
+
 /// The version to use with a stage1: the highest both sides speak.
 pub fn agreed_version(info: &Stage1Info) -> u32 {
     info.interface_versions

@@ -26,6 +26,24 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     sync_dir(dir)
 }
 
+/// Replaces `path` atomically (temp file, rename) without syncing: for data
+/// whose loss in a crash is harmless.
+pub fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other("path has no parent"))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("path has no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    fs::write(&tmp, data)?;
+    fs::rename(&tmp, path)
+}
+
 /// fsyncs a directory so that renames into it survive a crash.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

@@ -11,7 +11,7 @@ use oci_spec::image::ImageConfiguration;
 use rukt_contract::{App, ImageInfo, Mount, PodManifest, Volume, VolumeKind};
 use rukt_images::fetch::{Fetcher, Progress};
 use rukt_images::reference::ImageRef;
-use rukt_images::store::{FileLock, ImageRecord, LockMode, Store};
+use rukt_images::store::{FileLock, ImageRecord, LockMode, Store, fsutil};
 
 use super::spec::{AppSpec, PodSpec};
 use super::{Dir, Pod, PodError, Pods, io_err, user};
@@ -72,15 +72,20 @@ pub struct Preparing {
     pub manifest: PodManifest,
 }
 
-/// Checks the spec, fetches images and creates the pod.
+/// Checks the spec, fetches images and creates the pod (see [`create`] for
+/// `durable`).
 pub fn prepare(
     pods: &Pods,
     store: &Store,
     fetcher: &Fetcher<'_>,
     spec: &PodSpec,
     progress: &dyn Progress,
+    durable: bool,
 ) -> Result<Preparing, PrepareError> {
-    let stage1 = stage1::probe(spec.stage1.as_deref().unwrap_or(stage1::DEFAULT_FLAVOR))?;
+    let stage1 = stage1::probe_cached(
+        spec.stage1.as_deref().unwrap_or(stage1::DEFAULT_FLAVOR),
+        &store.root().join("cache/stage1"),
+    )?;
     if stage1.flavor == "fly" && spec.hostname.is_some() {
         tracing::warn!(
             "--hostname is ignored by the fly stage1, which shares the host's UTS namespace"
@@ -119,7 +124,7 @@ pub fn prepare(
         volumes,
         created: rukt_images::store::index::now_rfc3339(),
     };
-    let (pod, lock) = create(pods, &manifest)?;
+    let (pod, lock) = create(pods, &manifest, durable)?;
     Ok(Preparing {
         pod,
         lock,
@@ -128,8 +133,9 @@ pub fn prepare(
 }
 
 /// Creates `embryo/<uuid>`, locks it, moves it to `prepare/` and fills it;
-/// removes it again on failure.
-fn create(pods: &Pods, manifest: &PodManifest) -> Result<(Pod, FileLock), PodError> {
+/// removes it again on failure. `durable` syncs the manifest (a prepared
+/// pod must survive a crash; one that runs at once is garbage after one).
+fn create(pods: &Pods, manifest: &PodManifest, durable: bool) -> Result<(Pod, FileLock), PodError> {
     let path = pods.state_dir(Dir::Embryo).join(&manifest.uuid);
     std::fs::create_dir(&path).map_err(io_err("create", &path))?;
     let embryo = Pod {
@@ -159,8 +165,12 @@ fn create(pods: &Pods, manifest: &PodManifest) -> Result<(Pod, FileLock), PodErr
             }
         }
         let mpath = p(rukt_contract::POD_MANIFEST);
-        rukt_images::store::fsutil::write_atomic(&mpath, &manifest.to_json())
-            .map_err(io_err("write", &mpath))?;
+        let write = if durable {
+            fsutil::write_atomic
+        } else {
+            fsutil::write_replace
+        };
+        write(&mpath, &manifest.to_json()).map_err(io_err("write", &mpath))?;
         Ok((pod, lock))
     };
     fill().inspect_err(|_| {

@@ -36,6 +36,7 @@ fn fetch_flags(spec: &PodSpec) -> Result<FetchFlags> {
 fn prepare_from(
     g: &Globals,
     words: &[String],
+    durable: bool,
 ) -> Result<(PodSpec, rukt_stage0::pods::prepare::Preparing)> {
     let spec = PodSpec::parse(words)?;
     let store = g.store()?;
@@ -49,8 +50,8 @@ fn prepare_from(
         Some(b) => b,
         None => &NoProgress,
     };
-    let preparing =
-        prepare(&pods(g)?, &store, &fetcher, &spec, progress).context("cannot prepare the pod")?;
+    let preparing = prepare(&pods(g)?, &store, &fetcher, &spec, progress, durable)
+        .context("cannot prepare the pod")?;
     if let Some(f) = &spec.uuid_file_save {
         save_uuid(f, &preparing.pod.uuid)?;
     }
@@ -63,7 +64,7 @@ fn save_uuid(file: &Path, uuid: &str) -> Result<()> {
 }
 
 pub fn prepare_cmd(g: &Globals, words: &[String]) -> Result<ExitCode> {
-    let (_, preparing) = prepare_from(g, words)?;
+    let (_, preparing) = prepare_from(g, words, true)?;
     let pods = pods(g)?;
     pods.move_to(&preparing.pod, Dir::Prepared)?;
     drop(preparing.lock);
@@ -72,7 +73,7 @@ pub fn prepare_cmd(g: &Globals, words: &[String]) -> Result<ExitCode> {
 }
 
 pub fn run(g: &Globals, words: &[String], debug: bool) -> Result<ExitCode> {
-    let (spec, preparing) = prepare_from(g, words)?;
+    let (spec, preparing) = prepare_from(g, words, false)?;
     let pods = pods(g)?;
     let pod = pods.move_to(&preparing.pod, Dir::Run)?;
     let opts = RunOptions {
