@@ -12,7 +12,8 @@
 #                    interface-version and exits 0 on run, i.e. stage0's own work
 #                    (fetch check, prepare, overlay mount, exec) plus the stub's cost
 #   stub-alone       the stub by itself (sh start-up), to subtract from stage0-stub
-#   fly-probe        rukt-stage1-fly interface-version (stage0 asks it on every run)
+#   fly-probe        rukt-stage1-fly interface-version (what stage0 would pay per run
+#                    without its cache of the answer)
 #
 # A pod that has exited keeps its overlay mounts and directory until `rukt gc`, as in
 # rkt. So that pods do not pile up (and each run sees the same store), every rukt
@@ -91,8 +92,8 @@ c["process"]["terminal"] = False
 json.dump(c, open(p, "w"), indent=1)
 PY
 
-# A stage1 that does nothing: stage0's own cost, plus one sh start-up for the probe
-# (interface-version) and one for the exec'd `run`.
+# A stage1 that does nothing: stage0's own cost plus one sh start-up for the exec'd
+# `run` (its interface-version answer is cached after the warm-up run).
 stub="$work/stub-stage1"
 cat >"$stub" <<'SH'
 #!/bin/sh
