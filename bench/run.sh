@@ -63,13 +63,7 @@ fi
 rm -rf "$store" "$work/rootfs" "$work/layout" "$work/extracted" "$work/bundle" "$work/ov" "$work/runc-state"
 
 echo "==> making a busybox image (as scripts/demo.sh)" >&2
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
-cp /bin/busybox "$work/rootfs/bin/busybox"
-for applet in sh ls cat echo true false sleep ps id hostname uname wc; do
-    ln -sf busybox "$work/rootfs/bin/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$work/rootfs/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' >"$work/rootfs/etc/group"
+"$here/scripts/busybox-rootfs.sh" "$work/rootfs"
 python3 "$here/scripts/mkimage.py" "$work/layout" bench --cmd '["/bin/true"]' "$work/rootfs:." >/dev/null
 img="oci:$work/layout:bench"
 "$rukt" --dir "$store" fetch -q "$img" >/dev/null

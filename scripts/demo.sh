@@ -11,13 +11,7 @@ work=$(mktemp -d /tmp/rukt-demo.XXXXXX)
 trap '"$here/scripts/registry.sh" stop "$work/reg"' EXIT
 
 echo "==> making a demo image from busybox-static"
-mkdir -p "$work/rootfs/bin" "$work/rootfs/etc" "$work/rootfs/tmp"
-cp /bin/busybox "$work/rootfs/bin/busybox"
-for applet in sh ls cat echo true false sleep ps id hostname uname wc; do
-    ln -sf busybox "$work/rootfs/bin/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$work/rootfs/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' >"$work/rootfs/etc/group"
+"$here/scripts/busybox-rootfs.sh" "$work/rootfs"
 python3 "$here/scripts/mkimage.py" "$work/layout" demo --cmd '["/bin/sh","-c","echo hello from rukt"]' \
     "$work/rootfs:." >/dev/null
 

@@ -71,17 +71,7 @@ pub enum Command {
         interactive: bool,
     },
     /// List pods.
-    List {
-        /// Output format.
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-        /// Leave out the header line.
-        #[arg(long)]
-        no_legend: bool,
-        /// Show full UUIDs and image IDs.
-        #[arg(long)]
-        full: bool,
-    },
+    List(ListFlags),
     /// Show a pod's state, times, PID and its apps' exit codes.
     Status {
         /// The pod's UUID or a unique prefix.
@@ -222,6 +212,20 @@ pub struct FetchArgs {
     pub quiet: bool,
 }
 
+/// Flags of the `list` commands.
+#[derive(Debug, Args)]
+pub struct ListFlags {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Leave out the header line.
+    #[arg(long)]
+    pub no_legend: bool,
+    /// Show full UUIDs and IDs.
+    #[arg(long)]
+    pub full: bool,
+}
+
 /// Output formats for listings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
@@ -236,17 +240,7 @@ pub enum Format {
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// List stored images.
-    List {
-        /// Output format.
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-        /// Leave out the header line.
-        #[arg(long)]
-        no_legend: bool,
-        /// Show full IDs.
-        #[arg(long)]
-        full: bool,
-    },
+    List(ListFlags),
     /// Show an image's record and config as JSON.
     Inspect {
         /// Name or ID prefix.

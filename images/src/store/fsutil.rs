@@ -7,6 +7,18 @@ use std::path::Path;
 
 /// Writes `data` to `path` atomically and durably.
 pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    replace(path, data, true)
+}
+
+/// Replaces `path` atomically (temp file, rename) without syncing: for data
+/// whose loss in a crash is harmless.
+pub fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
+    replace(path, data, false)
+}
+
+/// Writes a temp file beside `path` and renames it over `path`; with
+/// `sync`, the file and then the directory are fsynced.
+fn replace(path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::other("path has no parent"))?;
@@ -20,28 +32,12 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     ));
     let mut f = File::create(&tmp)?;
     f.write_all(data)?;
-    f.sync_all()?;
+    if sync {
+        f.sync_all()?;
+    }
     drop(f);
     fs::rename(&tmp, path)?;
-    sync_dir(dir)
-}
-
-/// Replaces `path` atomically (temp file, rename) without syncing: for data
-/// whose loss in a crash is harmless.
-pub fn write_replace(path: &Path, data: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::other("path has no parent"))?;
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::other("path has no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    fs::write(&tmp, data)?;
-    fs::rename(&tmp, path)
+    if sync { sync_dir(dir) } else { Ok(()) }
 }
 
 /// fsyncs a directory so that renames into it survive a crash.

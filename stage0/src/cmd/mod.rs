@@ -3,6 +3,7 @@
 mod fetch;
 mod image;
 mod pod;
+mod table;
 
 use std::process::ExitCode;
 
@@ -54,11 +55,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             interactive,
             globals.debug,
         ),
-        Command::List {
-            format,
-            no_legend,
-            full,
-        } => pod::list::run(&globals, format, no_legend, full),
+        Command::List(f) => pod::list::run(&globals, f.format, f.no_legend, f.full),
         Command::Status {
             uuid,
             uuid_file,

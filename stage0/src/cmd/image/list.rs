@@ -47,21 +47,8 @@ pub fn run(g: &Globals, format: Format, no_legend: bool, full: bool) -> Result<E
             ]
         })
         .collect();
-    let header = ["NAME", "ID", "SIZE", "CREATED", "LAST USED"].map(String::from);
-    let all: Vec<&[String; 5]> = if no_legend {
-        rows.iter().collect()
-    } else {
-        std::iter::once(&header).chain(&rows).collect()
-    };
-    let widths: Vec<usize> = (0..5)
-        .map(|c| all.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    for r in all {
-        let line: Vec<String> = (0..5)
-            .map(|c| format!("{:<w$}", r[c], w = widths[c]))
-            .collect();
-        writeln!(out, "{}", line.join("  ").trim_end())?;
-    }
+    let header = ["NAME", "ID", "SIZE", "CREATED", "LAST USED"];
+    crate::cmd::table::print(&mut out, (!no_legend).then_some(header), &rows)?;
     Ok(ExitCode::SUCCESS)
 }
 

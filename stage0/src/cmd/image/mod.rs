@@ -15,11 +15,7 @@ use crate::cli::ImageCommand;
 
 pub fn run(g: &Globals, cmd: ImageCommand) -> Result<ExitCode> {
     match cmd {
-        ImageCommand::List {
-            format,
-            no_legend,
-            full,
-        } => list::run(g, format, no_legend, full),
+        ImageCommand::List(f) => list::run(g, f.format, f.no_legend, f.full),
         ImageCommand::Inspect { image } => show::inspect(g, &image),
         ImageCommand::CatManifest { image } => show::cat_manifest(g, &image),
         ImageCommand::Rm { images } => gc::rm(g, &images),

@@ -19,9 +19,6 @@ pub fn run(g: &Globals, format: Format, no_legend: bool, full: bool) -> Result<E
         return Ok(ExitCode::SUCCESS);
     }
     let mut rows: Vec<[String; 6]> = Vec::new();
-    if !no_legend {
-        rows.push(["UUID", "APP", "IMAGE NAME", "STATE", "CREATED", "STARTED"].map(String::from));
-    }
     for st in &all {
         let uuid = if full {
             st.uuid.clone()
@@ -50,14 +47,7 @@ pub fn run(g: &Globals, format: Format, no_legend: bool, full: bool) -> Result<E
             st.started.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    for r in rows {
-        let line: Vec<String> = (0..6)
-            .map(|c| format!("{:<w$}", r[c], w = widths[c]))
-            .collect();
-        writeln!(out, "{}", line.join("  ").trim_end())?;
-    }
+    let header = ["UUID", "APP", "IMAGE NAME", "STATE", "CREATED", "STARTED"];
+    crate::cmd::table::print(&mut out, (!no_legend).then_some(header), &rows)?;
     Ok(ExitCode::SUCCESS)
 }
