@@ -11,6 +11,8 @@ mod fetch;
 mod harness;
 mod hostile;
 mod interop;
+mod malformed;
 mod pods;
+mod registries;
 mod sources;
 mod store;
