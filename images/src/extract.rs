@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps, XattrFlags};
 
 use crate::store::{ImageRecord, Store};
-use crate::unpack::{OPAQUE_XATTR, clear_dir, open_beneath};
+use crate::unpack::{OPAQUE_XATTR, clear_dir, open_beneath, remove_existing};
 
 /// Why extraction failed.
 #[derive(Debug, thiserror::Error)]
@@ -161,7 +161,7 @@ impl Merger {
             let ft = meta.file_type();
             let nb = name.as_encoded_bytes();
             if ft.is_char_device() && meta.rdev() == 0 {
-                remove(dst, nb)?;
+                remove_existing(dst, nb)?;
                 self.dir_times.retain(|k, _| !k.starts_with(&child_rel));
                 continue;
             }
@@ -176,7 +176,7 @@ impl Merger {
                         }
                     }
                     Some(_) => {
-                        remove(dst, nb)?;
+                        remove_existing(dst, nb)?;
                         rustix::fs::mkdirat(dst, nb, Mode::from_raw_mode(0o700))?;
                     }
                     None => rustix::fs::mkdirat(dst, nb, Mode::from_raw_mode(0o700))?,
@@ -186,7 +186,7 @@ impl Merger {
                 self.merge(&sp, &sub, child_rel, links)?;
                 continue;
             }
-            remove(dst, nb)?;
+            remove_existing(dst, nb)?;
             self.dir_times.retain(|k, _| !k.starts_with(&child_rel));
             if ft.is_file() {
                 if meta.nlink() > 1 {
@@ -246,16 +246,4 @@ impl Merger {
 fn is_opaque(dir: &Path) -> bool {
     let mut v = [0u8; 4];
     matches!(rustix::fs::lgetxattr(dir, OPAQUE_XATTR, &mut v[..]), Ok(1) if v[0] == b'y')
-}
-
-fn remove(dir: &OwnedFd, name: &[u8]) -> io::Result<()> {
-    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Err(rustix::io::Errno::NOENT) => Ok(()),
-        Err(e) => Err(e.into()),
-        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-            clear_dir(&open_beneath(dir, name)?)?;
-            Ok(rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR)?)
-        }
-        Ok(_) => Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?),
-    }
 }

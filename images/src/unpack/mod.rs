@@ -16,16 +16,22 @@
 //!   times and safe xattrs (`user.*`, `security.capability`) are kept;
 //!   `trusted.*` and other xattrs from images are dropped.
 
+pub mod fsops;
+mod meta;
 pub mod path;
+
+use fsops::mkdir;
+pub use fsops::{clear_dir, open_beneath, remove_existing};
+use meta::{Meta, gid, read_meta, times, uid};
 
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps, XattrFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timestamps, XattrFlags};
 use rustix::io::Errno;
 use tracing::{debug, warn};
 
@@ -128,15 +134,6 @@ fn copy_with(r: &mut impl Read, w: &mut File, buf: &mut [u8]) -> io::Result<u64>
         io::Write::write_all(w, &buf[..filled])?;
         total += filled as u64;
     }
-}
-
-/// Metadata of one entry, with PAX overrides applied.
-struct Meta {
-    mode: u32,
-    uid: u64,
-    gid: u64,
-    mtime: Timespec,
-    xattrs: Vec<(String, Vec<u8>)>,
 }
 
 impl Unpacker {
@@ -391,137 +388,10 @@ impl Unpacker {
     }
 }
 
-fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
-    let h = entry.header();
-    let mut meta = Meta {
-        mode: h.mode()? & 0o7777,
-        uid: h.uid()?,
-        gid: h.gid()?,
-        mtime: Timespec {
-            tv_sec: h.mtime()? as i64,
-            tv_nsec: 0,
-        },
-        xattrs: Vec::new(),
-    };
-    if let Some(exts) = entry.pax_extensions()? {
-        for ext in exts {
-            let ext = ext?;
-            let Ok(key) = ext.key() else { continue };
-            let value = ext.value_bytes();
-            let num = || {
-                std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|v| v.parse::<u64>().ok())
-            };
-            match key {
-                "uid" => meta.uid = num().unwrap_or(meta.uid),
-                "gid" => meta.gid = num().unwrap_or(meta.gid),
-                "mtime" => {
-                    if let Some(t) = std::str::from_utf8(value).ok().and_then(parse_pax_time) {
-                        meta.mtime = t;
-                    }
-                }
-                k => {
-                    if let Some(name) = k.strip_prefix("SCHILY.xattr.") {
-                        if name.starts_with("user.") || name == "security.capability" {
-                            meta.xattrs.push((name.to_string(), value.to_vec()));
-                        } else {
-                            debug!(xattr = name, "dropping xattr from image");
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Ok(meta)
-}
-
-fn parse_pax_time(s: &str) -> Option<Timespec> {
-    let (sec, frac) = s.split_once('.').unwrap_or((s, ""));
-    let tv_sec = sec.parse().ok()?;
-    let mut digits: String = frac.chars().take(9).collect();
-    while digits.len() < 9 {
-        digits.push('0');
-    }
-    Some(Timespec {
-        tv_sec,
-        tv_nsec: digits.parse().ok()?,
-    })
-}
-
-fn times(mtime: Timespec) -> Timestamps {
-    Timestamps {
-        last_access: mtime,
-        last_modification: mtime,
-    }
-}
-
-fn uid(id: u64) -> Option<rustix::fs::Uid> {
-    u32::try_from(id).ok().map(rustix::fs::Uid::from_raw)
-}
-
-fn gid(id: u64) -> Option<rustix::fs::Gid> {
-    u32::try_from(id).ok().map(rustix::fs::Gid::from_raw)
-}
-
-fn mkdir(parent: &OwnedFd, name: &[u8]) -> io::Result<()> {
-    Ok(rustix::fs::mkdirat(
-        parent,
-        name,
-        Mode::from_raw_mode(0o755),
-    )?)
-}
-
-/// Opens the directory `rel` under `dir` without following any symlink.
-pub fn open_beneath(dir: impl AsFd, rel: &[u8]) -> io::Result<OwnedFd> {
-    Ok(rustix::fs::openat2(
-        dir,
-        rel,
-        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-    )?)
-}
-
-/// Removes whatever `name` is in `parent` (a whole tree for a directory).
-fn remove_existing(parent: &OwnedFd, name: &[u8]) -> io::Result<()> {
-    match rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
-        Err(Errno::NOENT) => Ok(()),
-        Err(e) => Err(e.into()),
-        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-            let dir = open_beneath(parent, name)?;
-            clear_dir(&dir)?;
-            Ok(rustix::fs::unlinkat(parent, name, AtFlags::REMOVEDIR)?)
-        }
-        Ok(_) => Ok(rustix::fs::unlinkat(parent, name, AtFlags::empty())?),
-    }
-}
-
-/// Removes everything inside the directory `dir`, never following symlinks.
-pub fn clear_dir(dir: &OwnedFd) -> io::Result<()> {
-    let mut names = Vec::new();
-    for e in rustix::fs::Dir::read_from(dir)? {
-        let e = e?;
-        let n = e.file_name().to_bytes();
-        if n != b"." && n != b".." {
-            names.push(n.to_vec());
-        }
-    }
-    for n in names {
-        remove_existing(dir, &n)?;
-    }
-    Ok(())
-}
-
 fn join(parent: &[u8], name: &[u8]) -> Vec<u8> {
     if parent.is_empty() {
         name.to_vec()
     } else {
         [parent, b"/", name].concat()
     }
-}
-
-/// The root-relative path of a layer entry, for messages and lookups.
-pub fn display_path(rel: &[u8]) -> PathBuf {
-    PathBuf::from(OsStr::from_bytes(rel))
 }
