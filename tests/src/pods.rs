@@ -525,20 +525,11 @@ pub fn pod_dirs(store: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Mount points at or below `dir` (canonicalised), deepest first, from
-/// `/proc/self/mountinfo`.
+/// Mount points at or below `dir` (canonicalised), deepest first: rukt's
+/// own reading of `/proc/self/mountinfo`.
 pub fn mounts_below(dir: &Path) -> Vec<PathBuf> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| PathBuf::from(unescape_mountinfo(m)))
-        .filter(|m| m.starts_with(&dir))
-        .collect();
-    out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    out.dedup();
-    out
+    rukt_stage0::pods::mount::mounts_below(&dir).unwrap_or_default()
 }
 
 /// Lazily unmounts (`umount -l`) everything at or below `dir`, deepest first, a few rounds
@@ -558,25 +549,6 @@ pub fn unmount_all_below(dir: &Path) {
                 .status();
         }
     }
-}
-
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..=i + 3].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A host directory shared with a pod as a `kind=host` volume, with helpers for the "gate"
