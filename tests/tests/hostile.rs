@@ -268,3 +268,37 @@ fn truncated_blob_on_the_registry() {
         "the error should name the blob {expected}:\n{out}"
     );
 }
+
+/// `rukt run` fetches through the same pipeline, and a refused image leaves
+/// the store as it was there too (no pod directory, no half image).
+#[test]
+fn run_of_a_hostile_image_leaves_the_store_as_it_was() {
+    let marker = unique("rukt-hostile");
+    let guard = Hostile::DotDot.arm(&marker);
+    let victim = Victim::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = write_layout(
+        tmp.path(),
+        "hostile",
+        &[hostile_image(&marker, Hostile::DotDot.layer(&marker))],
+    );
+    let out = victim
+        .rukt
+        .fail(&["run", "--stage1=fly", &layout.reference()]);
+    assert_mentions(&out, &Hostile::DotDot.offending(&marker));
+    let mut after = victim.rukt.snapshot();
+    // `run` creates the (empty) pod state directories and caches the stage1's
+    // interface version; nothing else may change.
+    after.retain(|p, _| !p.starts_with("pods") && !p.starts_with("cache"));
+    assert_store_unchanged(&victim.snapshot, &after, "a refused `rukt run`");
+    for state in std::fs::read_dir(victim.rukt.store().join("pods")).unwrap() {
+        let state = state.unwrap().path();
+        assert_eq!(
+            std::fs::read_dir(&state).unwrap().count(),
+            0,
+            "a pod was left in {}",
+            state.display()
+        );
+    }
+    guard.check();
+}

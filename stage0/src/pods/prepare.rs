@@ -93,9 +93,6 @@ pub fn prepare(
     }
     let volumes = check_volumes(spec)?;
     let common_env = common_environment(spec)?;
-    // Shared store lock from before the fetch until the manifest names the
-    // layers: `image gc` cannot remove them in between.
-    let _pin = store.lock_store(LockMode::Shared)?;
     let mut records = Vec::new();
     for app in &spec.apps {
         let image = ImageRef::parse(&app.image)?;
@@ -107,6 +104,21 @@ pub fn prepare(
             })?;
         store.mark_used(&rec.id);
         records.push(rec);
+    }
+    // From here until the manifest names the layers, `image gc` (which takes
+    // the store lock exclusively) cannot remove them. Taken after fetching: a
+    // failed fetch rolls back only when no one else holds the store lock.
+    let _pin = store.lock_store(LockMode::Shared)?;
+    let index = store.index()?;
+    for rec in &records {
+        let present = index.images.values().any(|r| r.id == rec.id)
+            && rec.layers.iter().all(|l| store.has_layer(&l.diff_id));
+        if !present {
+            return Err(invalid(format!(
+                "image {} was removed while the pod was being prepared; try again",
+                rec.name
+            )));
+        }
     }
     let mut apps = Vec::new();
     let mut names = HashSet::new();
