@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rukt_contract::{Entrypoint, INTERFACE_VERSION, Stage1Info};
+use rukt_images::store::fsutil::write_replace;
 
 /// The default engine.
 pub const DEFAULT_FLAVOR: &str = "nspawn";
@@ -164,19 +165,11 @@ pub fn probe_cached(flavor_or_path: &str, cache_dir: &Path) -> Result<Stage1Info
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let tmp = cache_dir.join(format!(
-        ".{}-{}.{}",
-        meta.dev(),
-        meta.ino(),
-        std::process::id()
-    ));
     // A cache: best effort, not synced.
-    if std::fs::create_dir_all(cache_dir)
-        .and_then(|()| std::fs::write(&tmp, text))
-        .and_then(|()| std::fs::rename(&tmp, &file))
-        .is_err()
+    if let Err(e) =
+        std::fs::create_dir_all(cache_dir).and_then(|()| write_replace(&file, text.as_bytes()))
     {
-        let _ = std::fs::remove_file(&tmp);
+        tracing::debug!(error = %e, "cannot cache the stage1's interface versions");
     }
     Ok(info)
 }

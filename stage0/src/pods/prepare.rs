@@ -109,9 +109,9 @@ pub fn prepare(
     // the store lock exclusively) cannot remove them. Taken after fetching: a
     // failed fetch rolls back only when no one else holds the store lock.
     let _pin = store.lock_store(LockMode::Shared)?;
-    let index = store.index()?;
+    // What a pod needs is the content; once the manifest names it, gc keeps it.
     for rec in &records {
-        let present = index.images.values().any(|r| r.id == rec.id)
+        let present = rec.blobs().all(|b| store.has_blob(b))
             && rec.layers.iter().all(|l| store.has_layer(&l.diff_id));
         if !present {
             return Err(invalid(format!(

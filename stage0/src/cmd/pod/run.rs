@@ -28,7 +28,8 @@ fn fetch_flags(spec: &PodSpec) -> Result<FetchFlags> {
         os: None,
         arch: None,
         max_layer_size: rukt_images::fetch::DEFAULT_MAX_LAYER_SIZE,
-        max_concurrent_downloads: 3,
+        max_concurrent_downloads: u16::try_from(rukt_images::fetch::DEFAULT_CONCURRENCY)
+            .unwrap_or(3),
     })
 }
 
