@@ -13,9 +13,14 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod isolation;
 pub mod manifest;
 
 pub use args::{ArgsError, EnterArgs, Entrypoint, GcArgs, RunArgs, StopArgs};
+pub use isolation::{
+    DEFAULT_CAPABILITIES, KvmAccel, KvmOptions, Namespaces, NetMode, Resources, Seccomp,
+    SeccompMode, Sharing,
+};
 pub use manifest::{App, ImageInfo, Mount, PodManifest, Stage1Info, Volume, VolumeKind};
 
 /// The interface version this crate describes. Version 1 is the first.
@@ -53,6 +58,12 @@ pub fn app_rootfs(app: &str) -> String {
 /// The exit status file of `app` inside the pod directory.
 pub fn app_status(app: &str) -> String {
     format!("{STATUS_DIR}/{app}")
+}
+
+/// Why `app` ended, when stage1 knows more than the exit code says
+/// (`oom-killed`), inside the pod directory. Optional; one line.
+pub fn app_status_reason(app: &str) -> String {
+    format!("{STATUS_DIR}/{app}.reason")
 }
 
 /// Encodes a wait(2) status as the exit code a shell would show.

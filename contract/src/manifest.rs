@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::isolation::{KvmOptions, Namespaces, NetMode, Resources, Seccomp};
+
 /// A whole pod.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodManifest {
@@ -24,6 +26,18 @@ pub struct PodManifest {
     /// Pod-level volumes that apps mount.
     #[serde(default)]
     pub volumes: Vec<Volume>,
+    /// The pod's network.
+    #[serde(default)]
+    pub net: NetMode,
+    /// Which namespaces the apps share.
+    #[serde(default)]
+    pub namespaces: Namespaces,
+    /// Limits of the pod as a whole (its cgroup; for kvm, the VM's size).
+    #[serde(default, skip_serializing_if = "Resources::is_empty")]
+    pub resources: Resources,
+    /// Options of the kvm stage1.
+    #[serde(default)]
+    pub kvm: KvmOptions,
     /// Creation time, RFC 3339 UTC.
     pub created: String,
 }
@@ -66,6 +80,18 @@ pub struct App {
     /// Volumes mounted into the app.
     #[serde(default)]
     pub mounts: Vec<Mount>,
+    /// Limits of this app (its own cgroup below the pod's).
+    #[serde(default, skip_serializing_if = "Resources::is_empty")]
+    pub resources: Resources,
+    /// The app's capabilities (bounding, permitted and effective sets).
+    #[serde(default = "crate::isolation::default_capabilities")]
+    pub capabilities: Vec<String>,
+    /// A seccomp filter other than stage1's default; `None` is the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<Seccomp>,
+    /// The app's `oom_score_adj`, -1000–1000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_score_adj: Option<i32>,
 }
 
 /// The image an app comes from (informational for stage1).
@@ -171,6 +197,19 @@ mod tests {
                     volume: "data".into(),
                     target: "/data".into(),
                 }],
+                resources: Resources {
+                    memory: Some(64 << 20),
+                    cpu_millis: Some(500),
+                    cpu_shares: None,
+                    pids: Some(100),
+                },
+                capabilities: vec!["CAP_KILL".into()],
+                seccomp: Some(Seccomp {
+                    mode: crate::SeccompMode::Remove,
+                    errno: Some("ENOTSUP".into()),
+                    syscalls: vec!["chmod".into()],
+                }),
+                oom_score_adj: Some(500),
             }],
             volumes: vec![
                 Volume {
@@ -186,11 +225,38 @@ mod tests {
                     read_only: false,
                 },
             ],
+            net: NetMode::Host,
+            namespaces: Namespaces {
+                ipc: crate::Sharing::Private,
+                pid: crate::Sharing::Pod,
+            },
+            resources: Resources {
+                memory: Some(1 << 30),
+                ..Resources::default()
+            },
+            kvm: KvmOptions {
+                accel: crate::KvmAccel::Tcg,
+            },
             created: "2026-11-22T00:00:00Z".into(),
         };
         let back = PodManifest::from_json(&m.to_json()).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.app("web").unwrap().uid, 0);
         assert!(back.volume("scratch").is_some());
+    }
+
+    #[test]
+    fn older_manifest_gets_defaults() {
+        let json = br#"{"interface_version":1,"uuid":"u","stage1":{"flavor":"fly","path":"/x","interface_versions":[1]},
+            "apps":[{"name":"a","image":{"name":"i","id":"sha256:a","manifest":"sha256:b","layers":[]},
+            "exec":["/bin/true"],"working_dir":"/","uid":0,"gid":0,"environment":[]}],"created":"now"}"#;
+        let m = PodManifest::from_json(json).unwrap();
+        assert_eq!(m.net, NetMode::None);
+        assert_eq!(m.namespaces, Namespaces::default());
+        assert_eq!(
+            m.apps[0].capabilities.len(),
+            crate::DEFAULT_CAPABILITIES.len()
+        );
+        assert!(m.apps[0].seccomp.is_none());
     }
 }

@@ -1,6 +1,7 @@
 //! Pods on disk: finding, locking, creating and moving pod directories.
 
 pub mod gc;
+pub mod isolation;
 pub mod mount;
 pub mod prepare;
 pub mod remove;

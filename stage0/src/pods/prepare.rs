@@ -86,10 +86,8 @@ pub fn prepare(
         spec.stage1.as_deref().unwrap_or(stage1::DEFAULT_FLAVOR),
         &store.root().join("cache/stage1"),
     )?;
-    if stage1.flavor == "fly" && spec.hostname.is_some() {
-        tracing::warn!(
-            "--hostname is ignored by the fly stage1, which shares the host's UTS namespace"
-        );
+    if stage1.flavor == "fly" {
+        warn_fly_ignores(spec);
     }
     let volumes = check_volumes(spec)?;
     let common_env = common_environment(spec)?;
@@ -134,6 +132,15 @@ pub fn prepare(
         stage1,
         apps,
         volumes,
+        net: spec.net.unwrap_or_default(),
+        namespaces: rukt_contract::Namespaces {
+            ipc: spec.ipc.unwrap_or(rukt_contract::Sharing::Pod),
+            pid: spec.pid.unwrap_or(rukt_contract::Sharing::Private),
+        },
+        resources: spec.resources,
+        kvm: rukt_contract::KvmOptions {
+            accel: spec.kvm_accel.unwrap_or_default(),
+        },
         created: rukt_images::store::index::now_rfc3339(),
     };
     let (pod, lock) = create(pods, &manifest, durable)?;
@@ -142,6 +149,37 @@ pub fn prepare(
         lock,
         manifest,
     })
+}
+
+/// fly shares the host's namespaces and sets no limits: say which of the
+/// user's flags it will not honour.
+fn warn_fly_ignores(spec: &PodSpec) {
+    let mut ignored = Vec::new();
+    let mut note = |given: bool, flag: &'static str| {
+        if given && !ignored.contains(&flag) {
+            ignored.push(flag);
+        }
+    };
+    note(spec.hostname.is_some(), "--hostname");
+    note(spec.net.is_some(), "--net");
+    note(spec.ipc.is_some(), "--ipc");
+    note(spec.pid.is_some(), "--pid");
+    note(!spec.resources.is_empty(), "resource limits");
+    for app in &spec.apps {
+        note(!app.resources.is_empty(), "resource limits");
+        note(
+            app.caps_retain.is_some() || !app.caps_remove.is_empty(),
+            "capability flags",
+        );
+        note(app.seccomp.is_some(), "--seccomp");
+        note(app.oom_score_adj.is_some(), "--oom-score-adj");
+    }
+    if !ignored.is_empty() {
+        tracing::warn!(
+            "the fly stage1 runs apps in the host's namespaces without limits; ignoring {}",
+            ignored.join(", ")
+        );
+    }
 }
 
 /// Creates `embryo/<uuid>`, locks it, moves it to `prepare/` and fills it;
@@ -387,6 +425,13 @@ fn build_app(
         environment: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         readonly_rootfs: spec.readonly_rootfs,
         mounts,
+        resources: spec.resources,
+        capabilities: super::isolation::resolve_capabilities(
+            spec.caps_retain.as_deref(),
+            &spec.caps_remove,
+        ),
+        seccomp: spec.seccomp.clone(),
+        oom_score_adj: spec.oom_score_adj,
     })
 }
 

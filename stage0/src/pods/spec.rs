@@ -9,6 +9,10 @@
 
 use std::path::PathBuf;
 
+use rukt_contract::{KvmAccel, NetMode, Resources, Seccomp, Sharing};
+
+use super::isolation;
+
 /// A parse error, worded for the command line.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SpecError {
@@ -70,6 +74,16 @@ pub struct AppSpec {
     pub readonly_rootfs: bool,
     /// `--mount volume=NAME,target=PATH`.
     pub mounts: Vec<(String, String)>,
+    /// `--memory`, `--cpu`, `--cpu-shares`, `--pids-limit` after the image.
+    pub resources: Resources,
+    /// `--caps-retain`.
+    pub caps_retain: Option<Vec<String>>,
+    /// `--caps-remove`.
+    pub caps_remove: Vec<String>,
+    /// `--seccomp`.
+    pub seccomp: Option<Seccomp>,
+    /// `--oom-score-adj`.
+    pub oom_score_adj: Option<i32>,
 }
 
 /// The whole pod as given.
@@ -97,9 +111,24 @@ pub struct PodSpec {
     pub pull_policy: Option<String>,
     /// `--quiet`.
     pub quiet: bool,
+    /// `--net`.
+    pub net: Option<NetMode>,
+    /// `--ipc`.
+    pub ipc: Option<Sharing>,
+    /// `--pid`.
+    pub pid: Option<Sharing>,
+    /// `--memory`, `--cpu`, `--cpu-shares`, `--pids-limit` before any image:
+    /// limits of the whole pod.
+    pub resources: Resources,
+    /// `--kvm-accel`.
+    pub kvm_accel: Option<KvmAccel>,
 }
 
-const APP_FLAGS: [&str; 8] = [
+const APP_FLAGS: [&str; 12] = [
+    "--caps-retain",
+    "--caps-remove",
+    "--seccomp",
+    "--oom-score-adj",
     "--name",
     "--exec",
     "--working-dir",
@@ -153,6 +182,15 @@ impl PodSpec {
                 i += 1;
                 Ok(v)
             };
+            if let Some(parse) = resource_flag(&flag) {
+                let v = value(&flag)?;
+                let target = match spec.apps.last_mut() {
+                    Some(app) => &mut app.resources,
+                    None => &mut spec.resources,
+                };
+                parse(target, &v)?;
+                continue;
+            }
             if APP_FLAGS.contains(&flag.as_str()) {
                 let Some(app) = spec.apps.last_mut() else {
                     return Err(SpecError::AppFlagWithoutImage(flag));
@@ -172,6 +210,26 @@ impl PodSpec {
                             .map_or(Ok(true), |v| boolean("--readonly-rootfs", v))?
                     }
                     "--mount" => app.mounts.push(mount(&value("--mount")?)?),
+                    "--caps-retain" => {
+                        app.caps_retain = Some(isolation::capabilities(
+                            "--caps-retain",
+                            &value("--caps-retain")?,
+                        )?)
+                    }
+                    "--caps-remove" => app.caps_remove.extend(isolation::capabilities(
+                        "--caps-remove",
+                        &value("--caps-remove")?,
+                    )?),
+                    "--seccomp" => app.seccomp = Some(isolation::seccomp(&value("--seccomp")?)?),
+                    "--oom-score-adj" => {
+                        app.oom_score_adj = Some(isolation::number(
+                            "--oom-score-adj",
+                            &value("--oom-score-adj")?,
+                            -1000,
+                            1000,
+                            "expected -1000 to 1000",
+                        )?)
+                    }
                     _ => unreachable!("listed in APP_FLAGS"),
                 }
                 continue;
@@ -200,6 +258,41 @@ impl PodSpec {
                         .map_or(Ok(true), |v| boolean("--interactive", v))?
                 }
                 "--pull-policy" => spec.pull_policy = Some(value("--pull-policy")?),
+                "--net" => {
+                    let v = value("--net")?;
+                    spec.net = Some(match v.as_str() {
+                        "none" => NetMode::None,
+                        "host" => NetMode::Host,
+                        _ => {
+                            return Err(SpecError::Invalid {
+                                flag: "--net",
+                                value: v,
+                                reason: "expected none or host",
+                            });
+                        }
+                    })
+                }
+                "--ipc" | "--pid" => {
+                    let v = value(&flag)?;
+                    let s = Sharing::from_name(&v).ok_or(SpecError::Invalid {
+                        flag: if flag == "--ipc" { "--ipc" } else { "--pid" },
+                        value: v,
+                        reason: "expected pod, private or host",
+                    })?;
+                    if flag == "--ipc" {
+                        spec.ipc = Some(s);
+                    } else {
+                        spec.pid = Some(s);
+                    }
+                }
+                "--kvm-accel" => {
+                    let v = value("--kvm-accel")?;
+                    spec.kvm_accel = Some(KvmAccel::from_name(&v).ok_or(SpecError::Invalid {
+                        flag: "--kvm-accel",
+                        value: v,
+                        reason: "expected auto, kvm or tcg",
+                    })?)
+                }
                 "--quiet" | "-q" => spec.quiet = true,
                 _ => return Err(SpecError::UnknownFlag(flag)),
             }
@@ -209,6 +302,44 @@ impl PodSpec {
         }
         Ok(spec)
     }
+}
+
+type ResourceParser = fn(&mut Resources, &str) -> Result<(), SpecError>;
+
+/// The resource flags: before the first image they limit the pod, after an
+/// image that app.
+fn resource_flag(flag: &str) -> Option<ResourceParser> {
+    Some(match flag {
+        "--memory" => |r, v| {
+            r.memory = Some(isolation::memory("--memory", v)?);
+            Ok(())
+        },
+        "--cpu" => |r, v| {
+            r.cpu_millis = Some(isolation::cpu_millis(v)?);
+            Ok(())
+        },
+        "--cpu-shares" => |r, v| {
+            r.cpu_shares = Some(isolation::number(
+                "--cpu-shares",
+                v,
+                2,
+                262_144,
+                "expected 2 to 262144",
+            )?);
+            Ok(())
+        },
+        "--pids-limit" => |r, v| {
+            r.pids = Some(isolation::number(
+                "--pids-limit",
+                v,
+                1,
+                u32::MAX as u64,
+                "expected a positive number",
+            )?);
+            Ok(())
+        },
+        _ => return None,
+    })
 }
 
 fn boolean(flag: &'static str, v: &str) -> Result<bool, SpecError> {
@@ -336,6 +467,25 @@ mod tests {
         );
         assert!(parse("--volume v,kind=host img").is_err());
         assert!(parse("img --mount volume=v,target=rel").is_err());
+    }
+
+    #[test]
+    fn limits_bind_to_pod_or_app() {
+        let s = parse("--memory=1Gi --net=host --pid pod img --memory 64Mi --cpu=500m --caps-remove=chown --oom-score-adj=-5 --- img2").unwrap();
+        assert_eq!(s.resources.memory, Some(1 << 30));
+        assert_eq!(s.apps[0].resources.memory, Some(64 << 20));
+        assert_eq!(s.apps[0].resources.cpu_millis, Some(500));
+        assert_eq!(s.apps[0].caps_remove, ["CAP_CHOWN"]);
+        assert_eq!(s.apps[0].oom_score_adj, Some(-5));
+        assert!(s.apps[1].resources.is_empty());
+        assert_eq!(s.net, Some(NetMode::Host));
+        assert_eq!(s.pid, Some(Sharing::Pod));
+        assert!(parse("--net=bridge img").is_err());
+        assert!(parse("img --oom-score-adj=2000").is_err());
+        assert_eq!(
+            parse("--caps-retain=kill img"),
+            Err(SpecError::AppFlagWithoutImage("--caps-retain".into()))
+        );
     }
 
     #[test]
