@@ -171,6 +171,10 @@ mod tests {
             environment: environment.iter().map(|s| s.to_string()).collect(),
             readonly_rootfs: false,
             mounts: vec![],
+            resources: Default::default(),
+            capabilities: vec![],
+            seccomp: None,
+            oom_score_adj: None,
         }
     }
 

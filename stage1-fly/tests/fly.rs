@@ -244,8 +244,16 @@ fn manifest(exec: &[&str]) -> PodManifest {
             environment: vec![],
             readonly_rootfs: false,
             mounts: vec![],
+            resources: Default::default(),
+            capabilities: rukt_contract::isolation::default_capabilities(),
+            seccomp: None,
+            oom_score_adj: None,
         }],
         volumes: vec![],
+        net: Default::default(),
+        namespaces: Default::default(),
+        resources: Default::default(),
+        kvm: Default::default(),
         created: "2026-01-01T00:00:00Z".into(),
     }
 }
