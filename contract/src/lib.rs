@@ -10,11 +10,13 @@
 //! under [`STATUS_DIR`] and [`READY_FILE`], and exits with the pod's exit
 //! code (or [`EXIT_STAGE1_FAILURE`]).
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(feature = "runtime"), forbid(unsafe_code))]
 
 pub mod args;
 pub mod isolation;
 pub mod manifest;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 
 pub use args::{ArgsError, EnterArgs, Entrypoint, GcArgs, RunArgs, StopArgs};
 pub use isolation::{

@@ -10,13 +10,13 @@ use anyhow::{Context, bail};
 use rukt_contract::EnterArgs;
 
 use crate::exec::{self, Launch};
-use crate::{lock, pod};
+use crate::pod;
 
 /// Enters the app; returns only on failure.
 pub fn enter(args: &EnterArgs) -> anyhow::Result<Infallible> {
-    let pod = pod::load(&args.uuid)?;
+    let pod = rukt_contract::runtime::load_manifest(&args.uuid)?;
     let app = pod::app(&pod, &args.app)?;
-    if !lock::pod_is_running()? {
+    if !rukt_contract::runtime::pod_is_running().context("cannot test the pod lock")? {
         bail!("pod is not running");
     }
     let root = pod::open_rootfs(app)?;

@@ -16,7 +16,7 @@ use anyhow::Context;
 use rukt_contract::GcArgs;
 use tracing::debug;
 
-use crate::{mountinfo, pod};
+use crate::mountinfo;
 
 /// Where app directories are; `rukt_contract::app_rootfs` is
 /// `apps/<app>/rootfs`.
@@ -24,7 +24,7 @@ const APPS_DIR: &str = "apps";
 
 /// Unmounts below every app root of the pod.
 pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
-    let pod = pod::load(&args.uuid)?;
+    let pod = rukt_contract::runtime::load_manifest(&args.uuid)?;
     // The manifest's apps, and any other app directory found: a root left
     // mounted below by anyone must not survive into stage0's removal.
     let mut apps: BTreeSet<OsString> = pod.apps.iter().map(|a| a.name.clone().into()).collect();

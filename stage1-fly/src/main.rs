@@ -15,9 +15,7 @@
 mod enter;
 mod exec;
 mod exitinfo;
-mod files;
 mod gc;
-mod lock;
 mod mountinfo;
 mod mounts;
 mod pod;

@@ -6,32 +6,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use rukt_contract::{App, INTERFACE_VERSION, POD_MANIFEST, PodManifest, app_rootfs};
+use rukt_contract::{App, PodManifest, app_rootfs};
 use rustix::fs::{CWD, Mode, OFlags};
-
-/// Reads `./pod` and checks that it describes pod `uuid`, in an interface
-/// version this stage1 speaks, with app names fit for paths.
-pub fn load(uuid: &str) -> anyhow::Result<PodManifest> {
-    let data = std::fs::read(POD_MANIFEST).context("cannot read the pod manifest")?;
-    let pod = PodManifest::from_json(&data).context("invalid pod manifest")?;
-    if pod.uuid != uuid {
-        bail!("the pod manifest is for pod {}, not {uuid}", pod.uuid);
-    }
-    if pod.interface_version != INTERFACE_VERSION {
-        bail!(
-            "the pod manifest asks for interface version {}; this stage1 speaks {INTERFACE_VERSION}",
-            pod.interface_version
-        );
-    }
-    if let Some(app) = pod
-        .apps
-        .iter()
-        .find(|a| !rukt_contract::valid_app_name(&a.name))
-    {
-        bail!("invalid app name {:?} in the pod manifest", app.name);
-    }
-    Ok(pod)
-}
 
 /// The pod's only app: fly runs exactly one.
 pub fn single_app(pod: &PodManifest) -> anyhow::Result<&App> {

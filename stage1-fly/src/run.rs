@@ -21,12 +21,12 @@ use rustix::process::PidfdFlags;
 use tracing::debug;
 
 use crate::exec::{self, Launch};
-use crate::lock::PodLock;
-use crate::{files, mountinfo, mounts, pod, watcher};
+use rukt_contract::runtime::PodLock;
+use crate::{mountinfo, mounts, pod, watcher};
 
 /// Runs the pod; returns only on failure.
 pub fn run(args: &RunArgs) -> anyhow::Result<Infallible> {
-    let pod = pod::load(&args.uuid)?;
+    let pod = rukt_contract::runtime::load_manifest(&args.uuid)?;
     let app = pod::single_app(&pod)?;
     if app.exec.is_empty() {
         bail!("app {:?} has no command to execute", app.name);
@@ -85,7 +85,7 @@ fn start(
     )
     .context("cannot open the pod directory")?;
     let me = rustix::process::getpid();
-    files::write_atomic(
+    rukt_contract::runtime::write_atomic(
         &pod_dir,
         PID_FILE,
         me.as_raw_nonzero().to_string().as_bytes(),
@@ -106,7 +106,7 @@ fn start(
         .context("cannot open a pidfd of this process")?;
     watcher::spawn(pidfd.as_fd(), status_dir.as_fd(), &app.name)?;
     drop((pidfd, status_dir));
-    files::write_atomic(&pod_dir, READY_FILE, b"")
+    rukt_contract::runtime::write_atomic(&pod_dir, READY_FILE, b"")
         .with_context(|| format!("cannot write {READY_FILE}"))?;
 
     let launch = Launch {

@@ -18,7 +18,7 @@ use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, Signal};
 use tracing::debug;
 
-use crate::{lock, pod};
+use crate::pod;
 
 /// How long a starting pod may take to write `pid` and chroot.
 const STARTUP: Duration = Duration::from_secs(2);
@@ -27,9 +27,9 @@ const AFTERMATH: Duration = Duration::from_secs(5);
 
 /// Stops the pod; success if it is stopped or was not running.
 pub fn stop(args: &StopArgs) -> anyhow::Result<()> {
-    let pod = pod::load(&args.uuid)?;
+    let pod = rukt_contract::runtime::load_manifest(&args.uuid)?;
     let app = pod::single_app(&pod)?;
-    if !lock::pod_is_running()? {
+    if !rukt_contract::runtime::pod_is_running().context("cannot test the pod lock")? {
         debug!("the pod is not running");
         return Ok(());
     }
@@ -44,7 +44,7 @@ pub fn stop(args: &StopArgs) -> anyhow::Result<()> {
         Err(e) => return Err(e).with_context(|| format!("cannot open a pidfd of PID {raw}")),
     };
     // If the lock was released meanwhile, that PID may belong to anyone now.
-    if !lock::pod_is_running()? {
+    if !rukt_contract::runtime::pod_is_running().context("cannot test the pod lock")? {
         return Ok(());
     }
     let root = pod::open_rootfs(app)?;
@@ -133,7 +133,7 @@ fn exited(pidfd: BorrowedFd<'_>, timeout: Duration) -> bool {
 /// Waits a little for the lock to be released; a pod kept running by the
 /// app's descendants is not an error (see the module comment).
 fn wait_for_lock() -> anyhow::Result<()> {
-    if !lock::wait_released(AFTERMATH)? {
+    if !rukt_contract::runtime::wait_released(AFTERMATH).context("cannot test the pod lock")? {
         debug!("the app is gone but other processes still hold the pod lock");
     }
     Ok(())

@@ -21,7 +21,7 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::{exitinfo, files};
+use crate::exitinfo;
 
 /// Starts the watcher of the app that will be this process after its exec:
 /// `pidfd` refers to this process, `status_dir` is the pod's `status/`.
@@ -93,7 +93,7 @@ fn watch(
     wait_readable(pidfd.as_fd());
     if let Some(status) = exitinfo::wait_status(pidfd.as_fd(), pid) {
         let code = rukt_contract::exit_code_from_wait_status(status);
-        let _ = files::write_atomic(&status_dir, app, code.to_string().as_bytes());
+        let _ = rukt_contract::runtime::write_atomic(&status_dir, app, code.to_string().as_bytes());
     }
     // SAFETY: see `fork_watcher`.
     unsafe { libc::_exit(0) }

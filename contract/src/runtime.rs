@@ -1,0 +1,177 @@
+//! The stage1 half of the contract, as code (feature `runtime`): taking over
+//! the pod lock stage0 passed, testing whether a pod is running, loading and
+//! checking the pod manifest, and writing the small state files atomically.
+//! Every stage1 engine needs exactly this; stage0 never uses it.
+
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use rustix::fs::{FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::{ENV_LOCK_FD, INTERFACE_VERSION, POD_MANIFEST, PodManifest};
+
+/// Why stage1 cannot take over its pod.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// `RUKT_LOCK_FD` is missing or names no usable descriptor.
+    #[error("{ENV_LOCK_FD}: {0}")]
+    LockFd(String),
+    /// Another process holds the pod lock.
+    #[error("the pod lock is held by another process")]
+    LockHeld,
+    /// The manifest is unreadable or malformed.
+    #[error("cannot read the pod manifest")]
+    ManifestRead(#[source] std::io::Error),
+    /// The manifest is not JSON of the expected shape.
+    #[error("invalid pod manifest")]
+    ManifestParse(#[source] serde_json::Error),
+    /// The manifest does not fit this pod or this stage1.
+    #[error("{0}")]
+    Manifest(String),
+    /// A system call failed.
+    #[error("{0}")]
+    Io(&'static str, #[source] std::io::Error),
+}
+
+/// The pod lock descriptor `run` inherited from stage0.
+pub struct PodLock(OwnedFd);
+
+impl PodLock {
+    /// Takes over the descriptor named by `RUKT_LOCK_FD`, after checking it
+    /// is an open descriptor of the pod directory (the working directory)
+    /// and holds the lock.
+    pub fn inherited() -> Result<PodLock, RuntimeError> {
+        let value = std::env::var_os(ENV_LOCK_FD)
+            .ok_or_else(|| RuntimeError::LockFd("not set".into()))?;
+        let value = value.to_string_lossy();
+        let fd: RawFd = value
+            .parse()
+            .ok()
+            .filter(|fd| *fd > 2)
+            .ok_or_else(|| RuntimeError::LockFd(format!("{value:?} is not a file descriptor")))?;
+        // SAFETY: F_GETFD only queries the descriptor table; on a number that
+        // is not an open descriptor it fails with EBADF.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(RuntimeError::LockFd(format!("{fd} is not open")));
+        }
+        // SAFETY: the descriptor is open (checked above) and stage0 gave it to
+        // us for our own: nothing else in this process uses or closes it.
+        let lock = PodLock(unsafe { OwnedFd::from_raw_fd(fd) });
+        let io = |what| move |e: Errno| RuntimeError::Io(what, e.into());
+        let ours = rustix::fs::fstat(&lock.0).map_err(io("cannot stat the lock descriptor"))?;
+        let pod = rustix::fs::stat(".").map_err(io("cannot stat the pod directory"))?;
+        if (ours.st_dev, ours.st_ino) != (pod.st_dev, pod.st_ino) {
+            return Err(RuntimeError::LockFd(format!(
+                "{fd} is not a descriptor of the pod directory"
+            )));
+        }
+        // On the descriptor that already holds the lock this is a no-op; it
+        // fails only if another process holds a lock on the pod.
+        rustix::fs::flock(&lock.0, FlockOperation::NonBlockingLockExclusive)
+            .map_err(|_| RuntimeError::LockHeld)?;
+        Ok(lock)
+    }
+}
+
+impl AsFd for PodLock {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// Whether someone holds the pod lock: a shared, non-blocking `flock` of the
+/// pod directory (`.`) on a descriptor of our own fails.
+pub fn pod_is_running() -> std::io::Result<bool> {
+    let dir = rustix::fs::open(
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    match rustix::fs::flock(&dir, FlockOperation::NonBlockingLockShared) {
+        // Closing `dir` drops the lock we just took.
+        Ok(()) => Ok(false),
+        Err(Errno::WOULDBLOCK) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Waits up to `timeout` for the pod lock to be released; whether it was.
+pub fn wait_released(timeout: Duration) -> std::io::Result<bool> {
+    let start = Instant::now();
+    loop {
+        if !pod_is_running()? {
+            return Ok(true);
+        }
+        if start.elapsed() >= timeout {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reads `./pod` and checks that it describes pod `uuid`, in an interface
+/// version this crate speaks, with app names fit for paths.
+pub fn load_manifest(uuid: &str) -> Result<PodManifest, RuntimeError> {
+    let data = std::fs::read(POD_MANIFEST).map_err(RuntimeError::ManifestRead)?;
+    let pod = PodManifest::from_json(&data).map_err(RuntimeError::ManifestParse)?;
+    if pod.uuid != uuid {
+        return Err(RuntimeError::Manifest(format!(
+            "the pod manifest is for pod {}, not {uuid}",
+            pod.uuid
+        )));
+    }
+    if pod.interface_version != INTERFACE_VERSION {
+        return Err(RuntimeError::Manifest(format!(
+            "the pod manifest asks for interface version {}; this stage1 speaks {INTERFACE_VERSION}",
+            pod.interface_version
+        )));
+    }
+    if let Some(app) = pod.apps.iter().find(|a| !crate::valid_app_name(&a.name)) {
+        return Err(RuntimeError::Manifest(format!(
+            "invalid app name {:?} in the pod manifest",
+            app.name
+        )));
+    }
+    Ok(pod)
+}
+
+/// Writes `contents` to `name` in the directory `dir` atomically: to a
+/// temporary name in the same directory, then renamed over the final one, so
+/// a reader sees either nothing or the whole content.
+pub fn write_atomic(dir: impl AsFd, name: &str, contents: &[u8]) -> std::io::Result<()> {
+    let dir = dir.as_fd();
+    let tmp = format!(".{name}.tmp");
+    let fd = rustix::fs::openat(
+        dir,
+        &tmp,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )?;
+    let written = std::fs::File::from(fd).write_all(contents);
+    let renamed = written.and_then(|()| Ok(rustix::fs::renameat(dir, &tmp, dir, name)?));
+    if renamed.is_err() {
+        let _ = rustix::fs::unlinkat(dir, &tmp, rustix::fs::AtFlags::empty());
+    }
+    renamed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_replaces_the_file_and_leaves_no_temporary() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = std::fs::File::open(tmp.path()).unwrap();
+        write_atomic(&dir, "pid", b"12").unwrap();
+        write_atomic(&dir, "pid", b"3").unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("pid")).unwrap(), b"3");
+        let names: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["pid"]);
+    }
+}
