@@ -8,7 +8,6 @@
 //! undone, then the directory is removed without crossing a mount.
 
 use std::os::unix::fs::MetadataExt;
-use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use rukt_contract::GcArgs;
@@ -138,7 +137,7 @@ pub fn destroy(pod: &Pod, debug: bool) -> Result<bool, PodError> {
             debug,
             uuid: pod.uuid.clone(),
         };
-        match Command::new(&m.stage1.path)
+        match crate::exe_guard::command(&m.stage1.path)
             .args(args.to_argv())
             .current_dir(&pod.path)
             .status()

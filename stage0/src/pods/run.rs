@@ -6,7 +6,6 @@
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
 
 use rukt_contract::{ENV_LOCK_FD, PodManifest, RunArgs};
 use rukt_images::store::FileLock;
@@ -48,7 +47,7 @@ pub fn exec_stage1(
         interactive: opts.interactive,
         uuid: pod.uuid.clone(),
     };
-    let err = Command::new(&manifest.stage1.path)
+    let err = crate::exe_guard::command(&manifest.stage1.path)
         .args(args.to_argv())
         .env(ENV_LOCK_FD, fd.to_string())
         .current_dir(&pod.path)

@@ -20,6 +20,14 @@ pub struct AppStatus {
     pub image: String,
     /// Exit code, once recorded.
     pub exit_code: Option<i32>,
+    /// Why it ended, when stage1 knows more than the code (`oom-killed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When its exit was recorded (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
+    #[serde(skip)]
+    finished_at: Option<SystemTime>,
 }
 
 /// A pod's status.
@@ -68,14 +76,24 @@ pub fn status(pod: &Pod) -> PodStatus {
         .map(|m| {
             m.apps
                 .iter()
-                .map(|a| AppStatus {
-                    name: a.name.clone(),
-                    image: a.image.name.clone(),
-                    exit_code: std::fs::read_to_string(
-                        pod.path.join(rukt_contract::app_status(&a.name)),
-                    )
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok()),
+                .map(|a| {
+                    let status = pod.path.join(rukt_contract::app_status(&a.name));
+                    let finished_at = std::fs::metadata(&status).and_then(|m| m.modified()).ok();
+                    AppStatus {
+                        name: a.name.clone(),
+                        image: a.image.name.clone(),
+                        exit_code: std::fs::read_to_string(&status)
+                            .ok()
+                            .and_then(|s| s.trim().parse().ok()),
+                        reason: std::fs::read_to_string(
+                            pod.path.join(rukt_contract::app_status_reason(&a.name)),
+                        )
+                        .ok()
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty()),
+                        finished: finished_at.map(rfc3339),
+                        finished_at,
+                    }
                 })
                 .collect()
         })
@@ -92,9 +110,17 @@ pub fn status(pod: &Pod) -> PodStatus {
     }
 }
 
-/// The exit code `rukt run` and `status` report for a whole pod: the first
-/// non-zero app exit code, else 0; `None` while any is unknown.
+/// The exit code `rukt run` and `status` report for a whole pod: that of
+/// the app that failed first (non-zero, earliest recorded), else 0; `None`
+/// while any is unknown.
 pub fn pod_exit_code(st: &PodStatus) -> Option<i32> {
-    let codes: Option<Vec<i32>> = st.apps.iter().map(|a| a.exit_code).collect();
-    codes.map(|c| c.into_iter().find(|c| *c != 0).unwrap_or(0))
+    if st.apps.iter().any(|a| a.exit_code.is_none()) {
+        return None;
+    }
+    let first_failure = st
+        .apps
+        .iter()
+        .filter(|a| a.exit_code != Some(0))
+        .min_by_key(|a| a.finished_at);
+    Some(first_failure.and_then(|a| a.exit_code).unwrap_or(0))
 }

@@ -2,7 +2,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use anyhow::{Result, anyhow, bail};
 use rukt_contract::EnterArgs;
@@ -63,7 +63,7 @@ pub fn run(
         uuid: pod.uuid.clone(),
         command,
     };
-    let err = Command::new(&manifest.stage1.path)
+    let err = rukt_stage0::exe_guard::command(&manifest.stage1.path)
         .args(args.to_argv())
         .current_dir(&pod.path)
         .exec();

@@ -99,6 +99,9 @@ pub fn run(
             a.name,
             a.exit_code.map(|c| c.to_string()).unwrap_or_default()
         )?;
+        if let Some(reason) = &a.reason {
+            writeln!(out, "app-{}-reason={reason}", a.name)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use rukt_contract::StopArgs;
@@ -56,7 +56,7 @@ pub fn run(
             timeout_secs: timeout,
             uuid: pod.uuid.clone(),
         };
-        let status = Command::new(&manifest.stage1.path)
+        let status = rukt_stage0::exe_guard::command(&manifest.stage1.path)
             .args(args.to_argv())
             .current_dir(&pod.path)
             .status()

@@ -1,0 +1,177 @@
+//! Running a stage1 binary so that nothing in a pod can overwrite it through
+//! `/proc/<pid>/exe` (the CVE-2019-5736 class: a pod process that opens the
+//! runtime's executable by that link and writes to it once it is no longer
+//! busy). stage1 is executed from a detached, read-only bind mount of its
+//! binary: every process that runs it, and every app init libcontainer
+//! clones from it, has an `exe` on a read-only mount, where opening for
+//! writing fails with EROFS. The mount is attached nowhere, so it is invisible
+//! and disappears with the last process using it; making one costs two
+//! system calls (no copy, unlike a sealed memfd).
+//!
+//! Scripts (`#!`) are run as they are: the interpreter would have to reopen
+//! the view by a descriptor that no longer exists after exec.
+
+#![allow(unsafe_code)]
+
+use std::io::Read;
+use std::ops::{Deref, DerefMut};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+use rustix::mount::OpenTreeFlags;
+
+/// A `Command` for a stage1 binary, executing it from a read-only view when
+/// possible. Keep it alive until the command has been spawned or exec'd.
+pub struct Stage1Command {
+    cmd: Command,
+    _view: Option<OwnedFd>,
+}
+
+impl Deref for Stage1Command {
+    type Target = Command;
+    fn deref(&self) -> &Command {
+        &self.cmd
+    }
+}
+
+impl DerefMut for Stage1Command {
+    fn deref_mut(&mut self) -> &mut Command {
+        &mut self.cmd
+    }
+}
+
+/// The command running `path`, guarded when it is a binary.
+pub fn command(path: &Path) -> Stage1Command {
+    if !is_script(path) {
+        match readonly_view(path) {
+            Ok(view) => {
+                let mut cmd = Command::new(format!("/proc/self/fd/{}", view.as_raw_fd()));
+                cmd.arg0(path);
+                return Stage1Command {
+                    cmd,
+                    _view: Some(view),
+                };
+            }
+            Err(e) => tracing::warn!(
+                "cannot make a read-only view of {} ({e}); running it unguarded",
+                path.display()
+            ),
+        }
+    }
+    Stage1Command {
+        cmd: Command::new(path),
+        _view: None,
+    }
+}
+
+fn is_script(path: &Path) -> bool {
+    let mut head = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == b"#!")
+}
+
+/// A detached read-only bind mount of the file `path`, opened close-on-exec
+/// (execve resolves `/proc/self/fd/N` before it closes such descriptors).
+fn readonly_view(path: &Path) -> std::io::Result<OwnedFd> {
+    let view = rustix::mount::open_tree(
+        rustix::fs::CWD,
+        path,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )?;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: mount_setattr(2) reads `attr` (its size is passed) and the
+    // empty C string; it changes only the detached mount `view` refers to.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            view.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(view)
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binaries_run_from_a_readonly_view() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        // A copy, so that a failing guard cannot damage the system's sleep.
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("sleep");
+        std::fs::copy("/bin/sleep", &bin).unwrap();
+        let mut child = command(&bin).arg("0.3").spawn().unwrap();
+        // What an attacker keeps: a handle on the running binary...
+        let exe = rustix::fs::open(
+            format!("/proc/{}/exe", child.id()),
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        child.wait().unwrap();
+        // ...reopened for writing once it is no longer busy.
+        let reopened = rustix::fs::open(
+            format!("/proc/self/fd/{}", exe.as_raw_fd()),
+            rustix::fs::OFlags::WRONLY,
+            rustix::fs::Mode::empty(),
+        );
+        assert_eq!(reopened.err(), Some(rustix::io::Errno::ROFS));
+        // Unguarded, the same steps would succeed: the test can fail.
+        let mut child = Command::new(&bin).arg("0.3").spawn().unwrap();
+        let exe = rustix::fs::open(
+            format!("/proc/{}/exe", child.id()),
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        child.wait().unwrap();
+        assert!(
+            rustix::fs::open(
+                format!("/proc/self/fd/{}", exe.as_raw_fd()),
+                rustix::fs::OFlags::WRONLY,
+                rustix::fs::Mode::empty(),
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn scripts_run_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("s");
+        std::fs::write(&script, "#!/bin/sh\necho ok\n").unwrap();
+        assert!(is_script(&script));
+        assert!(!is_script(Path::new("/bin/sh")));
+    }
+}

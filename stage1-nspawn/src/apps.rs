@@ -1,0 +1,62 @@
+//! Creating, starting and deleting an app's container with libcontainer.
+//! Each app is one container in the pod's state directory
+//! (`stage1/containers/<app>`), made from a bundle whose `config.json` is
+//! [`crate::spec::config`]; its init is a direct child of the supervisor.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use libcontainer::container::Container;
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use serde_json::Value;
+
+use crate::executor::AppExecutor;
+
+/// Where libcontainer keeps the pod's container state, below the pod dir.
+pub const STATE_DIR: &str = "stage1/containers";
+/// Where the apps' bundles are, below the pod dir.
+pub const BUNDLE_DIR: &str = "stage1/bundles";
+
+/// The state root of the pod at `pod_dir`.
+pub fn state_root(pod_dir: &Path) -> PathBuf {
+    pod_dir.join(STATE_DIR)
+}
+
+/// Writes `config` as `app`'s bundle and creates its container (the init
+/// waits for [`Container::start`]).
+pub fn create(pod_dir: &Path, app: &str, config: &Value) -> anyhow::Result<Container> {
+    let bundle = pod_dir.join(BUNDLE_DIR).join(app);
+    std::fs::create_dir_all(&bundle)
+        .with_context(|| format!("cannot create {}", bundle.display()))?;
+    let data = serde_json::to_vec_pretty(config).expect("a JSON value serialises");
+    std::fs::write(bundle.join("config.json"), data)
+        .with_context(|| format!("cannot write the bundle of app {app}"))?;
+    let root = state_root(pod_dir);
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    ContainerBuilder::new(app.to_string(), SyscallType::default())
+        .with_root_path(&root)
+        .with_context(|| format!("app {app}: invalid state directory"))?
+        .with_executor(AppExecutor)
+        .validate_id()
+        .with_context(|| format!("app {app}: invalid container id"))?
+        .as_init(&bundle)
+        .with_systemd(false)
+        .with_detach(true)
+        .build()
+        .with_context(|| format!("cannot create app {app}"))
+}
+
+/// Loads app `app`'s container from the pod at `pod_dir`.
+pub fn load(pod_dir: &Path, app: &str) -> anyhow::Result<Container> {
+    Container::load(state_root(pod_dir).join(app))
+        .with_context(|| format!("app {app} has no container state"))
+}
+
+/// Removes an exited app's container (its state and cgroup), quietly: the
+/// pod's cgroup tree and directory are removed after it anyway.
+pub fn delete(mut container: Container) {
+    if let Err(e) = container.delete(true) {
+        tracing::warn!("cannot delete container {}: {e}", container.id());
+    }
+}

@@ -1,0 +1,275 @@
+//! The pod's cgroups, on cgroup v1 (one hierarchy per controller) and v2
+//! (the unified tree). Each pod has `/rukt/<uuid>` with the pod-wide limits
+//! and one child per app (`/rukt/<uuid>/<app>`, created by libcontainer with
+//! the app's limits). This module makes the pod level, reads what happened
+//! (OOM kills), kills what is left and removes the tree.
+
+use std::path::{Path, PathBuf};
+
+use rukt_contract::Resources;
+
+/// Where cgroup filesystems are mounted.
+const ROOT: &str = "/sys/fs/cgroup";
+/// CFS period for `--cpu` quotas, in microseconds (the kernel default).
+pub const CPU_PERIOD_US: u64 = 100_000;
+/// v1 controllers a pod uses; missing ones are skipped.
+const V1_CONTROLLERS: [&str; 6] = ["memory", "cpu", "cpuacct", "pids", "devices", "freezer"];
+
+/// A cgroup failure.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {}", path.display())]
+pub struct CgroupError {
+    action: &'static str,
+    path: PathBuf,
+    #[source]
+    source: std::io::Error,
+}
+
+fn err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> CgroupError {
+    let path = path.to_path_buf();
+    move |source| CgroupError {
+        action,
+        path,
+        source,
+    }
+}
+
+/// The cgroup layout of this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `/sys/fs/cgroup` is cgroup2.
+    Unified,
+    /// v1 controllers (hybrid or legacy).
+    V1,
+}
+
+impl Layout {
+    /// Looks at `/sys/fs/cgroup`.
+    pub fn detect() -> Layout {
+        match rustix::fs::statfs(ROOT) {
+            Ok(st) if st.f_type == libc::CGROUP2_SUPER_MAGIC => Layout::Unified,
+            _ => Layout::V1,
+        }
+    }
+}
+
+/// The cgroup path (relative to a hierarchy's root) of pod `uuid`.
+pub fn pod_path(uuid: &str) -> String {
+    format!("/rukt/{uuid}")
+}
+
+/// The cgroup path of `app` in pod `uuid`.
+pub fn app_path(uuid: &str, app: &str) -> String {
+    format!("/rukt/{uuid}/{app}")
+}
+
+/// The directories of cgroup `path` in every hierarchy that has it (or would).
+fn dirs(layout: Layout, path: &str) -> Vec<PathBuf> {
+    let rel = path.trim_start_matches('/');
+    match layout {
+        Layout::Unified => vec![Path::new(ROOT).join(rel)],
+        Layout::V1 => V1_CONTROLLERS
+            .iter()
+            .map(|c| Path::new(ROOT).join(c))
+            .filter(|d| d.is_dir())
+            .map(|d| d.join(rel))
+            .collect(),
+    }
+}
+
+fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
+    let path = dir.join(file);
+    std::fs::write(&path, value).map_err(err("write", &path))
+}
+
+/// Creates the pod's cgroup and sets the pod-wide limits.
+pub fn create_pod(layout: Layout, uuid: &str, limits: &Resources) -> Result<(), CgroupError> {
+    let path = pod_path(uuid);
+    for dir in dirs(layout, &path) {
+        std::fs::create_dir_all(&dir).map_err(err("create", &dir))?;
+    }
+    match layout {
+        Layout::Unified => {
+            enable_v2_controllers(uuid)?;
+            let dir = Path::new(ROOT).join(path.trim_start_matches('/'));
+            if let Some(m) = limits.memory {
+                write(&dir, "memory.max", &m.to_string())?;
+                let _ = write(&dir, "memory.swap.max", "0");
+            }
+            if let Some(c) = limits.cpu_millis {
+                write(
+                    &dir,
+                    "cpu.max",
+                    &format!("{} {CPU_PERIOD_US}", c * CPU_PERIOD_US / 1000),
+                )?;
+            }
+            if let Some(s) = limits.cpu_shares {
+                write(&dir, "cpu.weight", &shares_to_weight(s).to_string())?;
+            }
+            if let Some(p) = limits.pids {
+                write(&dir, "pids.max", &p.to_string())?;
+            }
+        }
+        Layout::V1 => {
+            let rel = path.trim_start_matches('/');
+            let at = |c: &str| Path::new(ROOT).join(c).join(rel);
+            if let Some(m) = limits.memory {
+                write(&at("memory"), "memory.limit_in_bytes", &m.to_string())?;
+                // No swap beyond the limit, where swap accounting exists.
+                if at("memory").join("memory.memsw.limit_in_bytes").exists() {
+                    write(&at("memory"), "memory.memsw.limit_in_bytes", &m.to_string())?;
+                }
+            }
+            if let Some(c) = limits.cpu_millis {
+                write(&at("cpu"), "cpu.cfs_period_us", &CPU_PERIOD_US.to_string())?;
+                write(
+                    &at("cpu"),
+                    "cpu.cfs_quota_us",
+                    &(c * CPU_PERIOD_US / 1000).to_string(),
+                )?;
+            }
+            if let Some(s) = limits.cpu_shares {
+                write(&at("cpu"), "cpu.shares", &s.to_string())?;
+            }
+            if let Some(p) = limits.pids {
+                write(&at("pids"), "pids.max", &p.to_string())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// cgroup v2 hands controllers down level by level: enable the ones the root
+/// offers on `/rukt` and `/rukt/<uuid>`.
+fn enable_v2_controllers(uuid: &str) -> Result<(), CgroupError> {
+    let root = Path::new(ROOT);
+    let available = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+    let wanted: Vec<String> = available
+        .split_whitespace()
+        .filter(|c| ["memory", "cpu", "pids", "io"].contains(c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    for dir in [
+        root.to_path_buf(),
+        root.join("rukt"),
+        root.join("rukt").join(uuid),
+    ] {
+        write(&dir, "cgroup.subtree_control", &wanted.join(" "))?;
+    }
+    Ok(())
+}
+
+/// cgroup v1 shares (2–262144) as a v2 weight (1–10000), as runc converts.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
+}
+
+/// How many times the OOM killer killed a task because of the limit of
+/// cgroup `path`.
+pub fn oom_kills(layout: Layout, path: &str) -> u64 {
+    let rel = path.trim_start_matches('/');
+    let (file, dir) = match layout {
+        Layout::Unified => ("memory.events", Path::new(ROOT).join(rel)),
+        Layout::V1 => (
+            "memory.oom_control",
+            Path::new(ROOT).join("memory").join(rel),
+        ),
+    };
+    std::fs::read_to_string(dir.join(file))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("oom_kill "))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Every process in cgroup `path` and below.
+pub fn pids(layout: Layout, path: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for dir in dirs(layout, path) {
+        collect_pids(&dir, &mut out);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn collect_pids(dir: &Path, out: &mut Vec<i32>) {
+    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                collect_pids(&e.path(), out);
+            }
+        }
+    }
+}
+
+/// Sends `signal` to every process in the pod's cgroups.
+pub fn signal_all(layout: Layout, uuid: &str, signal: i32) -> usize {
+    let pids = pids(layout, &pod_path(uuid));
+    for pid in &pids {
+        // SAFETY: kill(2) has no memory effects; a stale pid gets ESRCH.
+        unsafe { libc::kill(*pid, signal) };
+    }
+    pids.len()
+}
+
+/// Kills what is left in the pod's cgroups and removes them, deepest first.
+/// Returns whether everything is gone.
+pub fn destroy_pod(layout: Layout, uuid: &str) -> bool {
+    for _ in 0..50 {
+        if signal_all(layout, uuid, libc::SIGKILL) == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut clean = true;
+    for dir in dirs(layout, &pod_path(uuid)) {
+        clean &= remove_tree(&dir);
+    }
+    clean
+}
+
+/// Removes an empty cgroup directory tree (cgroup dirs hold only virtual
+/// files, so `rmdir` bottom-up is the way).
+fn remove_tree(dir: &Path) -> bool {
+    if !dir.exists() {
+        return true;
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree(&e.path());
+            }
+        }
+    }
+    match std::fs::remove_dir(dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => {
+            tracing::warn!("cannot remove cgroup {}: {e}", dir.display());
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_weights() {
+        assert_eq!(app_path("u", "web"), "/rukt/u/web");
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+    }
+}

@@ -1,0 +1,40 @@
+//! The last step inside an app's init before it execs the app, run by
+//! libcontainer after the pivot into the app's root, the capability drop and
+//! the seccomp filter: undo the supervisor's blocked signal mask (a mask
+//! survives exec, and the app must be able to receive SIGTERM), and tie the
+//! app to the supervisor's life with a parent-death signal, so a `kill -9`
+//! of the supervisor takes its apps with it. Then exec as libcontainer's
+//! default executor does.
+
+use libcontainer::oci_spec::runtime::Spec;
+use libcontainer::workload::default::DefaultExecutor;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+
+/// The executor of every nspawn app and `enter` command.
+#[derive(Clone, Default)]
+pub struct AppExecutor;
+
+impl Executor for AppExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        // SAFETY: an empty, initialised sigset_t; sigprocmask only changes
+        // this thread's mask.
+        unsafe {
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        }
+        // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and touches
+        // no memory of ours.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } != 0 {
+            return Err(ExecutorError::Other(format!(
+                "cannot set the parent-death signal: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        DefaultExecutor {}.validate(spec)
+    }
+}

@@ -1,0 +1,22 @@
+//! `gc`: frees what an exited pod still holds outside its directory: its
+//! cgroups (with any process left in them, for instance after the
+//! supervisor was killed with SIGKILL). stage0 then unmounts and removes
+//! the pod directory, libcontainer's state included.
+
+use anyhow::{Context, bail};
+use rukt_contract::GcArgs;
+use rukt_contract::runtime::{load_manifest, pod_is_running};
+
+use crate::cgroups::{self, Layout};
+
+/// Cleans up after the exited pod.
+pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
+    let pod = load_manifest(&args.uuid)?;
+    if pod_is_running().context("cannot test the pod lock")? {
+        bail!("the pod is running");
+    }
+    if !cgroups::destroy_pod(Layout::detect(), &pod.uuid) {
+        bail!("cannot remove every cgroup of the pod");
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! `run`: the pod's supervisor. stage0 exec'd this process with the pod lock
+//! on `RUKT_LOCK_FD`; it becomes the pod: it unshares the pod's shared
+//! namespaces, makes the pod cgroup, creates every app's container, starts
+//! them all, then supervises them ([`crate::supervise`]) and exits with the
+//! pod's exit code. It holds the lock until every app is gone.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use libcontainer::container::Container;
+use rukt_contract::runtime::{PodLock, load_manifest, write_atomic};
+use rukt_contract::{NetMode, PID_FILE, PodManifest, READY_FILE, RunArgs, Sharing};
+
+use crate::cgroups::{self, Layout};
+use crate::podns::{self, PodNamespaces};
+use crate::spec::{self, AppContext};
+use crate::supervise::{Running, Supervisor};
+use crate::{apps, etc, signals};
+
+/// Runs the pod; returns its exit code once every app has exited, or an
+/// error if it failed before any app ran.
+pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
+    let pod = load_manifest(&args.uuid)?;
+    let lock = PodLock::inherited()?;
+    // No app inherits the lock: libcontainer marks every descriptor above
+    // stdio close-on-exec in the app, and this keeps it out of anything else.
+    rustix::io::fcntl_setfd(&lock, rustix::io::FdFlags::CLOEXEC)
+        .context("cannot set close-on-exec on the pod lock")?;
+    if pod.apps.is_empty() {
+        bail!("the pod has no app");
+    }
+    if args.interactive && pod.apps.len() > 1 {
+        bail!("--interactive needs a pod with exactly one app");
+    }
+    let pod_dir = std::env::current_dir().context("cannot get the pod directory's path")?;
+    let pod_dir_fd = std::fs::File::open(&pod_dir).context("cannot open the pod directory")?;
+    signals::block().context("cannot block signals")?;
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) touches no memory of ours.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
+
+    let layout = Layout::detect();
+    let setup = Setup {
+        pod: &pod,
+        pod_dir: &pod_dir,
+        layout,
+        interactive: args.interactive,
+    };
+    let running = match setup.start_apps() {
+        Ok(running) => running,
+        Err(e) => {
+            cgroups::destroy_pod(layout, &pod.uuid);
+            return Err(e);
+        }
+    };
+    std::fs::create_dir_all(pod_dir.join(rukt_contract::STATUS_DIR))
+        .context("cannot create the status directory")?;
+    write_atomic(&pod_dir_fd, READY_FILE, b"").context("cannot write the ready file")?;
+    let code = Supervisor::new(&pod, &pod_dir, layout, running).supervise();
+    cgroups::destroy_pod(layout, &pod.uuid);
+    drop(lock);
+    Ok(code)
+}
+
+/// What the supervisor needs to set the pod up.
+struct Setup<'a> {
+    pod: &'a PodManifest,
+    pod_dir: &'a Path,
+    layout: Layout,
+    interactive: bool,
+}
+
+impl Setup<'_> {
+    /// Namespaces, cgroup, `/etc` files, then every app created and started.
+    fn start_apps(&self) -> anyhow::Result<Vec<Running>> {
+        let pod = self.pod;
+        let ns = PodNamespaces::of(pod);
+        let hostname = match (&pod.hostname, pod.net) {
+            (None, NetMode::Host) => rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
+            _ => podns::hostname(pod),
+        };
+        podns::enter_new(ns, &hostname)?;
+        cgroups::create_pod(self.layout, &pod.uuid, &pod.resources)
+            .context("cannot create the pod's cgroup")?;
+        let etc_files = etc::write(&self.pod_dir.join("stage1/etc"), pod.net, &hostname)
+            .context("cannot write the pod's /etc files")?;
+        let supervisor = std::process::id();
+        let pid_file_dir = std::fs::File::open(self.pod_dir).context("cannot open the pod dir")?;
+        write_atomic(&pid_file_dir, PID_FILE, supervisor.to_string().as_bytes())
+            .context("cannot write the pid file")?;
+
+        let mut created: Vec<(String, Container)> = Vec::new();
+        let mut leader = None;
+        for app in &pod.apps {
+            let ctx = AppContext {
+                pod,
+                app,
+                pod_dir: self.pod_dir,
+                supervisor,
+                namespaces: ns,
+                etc_files: &etc_files,
+                pod_pid_leader: leader,
+                terminal: self.interactive,
+                layout: self.layout,
+            };
+            let made = spec::config(&ctx)
+                .map_err(anyhow::Error::from)
+                .and_then(|config| apps::create(self.pod_dir, &app.name, &config));
+            let container = match made {
+                Ok(c) => c,
+                Err(e) => {
+                    abandon(created);
+                    return Err(e);
+                }
+            };
+            let pid = container.pid().map(|p| p.as_raw());
+            if pod.namespaces.pid == Sharing::Pod && leader.is_none() {
+                leader = pid.map(|p| p as u32);
+            }
+            if let (Some(adj), Some(pid)) = (app.oom_score_adj, pid)
+                && let Err(e) =
+                    std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+            {
+                created.push((app.name.clone(), container));
+                abandon(created);
+                return Err(e).with_context(|| {
+                    format!("app {}: cannot set oom_score_adj to {adj}", app.name)
+                });
+            }
+            created.push((app.name.clone(), container));
+        }
+        let mut running = Vec::new();
+        for (i, (name, mut container)) in created.into_iter().enumerate() {
+            if let Err(e) = container.start() {
+                let rest: Vec<_> = running
+                    .into_iter()
+                    .map(|r: Running| (r.name, r.container))
+                    .collect();
+                abandon(rest);
+                apps::delete(container);
+                return Err(e).with_context(|| format!("cannot start app {name}"));
+            }
+            let pid = container.pid().map(|p| p.as_raw()).unwrap_or(-1);
+            tracing::debug!(app = %name, pid, index = i, "started");
+            running.push(Running {
+                name,
+                pid,
+                container,
+                status: None,
+            });
+        }
+        Ok(running)
+    }
+}
+
+/// Kills and deletes containers created before a failure.
+fn abandon(created: Vec<(String, Container)>) {
+    for (_, c) in created {
+        apps::delete(c);
+    }
+}

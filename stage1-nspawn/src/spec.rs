@@ -1,0 +1,238 @@
+//! The OCI runtime configuration (`config.json`) libcontainer runs an app
+//! from: the app's root, user, capabilities and seccomp filter, the pod's
+//! shared namespaces (by path, so `enter` joins the same ones), its cgroup
+//! below the pod's, a minimal `/dev`, masked and read-only `/proc` and
+//! `/sys` paths, the pod's `/etc` files and its volumes.
+
+use std::path::{Path, PathBuf};
+
+use rukt_contract::{App, PodManifest, Sharing, VolumeKind};
+use serde_json::{Value, json};
+
+use crate::cgroups::{self, CPU_PERIOD_US, Layout};
+use crate::podns::PodNamespaces;
+use crate::seccomp;
+
+/// Paths hidden from apps (the container defaults of runc, Docker, Podman).
+pub const MASKED_PATHS: [&str; 12] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/sys/devices/virtual/powercap",
+    "/sys/firmware",
+];
+
+/// Paths apps may read but not write.
+pub const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Everything an app's configuration is made from.
+pub struct AppContext<'a> {
+    /// The pod.
+    pub pod: &'a PodManifest,
+    /// The app.
+    pub app: &'a App,
+    /// The pod directory, absolute.
+    pub pod_dir: &'a Path,
+    /// The supervisor's PID: the pod's shared namespaces are its.
+    pub supervisor: u32,
+    /// What the supervisor unshared.
+    pub namespaces: PodNamespaces,
+    /// `/etc` files to bind: `(host path, app path)`.
+    pub etc_files: &'a [(PathBuf, String)],
+    /// With `--pid=pod`: the first app's init, whose pid namespace the
+    /// later apps join (`None` for the first app itself).
+    pub pod_pid_leader: Option<u32>,
+    /// Give the app a terminal.
+    pub terminal: bool,
+    /// The host's cgroup layout.
+    pub layout: Layout,
+}
+
+/// Why an app's configuration cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The app's seccomp request is invalid.
+    #[error("app {app}")]
+    Seccomp {
+        /// The app.
+        app: String,
+        /// The cause.
+        #[source]
+        source: seccomp::SeccompError,
+    },
+    /// A mount names a volume the pod does not have.
+    #[error("app {app}: no volume {volume:?} in the pod")]
+    Volume {
+        /// The app.
+        app: String,
+        /// The volume.
+        volume: String,
+    },
+}
+
+/// The `config.json` of `ctx.app`.
+pub fn config(ctx: &AppContext<'_>) -> Result<Value, SpecError> {
+    let app = ctx.app;
+    let caps = &app.capabilities;
+    let seccomp =
+        seccomp::filter(app.seccomp.as_ref(), caps).map_err(|source| SpecError::Seccomp {
+            app: app.name.clone(),
+            source,
+        })?;
+    let process = json!({
+        "terminal": ctx.terminal,
+        "user": { "uid": app.uid, "gid": app.gid, "additionalGids": app.supplementary_gids },
+        "args": app.exec,
+        "env": app.environment,
+        "cwd": app.working_dir,
+        "capabilities": {
+            "bounding": caps, "effective": caps, "permitted": caps,
+            "inheritable": [], "ambient": [],
+        },
+        "noNewPrivileges": true,
+    });
+    let rootfs = ctx.pod_dir.join(rukt_contract::app_rootfs(&app.name));
+    Ok(json!({
+        "ociVersion": "1.0.2",
+        "process": process,
+        "root": { "path": rootfs, "readonly": app.readonly_rootfs },
+        "mounts": mounts(ctx)?,
+        "linux": {
+            "namespaces": namespaces(ctx),
+            "cgroupsPath": cgroups::app_path(&ctx.pod.uuid, &app.name),
+            "resources": resources(ctx),
+            "maskedPaths": MASKED_PATHS,
+            "readonlyPaths": READONLY_PATHS,
+            "seccomp": seccomp,
+        },
+    }))
+}
+
+fn namespaces(ctx: &AppContext<'_>) -> Vec<Value> {
+    let shared = |typ: &str, file: &str| json!({ "type": typ, "path": format!("/proc/{}/ns/{file}", ctx.supervisor) });
+    let mut ns = vec![json!({ "type": "mount" }), json!({ "type": "cgroup" })];
+    ns.push(shared("uts", "uts"));
+    if ctx.namespaces.net {
+        ns.push(shared("network", "net"));
+    }
+    match ctx.pod.namespaces.ipc {
+        Sharing::Pod => ns.push(shared("ipc", "ipc")),
+        Sharing::Private => ns.push(json!({ "type": "ipc" })),
+        Sharing::Host => {}
+    }
+    match ctx.pod.namespaces.pid {
+        Sharing::Private => ns.push(json!({ "type": "pid" })),
+        Sharing::Pod => match ctx.pod_pid_leader {
+            Some(pid) => ns.push(json!({ "type": "pid", "path": format!("/proc/{pid}/ns/pid") })),
+            None => ns.push(json!({ "type": "pid" })),
+        },
+        Sharing::Host => {}
+    }
+    ns
+}
+
+fn mounts(ctx: &AppContext<'_>) -> Result<Vec<Value>, SpecError> {
+    let mut m = vec![
+        json!({ "destination": "/proc", "type": "proc", "source": "proc",
+                "options": ["nosuid", "noexec", "nodev"] }),
+        json!({ "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] }),
+        json!({ "destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] }),
+        json!({ "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] }),
+        json!({ "destination": "/sys", "type": "sysfs", "source": "sysfs",
+                "options": ["nosuid", "noexec", "nodev", "ro"] }),
+        json!({ "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }),
+    ];
+    if ctx.pod.namespaces.ipc != Sharing::Host {
+        m.push(
+            json!({ "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+                       "options": ["nosuid", "noexec", "nodev"] }),
+        );
+    }
+    for (source, target) in ctx.etc_files {
+        m.push(
+            json!({ "destination": target, "type": "bind", "source": source,
+                       "options": ["bind", "nosuid", "nodev", "noexec"] }),
+        );
+    }
+    for mount in &ctx.app.mounts {
+        let volume = ctx
+            .pod
+            .volume(&mount.volume)
+            .ok_or_else(|| SpecError::Volume {
+                app: ctx.app.name.clone(),
+                volume: mount.volume.clone(),
+            })?;
+        let source = match &volume.kind {
+            VolumeKind::Host { source } => source.clone(),
+            VolumeKind::Empty => ctx
+                .pod_dir
+                .join(rukt_contract::VOLUMES_DIR)
+                .join(&volume.name),
+        };
+        let mut options = vec!["rbind", "nosuid", "nodev"];
+        if volume.read_only {
+            options.push("ro");
+        }
+        m.push(
+            json!({ "destination": mount.target, "type": "bind", "source": source,
+                       "options": options }),
+        );
+    }
+    Ok(m)
+}
+
+fn resources(ctx: &AppContext<'_>) -> Value {
+    let r = &ctx.app.resources;
+    let mut res = json!({ "devices": [{ "allow": false, "access": "rwm" }] });
+    if let Some(limit) = r.memory {
+        let mut memory = json!({ "limit": limit });
+        if swap_accounting(ctx.layout) {
+            // memory+swap = memory: no swapping beyond the limit.
+            memory["swap"] = json!(limit);
+        }
+        res["memory"] = memory;
+    }
+    let mut cpu = serde_json::Map::new();
+    if let Some(shares) = r.cpu_shares {
+        cpu.insert("shares".into(), json!(shares));
+    }
+    if let Some(millis) = r.cpu_millis {
+        cpu.insert("quota".into(), json!(millis * CPU_PERIOD_US / 1000));
+        cpu.insert("period".into(), json!(CPU_PERIOD_US));
+    }
+    if !cpu.is_empty() {
+        res["cpu"] = Value::Object(cpu);
+    }
+    if let Some(pids) = r.pids {
+        res["pids"] = json!({ "limit": pids });
+    }
+    res
+}
+
+fn swap_accounting(layout: Layout) -> bool {
+    match layout {
+        Layout::Unified => {
+            Path::new("/sys/fs/cgroup/memory.swap.max").exists()
+                || std::fs::read_to_string("/sys/fs/cgroup/cgroup.subtree_control")
+                    .is_ok_and(|s| s.contains("memory"))
+        }
+        Layout::V1 => Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists(),
+    }
+}

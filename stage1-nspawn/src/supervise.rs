@@ -1,0 +1,145 @@
+//! The supervisor's loop once the apps run: reap them, record each app's
+//! exit status (`status/<app>`, and `status/<app>.reason` = `oom-killed`
+//! when the OOM killer ended it), pass SIGTERM/SIGINT/SIGHUP on to every
+//! app, and end the pod when its apps are done.
+//!
+//! Policy, as in rkt: the pod runs until every app has exited. When an app
+//! fails (non-zero exit or killed), the others are sent SIGTERM and, after
+//! [`GRACE`], SIGKILL. The pod's exit code is that of the first app to
+//! fail, or 0. When an app's main process exits, what it left behind in its
+//! cgroup is killed.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use libcontainer::container::Container;
+use rukt_contract::runtime::write_atomic;
+use rukt_contract::{PodManifest, exit_code_from_wait_status};
+
+use crate::apps;
+use crate::cgroups::{self, Layout};
+use crate::signals::{self, Wake};
+
+/// How long apps get between SIGTERM and SIGKILL when the pod ends because
+/// another app failed.
+pub const GRACE: Duration = Duration::from_secs(10);
+
+/// An app the supervisor started.
+pub struct Running {
+    /// Its name.
+    pub name: String,
+    /// Its init's PID.
+    pub pid: i32,
+    /// Its container.
+    pub container: Container,
+    /// Its wait status, once it exited.
+    pub status: Option<i32>,
+}
+
+/// The supervisor of one pod.
+pub struct Supervisor<'a> {
+    pod: &'a PodManifest,
+    status_dir: Option<std::fs::File>,
+    layout: Layout,
+    apps: Vec<Running>,
+    first_failure: Option<u8>,
+    kill_at: Option<Instant>,
+}
+
+impl<'a> Supervisor<'a> {
+    /// Supervises `apps` of `pod`.
+    pub fn new(pod: &'a PodManifest, pod_dir: &Path, layout: Layout, apps: Vec<Running>) -> Self {
+        let status_dir = std::fs::File::open(pod_dir.join(rukt_contract::STATUS_DIR))
+            .inspect_err(|e| tracing::warn!("cannot open the status directory: {e}"))
+            .ok();
+        Supervisor {
+            pod,
+            status_dir,
+            layout,
+            apps,
+            first_failure: None,
+            kill_at: None,
+        }
+    }
+
+    /// Runs until every app has exited; returns the pod's exit code.
+    pub fn supervise(mut self) -> u8 {
+        // An app may have exited before its SIGCHLD could be waited for.
+        self.reap();
+        while self.apps.iter().any(|a| a.status.is_none()) {
+            let timeout = self
+                .kill_at
+                .map(|t| t.saturating_duration_since(Instant::now()));
+            match signals::wait(timeout) {
+                Wake::Child => self.reap(),
+                Wake::Forward(sig) => {
+                    tracing::debug!(signal = sig, "forwarding to the apps");
+                    self.signal_running(sig);
+                }
+                Wake::Timeout => {
+                    tracing::debug!("grace period over: killing the apps left");
+                    self.kill_at = None;
+                    self.signal_running(libc::SIGKILL);
+                }
+            }
+        }
+        for app in self.apps.drain(..) {
+            apps::delete(app.container);
+        }
+        self.first_failure.unwrap_or(0)
+    }
+
+    fn signal_running(&self, sig: i32) {
+        for app in self.apps.iter().filter(|a| a.status.is_none()) {
+            signals::send(app.pid, sig);
+        }
+    }
+
+    /// Collects every exited child; apps get their status recorded.
+    fn reap(&mut self) {
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid writes the status into our local.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                return;
+            }
+            if let Some(i) = self.apps.iter().position(|a| a.pid == pid) {
+                self.exited(i, status);
+            }
+        }
+    }
+
+    fn exited(&mut self, i: usize, status: i32) {
+        let code = exit_code_from_wait_status(status);
+        let app_cgroup = cgroups::app_path(&self.pod.uuid, &self.apps[i].name);
+        let killed = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL;
+        let oom = killed
+            && (cgroups::oom_kills(self.layout, &app_cgroup) > 0
+                || cgroups::oom_kills(self.layout, &cgroups::pod_path(&self.pod.uuid)) > 0);
+        let app = &mut self.apps[i];
+        app.status = Some(status);
+        tracing::debug!(app = %app.name, code, oom, "app exited");
+        // What the app's main process left behind goes with it.
+        for pid in cgroups::pids(self.layout, &app_cgroup) {
+            signals::send(pid, libc::SIGKILL);
+        }
+        if let Some(dir) = &self.status_dir {
+            let name = app.name.clone();
+            if oom {
+                let _ = write_atomic(dir, &format!("{name}.reason"), b"oom-killed");
+            }
+            if let Err(e) = write_atomic(dir, &name, code.to_string().as_bytes()) {
+                tracing::warn!("cannot record the exit status of app {name}: {e}");
+            }
+        }
+        if code != 0 && self.first_failure.is_none() {
+            self.first_failure = Some(code);
+            if self.apps.iter().any(|a| a.status.is_none()) {
+                tracing::debug!("an app failed: stopping the others");
+                self.signal_running(libc::SIGTERM);
+                self.kill_at = Some(Instant::now() + GRACE);
+            }
+        }
+    }
+}
