@@ -3,18 +3,16 @@
 //! supervisor was killed with SIGKILL). stage0 then unmounts and removes
 //! the pod directory, libcontainer's state included.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use rukt_contract::GcArgs;
-use rukt_contract::runtime::{load_manifest, pod_is_running};
+use rukt_contract::runtime::load_manifest;
 
 use crate::cgroups::{self, Layout};
 
-/// Cleans up after the exited pod.
+/// Cleans up after the exited pod. stage0 calls this holding the pod lock
+/// itself, after checking that no stage1 holds it.
 pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
     let pod = load_manifest(&args.uuid)?;
-    if pod_is_running().context("cannot test the pod lock")? {
-        bail!("the pod is running");
-    }
     if !cgroups::destroy_pod(Layout::detect(), &pod.uuid) {
         bail!("cannot remove every cgroup of the pod");
     }
