@@ -24,8 +24,14 @@ pub fn state_root(pod_dir: &Path) -> PathBuf {
 }
 
 /// Writes `config` as `app`'s bundle and creates its container (the init
-/// waits for [`Container::start`]).
-pub fn create(pod_dir: &Path, app: &str, config: &Value) -> anyhow::Result<Container> {
+/// waits for [`Container::start`]). With `console`, libcontainer sends the
+/// master of the app's terminal to that socket.
+pub fn create(
+    pod_dir: &Path,
+    app: &str,
+    config: &Value,
+    console: Option<&Path>,
+) -> anyhow::Result<Container> {
     let bundle = pod_dir.join(BUNDLE_DIR).join(app);
     std::fs::create_dir_all(&bundle)
         .with_context(|| format!("cannot create {}", bundle.display()))?;
@@ -38,6 +44,7 @@ pub fn create(pod_dir: &Path, app: &str, config: &Value) -> anyhow::Result<Conta
         .with_root_path(&root)
         .with_context(|| format!("app {app}: invalid state directory"))?
         .with_executor(AppExecutor)
+        .with_console_socket(console)
         .validate_id()
         .with_context(|| format!("app {app}: invalid container id"))?
         .as_init(&bundle)

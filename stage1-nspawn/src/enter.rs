@@ -11,8 +11,9 @@ use libcontainer::syscall::syscall::SyscallType;
 use rukt_contract::runtime::{load_manifest, pod_is_running};
 use rukt_contract::{EnterArgs, exit_code_from_wait_status};
 
+use crate::apps;
 use crate::executor::AppExecutor;
-use crate::{apps, signals};
+use crate::signals::{self, Signals, Wake};
 
 /// Runs the command; returns its exit code.
 pub fn enter(args: &EnterArgs) -> anyhow::Result<u8> {
@@ -28,7 +29,7 @@ pub fn enter(args: &EnterArgs) -> anyhow::Result<u8> {
     if container.pid().is_none() {
         bail!("app {} is not running", args.app);
     }
-    signals::block().context("cannot block signals")?;
+    let signals = Signals::block().context("cannot block signals")?;
     let pid = ContainerBuilder::new(args.app.clone(), SyscallType::default())
         .with_root_path(apps::state_root(&pod_dir))
         .context("invalid state directory")?
@@ -40,9 +41,9 @@ pub fn enter(args: &EnterArgs) -> anyhow::Result<u8> {
         .with_context(|| format!("cannot run {:?} in app {}", args.command, args.app))?
         .as_raw();
     loop {
-        match signals::wait(None) {
-            signals::Wake::Forward(sig) => signals::send(pid, sig),
-            signals::Wake::Child | signals::Wake::Timeout => {
+        match signals.wait(None, &[]) {
+            Wake::Forward(sig) => signals::send(pid, sig),
+            _ => {
                 let mut status = 0;
                 // SAFETY: waitpid writes the status into our local.
                 let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };

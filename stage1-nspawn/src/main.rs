@@ -13,6 +13,7 @@
 
 mod apps;
 mod cgroups;
+mod console;
 mod enter;
 mod etc;
 mod executor;

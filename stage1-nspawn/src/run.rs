@@ -12,10 +12,12 @@ use rukt_contract::runtime::{PodLock, load_manifest, write_atomic};
 use rukt_contract::{NetMode, PID_FILE, PodManifest, READY_FILE, RunArgs, Sharing};
 
 use crate::cgroups::{self, Layout};
+use crate::console::{ConsoleSocket, Relay};
 use crate::podns::{self, PodNamespaces};
+use crate::signals::Signals;
 use crate::spec::{self, AppContext};
 use crate::supervise::{Running, Supervisor};
-use crate::{apps, etc, signals};
+use crate::{apps, etc};
 
 /// Runs the pod; returns its exit code once every app has exited, or an
 /// error if it failed before any app ran.
@@ -34,7 +36,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     }
     let pod_dir = std::env::current_dir().context("cannot get the pod directory's path")?;
     let pod_dir_fd = std::fs::File::open(&pod_dir).context("cannot open the pod directory")?;
-    signals::block().context("cannot block signals")?;
+    let signals = Signals::block().context("cannot block signals")?;
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) touches no memory of ours.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
 
@@ -45,8 +47,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         layout,
         interactive: args.interactive,
     };
-    let running = match setup.start_apps() {
-        Ok(running) => running,
+    let (running, relay) = match setup.start_apps() {
+        Ok(started) => started,
         Err(e) => {
             cgroups::destroy_pod(layout, &pod.uuid);
             return Err(e);
@@ -55,7 +57,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(pod_dir.join(rukt_contract::STATUS_DIR))
         .context("cannot create the status directory")?;
     write_atomic(&pod_dir_fd, READY_FILE, b"").context("cannot write the ready file")?;
-    let code = Supervisor::new(&pod, &pod_dir, layout, running).supervise();
+    let code = Supervisor::new(&pod, &pod_dir, layout, running, signals, relay).supervise();
     cgroups::destroy_pod(layout, &pod.uuid);
     drop(lock);
     Ok(code)
@@ -70,8 +72,9 @@ struct Setup<'a> {
 }
 
 impl Setup<'_> {
-    /// Namespaces, cgroup, `/etc` files, then every app created and started.
-    fn start_apps(&self) -> anyhow::Result<Vec<Running>> {
+    /// Namespaces, cgroup, `/etc` files, then every app created and started;
+    /// for an interactive pod, also the relay to its app's terminal.
+    fn start_apps(&self) -> anyhow::Result<(Vec<Running>, Option<Relay>)> {
         let pod = self.pod;
         let ns = PodNamespaces::of(pod);
         let hostname = match (&pod.hostname, pod.net) {
@@ -91,6 +94,11 @@ impl Setup<'_> {
         write_atomic(&pid_file_dir, PID_FILE, supervisor.to_string().as_bytes())
             .context("cannot write the pid file")?;
 
+        let console = if self.interactive {
+            Some(ConsoleSocket::listen(self.pod_dir)?)
+        } else {
+            None
+        };
         let mut created: Vec<(String, Container)> = Vec::new();
         let mut leader = None;
         for app in &pod.apps {
@@ -107,7 +115,10 @@ impl Setup<'_> {
             };
             let made = spec::config(&ctx)
                 .map_err(anyhow::Error::from)
-                .and_then(|config| apps::create(self.pod_dir, &app.name, &config));
+                .and_then(|config| {
+                    let socket = console.as_ref().map(|c| c.path.as_path());
+                    apps::create(self.pod_dir, &app.name, &config, socket)
+                });
             let container = match made {
                 Ok(c) => c,
                 Err(e) => {
@@ -131,6 +142,13 @@ impl Setup<'_> {
             }
             created.push((app.name.clone(), container));
         }
+        let relay = match console.map(ConsoleSocket::receive).transpose() {
+            Ok(master) => master.map(Relay::new),
+            Err(e) => {
+                abandon(created);
+                return Err(e);
+            }
+        };
         let mut running = Vec::new();
         for (i, (name, mut container)) in created.into_iter().enumerate() {
             if let Err(e) = container.start() {
@@ -151,7 +169,7 @@ impl Setup<'_> {
                 status: None,
             });
         }
-        Ok(running)
+        Ok((running, relay))
     }
 }
 

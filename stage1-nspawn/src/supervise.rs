@@ -18,7 +18,8 @@ use rukt_contract::{PodManifest, exit_code_from_wait_status};
 
 use crate::apps;
 use crate::cgroups::{self, Layout};
-use crate::signals::{self, Wake};
+use crate::console::Relay;
+use crate::signals::{self, Signals, Wake};
 
 /// How long apps get between SIGTERM and SIGKILL when the pod ends because
 /// another app failed.
@@ -44,11 +45,21 @@ pub struct Supervisor<'a> {
     apps: Vec<Running>,
     first_failure: Option<u8>,
     kill_at: Option<Instant>,
+    signals: Signals,
+    relay: Option<Relay>,
 }
 
 impl<'a> Supervisor<'a> {
-    /// Supervises `apps` of `pod`.
-    pub fn new(pod: &'a PodManifest, pod_dir: &Path, layout: Layout, apps: Vec<Running>) -> Self {
+    /// Supervises `apps` of `pod`, relaying the terminal of an interactive
+    /// one.
+    pub fn new(
+        pod: &'a PodManifest,
+        pod_dir: &Path,
+        layout: Layout,
+        apps: Vec<Running>,
+        signals: Signals,
+        relay: Option<Relay>,
+    ) -> Self {
         let status_dir = std::fs::File::open(pod_dir.join(rukt_contract::STATUS_DIR))
             .inspect_err(|e| tracing::warn!("cannot open the status directory: {e}"))
             .ok();
@@ -59,6 +70,8 @@ impl<'a> Supervisor<'a> {
             apps,
             first_failure: None,
             kill_at: None,
+            signals,
+            relay,
         }
     }
 
@@ -70,8 +83,24 @@ impl<'a> Supervisor<'a> {
             let timeout = self
                 .kill_at
                 .map(|t| t.saturating_duration_since(Instant::now()));
-            match signals::wait(timeout) {
+            let fds = self.relay.as_ref().map(Relay::fds).unwrap_or_default();
+            let wake = self.signals.wait(timeout, &fds);
+            drop(fds);
+            match wake {
                 Wake::Child => self.reap(),
+                Wake::Resize => {
+                    if let Some(r) = &self.relay {
+                        r.resize();
+                    }
+                }
+                Wake::Ready(i) => {
+                    if let Some(r) = &mut self.relay
+                        && !r.ready(i)
+                    {
+                        // The app closed its terminal; its exit follows.
+                        self.relay = None;
+                    }
+                }
                 Wake::Forward(sig) => {
                     tracing::debug!(signal = sig, "forwarding to the apps");
                     self.signal_running(sig);
@@ -82,6 +111,9 @@ impl<'a> Supervisor<'a> {
                     self.signal_running(libc::SIGKILL);
                 }
             }
+        }
+        if let Some(mut r) = self.relay.take() {
+            r.drain();
         }
         for app in self.apps.drain(..) {
             apps::delete(app.container);
