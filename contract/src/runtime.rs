@@ -43,14 +43,13 @@ impl PodLock {
     /// is an open descriptor of the pod directory (the working directory)
     /// and holds the lock.
     pub fn inherited() -> Result<PodLock, RuntimeError> {
-        let value = std::env::var_os(ENV_LOCK_FD)
-            .ok_or_else(|| RuntimeError::LockFd("not set".into()))?;
+        let value =
+            std::env::var_os(ENV_LOCK_FD).ok_or_else(|| RuntimeError::LockFd("not set".into()))?;
         let value = value.to_string_lossy();
-        let fd: RawFd = value
-            .parse()
-            .ok()
-            .filter(|fd| *fd > 2)
-            .ok_or_else(|| RuntimeError::LockFd(format!("{value:?} is not a file descriptor")))?;
+        let fd: RawFd =
+            value.parse().ok().filter(|fd| *fd > 2).ok_or_else(|| {
+                RuntimeError::LockFd(format!("{value:?} is not a file descriptor"))
+            })?;
         // SAFETY: F_GETFD only queries the descriptor table; on a number that
         // is not an open descriptor it fails with EBADF.
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {

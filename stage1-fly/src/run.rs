@@ -21,8 +21,8 @@ use rustix::process::PidfdFlags;
 use tracing::debug;
 
 use crate::exec::{self, Launch};
-use rukt_contract::runtime::PodLock;
 use crate::{mountinfo, mounts, pod, watcher};
+use rukt_contract::runtime::PodLock;
 
 /// Runs the pod; returns only on failure.
 pub fn run(args: &RunArgs) -> anyhow::Result<Infallible> {

@@ -51,7 +51,7 @@ pub fn create(
         .with_systemd(false)
         .with_detach(true)
         .build()
-        .with_context(|| format!("cannot create app {app}"))
+        .with_context(|| format!("cannot create app {app} (--debug shows libcontainer's log)"))
 }
 
 /// Loads app `app`'s container from the pod at `pod_dir`.

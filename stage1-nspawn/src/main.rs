@@ -88,12 +88,13 @@ fn dispatch(args: &[OsString]) -> anyhow::Result<u8> {
 }
 
 /// `--debug`: tracing events to stderr. Without it only warnings are shown,
-/// less libcgroups' notes about controllers this host does not mount.
+/// and nothing of libcontainer's own log: its errors reach the user once, as
+/// the cause in our error message.
 fn init_logging(debug: bool) {
     let filter = if debug {
         "debug"
     } else {
-        "warn,libcgroups=error"
+        "warn,libcgroups=off,libcontainer=off"
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
