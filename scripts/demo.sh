@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The README's first command: on a fresh Debian 12 machine (as root), install
 # what rukt needs, build it, make a local demo image from busybox-static,
-# serve it from a local registry and fetch it with rukt.
+# serve it from a local registry, fetch it with rukt and run pods from it: a
+# two-app pod under nspawn (the default engine) and one under fly.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 "$here/scripts/setup.sh" test
-(cd "$here" && cargo build --release -q -p rukt -p rukt-stage1-fly)
+(cd "$here" && cargo build --release -q -p rukt -p rukt-stage1-nspawn -p rukt-stage1-fly)
 rukt="$here/target/release/rukt"
 work=$(mktemp -d /tmp/rukt-demo.XXXXXX)
 trap '"$here/scripts/registry.sh" stop "$work/reg"' EXIT
@@ -26,12 +27,19 @@ echo "==> rukt image list"
 "$rukt" --dir "$store" image list
 echo "==> rukt image verify"
 "$rukt" --dir "$store" image verify
-echo "==> rukt run --stage1=fly: a pod end to end (the app keeps this shell's child PID)"
-"$rukt" --dir "$store" run --stage1=fly --uuid-file-save "$work/uuid" "$host/rukt/demo:latest"
-"$rukt" --dir "$store" run --stage1=fly "$host/rukt/demo:latest" --exec /bin/sh -- -c 'echo "uid $(id -u) in $(cat /etc/passwd | wc -l)-user image"; exit 3' || echo "(exit code $? as expected)"
-echo "==> rukt list / status"
-"$rukt" --dir "$store" list
+img="$host/rukt/demo:latest"
+echo "==> rukt run: a two-app pod under nspawn, the default engine"
+echo "    (the apps share the pod's loopback; each has its own root, pid namespace and cgroup)"
+"$rukt" --dir "$store" run --uuid-file-save "$work/uuid" --memory=256Mi --hostname=demo \
+    "$img" --name server --exec /bin/sh -- -c 'echo "hello over the pod loopback" | nc -l -p 8080 -w 5 >/dev/null; echo "server: served, pid $$ in $(hostname)"' \
+    --- "$img" --name client --exec /bin/sh -- -c 'sleep 0.3; echo "client got: $(nc 127.0.0.1 8080 </dev/null)"; grep -E "^(Cap(Eff|Bnd)|Seccomp|NoNewPrivs):" /proc/self/status'
+echo "==> rukt status of that pod"
 "$rukt" --dir "$store" status --uuid-file "$work/uuid"
+echo "==> rukt run --stage1=fly: chroot only, the app keeps this shell's child PID"
+"$rukt" --dir "$store" run --stage1=fly "$img"
+"$rukt" --dir "$store" run --stage1=fly "$img" --exec /bin/sh -- -c 'echo "uid $(id -u) in $(cat /etc/passwd | wc -l)-user image"; exit 3' || echo "(exit code $? as expected)"
+echo "==> rukt list"
+"$rukt" --dir "$store" list
 echo "==> rukt gc --grace-period=0s"
 "$rukt" --dir "$store" gc --grace-period=0s
 echo "demo done; store left in $store"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Install what rukt needs on a Debian 12 machine (run as root). Groups:
-#   build  - compilers and -dev packages the workspace links against
+#   build  - compilers and -dev packages the workspace links against (libseccomp for nspawn)
 #   test   - the real parts the functional tests drive (registry, skopeo, umoci, busybox)
 #   bench  - test plus the peers the benchmarks measure (hyperfine, podman, pigz)
 # Idempotent: packages already installed are not fetched again.
 set -euo pipefail
 groups=("${@:-test}")
-pkgs=(ca-certificates gcc make pkg-config)
+pkgs=(ca-certificates gcc make pkg-config libseccomp-dev)
 for g in "${groups[@]}"; do
     case "$g" in
     build) ;;
