@@ -2,11 +2,12 @@
 //! `/proc/<pid>/exe` (the CVE-2019-5736 class: a pod process that opens the
 //! runtime's executable by that link and writes to it once it is no longer
 //! busy). stage1 is executed from a detached, read-only bind mount of its
-//! binary: every process that runs it, and every app init libcontainer
-//! clones from it, has an `exe` on a read-only mount, where opening for
-//! writing fails with EROFS. The mount is attached nowhere, so it is invisible
-//! and disappears with the last process using it; making one costs two
-//! system calls (no copy, unlike a sealed memfd).
+//! binary's directory: every process that runs it, and every app init
+//! libcontainer clones from it, has an `exe` on a read-only mount, where
+//! opening for writing fails with EROFS (`/proc/<pid>/exe` reads
+//! `/<binary name>`). The mount is attached nowhere, so it is invisible and
+//! disappears with the last process using it; making one costs two system
+//! calls (no copy, unlike a sealed memfd).
 //!
 //! Scripts (`#!`) are run as they are: the interpreter would have to reopen
 //! the view by a descriptor that no longer exists after exec.
@@ -46,8 +47,10 @@ impl DerefMut for Stage1Command {
 pub fn command(path: &Path) -> Stage1Command {
     if !is_script(path) {
         match readonly_view(path) {
-            Ok(view) => {
-                let mut cmd = Command::new(format!("/proc/self/fd/{}", view.as_raw_fd()));
+            Ok((view, name)) => {
+                let mut cmd = Command::new(
+                    Path::new(&format!("/proc/self/fd/{}", view.as_raw_fd())).join(name),
+                );
                 cmd.arg0(path);
                 return Stage1Command {
                     cmd,
@@ -73,12 +76,21 @@ fn is_script(path: &Path) -> bool {
         .is_ok_and(|()| &head == b"#!")
 }
 
-/// A detached read-only bind mount of the file `path`, opened close-on-exec
-/// (execve resolves `/proc/self/fd/N` before it closes such descriptors).
-fn readonly_view(path: &Path) -> std::io::Result<OwnedFd> {
+/// A detached read-only bind mount of the directory of `path`, opened
+/// close-on-exec (execve resolves `/proc/self/fd/N/NAME` before it closes
+/// such descriptors), and the file's name in it.
+fn readonly_view(path: &Path) -> std::io::Result<(OwnedFd, &std::ffi::OsStr)> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(std::io::ErrorKind::InvalidInput.into());
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     let view = rustix::mount::open_tree(
         rustix::fs::CWD,
-        path,
+        dir,
         OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
     )?;
     let attr = MountAttr {
@@ -102,7 +114,7 @@ fn readonly_view(path: &Path) -> std::io::Result<OwnedFd> {
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(view)
+    Ok((view, name))
 }
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;

@@ -43,7 +43,7 @@ pub fn create(
     ContainerBuilder::new(app.to_string(), SyscallType::default())
         .with_root_path(&root)
         .with_context(|| format!("app {app}: invalid state directory"))?
-        .with_executor(AppExecutor)
+        .with_executor(AppExecutor::default())
         .with_console_socket(console)
         .validate_id()
         .with_context(|| format!("app {app}: invalid container id"))?

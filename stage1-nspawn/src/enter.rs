@@ -7,6 +7,7 @@
 
 use anyhow::{Context, bail};
 use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::syscall::syscall::SyscallType;
 use rukt_contract::runtime::{load_manifest, pod_is_running};
 use rukt_contract::{EnterArgs, exit_code_from_wait_status};
@@ -29,11 +30,17 @@ pub fn enter(args: &EnterArgs) -> anyhow::Result<u8> {
     if container.pid().is_none() {
         bail!("app {} is not running", args.app);
     }
+    let spec = Spec::load(container.bundle().join("config.json"))
+        .with_context(|| format!("cannot read the configuration of app {}", args.app))?;
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
+    if seccomp.is_none() {
+        bail!("app {} has no seccomp filter to enter with", args.app);
+    }
     let signals = Signals::block().context("cannot block signals")?;
     let pid = ContainerBuilder::new(args.app.clone(), SyscallType::default())
         .with_root_path(apps::state_root(&pod_dir))
         .context("invalid state directory")?
-        .with_executor(AppExecutor)
+        .with_executor(AppExecutor { seccomp })
         .as_tenant()
         .with_container_args(args.command.clone())
         .with_detach(true)

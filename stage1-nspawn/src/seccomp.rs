@@ -485,22 +485,61 @@ fn architectures() -> Value {
 }
 
 /// The errno names `--seccomp errno=` accepts.
+const ERRNOS: &[(&str, i32)] = &[
+    ("EPERM", libc::EPERM),
+    ("ENOENT", libc::ENOENT),
+    ("ESRCH", libc::ESRCH),
+    ("EINTR", libc::EINTR),
+    ("EIO", libc::EIO),
+    ("ENXIO", libc::ENXIO),
+    ("E2BIG", libc::E2BIG),
+    ("ENOEXEC", libc::ENOEXEC),
+    ("EBADF", libc::EBADF),
+    ("ECHILD", libc::ECHILD),
+    ("EAGAIN", libc::EAGAIN),
+    ("ENOMEM", libc::ENOMEM),
+    ("EACCES", libc::EACCES),
+    ("EFAULT", libc::EFAULT),
+    ("EBUSY", libc::EBUSY),
+    ("EEXIST", libc::EEXIST),
+    ("EXDEV", libc::EXDEV),
+    ("ENODEV", libc::ENODEV),
+    ("ENOTDIR", libc::ENOTDIR),
+    ("EISDIR", libc::EISDIR),
+    ("EINVAL", libc::EINVAL),
+    ("ENFILE", libc::ENFILE),
+    ("EMFILE", libc::EMFILE),
+    ("ENOTTY", libc::ENOTTY),
+    ("ETXTBSY", libc::ETXTBSY),
+    ("EFBIG", libc::EFBIG),
+    ("ENOSPC", libc::ENOSPC),
+    ("ESPIPE", libc::ESPIPE),
+    ("EROFS", libc::EROFS),
+    ("EMLINK", libc::EMLINK),
+    ("EPIPE", libc::EPIPE),
+    ("ERANGE", libc::ERANGE),
+    ("ENAMETOOLONG", libc::ENAMETOOLONG),
+    ("ENOSYS", libc::ENOSYS),
+    ("ENOTEMPTY", libc::ENOTEMPTY),
+    ("ELOOP", libc::ELOOP),
+    ("ENOTSUP", libc::ENOTSUP),
+    ("EOPNOTSUPP", libc::EOPNOTSUPP),
+    ("EAFNOSUPPORT", libc::EAFNOSUPPORT),
+    ("EADDRINUSE", libc::EADDRINUSE),
+    ("ENETDOWN", libc::ENETDOWN),
+    ("ENETUNREACH", libc::ENETUNREACH),
+    ("ECONNREFUSED", libc::ECONNREFUSED),
+    ("ETIMEDOUT", libc::ETIMEDOUT),
+    ("EHOSTUNREACH", libc::EHOSTUNREACH),
+    ("EDQUOT", libc::EDQUOT),
+];
+
 fn errno_number(name: &str) -> Result<u32, SeccompError> {
-    let n = match name {
-        "EPERM" => libc::EPERM,
-        "ENOENT" => libc::ENOENT,
-        "EIO" => libc::EIO,
-        "EACCES" => libc::EACCES,
-        "EBUSY" => libc::EBUSY,
-        "EINVAL" => libc::EINVAL,
-        "ENOSYS" => libc::ENOSYS,
-        "ENOTSUP" | "EOPNOTSUPP" => libc::ENOTSUP,
-        "EAGAIN" => libc::EAGAIN,
-        "ENOMEM" => libc::ENOMEM,
-        "EROFS" => libc::EROFS,
-        _ => return Err(SeccompError::Errno(name.to_string())),
-    };
-    Ok(n as u32)
+    ERRNOS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, e)| *e as u32)
+        .ok_or_else(|| SeccompError::Errno(name.to_string()))
 }
 
 #[cfg(test)]
