@@ -1,7 +1,10 @@
 //! The stage1 half of the contract, as code (feature `runtime`): taking over
 //! the pod lock stage0 passed, testing whether a pod is running, loading and
 //! checking the pod manifest, and writing the small state files atomically.
-//! Every stage1 engine needs exactly this; stage0 never uses it.
+//! Every stage1 engine needs exactly this; stage0 never uses it. The
+//! engines' common `main` is in [`engine`].
+
+pub mod engine;
 
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
