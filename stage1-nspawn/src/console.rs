@@ -22,9 +22,9 @@ pub struct ConsoleSocket {
 }
 
 impl ConsoleSocket {
-    /// Listens on `stage1/console.sock` in the pod directory.
-    pub fn listen(pod_dir: &Path) -> anyhow::Result<ConsoleSocket> {
-        let path = pod_dir.join("stage1/console.sock");
+    /// Listens on `stage1/<name>` in the pod directory.
+    pub fn listen(pod_dir: &Path, name: &str) -> anyhow::Result<ConsoleSocket> {
+        let path = pod_dir.join("stage1").join(name);
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path)
             .with_context(|| format!("cannot listen on {}", path.display()))?;
@@ -124,6 +124,16 @@ impl Relay {
                 }
             }
             true
+        }
+    }
+
+    /// Handles a wake-up of the poll over [`Relay::fds`]: false once the
+    /// app's side is closed (and the relay is done).
+    pub fn on_ready(relay: &mut Option<Relay>, index: usize) {
+        if let Some(r) = relay
+            && !r.ready(index)
+        {
+            *relay = None;
         }
     }
 

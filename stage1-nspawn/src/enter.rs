@@ -5,6 +5,8 @@
 //! never more (rkt's `enter` gave root in the pod's namespaces with every
 //! capability). Its exit status is this process's.
 
+use std::io::IsTerminal;
+
 use anyhow::{Context, bail};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::oci_spec::runtime::Spec;
@@ -13,6 +15,7 @@ use rukt_contract::runtime::{load_manifest, pod_is_running};
 use rukt_contract::{EnterArgs, exit_code_from_wait_status};
 
 use crate::apps;
+use crate::console::{ConsoleSocket, Relay};
 use crate::executor::AppExecutor;
 use crate::signals::{self, Signals, Wake};
 
@@ -37,24 +40,66 @@ pub fn enter(args: &EnterArgs) -> anyhow::Result<u8> {
         bail!("app {} has no seccomp filter to enter with", args.app);
     }
     let signals = Signals::block().context("cannot block signals")?;
-    let pid = ContainerBuilder::new(args.app.clone(), SyscallType::default())
+    // On a terminal, the command gets a pty of its own, as the app does with
+    // `--interactive`: the app's process settings with `terminal` on.
+    let tty = std::io::stdin().is_terminal();
+    let me = std::process::id();
+    let (console, process_file) = if tty {
+        let process_file = pod_dir.join(format!("stage1/enter-{me}.json"));
+        let mut process = spec.process().clone().context("the app has no process")?;
+        process
+            .set_terminal(Some(true))
+            .set_args(Some(args.command.clone()));
+        std::fs::write(&process_file, serde_json::to_vec(&process)?)
+            .context("cannot write the command's settings")?;
+        let name = format!("enter-{me}.sock");
+        (
+            Some(ConsoleSocket::listen(&pod_dir, &name)?),
+            Some(process_file),
+        )
+    } else {
+        (None, None)
+    };
+    let built = ContainerBuilder::new(args.app.clone(), SyscallType::default())
         .with_root_path(apps::state_root(&pod_dir))
         .context("invalid state directory")?
         .with_executor(AppExecutor { seccomp })
+        .with_console_socket(console.as_ref().map(|c| c.path.as_path()))
         .as_tenant()
         .with_container_args(args.command.clone())
+        .with_process(process_file.as_ref())
         .with_detach(true)
-        .build()
+        .build();
+    if let Some(f) = &process_file {
+        let _ = std::fs::remove_file(f);
+    }
+    let pid = built
         .with_context(|| format!("cannot run {:?} in app {}", args.command, args.app))?
         .as_raw();
+    let mut relay = console
+        .map(ConsoleSocket::receive)
+        .transpose()?
+        .map(Relay::new);
     loop {
-        match signals.wait(None, &[]) {
+        let fds = relay.as_ref().map(Relay::fds).unwrap_or_default();
+        let wake = signals.wait(None, &fds);
+        drop(fds);
+        match wake {
             Wake::Forward(sig) => signals::send(pid, sig),
+            Wake::Resize => {
+                if let Some(r) = &relay {
+                    r.resize();
+                }
+            }
+            Wake::Ready(i) => Relay::on_ready(&mut relay, i),
             _ => {
                 let mut status = 0;
                 // SAFETY: waitpid writes the status into our local.
                 let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
                 if r == pid {
+                    if let Some(mut r) = relay.take() {
+                        r.drain();
+                    }
                     return Ok(exit_code_from_wait_status(status));
                 }
             }

@@ -95,7 +95,7 @@ impl Setup<'_> {
             .context("cannot write the pid file")?;
 
         let console = if self.interactive {
-            Some(ConsoleSocket::listen(self.pod_dir)?)
+            Some(ConsoleSocket::listen(self.pod_dir, "console.sock")?)
         } else {
             None
         };

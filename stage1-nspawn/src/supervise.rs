@@ -93,14 +93,8 @@ impl<'a> Supervisor<'a> {
                         r.resize();
                     }
                 }
-                Wake::Ready(i) => {
-                    if let Some(r) = &mut self.relay
-                        && !r.ready(i)
-                    {
-                        // The app closed its terminal; its exit follows.
-                        self.relay = None;
-                    }
-                }
+                // When the app closes its terminal, its exit follows.
+                Wake::Ready(i) => Relay::on_ready(&mut self.relay, i),
                 Wake::Forward(sig) => {
                     tracing::debug!(signal = sig, "forwarding to the apps");
                     self.signal_running(sig);
