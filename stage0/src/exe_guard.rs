@@ -51,7 +51,9 @@ pub fn command(path: &Path) -> Stage1Command {
                 let mut cmd = Command::new(
                     Path::new(&format!("/proc/self/fd/{}", view.as_raw_fd())).join(name),
                 );
-                cmd.arg0(path);
+                // Its name only: a pod sees the supervisor's argv (in
+                // `ps` with `--pid=pod` or `host`), not a host path.
+                cmd.arg0(name);
                 return Stage1Command {
                     cmd,
                     _view: Some(view),

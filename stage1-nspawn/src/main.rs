@@ -18,6 +18,7 @@ mod enter;
 mod etc;
 mod executor;
 mod gc;
+mod pause;
 mod podns;
 mod run;
 mod seccomp;

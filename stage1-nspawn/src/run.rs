@@ -17,7 +17,7 @@ use crate::podns::{self, PodNamespaces};
 use crate::signals::Signals;
 use crate::spec::{self, AppContext};
 use crate::supervise::{Running, Supervisor};
-use crate::{apps, etc};
+use crate::{apps, etc, pause};
 
 /// Runs the pod; returns its exit code once every app has exited, or an
 /// error if it failed before any app ran.
@@ -99,8 +99,14 @@ impl Setup<'_> {
         } else {
             None
         };
+        let pause = if pod.namespaces.pid == Sharing::Pod {
+            let pid = pause::start(&self.pod_dir.join("stage1/pause"))
+                .context("cannot start the pod's PID namespace")?;
+            Some(pid)
+        } else {
+            None
+        };
         let mut created: Vec<(String, Container)> = Vec::new();
-        let mut leader = None;
         for app in &pod.apps {
             let ctx = AppContext {
                 pod,
@@ -109,7 +115,7 @@ impl Setup<'_> {
                 supervisor,
                 namespaces: ns,
                 etc_files: &etc_files,
-                pod_pid_leader: leader,
+                pause,
                 terminal: self.interactive,
                 layout: self.layout,
             };
@@ -127,9 +133,6 @@ impl Setup<'_> {
                 }
             };
             let pid = container.pid().map(|p| p.as_raw());
-            if pod.namespaces.pid == Sharing::Pod && leader.is_none() {
-                leader = pid.map(|p| p as u32);
-            }
             if let (Some(adj), Some(pid)) = (app.oom_score_adj, pid)
                 && let Err(e) =
                     std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())

@@ -52,9 +52,9 @@ pub struct AppContext<'a> {
     pub namespaces: PodNamespaces,
     /// `/etc` files to bind: `(host path, app path)`.
     pub etc_files: &'a [(PathBuf, String)],
-    /// With `--pid=pod`: the first app's init, whose pid namespace the
-    /// later apps join (`None` for the first app itself).
-    pub pod_pid_leader: Option<u32>,
+    /// With `--pid=pod`: the pause process, whose PID namespace the apps
+    /// join.
+    pub pause: Option<i32>,
     /// Give the app a terminal.
     pub terminal: bool,
     /// The host's cgroup layout.
@@ -135,7 +135,7 @@ fn namespaces(ctx: &AppContext<'_>) -> Vec<Value> {
     }
     match ctx.pod.namespaces.pid {
         Sharing::Private => ns.push(json!({ "type": "pid" })),
-        Sharing::Pod => match ctx.pod_pid_leader {
+        Sharing::Pod => match ctx.pause {
             Some(pid) => ns.push(json!({ "type": "pid", "path": format!("/proc/{pid}/ns/pid") })),
             None => ns.push(json!({ "type": "pid" })),
         },
