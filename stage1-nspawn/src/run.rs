@@ -57,6 +57,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(pod_dir.join(rukt_contract::STATUS_DIR))
         .context("cannot create the status directory")?;
     write_atomic(&pod_dir_fd, READY_FILE, b"").context("cannot write the ready file")?;
+    // Setting up (specs, libcontainer's state) is what used the heap; the
+    // supervisor that stays needs little of it.
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    unsafe { libc::malloc_trim(0) };
     let code = Supervisor::new(&pod, &pod_dir, layout, running, signals, relay).supervise();
     cgroups::destroy_pod(layout, &pod.uuid);
     drop(lock);
