@@ -6,6 +6,7 @@ pub mod digest;
 pub mod fixtures;
 pub mod hostile;
 pub mod image;
+pub mod inspector;
 pub mod model;
 pub mod pods;
 pub mod push;

@@ -94,6 +94,8 @@ pub const WAIT: Duration = Duration::from_secs(30);
 pub struct PodStore {
     rukt: Option<Rukt>,
     layout: TempDir,
+    /// `--stage1=FLAVOR`, passed by `pod_args`.
+    stage1_flag: String,
     /// `oci:LAYOUT:pod`.
     pub image: String,
     /// The image ID of `image`.
@@ -107,14 +109,27 @@ impl Default for PodStore {
 }
 
 impl PodStore {
-    /// A fresh store with the pod image fetched.
+    /// A fresh store with the pod image fetched, for `--stage1=fly`.
     pub fn new() -> PodStore {
+        Self::with_stage1("fly", Vec::new())
+    }
+
+    /// A fresh store for `--stage1=STAGE1` whose pod image has `extra_layers` on top.
+    pub fn with_stage1(stage1: &str, extra_layers: Vec<Layer>) -> PodStore {
         let layout = tempfile::Builder::new()
             .prefix("rukt-pod-layout-")
             .tempdir()
             .expect("layout tempdir");
-        let l = write_layout(layout.path(), "pod", &[pod_image()]);
-        write_layout(layout.path(), "pod-user", &[pod_image().user(APP_USER)]);
+        let spec = |user: Option<&str>| {
+            let mut spec = pod_image();
+            spec.layers.extend(extra_layers.iter().cloned());
+            match user {
+                Some(u) => spec.user(u),
+                None => spec,
+            }
+        };
+        let l = write_layout(layout.path(), "pod", &[spec(None)]);
+        write_layout(layout.path(), "pod-user", &[spec(Some(APP_USER))]);
         let rukt = Rukt::new();
         let image = l.reference();
         let image_id = rukt.fetch(&image);
@@ -122,9 +137,16 @@ impl PodStore {
         PodStore {
             rukt: Some(rukt),
             layout,
+            stage1_flag: format!("--stage1={stage1}"),
             image,
             image_id,
         }
+    }
+
+    /// Adds `spec` to the store's OCI layout under `tag`; returns its `oci:LAYOUT:TAG`
+    /// reference (fetched by the first `run` that names it).
+    pub fn add_image(&self, tag: &str, spec: ImageSpec) -> String {
+        write_layout(self.layout.path(), tag, &[spec]).reference()
     }
 
     /// The rukt driver of this store.
@@ -185,14 +207,15 @@ impl PodStore {
         ])
     }
 
-    /// `VERB [POD_FLAGS] --stage1=fly IMAGE APP_ARGS...` as words.
+    /// `VERB --stage1=FLAVOR [POD_FLAGS] IMAGE APP_ARGS...` as words (`fly` unless the store
+    /// was made `with_stage1`).
     pub fn pod_args<'a>(
         &'a self,
         verb: &'a str,
         pod_flags: &[&'a str],
         app_args: &[&'a str],
     ) -> Vec<&'a str> {
-        let mut args = vec![verb, "--stage1=fly"];
+        let mut args = vec![verb, self.stage1_flag.as_str()];
         args.extend_from_slice(pod_flags);
         args.push(&self.image);
         args.extend_from_slice(app_args);
