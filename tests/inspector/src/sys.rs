@@ -104,6 +104,18 @@ pub fn mount_read_only(path: &Path) -> io::Result<bool> {
     Ok(st.f_flag & libc::ST_RDONLY != 0)
 }
 
+/// Whether the mount of open descriptor `fd` (an `O_PATH` one will do) is read-only.
+pub fn fd_mount_read_only(fd: i32) -> io::Result<bool> {
+    // SAFETY: statvfs is plain old data; zeroed is a valid initial value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid, writable statvfs for the call; a bad `fd` gives EBADF.
+    let rc = unsafe { libc::fstatvfs(fd, &mut st) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_flag & libc::ST_RDONLY != 0)
+}
+
 /// The filesystem magic of the filesystem holding `path` (`statfs`'s `f_type`).
 pub fn fs_magic(path: &Path) -> io::Result<i64> {
     let c = c_path(path)?;

@@ -10,4 +10,5 @@ mod concurrency;
 mod errors;
 mod images;
 mod lifecycle;
+mod nspawn;
 mod run;
