@@ -139,6 +139,53 @@ fn symlinked_mount_target_stays_inside() {
     }
 }
 
+/// The other side of resolving inside the root: an image's symlink that stays inside it (as
+/// `/var/run -> /run` does in many images) is followed there, so the volume appears where the
+/// app looks for it.
+#[test]
+fn symlinked_mount_target_inside_the_root_is_followed() {
+    let pods = working_store();
+    for (tag, target) in [
+        ("inside-absolute", "/srv/real"),
+        ("inside-relative", "srv/real"),
+    ] {
+        let volume = HostDir::new();
+        let vol = volume.volume_flag("data", false);
+        let image = hostile_image(
+            &pods,
+            tag,
+            vec![
+                Entry::dir("srv"),
+                Entry::dir("srv/real"),
+                Entry::symlink("data", target),
+            ],
+        );
+        let out = pods.run(&[
+            "run",
+            "--stage1=nspawn",
+            "--volume",
+            &vol,
+            &image,
+            "--name",
+            "mnt",
+            "--mount",
+            "volume=data,target=/data",
+            "--exec",
+            "/bin/sh",
+            "--",
+            "-c",
+            "echo via-link > /data/f && cat /srv/real/f",
+        ]);
+        assert!(out.success(), "{tag}:\n{out}");
+        assert_eq!(out.lines(), ["via-link"], "{tag}:\n{out}");
+        assert_eq!(
+            std::fs::read_to_string(volume.path().join("f")).unwrap_or_default(),
+            "via-link\n",
+            "{tag}: the write did not reach the volume"
+        );
+    }
+}
+
 #[test]
 fn proc_self_fd_working_dir_stays_inside() {
     let pods = working_store();

@@ -6,6 +6,7 @@
 //! Needs `rukt`, `rukt-stage1-nspawn` and `rukt-stage1-fly` built next to each other; the
 //! inspector is built on first use (see `rukt_tests::inspector`).
 
+mod etc;
 mod hostile;
 mod isolation;
 mod lifecycle;
