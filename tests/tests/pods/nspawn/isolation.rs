@@ -6,7 +6,8 @@ use rukt_tests::inspector::{host_report, strings};
 use rukt_tests::pods::APP_UID;
 use serde_json::Value;
 
-use super::{DEFAULT_CAPS, caps, default_caps_without, ns, only_pod, report, store};
+use super::app::{App, report, run, run_image};
+use super::{DEFAULT_CAPS, caps, default_caps_without, fd_numbers, ns, only_pod, store};
 
 #[test]
 fn namespaces_are_the_pods_own() {
@@ -198,14 +199,8 @@ fn dev_is_minimal() {
 fn only_stdio_descriptors_are_open() {
     let pods = store();
     let app = report(&pods, &[], "fds", &[]);
-    let fds: Vec<&Value> = app["fds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| &f["fd"])
-        .collect();
     assert_eq!(
-        fds,
+        fd_numbers(&app),
         [0, 1, 2],
         "descriptors leaked into the app: {}",
         app["fds"]
@@ -240,17 +235,7 @@ fn user_and_group() {
     assert_eq!(app["gid"], APP_UID);
     // The image's own User.
     let image = pods.image_tag("pod-user");
-    let out = pods.run(&[
-        "run",
-        "--stage1=nspawn",
-        &image,
-        "--name",
-        "image-user",
-        "--exec",
-        rukt_tests::inspector::PATH,
-        "--",
-        "report",
-    ]);
+    let out = run_image(&pods, &[], &image, &[App::report("image-user")]);
     assert!(out.success(), "{out}");
     let app = rukt_tests::inspector::parse_report(&out.stdout);
     assert_eq!(app["uid"], APP_UID);
@@ -272,21 +257,12 @@ fn oom_score_adj_applies() {
 #[test]
 fn seccomp_flag_denies_listed_syscalls() {
     let pods = store();
-    let out = pods.run(&pods.pod_args(
-        "run",
-        &[],
-        &[
-            "--name",
-            "deny-mkdir",
-            "--seccomp",
-            "mode=remove,errno=EXDEV,mkdir,mkdirat",
-            "--exec",
-            "/bin/sh",
-            "--",
-            "-c",
-            "mkdir /tmp/made; touch /tmp/touched && echo touched",
-        ],
-    ));
+    let app = App::sh(
+        "deny-mkdir",
+        "mkdir /tmp/made; touch /tmp/touched && echo touched",
+    )
+    .with(&["--seccomp", "mode=remove,errno=EXDEV,mkdir,mkdirat"]);
+    let out = run(&pods, &[], &[app]);
     assert!(out.success(), "{out}");
     assert_eq!(out.lines(), ["touched"], "{out}");
     assert!(

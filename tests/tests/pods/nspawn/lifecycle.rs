@@ -7,14 +7,16 @@ use std::time::{Duration, Instant};
 use rukt_tests::inspector::{self, parse_report};
 use rukt_tests::pods::{APP_UID, MARKER_PATH, MARKER_TEXT, PodStore, RunningPod, send_signal};
 
-use super::{OutDir, caps, default_caps_without, descendant, get, only_pod, report_app, store};
+use super::app::{App, OutDir, run, spawn};
+use super::host::descendant;
+use super::{caps, default_caps_without, fd_numbers, get, only_pod, store};
 
 /// Starts a pod whose app `name` prints `ready` and then runs `script` (shell).
 fn spawn_sh(pods: &PodStore, pod_flags: &[&str], name: &str, script: &str) -> RunningPod {
-    let script = format!("echo ready; {script}");
-    let mut pod = pods.spawn_pod(
+    let mut pod = spawn(
+        pods,
         pod_flags,
-        &["--name", name, "--exec", "/bin/sh", "--", "-c", &script],
+        &[App::sh(name, &format!("echo ready; {script}"))],
     );
     pod.wait_line("ready");
     pod
@@ -24,7 +26,7 @@ fn spawn_sh(pods: &PodStore, pod_flags: &[&str], name: &str, script: &str) -> Ru
 fn exit_codes_propagate() {
     let pods = store();
     for code in [0, 3, 255] {
-        let out = pods.sh("exit", &format!("exit {code}"));
+        let out = run(&pods, &[], &[App::sh("exit", &format!("exit {code}"))]);
         assert_eq!(out.code(), Some(code), "exit {code}:\n{out}");
     }
     let mut recorded: Vec<String> = pods
@@ -55,19 +57,7 @@ fn killed_app_gives_128_plus_the_signal() {
     assert_eq!(get(&st, "app-victim"), "137", "{st:?}");
 
     // From inside, with a PID namespace for the pod: the app is not its init.
-    let out = pods.run(&pods.pod_args(
-        "run",
-        &["--pid=pod"],
-        &[
-            "--name",
-            "self",
-            "--exec",
-            "/bin/sh",
-            "--",
-            "-c",
-            "kill -USR1 $$",
-        ],
-    ));
+    let out = run(&pods, &["--pid=pod"], &[App::sh("self", "kill -USR1 $$")]);
     assert_eq!(out.code(), Some(128 + 10), "killed by SIGUSR1:\n{out}");
 }
 
@@ -75,28 +65,15 @@ fn killed_app_gives_128_plus_the_signal() {
 fn one_failing_app_stops_the_others() {
     let pods = store();
     let start = Instant::now();
-    let out = pods.run(&pods.pod_args(
-        "run",
+    let long = "trap 'echo long got TERM; exit 0' TERM; while :; do sleep 0.05; done";
+    let out = run(
+        &pods,
         &[],
         &[
-            "--name",
-            "failing",
-            "--exec",
-            "/bin/sh",
-            "--",
-            "-c",
-            "sleep 0.2; exit 5",
-            "---",
-            &pods.image,
-            "--name",
-            "long",
-            "--exec",
-            "/bin/sh",
-            "--",
-            "-c",
-            "trap 'echo long got TERM; exit 0' TERM; while :; do sleep 0.05; done",
+            App::sh("failing", "sleep 0.2; exit 5"),
+            App::sh("long", long),
         ],
-    ));
+    );
     assert_eq!(out.code(), Some(5), "the first failing app's code:\n{out}");
     assert!(out.lines().contains(&"long got TERM"), "{out}");
     assert!(
@@ -161,10 +138,8 @@ fn stop_ends_the_pod_within_its_timeout() {
 /// Starts a pod with one app `name` (flags `extra`) that writes its report to `out` and
 /// sleeps; returns once the report is written.
 fn reporting_pod(pods: &PodStore, out: &OutDir, name: &str, extra: &[&str]) -> RunningPod {
-    let vol = out.volume();
-    let app = report_app(name, extra, "echo ready; exec sleep 4249");
-    let words: Vec<&str> = app.iter().map(String::as_str).collect();
-    let mut pod = pods.spawn_pod(&["--volume", &vol], &words);
+    let app = App::report_to_out(name, "echo ready; exec sleep 4249").with(extra);
+    let mut pod = spawn(pods, &["--volume", &out.volume()], &[app]);
     pod.wait_line("ready");
     pod
 }
@@ -210,14 +185,8 @@ fn assert_enter_matches(pods: &PodStore, pod: &RunningPod, out: &OutDir, app: &s
         entered["cgroup"]["self"], seen["cgroup"]["self"],
         "enter --app {app}"
     );
-    let fds: Vec<_> = entered["fds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| &f["fd"])
-        .collect();
     assert_eq!(
-        fds,
+        fd_numbers(&entered),
         [0, 1, 2],
         "enter leaks descriptors: {}",
         entered["fds"]

@@ -5,7 +5,9 @@
 use rukt_tests::inspector;
 use serde_json::Value;
 
-use super::{cgroup_file, get, store};
+use super::app::{App, run, spawn};
+use super::host::{cgroup_file, cgroup_v2};
+use super::{get, only_pod, store};
 
 const MIB: u64 = 1 << 20;
 
@@ -21,31 +23,19 @@ fn read_limit(controller: &str, rel: &str, v1: &str, v2: &str) -> String {
 #[test]
 fn limits_are_set_on_the_pod_and_app_cgroups() {
     let pods = store();
-    let mut pod = pods.spawn_pod(
-        &[
-            "--memory",
-            "256Mi",
-            "--pids-limit",
-            "200",
-            "--cpu",
-            "500m",
-            "--cpu-shares",
-            "512",
-        ],
-        &[
-            "--name",
-            "limited",
-            "--memory",
-            "64Mi",
-            "--pids-limit",
-            "50",
-            "--exec",
-            "/bin/sh",
-            "--",
-            "-c",
-            &format!("{} report; echo ready; exec sleep 4245", inspector::PATH),
-        ],
-    );
+    let pod_flags = [
+        "--memory",
+        "256Mi",
+        "--pids-limit",
+        "200",
+        "--cpu",
+        "500m",
+        "--cpu-shares",
+        "512",
+    ];
+    let script = format!("{} report; echo ready; exec sleep 4245", inspector::PATH);
+    let app = App::sh("limited", &script).with(&["--memory", "64Mi", "--pids-limit", "50"]);
+    let mut pod = spawn(&pods, &pod_flags, &[app]);
     let lines = pod.wait_line("ready");
     let uuid = pod.uuid.clone();
     let pod_cg = format!("rukt/{uuid}");
@@ -64,7 +54,7 @@ fn limits_are_set_on_the_pod_and_app_cgroups() {
     );
     assert_eq!(pids(&pod_cg), "200", "the pod's pids limit");
     assert_eq!(pids(&app_cg), "50", "the app's pids limit");
-    if super::cgroup_v2() {
+    if cgroup_v2() {
         assert_eq!(read_limit("cpu", &pod_cg, "", "cpu.max"), "50000 100000");
     } else {
         let quota = read_limit("cpu", &pod_cg, "cpu.cfs_quota_us", "");
@@ -102,21 +92,8 @@ fn limits_are_set_on_the_pod_and_app_cgroups() {
 #[test]
 fn memory_limit_kills_and_reports_oom() {
     let pods = store();
-    let out = pods.run(&pods.pod_args(
-        "run",
-        &[],
-        &[
-            "--name",
-            "hog",
-            "--memory",
-            "32Mi",
-            "--exec",
-            inspector::PATH,
-            "--",
-            "alloc",
-            "512",
-        ],
-    ));
+    let hog = App::inspector("hog", &["alloc", "512"]).with(&["--memory", "32Mi"]);
+    let out = run(&pods, &[], &[hog]);
     assert_eq!(
         out.code(),
         Some(137),
@@ -126,7 +103,7 @@ fn memory_limit_kills_and_reports_oom() {
         !out.stdout.contains("allocated 512 MiB"),
         "the app allocated past its limit:\n{out}"
     );
-    let uuid = super::only_pod(&pods);
+    let uuid = only_pod(&pods);
     let st = pods.wait_exited(&uuid);
     assert_eq!(get(&st, "app-hog"), "137", "{st:?}");
     assert_eq!(
@@ -139,21 +116,8 @@ fn memory_limit_kills_and_reports_oom() {
 #[test]
 fn pids_limit_stops_a_fork_bomb() {
     let pods = store();
-    let out = pods.run(&pods.pod_args(
-        "run",
-        &[],
-        &[
-            "--name",
-            "bomb",
-            "--pids-limit",
-            "16",
-            "--exec",
-            inspector::PATH,
-            "--",
-            "forkbomb",
-            "2000",
-        ],
-    ));
+    let bomb = App::inspector("bomb", &["forkbomb", "2000"]).with(&["--pids-limit", "16"]);
+    let out = run(&pods, &[], &[bomb]);
     assert!(out.success(), "{out}");
     let result: Value = serde_json::from_str(out.lines().last().copied().unwrap_or("")).unwrap();
     let forked = result["forked"].as_u64().unwrap();

@@ -4,32 +4,24 @@
 //! the apps of one pod, unreachable and invisible from another pod.
 
 use rukt_tests::inspector;
-use rukt_tests::pods::{HostDir, PodStore};
+use rukt_tests::pods::HostDir;
 
-use super::{OutDir, ns, report, report_app, store, wait_line_times, wait_lines};
-
-/// `rukt run POD_FLAGS IMAGE APP1 --- IMAGE APP2` to completion, asserting success.
-fn run_two(pods: &PodStore, pod_flags: &[&str], app1: &[String], app2: &[String]) {
-    let mut app_args: Vec<&str> = app1.iter().map(String::as_str).collect();
-    app_args.extend(["---", pods.image.as_str()]);
-    app_args.extend(app2.iter().map(String::as_str));
-    let out = pods.run(&pods.pod_args("run", pod_flags, &app_args));
-    assert!(out.success(), "{out}");
-}
+use super::app::{App, OutDir, report, run, spawn};
+use super::host::descendant;
+use super::{ns, store, wait_line_times, wait_lines};
 
 #[test]
 fn apps_share_the_pods_namespaces() {
     let pods = store();
     let out = OutDir::new();
-    let vol = out.volume();
     // The pod stays up while a second one runs: namespace inodes of a pod that has ended
     // are reused by the next.
     let wait = "echo ready; while [ ! -e /out/go ]; do sleep 0.05; done";
-    let mut app_args = report_app("one", &[], wait);
-    app_args.extend(["---".to_owned(), pods.image.clone()]);
-    app_args.extend(report_app("two", &[], wait));
-    let words: Vec<&str> = app_args.iter().map(String::as_str).collect();
-    let mut pod = pods.spawn_pod(&["--volume", &vol], &words);
+    let apps = [
+        App::report_to_out("one", wait),
+        App::report_to_out("two", wait),
+    ];
+    let mut pod = spawn(&pods, &["--volume", &out.volume()], &apps);
     wait_line_times(&mut pod, "ready", 2);
     let (one, two) = (out.report("one"), out.report("two"));
     for kind in ["net", "uts", "ipc"] {
@@ -59,12 +51,16 @@ fn pid_and_ipc_options() {
     let pods = store();
     let out = OutDir::new();
     let vol = out.volume();
-    run_two(
+    let apps = [
+        App::report_to_out("one", "true"),
+        App::report_to_out("two", "true"),
+    ];
+    let ran = run(
         &pods,
         &["--volume", &vol, "--pid=pod", "--ipc=private"],
-        &report_app("one", &[], "true"),
-        &report_app("two", &[], "true"),
+        &apps,
     );
+    assert!(ran.success(), "{ran}");
     let (one, two) = (out.report("one"), out.report("two"));
     assert_eq!(
         ns(&one, "pid"),
@@ -78,33 +74,15 @@ fn pid_and_ipc_options() {
 #[test]
 fn apps_get_child_cgroups_of_the_pod() {
     let pods = store();
-    let out = OutDir::new();
-    let vol = out.volume();
     // The cgroups as the host sees them: each app's /proc/<pid>/cgroup from outside.
-    let mut pod = pods.spawn_pod(
-        &["--volume", &vol],
-        &[
-            "--name",
-            "one",
-            "--exec",
-            "/bin/sh",
-            "--",
-            "-c",
-            "echo one-ready; exec sleep 4243",
-            "---",
-            &pods.image,
-            "--name",
-            "two",
-            "--exec",
-            "/bin/sh",
-            "--",
-            "-c",
-            "echo two-ready; exec sleep 4244",
-        ],
-    );
+    let apps = [
+        App::sh("one", "echo one-ready; exec sleep 4243"),
+        App::sh("two", "echo two-ready; exec sleep 4244"),
+    ];
+    let mut pod = spawn(&pods, &[], &apps);
     wait_lines(&mut pod, &["one-ready", "two-ready"]);
     let memory_cgroup = |cmdline: &str| {
-        let pid = super::descendant(pod.pid(), cmdline);
+        let pid = descendant(pod.pid(), cmdline);
         let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
         let line = text
             .lines()
@@ -137,55 +115,26 @@ fn apps_talk_over_the_pods_loopback_other_pods_cannot() {
     const PORT: &str = "47123";
     let pods = store();
     let gate = HostDir::new();
-    let gate_vol = gate.volume_flag("gate", false);
-    let server = format!("{} listen {PORT} 1", inspector::PATH);
+    let server = App::inspector("server", &["listen", PORT, "1"]);
     let client = format!(
         "echo ready; while [ ! -e /gate/go ]; do sleep 0.05; done; {} connect {PORT} 10 from-client",
         inspector::PATH
     );
-    let mut pod = pods.spawn_pod(
-        &["--volume", &gate_vol],
-        &[
-            "--name",
-            "server",
-            "--exec",
-            "/bin/sh",
-            "--",
-            "-c",
-            &server,
-            "---",
-            &pods.image,
-            "--name",
-            "client",
-            "--mount",
-            "volume=gate,target=/gate",
-            "--exec",
-            "/bin/sh",
-            "--",
-            "-c",
-            &client,
-        ],
+    let client = App::sh("client", &client).with(&["--mount", "volume=gate,target=/gate"]);
+    let mut pod = spawn(
+        &pods,
+        &["--volume", &gate.volume_flag("gate", false)],
+        &[server, client],
     );
     wait_lines(&mut pod, &[&format!("listening {PORT}"), "ready"]);
 
     // Another pod: its own loopback has nothing on the port, and the server is not among the
     // processes it sees.
-    let other = pods.run(&pods.pod_args(
-        "run",
-        &["--pid=pod"],
-        &[
-            "--name",
-            "outsider",
-            "--exec",
-            "/bin/sh",
-            "--",
-            "-c",
-            &format!(
-                "{0} connect {PORT} 0 from-outsider; {0} report",
-                inspector::PATH
-            ),
-        ],
-    ));
+    let outsider = format!(
+        "{0} connect {PORT} 0 from-outsider; {0} report",
+        inspector::PATH
+    );
+    let other = run(&pods, &["--pid=pod"], &[App::sh("outsider", &outsider)]);
     assert!(other.success(), "{other}");
     assert!(
         other.lines().contains(&"error ECONNREFUSED"),
