@@ -1,7 +1,8 @@
 //! Pure parsing of what the kernel shows in `/proc`: namespace links, `/proc/self/status`
 //! fields, capability masks, `/proc/net/dev` and `/proc/self/cgroup`.
 
-/// Capability names by bit number (Linux 6.x).
+/// Capability names by bit number (Linux 6.x): the kernel's numbering written out here, as
+/// the inspector depends on nothing of rukt's.
 pub const CAPABILITIES: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",

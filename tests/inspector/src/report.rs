@@ -9,7 +9,8 @@ use serde_json::{Map, Value, json};
 use crate::parse;
 use crate::sys;
 
-/// Paths a container runtime masks (Docker's and Podman's list).
+/// Paths a container runtime masks (Docker's and Podman's list; the tests' expectation,
+/// independent of what the engine's own list says).
 pub const MASKED_PATHS: &[&str] = &[
     "/proc/acpi",
     "/proc/asound",

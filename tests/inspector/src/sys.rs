@@ -93,15 +93,10 @@ pub fn write_probe(path: &Path) -> String {
 
 /// Whether the mount holding `path` is read-only (`ST_RDONLY` from statvfs).
 pub fn mount_read_only(path: &Path) -> io::Result<bool> {
-    let c = c_path(path)?;
-    // SAFETY: statvfs is plain old data; zeroed is a valid initial value.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is a valid C string and `st` a valid, writable statvfs for the call.
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(st.f_flag & libc::ST_RDONLY != 0)
+    let fd = open(path, libc::O_PATH)?;
+    let ro = fd_mount_read_only(fd);
+    close(fd);
+    ro
 }
 
 /// Whether the mount of open descriptor `fd` (an `O_PATH` one will do) is read-only.

@@ -23,7 +23,8 @@ use rukt_tests::inspector::{self, strings};
 use rukt_tests::pods::{PodStore, RunningPod};
 use serde_json::Value;
 
-/// Podman's default capability set, which nspawn gives root apps.
+/// Podman's default capability set, which nspawn gives root apps: written out rather than
+/// taken from `rukt-contract`, so the tests check the promise and not the code.
 pub const DEFAULT_CAPS: [&str; 11] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
