@@ -19,8 +19,11 @@ use crate::rukt::run_command;
 /// Where the inspector is inside pod images.
 pub const PATH: &str = "/usr/bin/rukt-inspector";
 
-/// The target triple it is built for (with `--target`, so RUSTFLAGS only reach it).
-const TARGET: &str = "x86_64-unknown-linux-gnu";
+/// The target triple it is built for (with `--target`, so RUSTFLAGS only reach it): the
+/// host's architecture with glibc.
+fn target() -> String {
+    format!("{}-unknown-linux-gnu", std::env::consts::ARCH)
+}
 
 /// The static inspector binary, built on first use.
 pub fn binary() -> &'static Path {
@@ -31,7 +34,7 @@ pub fn binary() -> &'static Path {
     })
 }
 
-/// `cargo build --release --target TARGET -p rukt-inspector` with crt-static, in the
+/// `cargo build --release --target <arch>-unknown-linux-gnu -p rukt-inspector` with crt-static, in the
 /// workspace's target directory (`$CARGO_TARGET_DIR` or `target/`).
 fn build() -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -46,7 +49,7 @@ fn build() -> PathBuf {
             "build",
             "--release",
             "--target",
-            TARGET,
+            &target(),
             "-p",
             "rukt-inspector",
         ])
@@ -58,7 +61,7 @@ fn build() -> PathBuf {
         .stderr(Stdio::piped());
     let out = run_command(cmd);
     assert!(out.success(), "building the inspector failed:\n{out}");
-    let bin = target_dir.join(TARGET).join("release/rukt-inspector");
+    let bin = target_dir.join(target()).join("release/rukt-inspector");
     assert!(bin.is_file(), "{} missing after the build", bin.display());
     bin
 }

@@ -158,6 +158,16 @@ fn assert_enter_matches(pods: &PodStore, pod: &RunningPod, out: &OutDir, app: &s
             "enter --app {app}: {kind} namespace"
         );
     }
+    for key in [
+        "uid",
+        "gid",
+        "groups",
+        "seccomp",
+        "no_new_privs",
+        "hostname",
+    ] {
+        assert_eq!(entered[key], seen[key], "enter --app {app}: {key}");
+    }
     for set in [
         "bounding",
         "permitted",
@@ -170,16 +180,6 @@ fn assert_enter_matches(pods: &PodStore, pod: &RunningPod, out: &OutDir, app: &s
             caps(&seen, set),
             "enter --app {app}: capability set {set} (left: enter, right: the app)"
         );
-    }
-    for key in [
-        "seccomp",
-        "no_new_privs",
-        "uid",
-        "gid",
-        "groups",
-        "hostname",
-    ] {
-        assert_eq!(entered[key], seen[key], "enter --app {app}: {key}");
     }
     assert_eq!(
         entered["cgroup"]["self"], seen["cgroup"]["self"],
