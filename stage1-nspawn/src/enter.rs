@@ -40,25 +40,26 @@ pub fn enter(args: &EnterArgs) -> anyhow::Result<u8> {
         bail!("app {} has no seccomp filter to enter with", args.app);
     }
     let signals = Signals::block().context("cannot block signals")?;
-    // On a terminal, the command gets a pty of its own, as the app does with
-    // `--interactive`: the app's process settings with `terminal` on.
+    // The command runs with the app's own process settings (user, groups,
+    // capabilities, no_new_privs, environment, working dir, limits): only
+    // the arguments differ. libcontainer's tenant defaults would be root.
+    // On a terminal it gets a pty of its own, as with `--interactive`.
     let tty = std::io::stdin().is_terminal();
     let me = std::process::id();
-    let (console, process_file) = if tty {
-        let process_file = pod_dir.join(format!("stage1/enter-{me}.json"));
-        let mut process = spec.process().clone().context("the app has no process")?;
-        process
-            .set_terminal(Some(true))
-            .set_args(Some(args.command.clone()));
-        std::fs::write(&process_file, serde_json::to_vec(&process)?)
-            .context("cannot write the command's settings")?;
-        let name = format!("enter-{me}.sock");
-        (
-            Some(ConsoleSocket::listen(&pod_dir, &name)?),
-            Some(process_file),
-        )
+    let process_file = pod_dir.join(format!("stage1/enter-{me}.json"));
+    let mut process = spec.process().clone().context("the app has no process")?;
+    process
+        .set_terminal(Some(tty))
+        .set_args(Some(args.command.clone()));
+    std::fs::write(&process_file, serde_json::to_vec(&process)?)
+        .context("cannot write the command's settings")?;
+    let console = if tty {
+        Some(ConsoleSocket::listen(
+            &pod_dir,
+            &format!("enter-{me}.sock"),
+        )?)
     } else {
-        (None, None)
+        None
     };
     let built = ContainerBuilder::new(args.app.clone(), SyscallType::default())
         .with_root_path(apps::state_root(&pod_dir))
@@ -67,12 +68,10 @@ pub fn enter(args: &EnterArgs) -> anyhow::Result<u8> {
         .with_console_socket(console.as_ref().map(|c| c.path.as_path()))
         .as_tenant()
         .with_container_args(args.command.clone())
-        .with_process(process_file.as_ref())
+        .with_process(Some(&process_file))
         .with_detach(true)
         .build();
-    if let Some(f) = &process_file {
-        let _ = std::fs::remove_file(f);
-    }
+    let _ = std::fs::remove_file(&process_file);
     let pid = built
         .with_context(|| format!("cannot run {:?} in app {}", args.command, args.app))?
         .as_raw();

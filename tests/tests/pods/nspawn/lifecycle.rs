@@ -231,7 +231,6 @@ fn enter_gets_the_apps_view_and_no_more() {
 }
 
 #[test]
-#[ignore = "nspawn: enter into a --user app runs as uid 0 with the default capabilities; the app is uid 1234 with none"]
 fn enter_as_the_apps_user_gets_no_more_capabilities() {
     let pods = store();
     let out = OutDir::new();
