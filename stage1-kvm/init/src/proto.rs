@@ -1,0 +1,289 @@
+//! The host↔guest control protocol, spoken over one virtio-serial port
+//! (`rukt.ctl`) between the stage1 supervisor and the guest init, and over
+//! the supervisor's unix socket by the `enter` entrypoint.
+//!
+//! A stream of frames: `kind: u8`, `id: u32` (little endian), `len: u32`
+//! (little endian), then `len` bytes of payload (at most [`MAX_PAYLOAD`]).
+//! `id` names what the frame is about: app `i` of the manifest is id `i`;
+//! ids from [`SESSION_BASE`] on are `enter` sessions. Both sides treat the
+//! other as untrusted: a malformed frame ends the connection.
+
+use serde::{Deserialize, Serialize};
+
+/// Largest payload accepted.
+pub const MAX_PAYLOAD: u32 = 1 << 20;
+/// Frame header length.
+pub const HEADER: usize = 9;
+/// First id of an `enter` session; smaller ids are apps.
+pub const SESSION_BASE: u32 = 1 << 16;
+/// Name of the virtio-serial port the guest looks for.
+pub const PORT_NAME: &str = "rukt.ctl";
+/// virtiofs tag of the pod's share.
+pub const FS_TAG: &str = "rukt";
+
+/// What a frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// host → guest: the pod ([`GuestPod`], JSON). First frame, id 0.
+    Pod = 1,
+    /// host → guest: run a command in an app ([`ExecRequest`], JSON).
+    Exec = 2,
+    /// host → guest: bytes for the stdin of `id`; empty means end of file.
+    Stdin = 3,
+    /// host → guest: deliver signal `payload[0]` to `id` (app or session).
+    Signal = 4,
+    /// host → guest: stop the pod: SIGTERM every app, SIGKILL after
+    /// `payload` (u32 LE seconds), then power off.
+    Stop = 5,
+    /// guest → host: bytes `id` wrote to its stdout.
+    Stdout = 16,
+    /// guest → host: bytes `id` wrote to its stderr.
+    Stderr = 17,
+    /// guest → host: every app has been started (id 0).
+    Started = 18,
+    /// guest → host: `id` ended; payload: exit code (u8), then an optional
+    /// reason in UTF-8 (`oom-killed`).
+    Exit = 19,
+    /// guest → host: `id` could not be started; payload: the message.
+    Error = 20,
+}
+
+impl Kind {
+    /// The kind of a header byte.
+    pub fn from_u8(b: u8) -> Option<Kind> {
+        Some(match b {
+            1 => Kind::Pod,
+            2 => Kind::Exec,
+            3 => Kind::Stdin,
+            4 => Kind::Signal,
+            5 => Kind::Stop,
+            16 => Kind::Stdout,
+            17 => Kind::Stderr,
+            18 => Kind::Started,
+            19 => Kind::Exit,
+            20 => Kind::Error,
+            _ => return None,
+        })
+    }
+}
+
+/// One frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// What it is.
+    pub kind: Kind,
+    /// Whom it is about.
+    pub id: u32,
+    /// Its bytes.
+    pub payload: Vec<u8>,
+}
+
+/// A malformed frame.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProtoError {
+    /// An unknown kind byte.
+    #[error("unknown frame kind {0}")]
+    Kind(u8),
+    /// A payload over [`MAX_PAYLOAD`].
+    #[error("frame payload of {0} bytes is too large")]
+    TooLarge(u32),
+}
+
+impl Frame {
+    /// A frame.
+    pub fn new(kind: Kind, id: u32, payload: impl Into<Vec<u8>>) -> Frame {
+        Frame {
+            kind,
+            id,
+            payload: payload.into(),
+        }
+    }
+
+    /// Appends the encoded frame to `out`. Payloads longer than
+    /// [`MAX_PAYLOAD`] must be split by the caller ([`encode_chunked`]).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        debug_assert!(self.payload.len() <= MAX_PAYLOAD as usize);
+        out.push(self.kind as u8);
+        out.extend_from_slice(&self.id.to_le_bytes());
+        out.extend_from_slice(&(self.payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.payload);
+    }
+
+    /// The encoded frame.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(HEADER + self.payload.len());
+        self.encode_into(&mut v);
+        v
+    }
+}
+
+/// Encodes `data` as frames of `kind` for `id`, split at [`MAX_PAYLOAD`];
+/// empty data is one empty frame (an end of file, a bare notice).
+pub fn encode_chunked(kind: Kind, id: u32, data: &[u8], out: &mut Vec<u8>) {
+    if data.is_empty() {
+        return Frame::new(kind, id, Vec::new()).encode_into(out);
+    }
+    for chunk in data.chunks(MAX_PAYLOAD as usize) {
+        Frame::new(kind, id, chunk).encode_into(out);
+    }
+}
+
+/// Reassembles frames from bytes as they arrive.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    buf: Vec<u8>,
+}
+
+impl Decoder {
+    /// Adds received bytes.
+    pub fn push(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The next complete frame, if there is one.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, ProtoError> {
+        if self.buf.len() < HEADER {
+            return Ok(None);
+        }
+        let kind = Kind::from_u8(self.buf[0]).ok_or(ProtoError::Kind(self.buf[0]))?;
+        let id = u32::from_le_bytes(self.buf[1..5].try_into().expect("4 bytes"));
+        let len = u32::from_le_bytes(self.buf[5..9].try_into().expect("4 bytes"));
+        if len > MAX_PAYLOAD {
+            return Err(ProtoError::TooLarge(len));
+        }
+        let end = HEADER + len as usize;
+        if self.buf.len() < end {
+            return Ok(None);
+        }
+        let payload = self.buf[HEADER..end].to_vec();
+        self.buf.drain(..end);
+        Ok(Some(Frame { kind, id, payload }))
+    }
+}
+
+/// The pod as the guest needs it (first frame, [`Kind::Pod`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestPod {
+    /// The pod's UUID.
+    pub uuid: String,
+    /// Hostname; the UUID's first part when unset.
+    pub hostname: String,
+    /// The apps, in manifest order: app `i` has id `i`. Their roots are
+    /// `apps/<name>` in the share.
+    pub apps: Vec<rukt_contract::App>,
+    /// Volumes, `volumes/<name>` in the share (read-only ones are shared
+    /// read-only by the host already).
+    pub volumes: Vec<rukt_contract::Volume>,
+    /// Whether the app whose stdin the host forwards is app 0 (otherwise
+    /// every app's stdin is `/dev/null`).
+    pub stdin: bool,
+    /// Log what the init does to the console.
+    pub debug: bool,
+}
+
+/// A command to run inside an app (`enter`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecRequest {
+    /// The app whose root, user and environment it gets.
+    pub app: String,
+    /// argv; empty means `/bin/sh`.
+    pub argv: Vec<String>,
+    /// Extra environment (`TERM`), `NAME=value`.
+    pub env: Vec<String>,
+}
+
+/// The payload of an [`Kind::Exit`] frame.
+pub fn exit_payload(code: u8, reason: Option<&str>) -> Vec<u8> {
+    let mut v = vec![code];
+    if let Some(r) = reason {
+        v.extend_from_slice(r.as_bytes());
+    }
+    v
+}
+
+/// Splits an [`Kind::Exit`] payload into the code and the reason.
+pub fn parse_exit(payload: &[u8]) -> Option<(u8, Option<String>)> {
+    let (&code, rest) = payload.split_first()?;
+    let reason = (!rest.is_empty()).then(|| String::from_utf8_lossy(rest).into_owned());
+    Some((code, reason))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_across_arbitrary_splits() {
+        let frames = vec![
+            Frame::new(Kind::Pod, 0, b"{}".to_vec()),
+            Frame::new(Kind::Stdout, 3, b"hello\n".to_vec()),
+            Frame::new(Kind::Stdin, SESSION_BASE + 1, Vec::new()),
+            Frame::new(Kind::Exit, 1, exit_payload(137, Some("oom-killed"))),
+        ];
+        let mut wire = Vec::new();
+        for f in &frames {
+            f.encode_into(&mut wire);
+        }
+        for step in [1, 2, 5, 9, 64] {
+            let mut d = Decoder::default();
+            let mut got = Vec::new();
+            for chunk in wire.chunks(step) {
+                d.push(chunk);
+                while let Some(f) = d.next_frame().unwrap() {
+                    got.push(f);
+                }
+            }
+            assert_eq!(got, frames, "split every {step} bytes");
+        }
+    }
+
+    #[test]
+    fn header_layout_is_fixed() {
+        let wire = Frame::new(Kind::Stderr, 0x0102_0304, b"ab".to_vec()).encode();
+        assert_eq!(wire, [17, 4, 3, 2, 1, 2, 0, 0, 0, b'a', b'b']);
+    }
+
+    #[test]
+    fn refuses_unknown_kinds_and_huge_payloads() {
+        let mut d = Decoder::default();
+        d.push(&[99, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(d.next_frame(), Err(ProtoError::Kind(99)));
+        let mut d = Decoder::default();
+        let mut wire = vec![Kind::Stdout as u8, 0, 0, 0, 0];
+        wire.extend_from_slice(&(MAX_PAYLOAD + 1).to_le_bytes());
+        d.push(&wire);
+        assert_eq!(d.next_frame(), Err(ProtoError::TooLarge(MAX_PAYLOAD + 1)));
+    }
+
+    #[test]
+    fn large_output_is_chunked() {
+        let data = vec![7u8; MAX_PAYLOAD as usize + 10];
+        let mut wire = Vec::new();
+        encode_chunked(Kind::Stdout, 2, &data, &mut wire);
+        let mut d = Decoder::default();
+        d.push(&wire);
+        let a = d.next_frame().unwrap().unwrap();
+        let b = d.next_frame().unwrap().unwrap();
+        assert_eq!(a.payload.len(), MAX_PAYLOAD as usize);
+        assert_eq!(b.payload.len(), 10);
+        assert!(d.next_frame().unwrap().is_none());
+        let mut wire = Vec::new();
+        encode_chunked(Kind::Stdin, 2, &[], &mut wire);
+        d.push(&wire);
+        assert_eq!(
+            d.next_frame().unwrap(),
+            Some(Frame::new(Kind::Stdin, 2, Vec::new()))
+        );
+    }
+
+    #[test]
+    fn exit_payloads() {
+        assert_eq!(parse_exit(&exit_payload(3, None)), Some((3, None)));
+        assert_eq!(
+            parse_exit(&exit_payload(137, Some("oom-killed"))),
+            Some((137, Some("oom-killed".into())))
+        );
+        assert_eq!(parse_exit(&[]), None);
+    }
+}

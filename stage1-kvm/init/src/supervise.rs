@@ -1,0 +1,377 @@
+//! The guest's event loop, PID 1's main job: start the apps, relay their
+//! stdout and stderr to the host, run `enter` sessions, deliver signals and
+//! stop requests, reap every process, report exit statuses, and return
+//! when the pod is over.
+//!
+//! Policy, as rkt's: the pod ends when all its apps have ended; when one
+//! app fails (non-zero exit), the others get SIGTERM, and SIGKILL
+//! [`FAIL_GRACE`] later. Everything still alive when the last app has ended
+//! (sessions, orphans) is killed.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::{ChildStderr, ChildStdin, ChildStdout};
+use std::time::{Duration, Instant};
+
+use rukt_kvm_init::proto::{
+    Decoder, ExecRequest, Frame, GuestPod, Kind, SESSION_BASE, encode_chunked, exit_payload,
+};
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
+
+use crate::{approot, log, spawn};
+
+/// How long the other apps get after one failed.
+const FAIL_GRACE: Duration = Duration::from_secs(10);
+
+/// A process the host knows of: an app (id < [`SESSION_BASE`]) or an
+/// `enter` session.
+struct Proc {
+    pid: Pid,
+    pidfd: Option<OwnedFd>,
+    stdin: Option<ChildStdin>,
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    code: Option<u8>,
+}
+
+/// The guest's state.
+pub struct Guest {
+    port: File,
+    decoder: Decoder,
+    pod: GuestPod,
+    procs: BTreeMap<u32, Proc>,
+    kill_at: Option<Instant>,
+}
+
+impl Guest {
+    /// A guest with the host's port and the pod it sent.
+    pub fn new(port: File, decoder: Decoder, pod: GuestPod) -> Guest {
+        Guest {
+            port,
+            decoder,
+            pod,
+            procs: BTreeMap::new(),
+            kill_at: None,
+        }
+    }
+
+    /// Starts the apps and serves until they have all ended.
+    pub fn run(mut self) -> io::Result<()> {
+        let apps = self.pod.apps.clone();
+        for (i, app) in apps.iter().enumerate() {
+            let started = approot::prepare(app, &self.pod.volumes).and_then(|root| {
+                spawn::spawn(&spawn::Spec {
+                    root: &root,
+                    app,
+                    argv: &app.exec,
+                    extra_env: &[],
+                    stdin: i == 0 && self.pod.stdin,
+                })
+            });
+            match started {
+                Ok(child) => self.add(i as u32, child),
+                Err(e) => {
+                    let msg = format!("cannot start app {:?}: {e}", app.name);
+                    self.send(Frame::new(Kind::Error, i as u32, msg))?;
+                    self.kill_all(Signal::KILL);
+                    return Ok(());
+                }
+            }
+        }
+        self.send(Frame::new(Kind::Started, 0, Vec::new()))?;
+        if self.pod.debug {
+            log("apps started");
+        }
+        while self.apps_running() {
+            self.step()?;
+        }
+        self.finish()
+    }
+
+    fn add(&mut self, id: u32, child: std::process::Child) {
+        let pid = Pid::from_raw(child.id() as i32).expect("a child's PID is positive");
+        let pidfd = rustix::process::pidfd_open(pid, PidfdFlags::empty()).ok();
+        for fd in [
+            child.stdout.as_ref().map(|f| f.as_fd()),
+            child.stderr.as_ref().map(|f| f.as_fd()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let _ = rustix::io::ioctl_fionbio(fd, true);
+        }
+        self.procs.insert(
+            id,
+            Proc {
+                pid,
+                pidfd,
+                stdin: child.stdin,
+                stdout: child.stdout,
+                stderr: child.stderr,
+                code: None,
+            },
+        );
+    }
+
+    fn apps_running(&self) -> bool {
+        self.procs
+            .iter()
+            .any(|(id, p)| *id < SESSION_BASE && p.code.is_none())
+    }
+
+    /// One round: wait for something, handle it.
+    fn step(&mut self) -> io::Result<()> {
+        let timeout = match self.kill_at {
+            Some(t) => t.saturating_duration_since(Instant::now()),
+            None => Duration::from_secs(1),
+        };
+        let (port_ready, ready) = self.wait(timeout)?;
+        if port_ready {
+            let mut buf = [0u8; 64 * 1024];
+            match self.port.read(&mut buf) {
+                // The host went away: nobody to run the pod for.
+                Ok(0) => self.kill_all(Signal::KILL),
+                Ok(n) => {
+                    self.decoder.push(&buf[..n]);
+                    while let Some(frame) = self.decoder.next_frame().map_err(io::Error::other)? {
+                        self.handle(frame)?;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for id in ready {
+            self.relay(id)?;
+        }
+        self.reap()?;
+        if self.kill_at.is_some_and(|t| Instant::now() >= t) {
+            self.kill_at = None;
+            self.kill_all(Signal::KILL);
+        }
+        Ok(())
+    }
+
+    /// Polls the port, every output pipe and every pidfd.
+    fn wait(&self, timeout: Duration) -> io::Result<(bool, Vec<u32>)> {
+        let mut fds = vec![PollFd::new(&self.port, PollFlags::IN)];
+        let mut owners = Vec::new();
+        for (id, p) in &self.procs {
+            let out = p.stdout.as_ref().map(|f| f.as_fd());
+            let err = p.stderr.as_ref().map(|f| f.as_fd());
+            let pidfd = p
+                .pidfd
+                .as_ref()
+                .filter(|_| p.code.is_none())
+                .map(|f| f.as_fd());
+            for fd in [out, err, pidfd].into_iter().flatten() {
+                fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+                owners.push(*id);
+            }
+        }
+        let ts = Timespec {
+            tv_sec: timeout.as_secs() as i64,
+            tv_nsec: i64::from(timeout.subsec_nanos()),
+        };
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let port = !fds[0].revents().is_empty();
+        let mut ready: Vec<u32> = fds[1..]
+            .iter()
+            .zip(&owners)
+            .filter(|(f, _)| !f.revents().is_empty())
+            .map(|(_, id)| *id)
+            .collect();
+        ready.dedup();
+        Ok((port, ready))
+    }
+
+    fn handle(&mut self, frame: Frame) -> io::Result<()> {
+        match frame.kind {
+            Kind::Exec => {
+                let req: ExecRequest = serde_json::from_slice(&frame.payload)?;
+                if frame.id < SESSION_BASE || self.procs.contains_key(&frame.id) {
+                    return Ok(());
+                }
+                self.exec(frame.id, &req)
+            }
+            Kind::Stdin => {
+                if let Some(p) = self.procs.get_mut(&frame.id) {
+                    if frame.payload.is_empty() {
+                        p.stdin = None;
+                    } else if let Some(stdin) = &mut p.stdin
+                        && stdin.write_all(&frame.payload).is_err()
+                    {
+                        p.stdin = None;
+                    }
+                }
+                Ok(())
+            }
+            Kind::Signal => {
+                let sig = frame.payload.first().copied().unwrap_or(15);
+                if let (Some(p), Some(sig)) = (
+                    self.procs.get(&frame.id),
+                    Signal::from_named_raw(i32::from(sig)),
+                ) && p.code.is_none()
+                {
+                    let _ = rustix::process::kill_process_group(p.pid, sig);
+                }
+                Ok(())
+            }
+            Kind::Stop => {
+                let secs = frame
+                    .payload
+                    .get(..4)
+                    .map_or(10, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+                self.kill_all(Signal::TERM);
+                self.kill_at = Some(Instant::now() + Duration::from_secs(u64::from(secs)));
+                Ok(())
+            }
+            // Guest → host kinds, or a second pod: ignored.
+            _ => Ok(()),
+        }
+    }
+
+    /// Starts an `enter` session.
+    fn exec(&mut self, id: u32, req: &ExecRequest) -> io::Result<()> {
+        let Some(app) = self.pod.apps.iter().find(|a| a.name == req.app).cloned() else {
+            let msg = format!("the pod has no app {:?}", req.app);
+            self.send(Frame::new(Kind::Error, id, msg))?;
+            return Ok(());
+        };
+        let shell = ["/bin/sh".to_string()];
+        let argv = if req.argv.is_empty() {
+            &shell[..]
+        } else {
+            &req.argv[..]
+        };
+        let root = approot::path(&app.name);
+        match spawn::spawn(&spawn::Spec {
+            root: &root,
+            app: &app,
+            argv,
+            extra_env: &req.env,
+            stdin: true,
+        }) {
+            Ok(child) => self.add(id, child),
+            Err(e) => {
+                let msg = format!("cannot execute {:?}: {e}", argv[0]);
+                self.send(Frame::new(Kind::Error, id, msg))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forwards what `id`'s pipes hold now.
+    fn relay(&mut self, id: u32) -> io::Result<()> {
+        let Some(p) = self.procs.get_mut(&id) else {
+            return Ok(());
+        };
+        let mut out = Vec::new();
+        if drain(&mut p.stdout, Kind::Stdout, id, &mut out) {
+            p.stdout = None;
+        }
+        if drain(&mut p.stderr, Kind::Stderr, id, &mut out) {
+            p.stderr = None;
+        }
+        if !out.is_empty() {
+            self.port.write_all(&out)?;
+        }
+        Ok(())
+    }
+
+    /// Reaps every exited process; reports the apps and sessions among them.
+    fn reap(&mut self) -> io::Result<()> {
+        loop {
+            let (pid, status) = match rustix::process::wait(WaitOptions::NOHANG) {
+                Ok(Some(x)) => x,
+                Ok(None) | Err(Errno::CHILD) => return Ok(()),
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let Some(id) = self
+                .procs
+                .iter()
+                .find(|(_, p)| p.pid == pid && p.code.is_none())
+                .map(|(id, _)| *id)
+            else {
+                continue;
+            };
+            let code = rukt_contract::exit_code_from_wait_status(status.as_raw());
+            if self.pod.debug {
+                log(&format!(
+                    "{id} (PID {}) exited with {code}",
+                    pid.as_raw_nonzero()
+                ));
+            }
+            self.relay(id)?;
+            if let Some(p) = self.procs.get_mut(&id) {
+                p.code = Some(code);
+                p.stdin = None;
+            }
+            self.send(Frame::new(Kind::Exit, id, exit_payload(code, None)))?;
+            if id < SESSION_BASE && code != 0 && self.apps_running() && self.kill_at.is_none() {
+                log(&format!("app {id} failed ({code}): stopping the others"));
+                self.kill_all(Signal::TERM);
+                self.kill_at = Some(Instant::now() + FAIL_GRACE);
+            }
+        }
+    }
+
+    /// Signals every running app and session (their process groups).
+    fn kill_all(&mut self, sig: Signal) {
+        for p in self.procs.values().filter(|p| p.code.is_none()) {
+            let _ = rustix::process::kill_process_group(p.pid, sig);
+            let _ = rustix::process::kill_process(p.pid, sig);
+        }
+    }
+
+    /// The apps are over: kill what is left, forward the last output and
+    /// the sessions' ends.
+    fn finish(mut self) -> io::Result<()> {
+        if self.pod.debug {
+            log("all apps have exited");
+        }
+        // SAFETY: kill(-1) from PID 1 signals every process but init.
+        unsafe { libc::kill(-1, libc::SIGKILL) };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.procs.values().any(|p| p.code.is_none()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+            self.reap()?;
+        }
+        let ids: Vec<u32> = self.procs.keys().copied().collect();
+        for id in ids {
+            self.relay(id)?;
+        }
+        self.port.flush()
+    }
+
+    fn send(&mut self, frame: Frame) -> io::Result<()> {
+        let mut out = Vec::new();
+        encode_chunked(frame.kind, frame.id, &frame.payload, &mut out);
+        self.port.write_all(&out)
+    }
+}
+
+/// Reads what `pipe` holds now into frames; whether it reached end of file.
+fn drain<R: Read>(pipe: &mut Option<R>, kind: Kind, id: u32, out: &mut Vec<u8>) -> bool {
+    let Some(r) = pipe else {
+        return false;
+    };
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => encode_chunked(kind, id, &buf[..n], out),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}

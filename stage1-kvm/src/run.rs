@@ -1,0 +1,223 @@
+//! `run [--debug] [--interactive] UUID`: boots the pod's VM and supervises
+//! it until it powers off; exits with the pod's exit code.
+//!
+//! In order: check the pod, take over the lock, write `pid`; find qemu,
+//! the kernel and the init ([`crate::host`]), get the cached boot artifacts
+//! and the acceleration; listen on the virtiofs, guest and control sockets
+//! in `stage1/`; start virtiofsd and qemu, both tied to this process
+//! ([`crate::procs`]); hand the guest the pod and supervise
+//! ([`crate::supervisor`]). Whatever way the VM ends, virtiofsd and qemu are
+//! killed and the sockets removed before this returns.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use rukt_contract::{App, NetMode, PID_FILE, PodManifest, RunArgs, app_status, app_status_reason};
+use rukt_kvm_init::proto::{Frame, GuestPod, Kind};
+use tracing::{debug, warn};
+
+use crate::host::Host;
+use crate::supervisor::{self, Outcome, Supervisor};
+use crate::vmm::qemu::Qemu;
+use crate::vmm::{Accel, VmSpec, Vmm};
+use crate::{accel, artifacts, cmdline, pod, procs, share, sizing};
+
+/// How long qemu may take to connect to the control socket.
+const VMM_CONNECT: Duration = Duration::from_secs(30);
+/// Exit code recorded for an app whose VM ended before it did.
+const KILLED: u8 = 128 + 9;
+
+/// Runs the pod; its exit code.
+pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
+    let manifest = pod::load(&args.uuid)?;
+    if manifest.net == NetMode::Host {
+        bail!(
+            "--net=host is not possible with the kvm stage1: the pod has its own kernel and network stack (use --net=none)"
+        );
+    }
+    let _lock = pod::inherited_lock()?;
+    if args.interactive {
+        warn!("--interactive: kvm pods have no terminal; stdin is forwarded to the first app");
+    }
+    pod::write_file(PID_FILE, std::process::id().to_string().as_bytes())?;
+    let pod_dir = pod::dir()?;
+    let stage1 = pod::stage1_dir(&pod_dir)?;
+    let signals = supervisor::signal_fd()?;
+
+    let host = Host::locate(&pod_dir, &manifest.stage1.path)?;
+    let qemu = Qemu {
+        binary: host.qemu.clone(),
+        data_dir: host.qemu_data.clone(),
+    };
+    let boot = artifacts::prepare(&host)?;
+    let accel = accel::choose(manifest.kvm.accel, &host, &boot, &qemu)?;
+    debug!("accel {}", accel.name());
+
+    let mut vm = Vm::default();
+    let result = start_and_supervise(
+        &manifest, args, &host, &qemu, &boot, accel, &stage1, &pod_dir, signals, &mut vm,
+    );
+    vm.end(&stage1);
+    let outcome = result?;
+    finish(&manifest.apps, outcome, &stage1)
+}
+
+/// The processes of the VM, ended by [`Vm::end`].
+#[derive(Default)]
+struct Vm {
+    virtiofsd: Option<Child>,
+    vmm: Option<Child>,
+}
+
+impl Vm {
+    fn end(&mut self, stage1: &Path) {
+        for child in [self.vmm.take(), self.virtiofsd.take()]
+            .into_iter()
+            .flatten()
+        {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for sock in ["fs.sock", "guest.sock", "control.sock"] {
+            let _ = std::fs::remove_file(stage1.join(sock));
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_and_supervise(
+    manifest: &PodManifest,
+    args: &RunArgs,
+    host: &Host,
+    vmm: &dyn Vmm,
+    boot: &artifacts::Boot,
+    accel: Accel,
+    stage1: &Path,
+    pod_dir: &Path,
+    signals: nix::sys::signalfd::SignalFd,
+    vm: &mut Vm,
+) -> anyhow::Result<Outcome> {
+    let fs_sock = stage1.join("fs.sock");
+    let guest_sock = stage1.join("guest.sock");
+    let fs_listener = listen(&fs_sock)?;
+    let guest_listener = listen(&guest_sock)?;
+    let control = listen(&pod::control_socket(stage1))?;
+
+    let plan = share::plan(pod_dir, stage1, manifest)?;
+    let fs_fd: OwnedFd = fs_listener.into();
+    let virtiofsd = share::spawn(&host.virtiofsd, plan, &fs_fd, &stage1.join("virtiofsd.log"))?;
+    procs::record(stage1, "virtiofsd", virtiofsd.id())?;
+    vm.virtiofsd = Some(virtiofsd);
+    drop(fs_fd);
+
+    let console = stage1.join("console.log");
+    let spec = VmSpec {
+        boot,
+        cmdline: cmdline::build(&cmdline::Options {
+            tcg: accel == Accel::Tcg,
+            tsc_khz: cmdline::host_tsc_khz(),
+            verbose: args.debug,
+            probe: false,
+        }),
+        size: sizing::size(manifest, host_cpus()),
+        accel,
+        fs_socket: Some(&fs_sock),
+        ctl_socket: Some(&guest_sock),
+        console: &console,
+        pidfile: Some(&stage1.join("qemu.pid")),
+    };
+    debug!("{} {:?}", vmm.name(), spec.size);
+    let log_path = stage1.join("qemu.log");
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("cannot create {}", log_path.display()))?;
+    let mut cmd = Command::new(vmm.program());
+    cmd.args(vmm.args(&spec))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    procs::tie_to_us(&mut cmd);
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", vmm.program().display()))?;
+    procs::record(stage1, vmm.name(), child.id())?;
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .context("cannot open a pidfd of the VMM")?;
+    vm.vmm = Some(child);
+
+    let Some(guest) = supervisor::accept_guest(&guest_listener, pidfd.as_fd(), VMM_CONNECT)? else {
+        bail!("{} did not start: {}", vmm.name(), tail(&log_path));
+    };
+    let guest_pod = GuestPod {
+        uuid: manifest.uuid.clone(),
+        hostname: manifest.hostname.clone().unwrap_or_else(|| {
+            format!("rukt-{}", manifest.uuid.split('-').next().unwrap_or("pod"))
+        }),
+        apps: manifest.apps.clone(),
+        volumes: manifest.volumes.clone(),
+        stdin: forward_stdin(args.interactive),
+        debug: args.debug,
+    };
+    let frame = Frame::new(Kind::Pod, 0, serde_json::to_vec(&guest_pod)?);
+    let names = manifest.apps.iter().map(|a| a.name.clone()).collect();
+    let outcome =
+        Supervisor::new(guest, control, pidfd, signals, guest_pod.stdin, names).run(frame)?;
+    if !outcome.started && outcome.error.is_none() {
+        bail!(
+            "the VM ended before the pod's apps started; its console said: {}",
+            tail(&console)
+        );
+    }
+    Ok(outcome)
+}
+
+/// Records the apps the VM took down with it; the pod's exit code.
+fn finish(apps: &[App], outcome: Outcome, stage1: &Path) -> anyhow::Result<u8> {
+    if let Some(e) = outcome.error {
+        bail!("{e}");
+    }
+    let mut first = outcome.first_failure;
+    for (app, code) in apps.iter().zip(&outcome.codes) {
+        if code.is_none() {
+            pod::write_file(&app_status_reason(&app.name), b"vm-killed")?;
+            pod::write_file(&app_status(&app.name), KILLED.to_string().as_bytes())?;
+            first.get_or_insert(KILLED);
+        }
+    }
+    debug!("pod over; logs in {}", stage1.display());
+    Ok(first.unwrap_or(0))
+}
+
+/// Stdin goes to the first app unless it is a terminal we would steal
+/// input from (a pod started in the background of a shell).
+fn forward_stdin(interactive: bool) -> bool {
+    interactive || !rustix::termios::isatty(std::io::stdin())
+}
+
+fn listen(path: &PathBuf) -> anyhow::Result<UnixListener> {
+    let _ = std::fs::remove_file(path);
+    UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))
+}
+
+fn host_cpus() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+/// The last lines of a log, for an error message.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let start = lines.len().saturating_sub(8);
+    if lines.is_empty() {
+        format!("nothing (see {})", path.display())
+    } else {
+        format!("{} (in {})", lines[start..].join(" | "), path.display())
+    }
+}

@@ -1,0 +1,373 @@
+//! The host side of a running kvm pod: the stage1 process stays, holding
+//! the pod lock, as the VM's supervisor. One poll loop relays the guest's
+//! frames (app output to our stdout/stderr, exit statuses to `status/`,
+//! readiness to `ready`), forwards our stdin to the first app and
+//! SIGTERM/SIGINT/SIGHUP to every app, and serves `enter` and `stop` on the
+//! control socket, each client a session multiplexed onto the one
+//! virtio-serial port. It returns when the VM is gone.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::Duration;
+
+use anyhow::Context;
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
+use rukt_contract::{READY_FILE, app_status, app_status_reason};
+use rukt_kvm_init::proto::{Decoder, Frame, Kind, SESSION_BASE, encode_chunked, parse_exit};
+use rustix::event::{PollFd, PollFlags};
+use tracing::debug;
+
+/// A connected `enter` or `stop` client.
+struct Client {
+    stream: UnixStream,
+    decoder: Decoder,
+}
+
+/// How the pod ended.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Each app's exit code, if the guest reported it.
+    pub codes: Vec<Option<u8>>,
+    /// The first non-zero exit code reported, in the order they came.
+    pub first_failure: Option<u8>,
+    /// Whether the guest said it had started the apps.
+    pub started: bool,
+    /// A message from the guest about an app it could not start.
+    pub error: Option<String>,
+}
+
+/// The supervisor's state.
+pub struct Supervisor {
+    guest: UnixStream,
+    decoder: Decoder,
+    control: UnixListener,
+    clients: BTreeMap<u32, Client>,
+    next_session: u32,
+    vmm: OwnedFd,
+    signals: SignalFd,
+    stdin: Option<io::Stdin>,
+    apps: Vec<String>,
+    outcome: Outcome,
+}
+
+/// The signals forwarded to the apps.
+pub const FORWARDED: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
+
+impl Supervisor {
+    /// A supervisor of the guest on `guest`, whose VMM process is `vmm` (a
+    /// pidfd).
+    pub fn new(
+        guest: UnixStream,
+        control: UnixListener,
+        vmm: OwnedFd,
+        signals: SignalFd,
+        forward_stdin: bool,
+        apps: Vec<String>,
+    ) -> Supervisor {
+        let n = apps.len();
+        Supervisor {
+            guest,
+            decoder: Decoder::default(),
+            control,
+            clients: BTreeMap::new(),
+            next_session: SESSION_BASE,
+            vmm,
+            signals,
+            stdin: forward_stdin.then(io::stdin),
+            apps,
+            outcome: Outcome {
+                codes: vec![None; n],
+                ..Outcome::default()
+            },
+        }
+    }
+
+    /// Sends the first frame (the pod) and serves until the VM is gone.
+    pub fn run(mut self, pod_frame: Frame) -> anyhow::Result<Outcome> {
+        self.send_guest(&pod_frame)?;
+        loop {
+            let ready = self.wait()?;
+            if ready.vmm {
+                debug!("the VMM exited");
+                self.drain_guest()?;
+                break;
+            }
+            if ready.guest && !self.read_guest()? {
+                debug!("the guest closed the control port");
+                break;
+            }
+            if ready.signal {
+                self.forward_signal()?;
+            }
+            if ready.stdin {
+                self.forward_stdin()?;
+            }
+            if ready.control {
+                self.accept();
+            }
+            for id in ready.clients {
+                self.read_client(id)?;
+            }
+        }
+        Ok(self.outcome)
+    }
+
+    fn wait(&self) -> anyhow::Result<Ready> {
+        let mut fds = vec![
+            PollFd::new(&self.vmm, PollFlags::IN),
+            PollFd::new(&self.guest, PollFlags::IN),
+            PollFd::new(&self.signals, PollFlags::IN),
+            PollFd::new(&self.control, PollFlags::IN),
+        ];
+        let stdin_fd = self.stdin.as_ref().map(|s| s.as_fd());
+        if let Some(fd) = stdin_fd {
+            fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+        }
+        let base = fds.len();
+        let ids: Vec<u32> = self.clients.keys().copied().collect();
+        for c in self.clients.values() {
+            fds.push(PollFd::new(&c.stream, PollFlags::IN));
+        }
+        loop {
+            match rustix::event::poll(&mut fds, None) {
+                Ok(_) => break,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e).context("cannot poll"),
+            }
+        }
+        let hit = |i: usize| !fds[i].revents().is_empty();
+        Ok(Ready {
+            vmm: hit(0),
+            guest: hit(1),
+            signal: hit(2),
+            control: hit(3),
+            stdin: stdin_fd.is_some() && hit(4),
+            clients: ids
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| hit(base + i))
+                .map(|(_, id)| *id)
+                .collect(),
+        })
+    }
+
+    /// Reads and handles what the guest sent; false at end of file.
+    fn read_guest(&mut self) -> anyhow::Result<bool> {
+        let mut buf = vec![0u8; 256 * 1024];
+        let n = match self.guest.read(&mut buf) {
+            Ok(0) => return Ok(false),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(false),
+            Err(e) => return Err(e).context("cannot read from the guest"),
+        };
+        self.decoder.push(&buf[..n]);
+        while let Some(frame) = self
+            .decoder
+            .next_frame()
+            .context("malformed frame from the guest")?
+        {
+            self.handle_guest(frame)?;
+        }
+        Ok(true)
+    }
+
+    /// Reads what is left once the VMM has exited.
+    fn drain_guest(&mut self) -> anyhow::Result<()> {
+        self.guest.set_nonblocking(true)?;
+        while self.read_guest()? {
+            let mut fds = [PollFd::new(&self.guest, PollFlags::IN)];
+            if rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default()))? == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_guest(&mut self, frame: Frame) -> anyhow::Result<()> {
+        if frame.id >= SESSION_BASE {
+            if let Some(c) = self.clients.get_mut(&frame.id) {
+                let mut out = Vec::new();
+                encode_chunked(frame.kind, 0, &frame.payload, &mut out);
+                if c.stream.write_all(&out).is_err() {
+                    self.clients.remove(&frame.id);
+                }
+            }
+            return Ok(());
+        }
+        let app = self.apps.get(frame.id as usize).cloned();
+        match (frame.kind, app) {
+            (Kind::Stdout, Some(_)) => write_out(&mut io::stdout().lock(), &frame.payload),
+            (Kind::Stderr, Some(_)) => write_out(&mut io::stderr().lock(), &frame.payload),
+            (Kind::Started, _) => {
+                self.outcome.started = true;
+                crate::pod::write_file(READY_FILE, b"")?;
+            }
+            (Kind::Exit, Some(app)) => {
+                let Some((code, reason)) = parse_exit(&frame.payload) else {
+                    return Ok(());
+                };
+                debug!("app {app:?} exited with {code}");
+                if let Some(reason) = reason {
+                    crate::pod::write_file(&app_status_reason(&app), reason.as_bytes())?;
+                }
+                crate::pod::write_file(&app_status(&app), code.to_string().as_bytes())?;
+                self.outcome.codes[frame.id as usize] = Some(code);
+                if code != 0 && self.outcome.first_failure.is_none() {
+                    self.outcome.first_failure = Some(code);
+                }
+            }
+            (Kind::Error, _) => {
+                self.outcome.error = Some(String::from_utf8_lossy(&frame.payload).into_owned());
+            }
+            _ => debug!("ignoring a {:?} frame for id {}", frame.kind, frame.id),
+        }
+        Ok(())
+    }
+
+    fn send_guest(&mut self, frame: &Frame) -> anyhow::Result<()> {
+        let mut out = Vec::new();
+        encode_chunked(frame.kind, frame.id, &frame.payload, &mut out);
+        match self.guest.write_all(&out) {
+            Ok(()) => Ok(()),
+            // The VM is going away; the loop will notice.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+            Err(e) => Err(e).context("cannot write to the guest"),
+        }
+    }
+
+    fn forward_signal(&mut self) -> anyhow::Result<()> {
+        while let Ok(Some(info)) = self.signals.read_signal() {
+            let signo = info.ssi_signo as u8;
+            debug!("forwarding signal {signo} to the apps");
+            for id in 0..self.apps.len() as u32 {
+                self.send_guest(&Frame::new(Kind::Signal, id, vec![signo]))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn forward_stdin(&mut self) -> anyhow::Result<()> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = match self.stdin.as_mut().map(|s| s.read(&mut buf)) {
+            Some(Ok(n)) => n,
+            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            _ => 0,
+        };
+        if n == 0 {
+            self.stdin = None;
+        }
+        self.send_guest(&Frame::new(Kind::Stdin, 0, buf[..n].to_vec()))
+    }
+
+    fn accept(&mut self) {
+        if let Ok((stream, _)) = self.control.accept() {
+            let id = self.next_session;
+            self.next_session += 1;
+            debug!("control client {id} connected");
+            self.clients.insert(
+                id,
+                Client {
+                    stream,
+                    decoder: Decoder::default(),
+                },
+            );
+        }
+    }
+
+    /// Forwards a client's frames to the guest as its session's.
+    fn read_client(&mut self, id: u32) -> anyhow::Result<()> {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return Ok(());
+        };
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = c.stream.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            debug!("control client {id} left");
+            self.clients.remove(&id);
+            self.send_guest(&Frame::new(Kind::Signal, id, vec![libc::SIGHUP as u8]))?;
+            return self.send_guest(&Frame::new(Kind::Stdin, id, Vec::new()));
+        }
+        c.decoder.push(&buf[..n]);
+        let mut frames = Vec::new();
+        loop {
+            match c.decoder.next_frame() {
+                Ok(Some(f)) => frames.push(f),
+                Ok(None) => break,
+                Err(e) => {
+                    debug!("control client {id}: {e}");
+                    self.clients.remove(&id);
+                    return Ok(());
+                }
+            }
+        }
+        for f in frames {
+            match f.kind {
+                Kind::Exec | Kind::Stdin => self.send_guest(&Frame::new(f.kind, id, f.payload))?,
+                Kind::Signal => self.send_guest(&Frame::new(Kind::Signal, id, f.payload))?,
+                Kind::Stop => self.send_guest(&Frame::new(Kind::Stop, 0, f.payload))?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the poll found ready.
+struct Ready {
+    vmm: bool,
+    guest: bool,
+    signal: bool,
+    control: bool,
+    stdin: bool,
+    clients: Vec<u32>,
+}
+
+/// Writes app output; a closed stdout (a pipe whose reader left) drops it,
+/// as the app's own write would have failed.
+fn write_out(w: &mut impl Write, data: &[u8]) {
+    let _ = w.write_all(data).and_then(|()| w.flush());
+}
+
+/// Blocks the forwarded signals and returns a descriptor reading them.
+pub fn signal_fd() -> anyhow::Result<SignalFd> {
+    let mut mask = nix::sys::signal::SigSet::empty();
+    for s in FORWARDED {
+        mask.add(s);
+    }
+    mask.thread_block().context("cannot block signals")?;
+    SignalFd::with_flags(
+        &mask,
+        nix::sys::signalfd::SfdFlags::SFD_CLOEXEC | nix::sys::signalfd::SfdFlags::SFD_NONBLOCK,
+    )
+    .context("cannot create a signalfd")
+}
+
+/// Waits up to `timeout` for a connection on `listener` while `vmm` (a
+/// pidfd) is alive; `None` if the VMM exited first or the time ran out.
+pub fn accept_guest(
+    listener: &UnixListener,
+    vmm: BorrowedFd<'_>,
+    timeout: Duration,
+) -> anyhow::Result<Option<UnixStream>> {
+    let ts = rustix::event::Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: 0,
+    };
+    let mut fds = [
+        PollFd::new(listener, PollFlags::IN),
+        PollFd::from_borrowed_fd(vmm, PollFlags::IN),
+    ];
+    rustix::event::poll(&mut fds, Some(&ts)).context("cannot poll")?;
+    if fds[0].revents().is_empty() {
+        return Ok(None);
+    }
+    let (stream, _) = listener
+        .accept()
+        .context("cannot accept the VMM's connection")?;
+    Ok(Some(stream))
+}
