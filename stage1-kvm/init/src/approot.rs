@@ -54,7 +54,10 @@ pub fn prepare(app: &App, volumes: &[Volume]) -> io::Result<String> {
             with_context(e, &format!("bind volume {} on {}", volume.name, m.target))
         })?;
         if volume.read_only {
-            mount_remount(&at, MountFlags::BIND | MountFlags::RDONLY, "")
+            // `at` names the directory under the bind; a fresh lookup
+            // crosses into the bind mount itself.
+            let mounted = dir_in_root(&root_fd, &m.target)?;
+            mount_remount(fd_path(&mounted), MountFlags::BIND | MountFlags::RDONLY, "")
                 .map_err(|e| with_context(e, &format!("make {} read-only", m.target)))?;
         }
     }
