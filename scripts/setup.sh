@@ -26,3 +26,5 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "setup: cargo is missing; rukt builds with the pinned toolchain in rust-toolchain.toml" >&2; exit 1; }
+# The kvm stage1's qemu and guest kernel, unpacked into a private prefix.
+case " ${groups[*]} " in *" test "* | *" bench "*) "$(dirname "$0")/setup-kvm.sh" ;; esac
