@@ -40,6 +40,7 @@ pub fn create(
         .with_context(|| format!("cannot write the bundle of app {app}"))?;
     let root = state_root(pod_dir);
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    ensure_single_threaded()?;
     ContainerBuilder::new(app.to_string(), SyscallType::default())
         .with_root_path(&root)
         .with_context(|| format!("app {app}: invalid state directory"))?
@@ -52,6 +53,24 @@ pub fn create(
         .with_detach(true)
         .build()
         .with_context(|| format!("cannot create app {app} (--debug shows libcontainer's log)"))
+}
+
+/// libcontainer clones without glibc's fork handlers: with a second thread
+/// holding a lock (malloc's, tracing's) the clone could deadlock. This
+/// binary never starts one; check it rather than trust it.
+pub fn ensure_single_threaded() -> anyhow::Result<()> {
+    let status =
+        std::fs::read_to_string("/proc/self/status").context("cannot read /proc/self/status")?;
+    let threads = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse::<u32>().ok());
+    match threads {
+        Some(1) => Ok(()),
+        other => anyhow::bail!(
+            "libcontainer must be called from a single-threaded process (threads: {other:?})"
+        ),
+    }
 }
 
 /// Loads app `app`'s container from the pod at `pod_dir`.

@@ -61,6 +61,7 @@ pub fn enter(args: &EnterArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
+    apps::ensure_single_threaded()?;
     let built = ContainerBuilder::new(args.app.clone(), SyscallType::default())
         .with_root_path(apps::state_root(&pod_dir))
         .context("invalid state directory")?
