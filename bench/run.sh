@@ -31,42 +31,23 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(realpath -m "${BENCH_DIR:-$here/bench/out/run}")
 runs=${BENCH_RUNS:-100}
 [ "$(id -u)" = 0 ] || { echo "run.sh: needs root (mounts, chroot, runc)" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$here/bench/lib.sh"
 "$here/scripts/setup.sh" bench >/dev/null
-if ! command -v runc >/dev/null; then
-    echo "installing runc (machine.md: runc 1.1.5 works here)" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends runc >/dev/null
-fi
-(cd "$here" && cargo build --release -q -p rukt -p rukt-stage1-fly)
-rukt="$here/target/release/rukt"
+ensure_runc
+build_release fly
+rukt="$bin/rukt"
 store="$work/store"
 
 # Never delete through a mount: collect pods, then lazily unmount anything left
 # below the work dir, and only then remove old state.
-unmount_below() {
-    [ -d "$1" ] || return 0
-    local dir
-    dir=$(realpath "$1")
-    awk -v d="$dir" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo |
-        sort -r | while read -r m; do umount -l "$(printf '%b' "$m")" 2>/dev/null || true; done
-}
-cleanup() {
-    [ -d "$store" ] && "$rukt" --dir "$store" gc --grace-period=0s >/dev/null 2>&1 || true
-    unmount_below "$work"
-}
-trap cleanup EXIT
+trap 'gc_and_unmount "$store" "$work"' EXIT
 mkdir -p "$work"
-cleanup
-if awk -v d="$(realpath "$work")" 'index($5, d "/") == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
-    echo "run.sh: mounts remain below $work; not removing anything" >&2
-    exit 1
-fi
+gc_and_unmount "$store" "$work"
+no_mounts_below "$work"
 rm -rf "$store" "$work/rootfs" "$work/layout" "$work/extracted" "$work/bundle" "$work/ov" "$work/runc-state"
 
-echo "==> making a busybox image (as scripts/demo.sh)" >&2
-"$here/scripts/busybox-rootfs.sh" "$work/rootfs"
-python3 "$here/scripts/mkimage.py" "$work/layout" bench --cmd '["/bin/true"]' "$work/rootfs:." >/dev/null
-img="oci:$work/layout:bench"
-"$rukt" --dir "$store" fetch -q "$img" >/dev/null
+make_busybox_image "$work" "$store"
 
 # The floor mounts the very layer directory rukt's overlay uses.
 hex=$("$rukt" --dir "$store" image inspect "$img" |
@@ -76,15 +57,7 @@ lower="$store/layers/sha256/$hex/rootfs"
 "$rukt" --dir "$store" image extract "$img" "$work/extracted"
 
 # runc: the same image as an OCI bundle.
-umoci unpack --image "$work/layout:bench" "$work/bundle" >/dev/null
-python3 - "$work/bundle/config.json" <<'PY'
-import json, sys
-p = sys.argv[1]
-c = json.load(open(p))
-c["process"]["args"] = ["/bin/true"]
-c["process"]["terminal"] = False
-json.dump(c, open(p, "w"), indent=1)
-PY
+umoci_bundle "$work" "$work/bundle"
 
 # A stage1 that does nothing: stage0's own cost plus one sh start-up for the exec'd
 # `run` (its interface-version answer is cached after the warm-up run).
@@ -119,7 +92,7 @@ cmds=(
     -n runc --prepare true "runc --root $work/runc-state run --bundle $work/bundle bench"
     -n stage0-stub --prepare "sh -c '$gc >/dev/null'" "$rukt --dir $store run --stage1=$stub $img --exec /bin/true"
     -n stub-alone --prepare true "$stub run 00000000-0000-4000-8000-000000000000"
-    -n fly-probe --prepare true "$here/target/release/rukt-stage1-fly interface-version"
+    -n fly-probe --prepare true "$bin/rukt-stage1-fly interface-version"
 )
 hyperfine -N --style basic --runs "$runs" --warmup 5 --export-json "$work/result.json" "${cmds[@]}" >&2
 

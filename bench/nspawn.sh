@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# Benchmark: start-to-exit of `/bin/true` in an isolated pod (stage1 nspawn, the
+# default), from a busybox image already in the store, against the peers and
+# the floor. Side by side, in one hyperfine run per round (BENCH_ROUNDS rounds of
+# BENCH_RUNS/BENCH_ROUNDS runs, the order reversed every other round):
+#   rukt           rukt run IMG --exec /bin/true (nspawn: net/uts/ipc/pid/mount/cgroup
+#                  namespaces, pod and app cgroups, seccomp, masked paths, supervisor)
+#   rukt-gc        `rukt gc --grace-period=0s` of the one exited pod such a run leaves
+#                  (run + gc is a pod's whole life)
+#   bare           the floor: stage1-nspawn/examples/bare.rs, youki's libcontainer alone,
+#                  one container per process: create + start + waitpid + delete
+#   runc           runc run
+#   crun           crun run, inside `unshare -m` with /sys/fs/cgroup/unified unmounted
+#                  (crun 1.8.1 refuses this hybrid host otherwise); crun is unpacked
+#                  from Debian's package into the work dir, not installed: an installed
+#                  crun would become podman's default runtime, which fails here
+#   crun-wrapper   that wrapper alone (unshare + sh + umount), to subtract from crun
+# and, in a hyperfine run of its own with fewer runs (it is slow):
+#   podman         podman run --rm --network none --runtime runc (and the low ulimits
+#                  machine.md says this host needs) of the same image, from
+#                  containers-storage
+#
+# bare, runc and crun run one bundle whose config.json is the one rukt's stage1 wrote
+# for the same app (same namespaces, capabilities, seccomp filter, masked and
+# read-only paths, mounts, /etc files), with fresh namespaces instead of the pod's,
+# a cgroupsPath of its own and a plain directory as root (no overlay). As in
+# bench/run.sh, every rukt command gets a hyperfine --prepare of
+# `rukt gc --grace-period=0s`, so pods do not pile up; prepare time is not counted.
+#
+# Memory: BENCH_PODS pods run `/bin/sleep 300` at once; each supervisor's VmRSS
+# (/proc/PID/status) and Pss and private memory (/proc/PID/smaps_rollup) are read;
+# the supervisor is the PID `rukt status` prints. Then they are stopped and collected.
+#
+# Prints median wall times, mean CPU times (user + system of the command and its
+# children), the host's mount count and load, ratios and the targets of the
+# nspawn issue:
+#   rukt <= 1.5x bare;  rukt faster than runc;  podman >= 5x rukt;  supervisor RSS < 2 MiB.
+# Not a test: it never fails on a time.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+# Absolute: mounts are found by path in /proc/self/mountinfo.
+work=$(realpath -m "${BENCH_DIR:-$here/bench/out/nspawn}")
+runs=${BENCH_RUNS:-100}
+podman_runs=${BENCH_PODMAN_RUNS:-20}
+rounds=${BENCH_ROUNDS:-5}
+npods=${BENCH_PODS:-10}
+[ "$(id -u)" = 0 ] || { echo "nspawn.sh: needs root (namespaces, cgroups, mounts)" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$here/bench/lib.sh"
+"$here/scripts/setup.sh" bench >/dev/null
+ensure_runc
+build_release nspawn fly
+(cd "$here" && cargo build --release -q --example bare -p rukt-stage1-nspawn)
+rukt="$bin/rukt"
+bare="$bin/examples/bare"
+store="$work/store"
+state="$work/state"
+mem="$work/mem"
+mkdir -p "$work"
+podman_img=localhost/rukt-bench-nspawn:latest
+cgroup_parent="rukt-bench"
+
+# stage1-nspawn leaves each pod's empty /rukt/<uuid> behind in the v1
+# hierarchies it does not know (blkio, cpuset here; libcontainer made them for
+# the app's cgroup). The pods this benchmark ran are listed in $uuids before
+# each gc, and their leftovers removed at the end.
+uuids="$work/uuids"
+gc_script="$work/gc.sh"
+cat >"$gc_script" <<SH
+#!/bin/sh
+ls "$store/pods/run" >>"$uuids" 2>/dev/null
+exec "$bin/rukt" --dir "$store" gc --grace-period=0s >/dev/null
+SH
+chmod +x "$gc_script"
+cleanup() {
+    local f
+    for f in "$mem"/*.uuid; do
+        if [ -s "$f" ]; then
+            "$rukt" --dir "$store" stop --force --uuid-file "$f" >/dev/null 2>&1 || true
+        fi
+    done
+    wait 2>/dev/null || true
+    if [ -d "$store" ]; then "$gc_script" || true; fi
+    unmount_below "$work"
+    if [ -f "$uuids" ]; then
+        sort -u "$uuids" | while read -r u; do
+            rmdir /sys/fs/cgroup/*/rukt/"$u" 2>/dev/null || true
+        done
+        rm -f "$uuids"
+    fi
+    # The bundle's cgroup parent, left empty by runc, crun and libcontainer.
+    rmdir /sys/fs/cgroup/*/"$cgroup_parent" /sys/fs/cgroup/unified/"$cgroup_parent" 2>/dev/null || true
+    podman rmi -f "$podman_img" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+cleanup
+no_mounts_below "$work"
+rm -rf "$store" "$work/rootfs" "$work/layout" "$work/bundle" "$work/pod-etc" "$state" "$mem" "$work/crun"
+mkdir -p "$state" "$mem"
+
+make_busybox_image "$work" "$store"
+
+# crun from Debian's package, unpacked here with its one missing library.
+echo "==> unpacking crun" >&2
+mkdir -p "$work/crun/debs"
+(cd "$work/crun/debs" && apt-get download -q crun libyajl2 >/dev/null 2>&1)
+for deb in "$work"/crun/debs/*.deb; do dpkg -x "$deb" "$work/crun/root"; done
+crun="$work/crun/root/usr/bin/crun"
+crun_libs="$work/crun/root/usr/lib/x86_64-linux-gnu"
+
+# The bundle: the image's rootfs (umoci unpack) and the config.json rukt's stage1
+# wrote for the same app, taken from a pod that ran /bin/true.
+umoci_bundle "$work" "$work/bundle"
+"$rukt" --dir "$store" run --uuid-file-save "$work/sanity.uuid" "$img" --exec /bin/true
+uuid=$(cat "$work/sanity.uuid")
+config=$(find "$store/pods" -path "*/$uuid/stage1/bundles/*/config.json" | head -1)
+[ -f "$config" ] || { echo "nspawn.sh: no config.json in pod $uuid" >&2; exit 1; }
+mkdir -p "$work/pod-etc"
+python3 - "$config" "$work/bundle" "$work/pod-etc" "$cgroup_parent" <<'PY'
+import json, os, shutil, sys
+src, bundle, etc, parent = sys.argv[1:]
+pod_dir = src.split("/stage1/bundles/")[0]
+c = json.load(open(src))
+c["root"]["path"] = "rootfs"
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/true"]
+c["hostname"] = "rukt-bench"
+# The pod's shared namespaces (joined by path) become fresh ones of the container.
+c["linux"]["namespaces"] = [{"type": n["type"]} for n in c["linux"]["namespaces"]]
+c["linux"]["cgroupsPath"] = f"/{parent}/ctr"
+# The pod's /etc files, copied out of the pod (which gc removes).
+for m in c["mounts"]:
+    if m.get("source", "").startswith(pod_dir + "/"):
+        dst = os.path.join(etc, os.path.basename(m["source"]))
+        shutil.copy(m["source"], dst)
+        m["source"] = dst
+json.dump(c, open(os.path.join(bundle, "config.json"), "w"), indent=1)
+PY
+
+podman_flags=(--rm --network none --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
+crun_wrap="umount /sys/fs/cgroup/unified && LD_LIBRARY_PATH=$crun_libs exec"
+echo "==> checking every contender runs /bin/true" >&2
+"$bare" "$work/bundle" "$state/bare" bench-sanity
+runc --root "$state/runc" run --bundle "$work/bundle" bench-sanity </dev/null
+have_crun=1
+if ! unshare -m sh -c "$crun_wrap $crun --root $state/crun run --bundle $work/bundle bench-sanity" </dev/null; then
+    echo "nspawn.sh: crun does not run here even without the unified hierarchy; leaving it out" >&2
+    have_crun=0
+fi
+have_podman=1
+if ! skopeo copy -q "$img" "containers-storage:$podman_img" >/dev/null ||
+    ! podman run "${podman_flags[@]}" "$podman_img" /bin/true </dev/null; then
+    echo "nspawn.sh: podman run does not work here; leaving it out" >&2
+    have_podman=0
+fi
+"$gc_script"
+
+# -N: no shell around the timed commands (several take only a few ms, below what
+# hyperfine can correct for a shell's start-up); --prepare commands use sh -c.
+# One contender a line: name, prepare command, timed command.
+run_rukt="$rukt --dir $store run $img --exec /bin/true"
+contenders=(
+    rukt "$gc_script" "$run_rukt"
+    rukt-gc "sh -c '$gc_script && $run_rukt && ls $store/pods/run >>$uuids'" "$rukt --dir $store gc --grace-period=0s"
+    bare true "$bare $work/bundle $state/bare bench"
+    runc true "runc --root $state/runc run --bundle $work/bundle bench"
+)
+if [ "$have_crun" = 1 ]; then
+    contenders+=(
+        crun true "unshare -m sh -c '$crun_wrap $crun --root $state/crun run --bundle $work/bundle bench'"
+        crun-wrapper true "unshare -m sh -c '$crun_wrap true'"
+    )
+fi
+# The machine is shared and its load drifts: the runs are split into rounds,
+# every other round in reverse order, and the medians are taken over all rounds.
+echo "==> timing: $rounds rounds" >&2
+rm -f "$work"/*.json
+n=$((${#contenders[@]} / 3))
+per=$((runs / rounds > 2 ? runs / rounds : 2))
+podman_per=$((podman_runs / rounds > 2 ? podman_runs / rounds : 2))
+for r in $(seq "$rounds"); do
+    args=()
+    for j in $(seq 0 $((n - 1))); do
+        i=$j
+        if [ $((r % 2)) = 0 ]; then i=$((n - 1 - j)); fi
+        args+=(-n "${contenders[3 * i]}" --prepare "${contenders[3 * i + 1]}" "${contenders[3 * i + 2]}")
+    done
+    hyperfine -N --style basic --runs "$per" --warmup 2 \
+        --export-json "$work/round-$r.json" "${args[@]}" >&2
+    if [ "$have_podman" = 1 ]; then
+        hyperfine -N --style basic --runs "$podman_per" --warmup 1 \
+            --export-json "$work/round-$r-podman.json" \
+            -n podman "podman run ${podman_flags[*]} $podman_img /bin/true" >&2
+    fi
+done
+
+echo "==> memory: $npods pods running /bin/sleep" >&2
+for i in $(seq "$npods"); do
+    "$rukt" --dir "$store" run --uuid-file-save "$mem/$i.uuid" "$img" --exec /bin/sleep -- 300 \
+        </dev/null >/dev/null 2>"$mem/$i.err" &
+done
+for i in $(seq "$npods"); do
+    pid=
+    for _ in $(seq 300); do
+        if [ -s "$mem/$i.uuid" ]; then
+            st=$("$rukt" --dir "$store" status --uuid-file "$mem/$i.uuid" 2>/dev/null || true)
+            pid=$(sed -n 's/^pid=//p' <<<"$st")
+            [ -n "$pid" ] && grep -qx 'state=running' <<<"$st" && break
+            pid=
+        fi
+        sleep 0.1
+    done
+    [ -n "$pid" ] || { echo "nspawn.sh: pod $i did not start: $(cat "$mem/$i.err")" >&2; exit 1; }
+    # Sampled once all are up (below): a supervisor still starting its app is bigger.
+    echo "$pid" >"$mem/$i.pid"
+done
+sleep 1
+for i in $(seq "$npods"); do
+    pid=$(cat "$mem/$i.pid")
+    rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+    awk -v rss="$rss" '/^Pss:/ { pss = $2 } /^Private_(Clean|Dirty):/ { priv += $2 }
+        END { print rss, pss, priv }' "/proc/$pid/smaps_rollup"
+done >"$mem/kb.txt"
+# --force: a busybox sleep as its pid namespace's init ignores SIGTERM.
+for f in "$mem"/*.uuid; do "$rukt" --dir "$store" stop --force --uuid-file "$f" >/dev/null; done
+wait || true
+rm -f "$mem"/*.uuid
+
+# Context for the numbers: libcontainer and runc parse /proc/self/mountinfo
+# many times per container (so their times grow with the host's mounts), and
+# the 2 vCPUs are shared.
+echo "host: $(wc -l </proc/self/mountinfo) mounts, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 - "$mem/kb.txt" "$work"/round-*.json <<'PY'
+import collections, json, statistics, sys
+times, cpus = collections.defaultdict(list), collections.defaultdict(list)
+for f in sys.argv[2:]:
+    for r in json.load(open(f))["results"]:
+        times[r["command"]] += r["times"]
+        cpus[r["command"]].append(r["user"] + r["system"])
+order = ["rukt", "rukt-gc", "bare", "runc", "crun", "crun-wrapper", "podman"]
+res = {k: statistics.median(times[k]) for k in order if k in times}
+# CPU time (user + system, children included; mean): less sensitive to a busy
+# machine than wall time. podman's conmon and runtime are not its children.
+cpu = {k: statistics.mean(v) for k, v in cpus.items()}
+rukt, bare = res["rukt"], res["bare"]
+if "crun" in res:
+    res["crun (net of wrapper)"] = res["crun"] - res.pop("crun-wrapper")
+    cpu["crun (net of wrapper)"] = cpu["crun"] - cpu.pop("crun-wrapper")
+print(f"{'command':<22} {'median ms':>10} {'x / rukt':>9} {'x / bare':>9} {'cpu ms':>7}")
+for k, v in res.items():
+    print(f"{k:<22} {v * 1000:10.2f} {v / rukt:9.2f} {v / bare:9.2f} {cpu[k] * 1000:7.2f}")
+print(f"pod life (run + gc)    {(rukt + res['rukt-gc']) * 1000:10.2f}")
+met = lambda ok: "met" if ok else "NOT met"
+print(f"rukt / bare   = {rukt / bare:5.2f}x  (target <= 1.5x: {met(rukt / bare <= 1.5)})")
+print(f"runc / rukt   = {res['runc'] / rukt:5.2f}x  (target > 1x, rukt faster than runc: {met(res['runc'] > rukt)})")
+if "podman" in res:
+    print(f"podman / rukt = {res['podman'] / rukt:5.2f}x  (target >= 5x: {met(res['podman'] / rukt >= 5)})")
+else:
+    print("podman / rukt = n/a (podman run does not work here)")
+rows = [list(map(int, l.split())) for l in open(sys.argv[1]) if l.strip()]
+rss, pss, priv = (statistics.median(c) / 1024 for c in zip(*rows))
+print(f"supervisor, median of {len(rows)} running pods: RSS {rss:.2f} MiB, PSS {pss:.2f} MiB, "
+      f"private {priv:.2f} MiB  (target RSS < 2 MiB: {met(rss < 2)})")
+PY
