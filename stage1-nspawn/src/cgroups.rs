@@ -12,8 +12,8 @@ use rukt_contract::Resources;
 const ROOT: &str = "/sys/fs/cgroup";
 /// CFS period for `--cpu` quotas, in microseconds (the kernel default).
 pub const CPU_PERIOD_US: u64 = 100_000;
-/// v1 controllers a pod uses; missing ones are skipped.
-const V1_CONTROLLERS: [&str; 6] = ["memory", "cpu", "cpuacct", "pids", "devices", "freezer"];
+/// `statfs` magic of a cgroup v1 hierarchy.
+const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
 
 /// A cgroup failure.
 #[derive(Debug, thiserror::Error)]
@@ -68,13 +68,28 @@ fn dirs(layout: Layout, path: &str) -> Vec<PathBuf> {
     let rel = path.trim_start_matches('/');
     match layout {
         Layout::Unified => vec![Path::new(ROOT).join(rel)],
-        Layout::V1 => V1_CONTROLLERS
-            .iter()
-            .map(|c| Path::new(ROOT).join(c))
-            .filter(|d| d.is_dir())
-            .map(|d| d.join(rel))
-            .collect(),
+        Layout::V1 => v1_hierarchies().into_iter().map(|d| d.join(rel)).collect(),
     }
+}
+
+/// Every v1 hierarchy mounted under `/sys/fs/cgroup` (libcontainer makes the
+/// app's cgroup in each of them), once each: `cpu` and `cpuacct` are often
+/// links to one `cpu,cpuacct`.
+fn v1_hierarchies() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    let Ok(entries) = std::fs::read_dir(ROOT) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let Ok(real) = std::fs::canonicalize(e.path()) else {
+            continue;
+        };
+        let is_v1 = rustix::fs::statfs(&real).is_ok_and(|st| st.f_type == CGROUP_SUPER_MAGIC);
+        if is_v1 && !out.contains(&real) {
+            out.push(real);
+        }
+    }
+    out
 }
 
 fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
