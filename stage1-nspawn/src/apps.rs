@@ -23,13 +23,18 @@ pub fn state_root(pod_dir: &Path) -> PathBuf {
     pod_dir.join(STATE_DIR)
 }
 
-/// Writes `config` as `app`'s bundle and creates its container (the init
-/// waits for [`Container::start`]). With `console`, libcontainer sends the
-/// master of the app's terminal to that socket.
+/// The compiled seccomp filter of an app, in its bundle (for `enter`).
+pub const SECCOMP_FILE: &str = "seccomp.bpf";
+
+/// Writes `config` and the compiled `seccomp` filter as `app`'s bundle and
+/// creates its container (the init waits for [`Container::start`]). With
+/// `console`, libcontainer sends the master of the app's terminal to that
+/// socket.
 pub fn create(
     pod_dir: &Path,
     app: &str,
     config: &Value,
+    seccomp: Vec<u8>,
     console: Option<&Path>,
 ) -> anyhow::Result<Container> {
     let bundle = pod_dir.join(BUNDLE_DIR).join(app);
@@ -37,6 +42,7 @@ pub fn create(
         .with_context(|| format!("cannot create {}", bundle.display()))?;
     let data = serde_json::to_vec_pretty(config).expect("a JSON value serialises");
     std::fs::write(bundle.join("config.json"), data)
+        .and_then(|()| std::fs::write(bundle.join(SECCOMP_FILE), &seccomp))
         .with_context(|| format!("cannot write the bundle of app {app}"))?;
     let root = state_root(pod_dir);
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
@@ -44,7 +50,9 @@ pub fn create(
     ContainerBuilder::new(app.to_string(), SyscallType::default())
         .with_root_path(&root)
         .with_context(|| format!("app {app}: invalid state directory"))?
-        .with_executor(AppExecutor::default())
+        .with_executor(AppExecutor {
+            seccomp: Some(seccomp),
+        })
         .with_console_socket(console)
         .validate_id()
         .with_context(|| format!("app {app}: invalid container id"))?

@@ -35,10 +35,10 @@ pub fn enter(args: &EnterArgs) -> anyhow::Result<u8> {
     }
     let spec = Spec::load(container.bundle().join("config.json"))
         .with_context(|| format!("cannot read the configuration of app {}", args.app))?;
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
-    if seccomp.is_none() {
-        bail!("app {} has no seccomp filter to enter with", args.app);
-    }
+    // Without the app's filter the command would be less confined than the
+    // app: no filter, no enter.
+    let seccomp = std::fs::read(container.bundle().join(apps::SECCOMP_FILE))
+        .with_context(|| format!("cannot read the seccomp filter of app {}", args.app))?;
     let signals = Signals::block().context("cannot block signals")?;
     // The command runs with the app's own process settings (user, groups,
     // capabilities, no_new_privs, environment, working dir, limits): only
@@ -65,7 +65,9 @@ pub fn enter(args: &EnterArgs) -> anyhow::Result<u8> {
     let built = ContainerBuilder::new(args.app.clone(), SyscallType::default())
         .with_root_path(apps::state_root(&pod_dir))
         .context("invalid state directory")?
-        .with_executor(AppExecutor { seccomp })
+        .with_executor(AppExecutor {
+            seccomp: Some(seccomp),
+        })
         .with_console_socket(console.as_ref().map(|c| c.path.as_path()))
         .as_tenant()
         .with_container_args(args.command.clone())

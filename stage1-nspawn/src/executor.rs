@@ -6,27 +6,28 @@
 //! of the supervisor takes its apps with it. Then exec as libcontainer's
 //! default executor does.
 //!
-//! For `enter`, it also installs the app's seccomp filter: libcontainer's
-//! tenant process joins the app's namespaces and takes its process settings,
-//! but builds its `linux` section anew and so would run unfiltered.
+//! It also installs the app's seccomp filter, compiled once by the
+//! supervisor ([`crate::bpf`]): for apps this saves libcontainer's compiling
+//! it in every init; for `enter` it is what confines the command at all
+//! (libcontainer's tenant builds its `linux` section anew, without one).
 
-use libcontainer::oci_spec::runtime::{LinuxSeccomp, Spec};
+use libcontainer::oci_spec::runtime::Spec;
 use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 
 /// The executor of every nspawn app and `enter` command.
 #[derive(Clone, Default)]
 pub struct AppExecutor {
-    /// A filter to install last (the app's, for `enter`).
-    pub seccomp: Option<LinuxSeccomp>,
+    /// The app's compiled filter, installed last.
+    pub seccomp: Option<Vec<u8>>,
 }
 
 impl Executor for AppExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        if let Some(filter) = &self.seccomp {
+        if let Some(bpf) = &self.seccomp {
             // no_new_privs is already set (the app's setting, always on),
             // which lets an unprivileged process install a filter.
-            libcontainer::seccomp::initialize_seccomp(filter).map_err(|e| {
+            crate::bpf::load(bpf).map_err(|e| {
                 ExecutorError::Other(format!("cannot install the app's seccomp filter: {e}"))
             })?;
         }

@@ -12,6 +12,7 @@
 //! printed once as `rukt-stage1-nspawn: <context>: <cause>`, exit code 254.
 
 mod apps;
+mod bpf;
 mod cgroups;
 mod console;
 mod enter;

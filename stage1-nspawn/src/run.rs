@@ -17,7 +17,7 @@ use crate::podns::{self, PodNamespaces};
 use crate::signals::Signals;
 use crate::spec::{self, AppContext};
 use crate::supervise::{Running, Supervisor};
-use crate::{apps, etc, pause};
+use crate::{apps, bpf, etc, pause};
 
 /// Runs the pod; returns its exit code once every app has exited, or an
 /// error if it failed before any app ran.
@@ -110,6 +110,7 @@ impl Setup<'_> {
         } else {
             None
         };
+        let seccomp_cache = bpf::cache_dir(self.pod_dir);
         let mut created: Vec<(String, Container)> = Vec::new();
         for app in &pod.apps {
             let ctx = AppContext {
@@ -123,12 +124,16 @@ impl Setup<'_> {
                 terminal: self.interactive,
                 layout: self.layout,
             };
-            let made = spec::config(&ctx)
-                .map_err(anyhow::Error::from)
-                .and_then(|config| {
-                    let socket = console.as_ref().map(|c| c.path.as_path());
-                    apps::create(self.pod_dir, &app.name, &config, socket)
-                });
+            let made = (|| {
+                let config = spec::config(&ctx)?;
+                let filter = spec::seccomp_filter(app)?;
+                let seccomp =
+                    bpf::compiled(&filter, seccomp_cache.as_deref()).with_context(|| {
+                        format!("app {}: cannot compile its seccomp filter", app.name)
+                    })?;
+                let socket = console.as_ref().map(|c| c.path.as_path());
+                apps::create(self.pod_dir, &app.name, &config, seccomp, socket)
+            })();
             let container = match made {
                 Ok(c) => c,
                 Err(e) => {

@@ -83,15 +83,20 @@ pub enum SpecError {
     },
 }
 
+/// The seccomp filter of `app` (OCI `linux.seccomp`). It is not part of
+/// [`config`]: the supervisor compiles it once ([`crate::bpf`]) and the
+/// app's last step before exec loads it.
+pub fn seccomp_filter(app: &App) -> Result<Value, SpecError> {
+    seccomp::filter(app.seccomp.as_ref(), &app.capabilities).map_err(|source| SpecError::Seccomp {
+        app: app.name.clone(),
+        source,
+    })
+}
+
 /// The `config.json` of `ctx.app`.
 pub fn config(ctx: &AppContext<'_>) -> Result<Value, SpecError> {
     let app = ctx.app;
     let caps = &app.capabilities;
-    let seccomp =
-        seccomp::filter(app.seccomp.as_ref(), caps).map_err(|source| SpecError::Seccomp {
-            app: app.name.clone(),
-            source,
-        })?;
     let process = json!({
         "terminal": ctx.terminal,
         "user": { "uid": app.uid, "gid": app.gid, "additionalGids": app.supplementary_gids },
@@ -116,7 +121,6 @@ pub fn config(ctx: &AppContext<'_>) -> Result<Value, SpecError> {
             "resources": resources(ctx),
             "maskedPaths": MASKED_PATHS,
             "readonlyPaths": READONLY_PATHS,
-            "seccomp": seccomp,
         },
     }))
 }

@@ -16,7 +16,6 @@ use libcontainer::container::Container;
 use rukt_contract::runtime::write_atomic;
 use rukt_contract::{PodManifest, exit_code_from_wait_status};
 
-use crate::apps;
 use crate::cgroups::{self, Layout};
 use crate::console::Relay;
 use crate::signals::{self, Signals, Wake};
@@ -109,9 +108,9 @@ impl<'a> Supervisor<'a> {
         if let Some(mut r) = self.relay.take() {
             r.drain();
         }
-        for app in self.apps.drain(..) {
-            apps::delete(app.container);
-        }
+        // No libcontainer delete: it would probe every cgroup controller
+        // again (milliseconds) to remove what `destroy_pod` removes next, and
+        // its state goes with the pod directory.
         self.first_failure.unwrap_or(0)
     }
 
