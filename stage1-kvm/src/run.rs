@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use rukt_contract::{App, NetMode, PID_FILE, PodManifest, RunArgs, app_status, app_status_reason};
+use rukt_contract::{App, NetMode, PID_FILE, PodManifest, RunArgs, STATUS_DIR};
 use rukt_kvm_init::proto::{Frame, GuestPod, Kind};
 use tracing::{debug, warn};
 
@@ -43,7 +43,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     if args.interactive {
         warn!("--interactive: kvm pods have no terminal; stdin is forwarded to the first app");
     }
-    pod::write_file(PID_FILE, std::process::id().to_string().as_bytes())?;
+    pod::write_file(".", PID_FILE, std::process::id().to_string().as_bytes())?;
     let pod_dir = pod::dir()?;
     let stage1 = pod::stage1_dir(&pod_dir)?;
     let signals = supervisor::signal_fd()?;
@@ -186,8 +186,9 @@ fn finish(apps: &[App], outcome: Outcome, stage1: &Path) -> anyhow::Result<u8> {
     let mut first = outcome.first_failure;
     for (app, code) in apps.iter().zip(&outcome.codes) {
         if code.is_none() {
-            pod::write_file(&app_status_reason(&app.name), b"vm-killed")?;
-            pod::write_file(&app_status(&app.name), KILLED.to_string().as_bytes())?;
+            let reason = format!("{}.reason", app.name);
+            pod::write_file(STATUS_DIR, &reason, b"vm-killed")?;
+            pod::write_file(STATUS_DIR, &app.name, KILLED.to_string().as_bytes())?;
             first.get_or_insert(KILLED);
         }
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
-use rukt_contract::{READY_FILE, app_status, app_status_reason};
+use rukt_contract::{READY_FILE, STATUS_DIR};
 use rukt_kvm_init::proto::{Decoder, Frame, Kind, SESSION_BASE, encode_chunked, parse_exit};
 use rustix::event::{PollFd, PollFlags};
 use tracing::debug;
@@ -205,7 +205,7 @@ impl Supervisor {
             (Kind::Stderr, Some(_)) => write_out(&mut io::stderr().lock(), &frame.payload),
             (Kind::Started, _) => {
                 self.outcome.started = true;
-                crate::pod::write_file(READY_FILE, b"")?;
+                crate::pod::write_file(".", READY_FILE, b"")?;
             }
             (Kind::Exit, Some(app)) => {
                 let Some((code, reason)) = parse_exit(&frame.payload) else {
@@ -213,9 +213,10 @@ impl Supervisor {
                 };
                 debug!("app {app:?} exited with {code}");
                 if let Some(reason) = reason {
-                    crate::pod::write_file(&app_status_reason(&app), reason.as_bytes())?;
+                    let name = format!("{app}.reason");
+                    crate::pod::write_file(STATUS_DIR, &name, reason.as_bytes())?;
                 }
-                crate::pod::write_file(&app_status(&app), code.to_string().as_bytes())?;
+                crate::pod::write_file(STATUS_DIR, &app, code.to_string().as_bytes())?;
                 self.outcome.codes[frame.id as usize] = Some(code);
                 if code != 0 && self.outcome.first_failure.is_none() {
                     self.outcome.first_failure = Some(code);
