@@ -19,6 +19,7 @@ mod enter;
 mod etc;
 mod executor;
 mod gc;
+mod memory;
 mod pause;
 mod podns;
 mod run;

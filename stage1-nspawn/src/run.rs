@@ -17,7 +17,7 @@ use crate::podns::{self, PodNamespaces};
 use crate::signals::Signals;
 use crate::spec::{self, AppContext};
 use crate::supervise::{Running, Supervisor};
-use crate::{apps, bpf, etc, pause};
+use crate::{apps, bpf, etc, memory, pause};
 
 /// Runs the pod; returns its exit code once every app has exited, or an
 /// error if it failed before any app ran.
@@ -57,10 +57,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(pod_dir.join(rukt_contract::STATUS_DIR))
         .context("cannot create the status directory")?;
     write_atomic(&pod_dir_fd, READY_FILE, b"").context("cannot write the ready file")?;
-    // Setting up (specs, libcontainer's state) is what used the heap; the
-    // supervisor that stays needs little of it.
-    // SAFETY: malloc_trim only returns free heap memory to the kernel.
-    unsafe { libc::malloc_trim(0) };
+    memory::shrink();
     let code = Supervisor::new(&pod, &pod_dir, layout, running, signals, relay).supervise();
     cgroups::destroy_pod(layout, &pod.uuid);
     drop(lock);
