@@ -5,40 +5,58 @@
 //! tables is free: the page cache keeps them, and a page used again is
 //! simply mapped again. Heap freed by the setup goes back too.
 
-/// Drops executable file pages and free heap from the resident set.
+/// Drops clean file pages and free heap from the resident set.
 pub fn shrink() {
     // SAFETY: malloc_trim only returns free heap memory to the kernel.
     unsafe { libc::malloc_trim(0) };
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return;
     };
-    for (start, end) in maps.lines().filter_map(text_mapping) {
-        // SAFETY: [start, end) is a private, read-only, executable mapping of
-        // a file (never written: no text relocations in our binaries and
-        // libraries), so MADV_DONTNEED only unmaps pages that the next
-        // access maps again from the same file, unchanged.
+    for (start, end) in clean_file_mappings(&smaps) {
+        // SAFETY: [start, end) is a private, read-only mapping of a file in
+        // which no page was ever copied on write (`Anonymous: 0 kB`), so its
+        // pages are exactly the file's: MADV_DONTNEED only unmaps them, and
+        // the next access maps the same bytes again.
         unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
     }
 }
 
-/// `(start, end)` of a `/proc/self/maps` line describing a private
-/// executable mapping of a file.
-fn text_mapping(line: &str) -> Option<(usize, usize)> {
+/// `(start, end)` of every private, read-only mapping of a file in
+/// `/proc/self/smaps` text that holds no anonymous (copied) page. Relocated
+/// read-only data (RELRO) has anonymous pages and is left alone.
+fn clean_file_mappings(smaps: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut current: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        if let Some(range) = header(line) {
+            current = range;
+        } else if let Some(kb) = line.strip_prefix("Anonymous:") {
+            let clean = kb.trim().trim_end_matches("kB").trim() == "0";
+            if let (Some(range), true) = (current.take(), clean) {
+                out.push(range);
+            }
+        }
+    }
+    out
+}
+
+/// A mapping's header line: `Some(Some(range))` for a candidate (private,
+/// read-only, of a file), `Some(None)` for any other mapping, `None` for a
+/// field line.
+fn header(line: &str) -> Option<Option<(usize, usize)>> {
     let mut fields = line.split_whitespace();
-    let range = fields.next()?;
+    let (start, end) = fields.next()?.split_once('-')?;
+    let (start, end) = (
+        usize::from_str_radix(start, 16).ok()?,
+        usize::from_str_radix(end, 16).ok()?,
+    );
     let perms = fields.next()?;
     let _offset = fields.next()?;
     let _dev = fields.next()?;
     let inode = fields.next()?;
-    let path = fields.next()?;
-    if perms != "r-xp" || inode == "0" || !path.starts_with('/') {
-        return None;
-    }
-    let (start, end) = range.split_once('-')?;
-    Some((
-        usize::from_str_radix(start, 16).ok()?,
-        usize::from_str_radix(end, 16).ok()?,
-    ))
+    let path = fields.next().unwrap_or("");
+    let candidate = (perms == "r-xp" || perms == "r--p") && inode != "0" && path.starts_with('/');
+    Some(candidate.then_some((start, end)))
 }
 
 #[cfg(test)]
@@ -46,23 +64,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn picks_executable_file_mappings_only() {
-        let text =
-            "55d0c0a00000-55d0c0b00000 r-xp 00001000 fe:01 1234 /usr/lib/rukt/rukt-stage1-nspawn";
-        assert_eq!(text_mapping(text), Some((0x55d0c0a00000, 0x55d0c0b00000)));
-        for other in [
-            "55d0c0b00000-55d0c0c00000 r--p 00101000 fe:01 1234 /usr/lib/rukt/rukt-stage1-nspawn",
-            "7ffd1000-7ffd3000 r-xp 00000000 00:00 0 [vdso]",
-            "7f000000-7f001000 rw-p 00000000 00:00 0",
-        ] {
-            assert_eq!(text_mapping(other), None, "{other}");
-        }
+    fn picks_clean_read_only_file_mappings_only() {
+        let smaps = "\
+1000-3000 r-xp 00001000 fe:01 1234 /usr/lib/rukt/rukt-stage1-nspawn
+Rss:                   8 kB
+Anonymous:             0 kB
+3000-4000 r--p 00101000 fe:01 1234 /usr/lib/rukt/rukt-stage1-nspawn
+Anonymous:             4 kB
+4000-5000 r--p 00201000 fe:01 1234 /usr/lib/rukt/rukt-stage1-nspawn
+Anonymous:             0 kB
+5000-6000 rw-p 00000000 00:00 0
+Anonymous:             0 kB
+7000-8000 r-xp 00000000 00:00 0                  [vdso]
+Anonymous:             0 kB
+";
+        assert_eq!(
+            clean_file_mappings(smaps),
+            [(0x1000, 0x3000), (0x4000, 0x5000)]
+        );
     }
 
     #[test]
     fn shrinking_keeps_the_process_working() {
         shrink();
-        // Code runs again from the dropped pages.
-        assert_eq!(format!("{}", 6 * 7), "42");
+        // Code and read-only data come back from the dropped pages.
+        let words = ["forty", "two"];
+        assert_eq!(format!("{} {}", words.join("-"), 6 * 7), "forty-two 42");
     }
 }
