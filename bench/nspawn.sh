@@ -121,6 +121,9 @@ import json, os, shutil, sys
 src, bundle, etc, parent = sys.argv[1:]
 pod_dir = src.split("/stage1/bundles/")[0]
 c = json.load(open(src))
+# rukt loads the app's seccomp filter itself (compiled once, cached); the
+# peers get the same filter the OCI way.
+c["linux"]["seccomp"] = json.load(open(os.path.join(os.path.dirname(src), "seccomp.json")))
 c["root"]["path"] = "rootfs"
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/true"]

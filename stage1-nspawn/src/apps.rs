@@ -25,8 +25,11 @@ pub fn state_root(pod_dir: &Path) -> PathBuf {
 
 /// The compiled seccomp filter of an app, in its bundle (for `enter`).
 pub const SECCOMP_FILE: &str = "seccomp.bpf";
+/// Its description (OCI `linux.seccomp`), for people and tools.
+pub const SECCOMP_JSON: &str = "seccomp.json";
 
-/// Writes `config` and the compiled `seccomp` filter as `app`'s bundle and
+/// Writes `config` and the `seccomp` filter (described and compiled) as
+/// `app`'s bundle and
 /// creates its container (the init waits for [`Container::start`]). With
 /// `console`, libcontainer sends the master of the app's terminal to that
 /// socket.
@@ -34,7 +37,7 @@ pub fn create(
     pod_dir: &Path,
     app: &str,
     config: &Value,
-    seccomp: Vec<u8>,
+    seccomp: (&Value, Vec<u8>),
     console: Option<&Path>,
 ) -> anyhow::Result<Container> {
     let bundle = pod_dir.join(BUNDLE_DIR).join(app);
@@ -42,7 +45,8 @@ pub fn create(
         .with_context(|| format!("cannot create {}", bundle.display()))?;
     let data = serde_json::to_vec_pretty(config).expect("a JSON value serialises");
     std::fs::write(bundle.join("config.json"), data)
-        .and_then(|()| std::fs::write(bundle.join(SECCOMP_FILE), &seccomp))
+        .and_then(|()| std::fs::write(bundle.join(SECCOMP_JSON), seccomp.0.to_string()))
+        .and_then(|()| std::fs::write(bundle.join(SECCOMP_FILE), &seccomp.1))
         .with_context(|| format!("cannot write the bundle of app {app}"))?;
     let root = state_root(pod_dir);
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
@@ -51,7 +55,7 @@ pub fn create(
         .with_root_path(&root)
         .with_context(|| format!("app {app}: invalid state directory"))?
         .with_executor(AppExecutor {
-            seccomp: Some(seccomp),
+            seccomp: Some(seccomp.1),
         })
         .with_console_socket(console)
         .validate_id()

@@ -129,7 +129,7 @@ impl Setup<'_> {
                         format!("app {}: cannot compile its seccomp filter", app.name)
                     })?;
                 let socket = console.as_ref().map(|c| c.path.as_path());
-                apps::create(self.pod_dir, &app.name, &config, seccomp, socket)
+                apps::create(self.pod_dir, &app.name, &config, (&filter, seccomp), socket)
             })();
             let container = match made {
                 Ok(c) => c,
