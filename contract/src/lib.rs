@@ -52,6 +52,16 @@ pub const VOLUMES_DIR: &str = "volumes";
 /// could run, as in rkt.
 pub const EXIT_STAGE1_FAILURE: u8 = 254;
 
+/// The cache directory a stage1 may use across pods, `<store>/cache/<name>`,
+/// for the pod directory `pod_dir` (always `<store>/pods/<state>/<uuid>`).
+/// `None` if `pod_dir` is not laid out so. stage1 creates it if needed;
+/// anything in it must be safe to delete at any time.
+pub fn stage1_cache_dir(pod_dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    let store = pod_dir.ancestors().nth(3)?;
+    let pods = pod_dir.parent()?.parent()?;
+    (pods.file_name()? == "pods").then(|| store.join("cache").join(name))
+}
+
 /// The root filesystem of `app` inside the pod directory, mounted by stage0.
 pub fn app_rootfs(app: &str) -> String {
     format!("apps/{app}/rootfs")
@@ -98,6 +108,19 @@ mod tests {
         assert_eq!(exit_code_from_wait_status(3 << 8), 3);
         assert_eq!(exit_code_from_wait_status(9), 137);
         assert_eq!(exit_code_from_wait_status(15 | 0x80), 143);
+    }
+
+    #[test]
+    fn stage1_cache_is_in_the_store() {
+        let p = std::path::Path::new("/var/lib/rukt/pods/run/0f1e");
+        assert_eq!(
+            stage1_cache_dir(p, "kvm").unwrap(),
+            std::path::Path::new("/var/lib/rukt/cache/kvm")
+        );
+        assert_eq!(
+            stage1_cache_dir(std::path::Path::new("/x/y/z"), "kvm"),
+            None
+        );
     }
 
     #[test]

@@ -67,11 +67,8 @@ impl Host {
         };
         let cache = match var("RUKT_KVM_CACHE") {
             Some(c) => c,
-            None => pod_dir
-                .ancestors()
-                .nth(3)
-                .context("the pod directory is not <store>/pods/<state>/<uuid>")?
-                .join("cache/kvm"),
+            None => rukt_contract::stage1_cache_dir(pod_dir, "kvm")
+                .context("the pod directory is not <store>/pods/<state>/<uuid>")?,
         };
         let host = Host {
             qemu: var("RUKT_KVM_QEMU")

@@ -41,14 +41,9 @@ fn scmp(e: impl std::fmt::Display) -> BpfError {
     BpfError::Libseccomp(e.to_string())
 }
 
-/// The cache directory of the store holding the pod at `pod_dir`
-/// (`<store>/pods/<state>/<uuid>`), if it is one.
+/// The filter cache of the store holding the pod at `pod_dir`.
 pub fn cache_dir(pod_dir: &Path) -> Option<PathBuf> {
-    let store = pod_dir.ancestors().nth(3)?;
-    store
-        .join("pods")
-        .is_dir()
-        .then(|| store.join("cache/stage1-nspawn/seccomp"))
+    rukt_contract::stage1_cache_dir(pod_dir, "stage1-nspawn").map(|d| d.join("seccomp"))
 }
 
 /// The BPF program for `filter` (an OCI `linux.seccomp` object), from
@@ -212,6 +207,6 @@ mod tests {
             cache_dir(&pod).unwrap(),
             store.path().join("cache/stage1-nspawn/seccomp")
         );
-        assert_eq!(cache_dir(Path::new("/x")), None);
+        assert_eq!(cache_dir(Path::new("/x/y/z")), None);
     }
 }
