@@ -136,6 +136,24 @@ struct MountAttr {
 mod tests {
     use super::*;
 
+    /// What an attacker in a pod does: keep a handle on the running binary
+    /// through `/proc/<pid>/exe`, then reopen it for writing once it is no
+    /// longer busy. The outcome of that reopening.
+    fn reopen_for_writing(mut child: std::process::Child) -> Result<OwnedFd, rustix::io::Errno> {
+        let exe = rustix::fs::open(
+            format!("/proc/{}/exe", child.id()),
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        child.wait().unwrap();
+        rustix::fs::open(
+            format!("/proc/self/fd/{}", exe.as_raw_fd()),
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+    }
+
     #[test]
     fn binaries_run_from_a_readonly_view() {
         if !rustix::process::geteuid().is_root() {
@@ -145,39 +163,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("sleep");
         std::fs::copy("/bin/sleep", &bin).unwrap();
-        let mut child = command(&bin).arg("0.3").spawn().unwrap();
-        // What an attacker keeps: a handle on the running binary...
-        let exe = rustix::fs::open(
-            format!("/proc/{}/exe", child.id()),
-            rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .unwrap();
-        child.wait().unwrap();
-        // ...reopened for writing once it is no longer busy.
-        let reopened = rustix::fs::open(
-            format!("/proc/self/fd/{}", exe.as_raw_fd()),
-            rustix::fs::OFlags::WRONLY,
-            rustix::fs::Mode::empty(),
+        let guarded = command(&bin).arg("0.3").spawn().unwrap();
+        assert_eq!(
+            reopen_for_writing(guarded).err(),
+            Some(rustix::io::Errno::ROFS)
         );
-        assert_eq!(reopened.err(), Some(rustix::io::Errno::ROFS));
-        // Unguarded, the same steps would succeed: the test can fail.
-        let mut child = Command::new(&bin).arg("0.3").spawn().unwrap();
-        let exe = rustix::fs::open(
-            format!("/proc/{}/exe", child.id()),
-            rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .unwrap();
-        child.wait().unwrap();
-        assert!(
-            rustix::fs::open(
-                format!("/proc/self/fd/{}", exe.as_raw_fd()),
-                rustix::fs::OFlags::WRONLY,
-                rustix::fs::Mode::empty(),
-            )
-            .is_ok()
-        );
+        // Unguarded, the same steps succeed: the test can fail.
+        let unguarded = Command::new(&bin).arg("0.3").spawn().unwrap();
+        assert!(reopen_for_writing(unguarded).is_ok());
     }
 
     #[test]

@@ -222,6 +222,18 @@ impl PodStore {
         args
     }
 
+    /// Starts a pod (app `name`) that prints `ready` and becomes `sleep 1000`, and waits for
+    /// `ready`.
+    pub fn sleeping_pod(&self, pod_flags: &[&str], name: &str) -> RunningPod {
+        let script = "echo ready; exec sleep 1000";
+        let mut pod = self.spawn_pod(
+            pod_flags,
+            &["--name", name, "--exec", "/bin/sh", "--", "-c", script],
+        );
+        pod.wait_line("ready");
+        pod
+    }
+
     /// Starts `rukt run --stage1=fly --uuid-file-save F POD_FLAGS... IMAGE APP_ARGS...` in the
     /// background and waits for the UUID file.
     pub fn spawn_pod(&self, pod_flags: &[&str], app_args: &[&str]) -> RunningPod {

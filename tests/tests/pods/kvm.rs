@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rukt_tests::pods::{HostDir, MARKER_TEXT, PodStore, RunningPod, send_signal};
+use rukt_tests::pods::{HostDir, MARKER_TEXT, PodStore, send_signal};
 
 /// Serialises the VMs of this module.
 fn one_vm_at_a_time() -> MutexGuard<'static, ()> {
@@ -75,24 +75,6 @@ fn assert_vm_gone(uuid: &str, when: &str) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// A pod (app `name`) that prints `ready` and sleeps.
-fn sleeping_pod(pods: &PodStore, name: &str) -> RunningPod {
-    let mut pod = pods.spawn_pod(
-        &[TCG],
-        &[
-            "--name",
-            name,
-            "--exec",
-            "/bin/sh",
-            "--",
-            "-c",
-            "echo ready; exec sleep 1000",
-        ],
-    );
-    pod.wait_line("ready");
-    pod
 }
 
 #[test]
@@ -241,7 +223,7 @@ fn two_apps_share_one_vm() {
 fn enter_runs_a_command_inside_the_app() {
     let _vm = one_vm_at_a_time();
     let pods = kvm_store();
-    let mut pod = sleeping_pod(&pods, "sleeper");
+    let mut pod = pods.sleeping_pod(&[TCG], "sleeper");
     let out = pods.run(&[
         "enter",
         "--app",
@@ -268,7 +250,7 @@ fn enter_runs_a_command_inside_the_app() {
 fn stop_asks_the_apps_and_stop_force_kills_the_vm() {
     let _vm = one_vm_at_a_time();
     let pods = kvm_store();
-    let mut gentle = sleeping_pod(&pods, "gentle");
+    let mut gentle = pods.sleeping_pod(&[TCG], "gentle");
     let out = pods.run(&["stop", &gentle.uuid]);
     assert!(out.success(), "{out}");
     assert_eq!(gentle.wait_code(), 143, "{}", gentle.take_stderr());
@@ -280,7 +262,7 @@ fn stop_asks_the_apps_and_stop_force_kills_the_vm() {
     );
     assert_vm_gone(&gentle.uuid, "after stop");
 
-    let mut forced = sleeping_pod(&pods, "forced");
+    let mut forced = pods.sleeping_pod(&[TCG], "forced");
     let out = pods.run(&["stop", "--force", &forced.uuid]);
     assert!(out.success(), "{out}");
     assert_eq!(forced.wait_code(), 137, "{}", forced.take_stderr());
@@ -291,7 +273,7 @@ fn stop_asks_the_apps_and_stop_force_kills_the_vm() {
 fn kill_9_of_the_stage1_leaves_no_vm_and_gc_cleans_up() {
     let _vm = one_vm_at_a_time();
     let pods = kvm_store();
-    let mut pod = sleeping_pod(&pods, "victim");
+    let mut pod = pods.sleeping_pod(&[TCG], "victim");
     assert!(
         !vm_processes(&pod.uuid).is_empty(),
         "no VM found for the pod"

@@ -23,24 +23,6 @@ fn gated_pod(pods: &PodStore, gate: &HostDir, name: &str, code: i32, extra: &[&s
     pod
 }
 
-/// Starts a pod (app `name`) that prints `ready` and becomes `sleep 1000`.
-fn sleeping_pod(pods: &PodStore, name: &str) -> RunningPod {
-    let mut pod = pods.spawn_pod(
-        &[],
-        &[
-            "--name",
-            name,
-            "--exec",
-            "/bin/sh",
-            "--",
-            "-c",
-            "echo ready; exec sleep 1000",
-        ],
-    );
-    pod.wait_line("ready");
-    pod
-}
-
 fn get<'a>(st: &'a std::collections::BTreeMap<String, String>, key: &str) -> &'a str {
     st.get(key).map_or("<missing>", String::as_str)
 }
@@ -248,7 +230,7 @@ fn gc_marks_then_sweeps_and_rm_refuses_running_pods() {
 fn killed_pod_is_collected_and_others_are_undisturbed() {
     let pods = PodStore::new();
     let gate = HostDir::new();
-    let mut victim = sleeping_pod(&pods, "victim");
+    let mut victim = pods.sleeping_pod(&[], "victim");
     let mut bystander = gated_pod(&pods, &gate, "bystander", 0, &[]);
     let victim_dir = pods.pod_dir(&victim.uuid).unwrap();
     let bystander_dir = pods.pod_dir(&bystander.uuid).unwrap();
@@ -295,8 +277,8 @@ fn killed_pod_is_collected_and_others_are_undisturbed() {
 #[test]
 fn stop_terminates_and_force_kills() {
     let pods = PodStore::new();
-    let mut gentle = sleeping_pod(&pods, "gentle");
-    let mut forced = sleeping_pod(&pods, "forced");
+    let mut gentle = pods.sleeping_pod(&[], "gentle");
+    let mut forced = pods.sleeping_pod(&[], "forced");
 
     let start = Instant::now();
     let out = pods.ok(&["stop", &gentle.uuid]);
