@@ -40,10 +40,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) touches no memory of ours.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
 
+    std::fs::create_dir_all(pod_dir.join(rukt_contract::STATUS_DIR))
+        .context("cannot create the status directory")?;
+
     let layout = Layout::detect();
     let setup = Setup {
         pod: &pod,
         pod_dir: &pod_dir,
+        pod_dir_fd: &pod_dir_fd,
         layout,
         interactive: args.interactive,
     };
@@ -54,8 +58,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
             return Err(e);
         }
     };
-    std::fs::create_dir_all(pod_dir.join(rukt_contract::STATUS_DIR))
-        .context("cannot create the status directory")?;
     write_atomic(&pod_dir_fd, READY_FILE, b"").context("cannot write the ready file")?;
     memory::shrink();
     let code = Supervisor::new(&pod, &pod_dir, layout, running, signals, relay).supervise();
@@ -68,6 +70,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
 struct Setup<'a> {
     pod: &'a PodManifest,
     pod_dir: &'a Path,
+    pod_dir_fd: &'a std::fs::File,
     layout: Layout,
     interactive: bool,
 }
@@ -91,8 +94,7 @@ impl Setup<'_> {
         let etc_files = etc::write(&self.pod_dir.join("stage1/etc"), pod.net, &hostname)
             .context("cannot write the pod's /etc files")?;
         let supervisor = std::process::id();
-        let pid_file_dir = std::fs::File::open(self.pod_dir).context("cannot open the pod dir")?;
-        write_atomic(&pid_file_dir, PID_FILE, supervisor.to_string().as_bytes())
+        write_atomic(self.pod_dir_fd, PID_FILE, supervisor.to_string().as_bytes())
             .context("cannot write the pid file")?;
 
         let console = if self.interactive {
