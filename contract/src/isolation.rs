@@ -25,7 +25,8 @@ pub const DEFAULT_CAPABILITIES: [&str; 11] = [
     "CAP_SYS_CHROOT",
 ];
 
-/// Every capability name this version knows (Linux 6.x).
+/// Every capability name this version knows (Linux 6.x), in the kernel's
+/// numbering: a name's index is its capability number.
 pub const ALL_CAPABILITIES: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -235,6 +236,15 @@ mod tests {
         assert!(DEFAULT_CAPABILITIES.iter().all(|c| known_capability(c)));
         assert!(!known_capability("CAP_NOPE"));
         assert!(!known_capability("chown"));
+    }
+
+    #[test]
+    fn capability_numbers_follow_the_kernel() {
+        let number = |c: &str| ALL_CAPABILITIES.iter().position(|n| *n == c);
+        assert_eq!(number("CAP_CHOWN"), Some(0));
+        assert_eq!(number("CAP_SYS_ADMIN"), Some(21));
+        assert_eq!(number("CAP_SETFCAP"), Some(31));
+        assert_eq!(number("CAP_CHECKPOINT_RESTORE"), Some(40));
     }
 
     #[test]

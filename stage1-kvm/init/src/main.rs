@@ -10,6 +10,7 @@
 
 mod approot;
 mod boot;
+mod limits;
 mod port;
 mod spawn;
 mod supervise;
@@ -36,6 +37,7 @@ fn run() -> io::Result<()> {
     let (pod, decoder) = receive_pod(&mut port)?;
     boot::mount_share()?;
     boot::hostname(&pod.hostname)?;
+    limits::setup(&pod.apps)?;
     if pod.debug {
         log(&format!("pod {}: {} app(s)", pod.uuid, pod.apps.len()));
     }

@@ -1,5 +1,6 @@
-//! Starting a process inside an app: chrooted into the app's root, in the
-//! app's working directory, as its user and groups, with its environment and
+//! Starting a process inside an app: in the app's cgroup, chrooted into the
+//! app's root, in the app's working directory, with the app's capabilities
+//! and no_new_privs, as its user and groups, with its environment and
 //! `oom_score_adj`, in a session of its own, stdout and stderr on pipes the
 //! init relays to the host (stdin too when the host forwards one).
 
@@ -9,6 +10,8 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
 use rukt_contract::App;
+
+use crate::limits;
 
 /// What to start.
 pub struct Spec<'a> {
@@ -50,17 +53,24 @@ pub fn spawn(spec: &Spec<'_>) -> io::Result<Child> {
     let groups: Vec<libc::gid_t> = spec.app.supplementary_gids.clone();
     let (uid, gid) = (spec.app.uid, spec.app.gid);
     let oom = spec.app.oom_score_adj.map(|v| v.to_string());
+    let procs = CString::new(format!(
+        "{}/cgroup.procs",
+        limits::cgroup_dir(&spec.app.name)
+    ))?;
+    let dropped = limits::dropped_capabilities(spec.app);
     // SAFETY: the init is single-threaded, so the forked child is a
     // consistent copy of it and may run any code before exec; the closure
     // only makes system calls on values prepared above.
     unsafe {
         cmd.pre_exec(move || {
+            limits::join_cgroup(&procs)?;
             rustix::process::chroot(root.as_c_str())?;
             rustix::process::chdir(workdir.as_c_str()).or_else(|_| rustix::process::chdir(c"/"))?;
             if let Some(oom) = &oom {
                 std::fs::write("/proc/self/oom_score_adj", oom)?;
             }
             setsid()?;
+            limits::confine(&dropped)?;
             set_ids(&groups, gid, uid)
         });
     }

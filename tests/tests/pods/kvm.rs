@@ -170,6 +170,35 @@ fn host_volumes_are_shared_read_write_and_read_only() {
 }
 
 #[test]
+fn apps_get_their_cgroup_capabilities_and_no_new_privs_in_the_guest() {
+    let _vm = one_vm_at_a_time();
+    let pods = kvm_store();
+    let out = pods.run(&pods.pod_args(
+        "run",
+        &[TCG],
+        &[
+            "--name",
+            "limited",
+            "--memory=48Mi",
+            "--pids-limit=50",
+            "--caps-remove=CAP_CHOWN,CAP_KILL",
+            "--exec",
+            "/bin/sh",
+            "--",
+            "-c",
+            "cat /proc/self/cgroup; grep -E '^(CapBnd|CapEff|NoNewPrivs):' /proc/self/status",
+        ],
+    ));
+    assert!(out.success(), "{out}");
+    let lines = out.lines();
+    assert!(lines.contains(&"0::/app-limited"), "the app's own cgroup:\n{out}");
+    // Podman's 11 (0x800405fb) less CAP_CHOWN (bit 0) and CAP_KILL (bit 5).
+    assert!(lines.contains(&"CapBnd:\t00000000800405da"), "{out}");
+    assert!(lines.contains(&"CapEff:\t00000000800405da"), "{out}");
+    assert!(lines.contains(&"NoNewPrivs:\t1"), "{out}");
+}
+
+#[test]
 fn two_apps_share_one_vm() {
     let _vm = one_vm_at_a_time();
     let pods = kvm_store();
