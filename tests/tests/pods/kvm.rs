@@ -191,7 +191,10 @@ fn apps_get_their_cgroup_capabilities_and_no_new_privs_in_the_guest() {
     ));
     assert!(out.success(), "{out}");
     let lines = out.lines();
-    assert!(lines.contains(&"0::/app-limited"), "the app's own cgroup:\n{out}");
+    assert!(
+        lines.contains(&"0::/app-limited"),
+        "the app's own cgroup:\n{out}"
+    );
     // Podman's 11 (0x800405fb) less CAP_CHOWN (bit 0) and CAP_KILL (bit 5).
     assert!(lines.contains(&"CapBnd:\t00000000800405da"), "{out}");
     assert!(lines.contains(&"CapEff:\t00000000800405da"), "{out}");
