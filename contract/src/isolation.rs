@@ -152,10 +152,25 @@ pub struct Resources {
     pub pids: Option<u64>,
 }
 
+/// The CFS period `cpu_millis` quotas are expressed in, in microseconds (the
+/// kernel's default).
+pub const CPU_PERIOD_US: u64 = 100_000;
+
 impl Resources {
     /// Whether no limit is set.
     pub fn is_empty(&self) -> bool {
         *self == Resources::default()
+    }
+
+    /// The CFS quota per [`CPU_PERIOD_US`] for `cpu_millis`.
+    pub fn cpu_quota_us(&self) -> Option<u64> {
+        self.cpu_millis.map(|m| m * CPU_PERIOD_US / 1000)
+    }
+
+    /// `cpu_shares` as a cgroup v2 weight (1–10000), converted as runc does.
+    pub fn cpu_weight(&self) -> Option<u64> {
+        self.cpu_shares
+            .map(|s| 1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142)
     }
 }
 
@@ -245,6 +260,20 @@ mod tests {
         assert_eq!(number("CAP_SYS_ADMIN"), Some(21));
         assert_eq!(number("CAP_SETFCAP"), Some(31));
         assert_eq!(number("CAP_CHECKPOINT_RESTORE"), Some(40));
+    }
+
+    #[test]
+    fn cpu_conversions() {
+        let r = |millis, shares| Resources {
+            cpu_millis: millis,
+            cpu_shares: shares,
+            ..Resources::default()
+        };
+        assert_eq!(r(Some(500), None).cpu_quota_us(), Some(50_000));
+        assert_eq!(r(None, Some(2)).cpu_weight(), Some(1));
+        assert_eq!(r(None, Some(1024)).cpu_weight(), Some(39));
+        assert_eq!(r(None, Some(262_144)).cpu_weight(), Some(10_000));
+        assert_eq!(r(None, None).cpu_weight(), None);
     }
 
     #[test]

@@ -7,11 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use rukt_contract::Resources;
+use rukt_contract::isolation::CPU_PERIOD_US;
 
 /// Where cgroup filesystems are mounted.
 const ROOT: &str = "/sys/fs/cgroup";
-/// CFS period for `--cpu` quotas, in microseconds (the kernel default).
-pub const CPU_PERIOD_US: u64 = 100_000;
 /// `statfs` magic of a cgroup v1 hierarchy.
 const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
 
@@ -111,15 +110,11 @@ pub fn create_pod(layout: Layout, uuid: &str, limits: &Resources) -> Result<(), 
                 write(&dir, "memory.max", &m.to_string())?;
                 let _ = write(&dir, "memory.swap.max", "0");
             }
-            if let Some(c) = limits.cpu_millis {
-                write(
-                    &dir,
-                    "cpu.max",
-                    &format!("{} {CPU_PERIOD_US}", c * CPU_PERIOD_US / 1000),
-                )?;
+            if let Some(q) = limits.cpu_quota_us() {
+                write(&dir, "cpu.max", &format!("{q} {CPU_PERIOD_US}"))?;
             }
-            if let Some(s) = limits.cpu_shares {
-                write(&dir, "cpu.weight", &shares_to_weight(s).to_string())?;
+            if let Some(w) = limits.cpu_weight() {
+                write(&dir, "cpu.weight", &w.to_string())?;
             }
             if let Some(p) = limits.pids {
                 write(&dir, "pids.max", &p.to_string())?;
@@ -135,13 +130,9 @@ pub fn create_pod(layout: Layout, uuid: &str, limits: &Resources) -> Result<(), 
                     write(&at("memory"), "memory.memsw.limit_in_bytes", &m.to_string())?;
                 }
             }
-            if let Some(c) = limits.cpu_millis {
+            if let Some(q) = limits.cpu_quota_us() {
                 write(&at("cpu"), "cpu.cfs_period_us", &CPU_PERIOD_US.to_string())?;
-                write(
-                    &at("cpu"),
-                    "cpu.cfs_quota_us",
-                    &(c * CPU_PERIOD_US / 1000).to_string(),
-                )?;
+                write(&at("cpu"), "cpu.cfs_quota_us", &q.to_string())?;
             }
             if let Some(s) = limits.cpu_shares {
                 write(&at("cpu"), "cpu.shares", &s.to_string())?;
@@ -175,11 +166,6 @@ fn enable_v2_controllers(uuid: &str) -> Result<(), CgroupError> {
         write(&dir, "cgroup.subtree_control", &wanted.join(" "))?;
     }
     Ok(())
-}
-
-/// cgroup v1 shares (2–262144) as a v2 weight (1–10000), as runc converts.
-pub fn shares_to_weight(shares: u64) -> u64 {
-    1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
 }
 
 /// How many times the OOM killer killed a task because of the limit of
@@ -281,10 +267,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_and_weights() {
+    fn paths() {
         assert_eq!(app_path("u", "web"), "/rukt/u/web");
-        assert_eq!(shares_to_weight(2), 1);
-        assert_eq!(shares_to_weight(1024), 39);
-        assert_eq!(shares_to_weight(262_144), 10_000);
     }
 }

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use rukt_contract::{App, PodManifest, Sharing, VolumeKind};
 use serde_json::{Value, json};
 
-use crate::cgroups::{self, CPU_PERIOD_US, Layout};
+use rukt_contract::isolation::CPU_PERIOD_US;
+
+use crate::cgroups::{self, Layout};
 use crate::podns::PodNamespaces;
 use crate::seccomp;
 
@@ -217,8 +219,8 @@ fn resources(ctx: &AppContext<'_>) -> Value {
     if let Some(shares) = r.cpu_shares {
         cpu.insert("shares".into(), json!(shares));
     }
-    if let Some(millis) = r.cpu_millis {
-        cpu.insert("quota".into(), json!(millis * CPU_PERIOD_US / 1000));
+    if let Some(quota) = r.cpu_quota_us() {
+        cpu.insert("quota".into(), json!(quota));
         cpu.insert("period".into(), json!(CPU_PERIOD_US));
     }
     if !cpu.is_empty() {

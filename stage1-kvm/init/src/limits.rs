@@ -8,13 +8,11 @@
 use std::io;
 
 use rukt_contract::App;
-use rukt_contract::isolation::ALL_CAPABILITIES;
+use rukt_contract::isolation::{ALL_CAPABILITIES, CPU_PERIOD_US};
 use rustix::mount::{MountFlags, mount};
 
 /// Where the guest's cgroup2 hierarchy is mounted.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
-/// CFS period for `--cpu` quotas, in microseconds.
-const CPU_PERIOD_US: u64 = 100_000;
 
 /// The cgroup of app `name`.
 pub fn cgroup_dir(name: &str) -> String {
@@ -62,17 +60,11 @@ pub fn setup(apps: &[App]) -> io::Result<()> {
         if let Some(m) = r.memory {
             set("memory.max", m.to_string())?;
         }
-        if let Some(c) = r.cpu_millis {
-            set(
-                "cpu.max",
-                format!("{} {CPU_PERIOD_US}", c * CPU_PERIOD_US / 1000),
-            )?;
+        if let Some(q) = r.cpu_quota_us() {
+            set("cpu.max", format!("{q} {CPU_PERIOD_US}"))?;
         }
-        if let Some(s) = r.cpu_shares {
-            set(
-                "cpu.weight",
-                (1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142).to_string(),
-            )?;
+        if let Some(w) = r.cpu_weight() {
+            set("cpu.weight", w.to_string())?;
         }
         if let Some(p) = r.pids {
             set("pids.max", p.to_string())?;
