@@ -1,7 +1,10 @@
-//! `rukt`, stage0: a thin command line over the `rukt-images` library.
+//! `rukt`, stage0: a thin, synchronous command line over the `rukt-images`
+//! and `rukt-pods` libraries.
 //!
-//! Exit codes: 0 success; 2 usage error; 254 rukt's own failure (as rkt);
-//! `run` and `run-prepared` exit with the pod's exit code (they become it).
+//! Exit codes: 0 success; 2 usage error (clap's, a malformed `run` word, a
+//! flag the chosen stage1 would not enforce); 254 rukt's own failure (as
+//! rkt); `run` and `run-prepared` exit with the pod's exit code (they become
+//! it), `enter` with the command's.
 
 mod cli;
 mod cmd;
@@ -20,7 +23,9 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let level = if cli.debug { "debug" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUKT_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("rukt={level},rukt_images={level}"))
+        tracing_subscriber::EnvFilter::new(format!(
+            "rukt={level},rukt_images={level},rukt_pods={level}"
+        ))
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -35,17 +40,24 @@ fn main() -> ExitCode {
             if err.chain().any(is_broken_pipe) {
                 return ExitCode::SUCCESS;
             }
-            let _ =
-                std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("rukt: {err:#}\n"));
-            if err
-                .chain()
-                .any(|c| c.is::<rukt_stage0::pods::spec::SpecError>())
-            {
-                ExitCode::from(EXIT_USAGE)
-            } else {
-                ExitCode::from(EXIT_FAILURE)
-            }
+            report(&err);
+            ExitCode::from(exit_code(&err))
         }
+    }
+}
+
+/// Prints an error and its causes on one line, each cause once: the only
+/// way rukt prints an error.
+pub fn report(err: &anyhow::Error) {
+    let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("rukt: {err:#}\n"));
+}
+
+/// The documented exit code for a failure.
+fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.chain().any(|c| c.is::<cli::words::SpecError>()) {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILURE
     }
 }
 

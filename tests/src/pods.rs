@@ -560,11 +560,30 @@ pub fn pod_dirs(store: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Mount points at or below `dir` (canonicalised), deepest first: rukt's
-/// own reading of `/proc/self/mountinfo`.
+/// Mount points at or below `dir` (canonicalised), deepest first, as
+/// util-linux's `findmnt` reads them from `/proc/self/mountinfo` of this
+/// mount namespace: an oracle independent of rukt's own mount reader.
+/// Panics if they cannot be read.
 pub fn mounts_below(dir: &Path) -> Vec<PathBuf> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    rukt_stage0::pods::mount::mounts_below(&dir).unwrap_or_default()
+    let out = Command::new("findmnt")
+        .args(["--json", "--list", "--output", "TARGET"])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cannot run findmnt to read the mount table");
+    assert!(out.status.success(), "findmnt failed: {}", out.status);
+    let table: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("findmnt printed malformed JSON");
+    let mut found: Vec<PathBuf> = table["filesystems"]
+        .as_array()
+        .expect("findmnt's JSON has no filesystems")
+        .iter()
+        .map(|fs| PathBuf::from(fs["target"].as_str().expect("a mount without a target")))
+        .filter(|m| m.starts_with(&dir))
+        .collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    found.dedup();
+    found
 }
 
 /// Lazily unmounts (`umount -l`) everything at or below `dir`, deepest first, a few rounds

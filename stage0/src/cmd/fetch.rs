@@ -4,26 +4,21 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use rukt_images::fetch::{FetchOptions, Fetcher, NoProgress, Progress, PullPolicy};
+use rukt_images::fetch::{FetchOptions, Fetcher, NoProgress, Progress};
 use rukt_images::platform::Platform;
 use rukt_images::reference::ImageRef;
 
 use super::Globals;
-use crate::cli::{FetchArgs, FetchFlags, PullPolicyArg};
+use crate::cli::{FetchArgs, FetchFlags};
 
-/// Builds library fetch options from the flags.
-pub fn options(g: &Globals, flags: &FetchFlags) -> FetchOptions {
+/// Library fetch options from the global and the fetch flags.
+fn options(g: &Globals, flags: &FetchFlags) -> FetchOptions {
     FetchOptions {
-        pull_policy: match flags.pull_policy {
-            PullPolicyArg::Never => PullPolicy::Never,
-            PullPolicyArg::New => PullPolicy::New,
-            PullPolicyArg::Update => PullPolicy::Update,
-        },
+        pull_policy: flags.pull_policy.into(),
         platform: Platform::with_overrides(flags.os.as_deref(), flags.arch.as_deref()),
-        insecure_http: g.insecure_http,
         max_layer_size: flags.max_layer_size,
         concurrency: usize::from(flags.max_concurrent_downloads),
-        config_dir: g.config_dir.clone(),
+        ..g.fetch_options()
     }
 }
 

@@ -1,13 +1,21 @@
-//! One module per verb; each turns parsed arguments into library calls.
+//! One module per verb; each turns parsed arguments into library calls and
+//! prints what they return.
 
+mod enter;
 mod fetch;
+mod gc;
 mod image;
-mod pod;
+mod list;
+mod pods;
+mod run;
+mod status;
+mod stop;
 mod table;
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use rukt_images::fetch::FetchOptions;
 use rukt_images::store::Store;
 
 use crate::cli::{Cli, Command, InsecureOption};
@@ -26,11 +34,21 @@ impl Globals {
         Store::open(&self.dir)
             .with_context(|| format!("cannot open the store at {}", self.dir.display()))
     }
+
+    /// Fetch options from the global flags, with the library's defaults for
+    /// the rest.
+    pub fn fetch_options(&self) -> FetchOptions {
+        FetchOptions {
+            insecure_http: self.insecure_http,
+            config_dir: self.config_dir.clone(),
+            ..FetchOptions::default()
+        }
+    }
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    let globals = Globals {
+    let g = Globals {
         debug: cli.debug,
         // Absolute: mount points are compared with /proc/self/mountinfo, and
         // stage1 runs with another working directory.
@@ -40,74 +58,41 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         insecure_http: cli.insecure_options.contains(&InsecureOption::Http),
     };
     match cli.command {
-        Command::Fetch(args) => fetch::run(&globals, args),
-        Command::Image(cmd) => image::run(&globals, cmd),
-        Command::Run(w) => pod::run::run(&globals, &w.words, globals.debug),
-        Command::Prepare(w) => pod::run::prepare_cmd(&globals, &w.words),
+        Command::Fetch(args) => fetch::run(&g, args),
+        Command::Image(cmd) => image::run(&g, cmd),
+        Command::Run(w) => run::run(&g, &w.words),
+        Command::Prepare(w) => run::prepare(&g, &w.words),
         Command::RunPrepared {
             uuid,
             uuid_file,
             interactive,
-        } => pod::run::run_prepared(
-            &globals,
-            uuid.as_deref(),
-            uuid_file.as_deref(),
-            interactive,
-            globals.debug,
-        ),
-        Command::List(f) => pod::list::run(&globals, f.format, f.no_legend, f.full),
+        } => run::run_prepared(&g, uuid.as_deref(), uuid_file.as_deref(), interactive),
+        Command::List(f) => list::run(&g, f.format, f.no_legend, f.full),
         Command::Status {
             uuid,
             uuid_file,
             wait,
             format,
-        } => pod::status::run(
-            &globals,
-            uuid.as_deref(),
-            uuid_file.as_deref(),
-            wait,
-            format,
-        ),
+        } => status::run(&g, uuid.as_deref(), uuid_file.as_deref(), wait, format),
         Command::Stop {
             uuids,
             uuid_file,
             force,
             timeout,
-        } => pod::stop::run(
-            &globals,
-            &uuids,
-            uuid_file.as_deref(),
-            force,
-            timeout,
-            globals.debug,
-        ),
-        Command::Rm { uuids, uuid_file } => {
-            pod::gc::rm_cmd(&globals, &uuids, uuid_file.as_deref(), globals.debug)
-        }
+        } => stop::run(&g, &uuids, uuid_file.as_deref(), force, timeout),
+        Command::Rm { uuids, uuid_file } => gc::rm(&g, &uuids, uuid_file.as_deref()),
         Command::Gc {
             grace_period,
             expire_prepared,
             mark_only,
-        } => pod::gc::gc_cmd(
-            &globals,
-            grace_period,
-            expire_prepared,
-            mark_only,
-            globals.debug,
-        ),
+        } => gc::gc(&g, grace_period, expire_prepared, mark_only),
         Command::CatManifest { uuid, uuid_file } => {
-            pod::status::cat_manifest(&globals, uuid.as_deref(), uuid_file.as_deref())
+            status::cat_manifest(&g, uuid.as_deref(), uuid_file.as_deref())
         }
         Command::Enter {
             app,
             uuid_file,
             words,
-        } => pod::enter::run(
-            &globals,
-            app.as_deref(),
-            uuid_file.as_deref(),
-            &words,
-            globals.debug,
-        ),
+        } => enter::run(&g, app, uuid_file.as_deref(), &words),
     }
 }

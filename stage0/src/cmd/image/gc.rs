@@ -5,33 +5,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use rukt_images::lookup;
 
 use super::list::human_size;
 use crate::cmd::Globals;
+use crate::cmd::pods::existing_pods;
 
 pub fn rm(g: &Globals, images: &[String]) -> Result<ExitCode> {
-    let store = g.store()?;
-    let running = rukt_stage0::pods::images_of_running_pods(&crate::cmd::pod::existing_pods(g));
-    let removed = store.update_index(|idx| -> Result<Vec<String>> {
-        // Resolve everything first: one bad name removes nothing.
-        let mut names = Vec::new();
-        for i in images {
-            for r in lookup::find(idx, i)? {
-                if let Some(pod) = running.get(&r.id) {
-                    anyhow::bail!(
-                        "image {} is used by running pod {pod}; stop it first",
-                        r.name
-                    );
-                }
-                names.push(r.name.clone());
-            }
-        }
-        for n in &names {
-            idx.images.remove(n);
-        }
-        Ok(names)
-    })??;
+    let removed = rukt_pods::images::remove_images(&g.store()?, &existing_pods(g), images)?;
     let mut out = std::io::stdout().lock();
     for n in removed {
         writeln!(out, "{n}")?;
@@ -41,9 +21,9 @@ pub fn rm(g: &Globals, images: &[String]) -> Result<ExitCode> {
 
 pub fn gc(g: &Globals, grace_period: Option<Duration>) -> Result<ExitCode> {
     let store = g.store()?;
-    let pods = crate::cmd::pod::existing_pods(g);
+    let pods = existing_pods(g);
     let report = rukt_images::gc::gc(&store, grace_period, &|| {
-        rukt_stage0::pods::images_in_use(&pods)
+        rukt_pods::images::images_in_use(&pods)
     })?;
     let mut out = std::io::stdout().lock();
     for n in &report.images {

@@ -1,4 +1,9 @@
-//! The command line: clap definitions only, no behaviour.
+//! The command line: clap definitions (here), the rkt-style words of `run`
+//! and `prepare` (`words`) and the value parsers they share (`flags`). No
+//! behaviour: each value is parsed once, into the libraries' types.
+
+pub mod flags;
+pub mod words;
 
 use std::path::PathBuf;
 
@@ -48,14 +53,30 @@ pub enum Command {
     ///
     /// rukt run [POD FLAGS] IMAGE [APP FLAGS] [-- ARGS] [--- IMAGE [APP FLAGS] [-- ARGS]]...
     ///
-    /// Pod flags: --stage1=nspawn|kvm|fly|PATH, --hostname, --volume NAME,kind=host|empty[,source=PATH][,readOnly=BOOL],
-    /// --set-env NAME=VALUE, --set-env-file FILE, --inherit-env, --interactive, --uuid-file-save FILE,
-    /// --pull-policy never|new|update, --quiet.
-    /// App flags: --name, --exec, --working-dir, --user, --group, --environment NAME=VALUE,
-    /// --readonly-rootfs, --mount volume=NAME,target=PATH.
+    /// Pod flags (anywhere outside an app's -- ARGS):
+    ///   --stage1=nspawn|kvm|fly|PATH       the engine (default nspawn)
+    ///   --hostname=NAME                     the pod's hostname
+    ///   --net=none|host                     the pod's network
+    ///   --ipc=pod|private|host, --pid=pod|private|host   namespace sharing
+    ///   --kvm-accel=auto|kvm|tcg            the kvm engine's accelerator
+    ///   --volume NAME,kind=host|empty[,source=PATH][,readOnly=BOOL]
+    ///   --set-env NAME=VALUE, --set-env-file FILE, --inherit-env   every app's environment
+    ///   --interactive                       give the app the terminal
+    ///   --uuid-file-save FILE               write the pod's UUID to FILE
+    ///   --pull-policy never|new|update      when to fetch images
+    ///   --quiet                             no progress bars
+    /// Limits: before the first image they limit the whole pod, after an image that app:
+    ///   --memory=SIZE (256Mi, 1G), --cpu=CORES (500m, 1.5), --cpu-shares=N, --pids-limit=N
+    /// App flags (after the image they apply to):
+    ///   --name, --exec, --working-dir, --user, --group, --environment NAME=VALUE,
+    ///   --readonly-rootfs, --mount volume=NAME,target=PATH,
+    ///   --caps-retain=CAP,..., --caps-remove=CAP,...,
+    ///   --seccomp=mode=retain|remove[,errno=ENAME],SYSCALL|@GROUP,..., --oom-score-adj=N
     #[command(verbatim_doc_comment)]
     Run(PodWords),
     /// Prepare a pod without running it; prints its UUID.
+    ///
+    /// Takes the same words as `rukt run` (see `rukt run --help`).
     #[command(verbatim_doc_comment)]
     Prepare(PodWords),
     /// Run a prepared pod.
@@ -175,6 +196,16 @@ pub enum PullPolicyArg {
     New,
     /// Always check for a newer manifest.
     Update,
+}
+
+impl From<PullPolicyArg> for rukt_images::fetch::PullPolicy {
+    fn from(p: PullPolicyArg) -> Self {
+        match p {
+            PullPolicyArg::Never => Self::Never,
+            PullPolicyArg::New => Self::New,
+            PullPolicyArg::Update => Self::Update,
+        }
+    }
 }
 
 /// Flags shared by everything that fetches.

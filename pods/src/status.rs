@@ -4,12 +4,14 @@
 //! and each app's exit code from `status/<app>`.
 
 use std::os::unix::fs::MetadataExt;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rukt_contract::PodManifest;
 use serde::Serialize;
 
-use super::{Dir, Pod, State};
+use crate::id::PodUuid;
+use crate::pod::{Pod, Pods};
+use crate::state::{Dir, State};
 
 /// One app's status.
 #[derive(Debug, Clone, Serialize)]
@@ -34,7 +36,7 @@ pub struct AppStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct PodStatus {
     /// UUID.
-    pub uuid: String,
+    pub uuid: PodUuid,
     /// State.
     pub state: State,
     /// The stage1 flavor.
@@ -99,7 +101,7 @@ pub fn status(pod: &Pod) -> PodStatus {
         })
         .unwrap_or_default();
     PodStatus {
-        uuid: pod.uuid.clone(),
+        uuid: pod.uuid,
         state,
         stage1: manifest.as_ref().map(|m| m.stage1.flavor.clone()),
         created: mtime(rukt_contract::POD_MANIFEST).map(rfc3339),
@@ -123,4 +125,58 @@ pub fn pod_exit_code(st: &PodStatus) -> Option<i32> {
         .filter(|a| a.exit_code != Some(0))
         .min_by_key(|a| a.finished_at);
     Some(first_failure.and_then(|a| a.exit_code).unwrap_or(0))
+}
+
+impl PodStatus {
+    /// Whether the pod is over (its exit codes are, or will soon be, known).
+    pub fn exited(&self) -> bool {
+        matches!(
+            self.state,
+            State::Exited | State::ExitedGarbage | State::Deleting
+        )
+    }
+}
+
+/// After the lock is released, stage1's exit recorder may need a moment to
+/// write the apps' exit codes.
+const STATUS_GRACE: Duration = Duration::from_secs(3);
+
+/// A pod that did not exit in time.
+#[derive(Debug, thiserror::Error)]
+#[error("pod {uuid} did not exit within {}", humantime::format_duration(*limit))]
+pub struct WaitError {
+    /// The pod.
+    pub uuid: PodUuid,
+    /// How long we waited.
+    pub limit: Duration,
+}
+
+/// Waits for `pod` to exit and its exit codes to be written, at most `limit`
+/// (`None`: forever); the pod as it then is.
+pub fn wait(pods: &Pods, pod: &Pod, limit: Option<Duration>) -> Result<Pod, WaitError> {
+    let start = Instant::now();
+    let mut exited_at = None;
+    loop {
+        let current = pods.refind(pod.uuid).unwrap_or_else(|| pod.clone());
+        let st = status(&current);
+        let running = matches!(
+            st.state,
+            State::Running | State::Preparing | State::Prepared | State::Embryo
+        );
+        if !running {
+            let at = *exited_at.get_or_insert_with(Instant::now);
+            if st.apps.iter().all(|a| a.exit_code.is_some()) || at.elapsed() > STATUS_GRACE {
+                return Ok(current);
+            }
+        }
+        if let Some(limit) = limit
+            && start.elapsed() >= limit
+        {
+            return Err(WaitError {
+                uuid: pod.uuid,
+                limit,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

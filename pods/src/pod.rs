@@ -1,15 +1,4 @@
-//! Pods on disk: finding, locking, creating and moving pod directories.
-
-pub mod gc;
-pub mod isolation;
-pub mod mount;
-pub mod prepare;
-pub mod remove;
-pub mod run;
-pub mod spec;
-pub mod state;
-pub mod status;
-pub mod user;
+//! Pods on disk: finding, locking and moving pod directories.
 
 use std::fs::File;
 use std::io;
@@ -18,7 +7,8 @@ use std::path::{Path, PathBuf};
 use rukt_contract::PodManifest;
 use rukt_images::store::{FileLock, LockMode};
 
-pub use state::{Dir, State};
+use crate::id::PodUuid;
+use crate::state::{Dir, State};
 
 /// Errors of the pod lifecycle.
 #[derive(Debug, thiserror::Error)]
@@ -49,20 +39,23 @@ pub enum PodError {
     #[error("pod {uuid} is {state}: {hint}")]
     WrongState {
         /// The pod.
-        uuid: String,
+        uuid: PodUuid,
         /// Its state.
         state: State,
         /// What to do instead.
         hint: &'static str,
     },
+    /// The pod moved on while this command waited for it.
+    #[error("pod {0} is no longer prepared")]
+    NoLongerPrepared(PodUuid),
     /// Someone else holds the pod's lock.
     #[error("pod {0} is in use by another rukt process")]
-    Busy(String),
+    Busy(PodUuid),
     /// The pod manifest is unreadable.
     #[error("pod {uuid}: corrupt pod manifest")]
     Manifest {
         /// The pod.
-        uuid: String,
+        uuid: PodUuid,
         /// The parser's complaint.
         #[source]
         source: serde_json::Error,
@@ -91,7 +84,7 @@ pub struct Pods {
 #[derive(Debug, Clone)]
 pub struct Pod {
     /// Its UUID.
-    pub uuid: String,
+    pub uuid: PodUuid,
     /// The state directory it was found in.
     pub dir: Dir,
     /// Its directory.
@@ -135,16 +128,14 @@ impl Pods {
             };
             for entry in rd {
                 let Ok(entry) = entry else { continue };
-                let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                let Some(uuid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
                     continue;
                 };
-                if uuid::Uuid::parse_str(&name).is_ok() {
-                    out.push(Pod {
-                        uuid: name,
-                        dir: d,
-                        path: entry.path(),
-                    });
-                }
+                out.push(Pod {
+                    uuid,
+                    dir: d,
+                    path: entry.path(),
+                });
             }
         }
         out.sort_by(|a, b| a.uuid.cmp(&b.uuid).then(a.dir.cmp(&b.dir)));
@@ -158,36 +149,32 @@ impl Pods {
         let matches: Vec<Pod> = self
             .all()?
             .into_iter()
-            .filter(|p| !prefix.is_empty() && p.uuid.starts_with(prefix))
+            .filter(|p| p.uuid.has_prefix(prefix))
             .collect();
         match matches.len() {
             0 => Err(PodError::Unknown(prefix.to_string())),
             1 => Ok(matches.into_iter().next().expect("one match")),
             _ => Err(PodError::Ambiguous {
                 prefix: prefix.to_string(),
-                matches: matches.into_iter().map(|p| p.uuid).collect(),
+                matches: matches.into_iter().map(|p| p.uuid.to_string()).collect(),
             }),
         }
     }
 
     /// Re-finds a pod by full UUID after it may have moved.
-    pub fn refind(&self, uuid: &str) -> Option<Pod> {
+    pub fn refind(&self, uuid: PodUuid) -> Option<Pod> {
         Dir::ALL.into_iter().find_map(|d| {
-            let path = self.state_dir(d).join(uuid);
-            path.is_dir().then(|| Pod {
-                uuid: uuid.to_string(),
-                dir: d,
-                path,
-            })
+            let path = self.state_dir(d).join(uuid.to_string());
+            path.is_dir().then_some(Pod { uuid, dir: d, path })
         })
     }
 
     /// Moves a pod to another state directory (atomic rename).
     pub fn move_to(&self, pod: &Pod, to: Dir) -> Result<Pod, PodError> {
-        let dest = self.state_dir(to).join(&pod.uuid);
+        let dest = self.state_dir(to).join(pod.uuid.to_string());
         std::fs::rename(&pod.path, &dest).map_err(io_err("move", &pod.path))?;
         Ok(Pod {
-            uuid: pod.uuid.clone(),
+            uuid: pod.uuid,
             dir: to,
             path: dest,
         })
@@ -225,46 +212,8 @@ impl Pod {
         let p = self.path.join(rukt_contract::POD_MANIFEST);
         let data = std::fs::read(&p).map_err(io_err("read", &p))?;
         PodManifest::from_json(&data).map_err(|source| PodError::Manifest {
-            uuid: self.uuid.clone(),
+            uuid: self.uuid,
             source,
         })
     }
-}
-
-/// What every pod on disk uses from the image store (for `image gc`).
-pub fn images_in_use(pods: &Pods) -> rukt_images::gc::InUse {
-    let mut used = rukt_images::gc::InUse::default();
-    for pod in pods.all().unwrap_or_default() {
-        let Ok(m) = pod.manifest() else { continue };
-        for app in &m.apps {
-            let parse = |s: &str| s.parse::<rukt_images::digest::Digest>().ok();
-            if let Some(id) = parse(&app.image.id) {
-                used.images.insert(id.clone());
-                used.blobs.insert(id);
-            }
-            used.blobs.extend(parse(&app.image.manifest));
-            used.layers
-                .extend(app.image.layers.iter().filter_map(|l| parse(l)));
-        }
-    }
-    used
-}
-
-/// Image ID → UUID of a running pod that uses it.
-pub fn images_of_running_pods(
-    pods: &Pods,
-) -> std::collections::HashMap<rukt_images::digest::Digest, String> {
-    let mut out = std::collections::HashMap::new();
-    for pod in pods.all().unwrap_or_default() {
-        if pod.dir != Dir::Run || pod.state() != State::Running {
-            continue;
-        }
-        let Ok(m) = pod.manifest() else { continue };
-        for app in &m.apps {
-            if let Ok(id) = app.image.id.parse() {
-                out.insert(id, pod.uuid.clone());
-            }
-        }
-    }
-    out
 }

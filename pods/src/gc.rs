@@ -14,9 +14,12 @@ use rukt_contract::GcArgs;
 use rukt_images::store::LockMode;
 use tracing::{debug, warn};
 
-use super::mount::unmount_below;
-use super::remove::remove_pod_dir;
-use super::{Dir, Pod, PodError, Pods, State, io_err};
+use crate::id::PodUuid;
+use crate::mount::unmount_below;
+use crate::pod::{Pod, PodError, Pods, io_err};
+use crate::remove::remove_pod_dir;
+use crate::stage1::Stage1;
+use crate::state::{Dir, State};
 
 /// Embryos younger than this are being created, not abandoned.
 const EMBRYO_AGE: Duration = Duration::from_secs(600);
@@ -35,14 +38,14 @@ pub struct GcOptions {
 }
 
 /// What one gc run did.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default)]
 pub struct GcReport {
     /// Pods marked as garbage.
-    pub marked: Vec<String>,
+    pub marked: Vec<PodUuid>,
     /// Pods removed.
-    pub removed: Vec<String>,
+    pub removed: Vec<PodUuid>,
     /// Pods that could not be removed, with why.
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<(PodUuid, PodError)>,
 }
 
 /// Runs gc over every pod.
@@ -68,7 +71,7 @@ pub fn gc(pods: &Pods, opts: GcOptions) -> Result<GcReport, PodError> {
             continue;
         };
         match pods.move_to(&pod, target) {
-            Ok(_) => report.marked.push(pod.uuid.clone()),
+            Ok(_) => report.marked.push(pod.uuid),
             Err(e) => debug!(uuid = %pod.uuid, error = %e, "lost a race marking a pod"),
         }
         drop(lock);
@@ -86,27 +89,14 @@ pub fn gc(pods: &Pods, opts: GcOptions) -> Result<GcReport, PodError> {
             continue;
         }
         match destroy(&pod, opts.debug) {
-            Ok(true) => report.removed.push(pod.uuid.clone()),
+            Ok(true) => report.removed.push(pod.uuid),
             Ok(false) => {}
             Err(e) => {
-                warn!(uuid = %pod.uuid, error = %e, "cannot remove pod");
-                report.failed.push((pod.uuid.clone(), chain(&e)));
+                report.failed.push((pod.uuid, e));
             }
         }
     }
     Ok(report)
-}
-
-/// An error and its causes, `: `-separated.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 fn older_than(pod: &Pod, file: &str, age: Duration, now: SystemTime) -> bool {
@@ -135,13 +125,9 @@ pub fn destroy(pod: &Pod, debug: bool) -> Result<bool, PodError> {
     if ran && let Ok(m) = pod.manifest() {
         let args = GcArgs {
             debug,
-            uuid: pod.uuid.clone(),
+            uuid: pod.uuid.to_string(),
         };
-        match crate::exe_guard::command(&m.stage1.path)
-            .args(args.to_argv())
-            .current_dir(&pod.path)
-            .status()
-        {
+        match Stage1::of(&m).call(pod, args.to_argv()) {
             Ok(s) if s.success() => {}
             Ok(s) => {
                 warn!(uuid = %pod.uuid, status = %s, "stage1 gc failed; unmounting what it left")
@@ -162,7 +148,7 @@ pub fn rm(pods: &Pods, pod: &Pod, debug: bool) -> Result<(), PodError> {
     let target = match state {
         State::Running | State::Preparing | State::Deleting | State::Embryo => {
             return Err(PodError::WrongState {
-                uuid: pod.uuid.clone(),
+                uuid: pod.uuid,
                 state,
                 hint: "stop it first, or wait for it to end",
             });
@@ -174,7 +160,7 @@ pub fn rm(pods: &Pods, pod: &Pod, debug: bool) -> Result<(), PodError> {
     let pod = match target {
         Some(t) => {
             let Some(lock) = pod.try_lock(LockMode::Exclusive)? else {
-                return Err(PodError::Busy(pod.uuid.clone()));
+                return Err(PodError::Busy(pod.uuid));
             };
             let moved = pods.move_to(pod, t)?;
             drop(lock);
@@ -185,6 +171,6 @@ pub fn rm(pods: &Pods, pod: &Pod, debug: bool) -> Result<(), PodError> {
     if destroy(&pod, debug)? {
         Ok(())
     } else {
-        Err(PodError::Busy(pod.uuid.clone()))
+        Err(PodError::Busy(pod.uuid))
     }
 }

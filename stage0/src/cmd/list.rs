@@ -4,11 +4,12 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use rukt_stage0::pods::status::status;
+use rukt_pods::status;
 
-use super::existing_pods;
+use super::Globals;
+use super::pods::existing_pods;
+use super::status::exit_suffix;
 use crate::cli::Format;
-use crate::cmd::Globals;
 
 pub fn run(g: &Globals, format: Format, no_legend: bool, full: bool) -> Result<ExitCode> {
     let all: Vec<_> = existing_pods(g).all()?.iter().map(status).collect();
@@ -20,11 +21,10 @@ pub fn run(g: &Globals, format: Format, no_legend: bool, full: bool) -> Result<E
     }
     let mut rows: Vec<[String; 6]> = Vec::new();
     for st in &all {
-        let uuid = if full {
-            st.uuid.clone()
-        } else {
-            st.uuid[..8].to_string()
-        };
+        let mut uuid = st.uuid.to_string();
+        if !full {
+            uuid.truncate(8);
+        }
         let apps = st
             .apps
             .iter()
@@ -37,7 +37,7 @@ pub fn run(g: &Globals, format: Format, no_legend: bool, full: bool) -> Result<E
             .map(|a| a.image.as_str())
             .collect::<Vec<_>>()
             .join(",");
-        let exit = crate::cmd::pod::status::exit_suffix(st);
+        let exit = exit_suffix(st);
         rows.push([
             uuid,
             apps,

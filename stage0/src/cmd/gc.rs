@@ -6,20 +6,20 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use rukt_stage0::pods::gc::{GcOptions, gc, rm};
+use rukt_pods::GcOptions;
 
-use super::{existing_pods, find_all};
-use crate::cmd::Globals;
+use super::Globals;
+use super::pods::{existing_pods, find_all};
 
-pub fn rm_cmd(g: &Globals, uuids: &[String], file: Option<&Path>, debug: bool) -> Result<ExitCode> {
+pub fn rm(g: &Globals, uuids: &[String], file: Option<&Path>) -> Result<ExitCode> {
     let pods = existing_pods(g);
     let mut failed = 0;
     let mut out = std::io::stdout().lock();
     for pod in find_all(g, uuids, file)? {
-        match rm(&pods, &pod, debug) {
+        match rukt_pods::rm(&pods, &pod, g.debug) {
             Ok(()) => writeln!(out, "{}", pod.uuid)?,
             Err(e) => {
-                let _ = writeln!(std::io::stderr(), "rukt: {e}");
+                crate::report(&e.into());
                 failed += 1;
             }
         }
@@ -30,22 +30,19 @@ pub fn rm_cmd(g: &Globals, uuids: &[String], file: Option<&Path>, debug: bool) -
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn gc_cmd(
+pub fn gc(
     g: &Globals,
     grace_period: Duration,
     expire_prepared: Duration,
     mark_only: bool,
-    debug: bool,
 ) -> Result<ExitCode> {
-    let report = gc(
-        &existing_pods(g),
-        GcOptions {
-            grace_period,
-            expire_prepared,
-            mark_only,
-            debug,
-        },
-    )?;
+    let opts = GcOptions {
+        grace_period,
+        expire_prepared,
+        mark_only,
+        debug: g.debug,
+    };
+    let report = rukt_pods::gc(&existing_pods(g), opts)?;
     let mut out = std::io::stdout().lock();
     for u in &report.marked {
         writeln!(out, "marked {u}")?;
@@ -53,11 +50,12 @@ pub fn gc_cmd(
     for u in &report.removed {
         writeln!(out, "removed {u}")?;
     }
-    for (u, why) in &report.failed {
-        let _ = writeln!(std::io::stderr(), "rukt: cannot remove pod {u}: {why}");
+    let failed = report.failed.len();
+    for (u, e) in report.failed {
+        crate::report(&anyhow::Error::from(e).context(format!("cannot remove pod {u}")));
     }
-    if !report.failed.is_empty() {
-        bail!("{} pod(s) could not be removed", report.failed.len());
+    if failed > 0 {
+        bail!("{failed} pod(s) could not be removed");
     }
     Ok(ExitCode::SUCCESS)
 }

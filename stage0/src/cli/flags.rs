@@ -1,11 +1,10 @@
 //! Parsing of the isolation and limit flags of `rukt run`/`prepare`:
 //! quantities (`--memory=256Mi`, `--cpu=500m`), capability lists
-//! (`--caps-retain`, `--caps-remove`), `--seccomp mode=...`, and the
-//! capability set an app ends up with.
+//! (`--caps-retain`, `--caps-remove`) and `--seccomp mode=...`.
 
-use rukt_contract::{DEFAULT_CAPABILITIES, Seccomp, SeccompMode, isolation::known_capability};
+use rukt_contract::{Seccomp, SeccompMode, isolation::known_capability};
 
-use super::spec::SpecError;
+use super::words::SpecError;
 
 fn invalid(flag: &'static str, value: &str, reason: &'static str) -> SpecError {
     SpecError::Invalid {
@@ -99,22 +98,6 @@ pub fn capabilities(flag: &'static str, v: &str) -> Result<Vec<String>, SpecErro
         .collect()
 }
 
-/// The set an app gets: `retain` replaces the default set, then `remove`
-/// takes names away (rkt's semantics for `--caps-retain`/`--caps-remove`).
-pub fn resolve_capabilities(retain: Option<&[String]>, remove: &[String]) -> Vec<String> {
-    let base: Vec<String> = match retain {
-        Some(r) => r.to_vec(),
-        None => DEFAULT_CAPABILITIES.iter().map(|s| s.to_string()).collect(),
-    };
-    let mut out: Vec<String> = Vec::new();
-    for c in base {
-        if !remove.contains(&c) && !out.contains(&c) {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// `--seccomp mode=retain|remove[,errno=ENAME],SYSCALL|@GROUP,...`.
 pub fn seccomp(v: &str) -> Result<Seccomp, SpecError> {
     let bad = |reason| invalid("--seccomp", v, reason);
@@ -186,13 +169,9 @@ mod tests {
         let retain = capabilities("--caps-retain", "net_admin,CAP_KILL").unwrap();
         assert_eq!(retain, ["CAP_NET_ADMIN", "CAP_KILL"]);
         assert!(capabilities("--caps-retain", "CAP_FLY").is_err());
-        let remove = capabilities("--caps-remove", "chown").unwrap();
-        let set = resolve_capabilities(None, &remove);
-        assert!(!set.contains(&"CAP_CHOWN".to_string()));
-        assert_eq!(set.len(), DEFAULT_CAPABILITIES.len() - 1);
         assert_eq!(
-            resolve_capabilities(Some(&retain), &["CAP_KILL".into()]),
-            ["CAP_NET_ADMIN"]
+            capabilities("--caps-remove", "chown").unwrap(),
+            ["CAP_CHOWN"]
         );
     }
 

@@ -5,17 +5,19 @@
 //! until every input has been checked.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use oci_spec::image::ImageConfiguration;
 use rukt_contract::{App, ImageInfo, Mount, PodManifest, Volume, VolumeKind};
 use rukt_images::fetch::{Fetcher, Progress};
-use rukt_images::reference::ImageRef;
 use rukt_images::store::{FileLock, ImageRecord, LockMode, Store, fsutil};
 
-use super::spec::{AppSpec, PodSpec};
-use super::{Dir, Pod, PodError, Pods, io_err, user};
-use crate::stage1;
+use crate::id::PodUuid;
+use crate::pod::{Pod, PodError, Pods, io_err};
+use crate::spec::{AppSpec, PodSpec};
+use crate::stage1::{self, Stage1};
+use crate::state::Dir;
+use crate::user;
 
 /// `PATH` for apps whose image sets none.
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -38,9 +40,6 @@ pub enum PrepareError {
         #[source]
         source: Box<rukt_images::fetch::FetchError>,
     },
-    /// The image reference is malformed.
-    #[error(transparent)]
-    Reference(#[from] rukt_images::reference::ReferenceError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] rukt_images::store::StoreError),
@@ -70,6 +69,8 @@ pub struct Preparing {
     pub lock: FileLock,
     /// Its manifest, as written.
     pub manifest: PodManifest,
+    /// The stage1 that will run it.
+    pub stage1: Stage1,
 }
 
 /// Checks the spec, fetches images and creates the pod (see [`create`] for
@@ -82,22 +83,20 @@ pub fn prepare(
     progress: &dyn Progress,
     durable: bool,
 ) -> Result<Preparing, PrepareError> {
-    let stage1 = stage1::probe_cached(
+    let stage1 = Stage1::probe(
         spec.stage1.as_deref().unwrap_or(stage1::DEFAULT_FLAVOR),
-        &store.root().join("cache/stage1"),
+        store.root(),
     )?;
-    if stage1.flavor == "fly" {
+    if stage1.info().flavor == "fly" {
         warn_fly_ignores(spec);
     }
     let volumes = check_volumes(spec)?;
-    let common_env = common_environment(spec)?;
     let mut records = Vec::new();
     for app in &spec.apps {
-        let image = ImageRef::parse(&app.image)?;
         let rec = fetcher
-            .fetch(&image, progress)
+            .fetch(&app.image, progress)
             .map_err(|source| PrepareError::Fetch {
-                image: app.image.clone(),
+                image: app.image_input.clone(),
                 source: Box::new(source),
             })?;
         store.mark_used(&rec.id);
@@ -121,15 +120,22 @@ pub fn prepare(
     let mut apps = Vec::new();
     let mut names = HashSet::new();
     for (spec_app, rec) in spec.apps.iter().zip(&records) {
-        let app = build_app(store, spec_app, rec, &common_env, &volumes, &mut names)?;
+        let app = build_app(
+            store,
+            spec_app,
+            rec,
+            &spec.environment,
+            &volumes,
+            &mut names,
+        )?;
         apps.push(app);
     }
-    let uuid = uuid::Uuid::new_v4().to_string();
+    let uuid = PodUuid::new_random();
     let manifest = PodManifest {
-        interface_version: stage1::agreed_version(&stage1),
-        uuid: uuid.clone(),
+        interface_version: stage1.version(),
+        uuid: uuid.to_string(),
         hostname: spec.hostname.clone(),
-        stage1,
+        stage1: stage1.info().clone(),
         apps,
         volumes,
         net: spec.net.unwrap_or_default(),
@@ -143,11 +149,12 @@ pub fn prepare(
         },
         created: rukt_images::store::index::now_rfc3339(),
     };
-    let (pod, lock) = create(pods, &manifest, durable)?;
+    let (pod, lock) = create(pods, uuid, &manifest, durable)?;
     Ok(Preparing {
         pod,
         lock,
         manifest,
+        stage1,
     })
 }
 
@@ -185,18 +192,23 @@ fn warn_fly_ignores(spec: &PodSpec) {
 /// Creates `embryo/<uuid>`, locks it, moves it to `prepare/` and fills it;
 /// removes it again on failure. `durable` syncs the manifest (a prepared
 /// pod must survive a crash; one that runs at once is garbage after one).
-fn create(pods: &Pods, manifest: &PodManifest, durable: bool) -> Result<(Pod, FileLock), PodError> {
-    let path = pods.state_dir(Dir::Embryo).join(&manifest.uuid);
+fn create(
+    pods: &Pods,
+    uuid: PodUuid,
+    manifest: &PodManifest,
+    durable: bool,
+) -> Result<(Pod, FileLock), PodError> {
+    let path = pods.state_dir(Dir::Embryo).join(uuid.to_string());
     std::fs::create_dir(&path).map_err(io_err("create", &path))?;
     let embryo = Pod {
-        uuid: manifest.uuid.clone(),
+        uuid,
         dir: Dir::Embryo,
         path,
     };
     let fill = || -> Result<(Pod, FileLock), PodError> {
         let lock = embryo
             .try_lock(LockMode::Exclusive)?
-            .ok_or_else(|| PodError::Busy(embryo.uuid.clone()))?;
+            .ok_or(PodError::Busy(embryo.uuid))?;
         let pod = pods.move_to(&embryo, Dir::Prepare)?;
         let p = |rel: &str| pod.path.join(rel);
         for app in &manifest.apps {
@@ -225,7 +237,7 @@ fn create(pods: &Pods, manifest: &PodManifest, durable: bool) -> Result<(Pod, Fi
     };
     fill().inspect_err(|_| {
         for d in [Dir::Embryo, Dir::Prepare] {
-            let _ = std::fs::remove_dir_all(pods.state_dir(d).join(&manifest.uuid));
+            let _ = std::fs::remove_dir_all(pods.state_dir(d).join(uuid.to_string()));
         }
     })
 }
@@ -269,39 +281,12 @@ fn check_volumes(spec: &PodSpec) -> Result<Vec<Volume>, PrepareError> {
             if !seen.contains(vol) {
                 return Err(invalid(format!(
                     "{}: --mount names volume {vol:?}, which no --volume defines",
-                    app.image
+                    app.image_input
                 )));
             }
         }
     }
     Ok(out)
-}
-
-/// `--inherit-env`, `--set-env-file`, `--set-env`, lowest precedence first.
-fn common_environment(spec: &PodSpec) -> Result<Vec<(String, String)>, PrepareError> {
-    let mut env = Vec::new();
-    if spec.inherit_env {
-        env.extend(std::env::vars());
-    }
-    for file in &spec.set_env_files {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| invalid(format!("--set-env-file {}: {e}", file.display())))?;
-        for line in text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        {
-            let (k, v) = line.split_once('=').ok_or_else(|| {
-                invalid(format!(
-                    "--set-env-file {}: {line:?} is not NAME=VALUE",
-                    file.display()
-                ))
-            })?;
-            env.push((k.to_string(), v.to_string()));
-        }
-    }
-    env.extend(spec.set_env.iter().cloned());
-    Ok(env)
 }
 
 /// Sets `k` in an ordered environment, replacing an earlier value.
@@ -426,10 +411,7 @@ fn build_app(
         readonly_rootfs: spec.readonly_rootfs,
         mounts,
         resources: spec.resources,
-        capabilities: super::isolation::resolve_capabilities(
-            spec.caps_retain.as_deref(),
-            &spec.caps_remove,
-        ),
+        capabilities: resolve_capabilities(spec.caps_retain.as_deref(), &spec.caps_remove),
         seccomp: spec.seccomp.clone(),
         oom_score_adj: spec.oom_score_adj,
     })
@@ -477,15 +459,39 @@ fn app_name(
     Ok(candidate)
 }
 
-/// The layer directories of an app, top first, for mounting.
-pub fn app_lowers(store_root: &Path, app: &App) -> Vec<PathBuf> {
-    app.image
-        .layers
-        .iter()
-        .rev()
-        .map(|d| {
-            let (alg, hex) = d.split_once(':').unwrap_or(("sha256", d));
-            store_root.join("layers").join(alg).join(hex).join("rootfs")
-        })
-        .collect()
+/// The set an app gets: `retain` replaces the default set, then `remove`
+/// takes names away (rkt's semantics for `--caps-retain`/`--caps-remove`).
+pub fn resolve_capabilities(retain: Option<&[String]>, remove: &[String]) -> Vec<String> {
+    let base: Vec<String> = match retain {
+        Some(r) => r.to_vec(),
+        None => rukt_contract::DEFAULT_CAPABILITIES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    let mut out: Vec<String> = Vec::new();
+    for c in base {
+        if !remove.contains(&c) && !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_sets() {
+        let all = rukt_contract::DEFAULT_CAPABILITIES.len();
+        let set = resolve_capabilities(None, &["CAP_CHOWN".into()]);
+        assert!(!set.contains(&"CAP_CHOWN".to_string()));
+        assert_eq!(set.len(), all - 1);
+        let retain = ["CAP_NET_ADMIN".to_string(), "CAP_KILL".to_string()];
+        assert_eq!(
+            resolve_capabilities(Some(&retain), &["CAP_KILL".into()]),
+            ["CAP_NET_ADMIN"]
+        );
+    }
 }

@@ -1,14 +1,21 @@
-//! Finding a stage1 and asking which interface versions it speaks.
+//! The one way into a stage1: finding it, asking which interface versions
+//! it speaks, and the [`Stage1`] handle that runs each of its entrypoints
+//! (from a read-only view of its binary, in the pod directory).
 //!
 //! `--stage1=FLAVOR` looks for `rukt-stage1-FLAVOR` in `$RUKT_STAGE1_DIR`,
-//! next to the running `rukt`, then in `/usr/lib/rukt/stage1`; anything with
-//! a `/` is a path.
+//! next to the running executable, then in `/usr/lib/rukt/stage1`; anything
+//! with a `/` is a path.
 
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 
-use rukt_contract::{Entrypoint, INTERFACE_VERSION, Stage1Info};
+use rukt_contract::{Entrypoint, INTERFACE_VERSION, PodManifest, Stage1Info};
 use rukt_images::store::fsutil::write_replace;
+
+use crate::exe_guard::Stage1Command;
+use crate::pod::Pod;
 
 /// The default engine.
 pub const DEFAULT_FLAVOR: &str = "nspawn";
@@ -92,7 +99,7 @@ pub fn locate(flavor_or_path: &str) -> Result<(String, PathBuf), Stage1Error> {
 }
 
 /// Locates a stage1 and asks it for its interface versions.
-pub fn probe(flavor_or_path: &str) -> Result<Stage1Info, Stage1Error> {
+fn probe(flavor_or_path: &str) -> Result<Stage1Info, Stage1Error> {
     let (flavor, path) = locate(flavor_or_path)?;
     let out = Command::new(&path)
         .arg(Entrypoint::InterfaceVersion.name())
@@ -124,7 +131,7 @@ pub fn probe(flavor_or_path: &str) -> Result<Stage1Info, Stage1Error> {
 /// Like [`probe`], remembering the answer in `cache_dir` keyed by the
 /// executable's device, inode, size and mtime, so that a run does not spawn
 /// the stage1 twice; replacing the binary invalidates the entry.
-pub fn probe_cached(flavor_or_path: &str, cache_dir: &Path) -> Result<Stage1Info, Stage1Error> {
+fn probe_cached(flavor_or_path: &str, cache_dir: &Path) -> Result<Stage1Info, Stage1Error> {
     use std::os::unix::fs::MetadataExt;
     let (flavor, path) = locate(flavor_or_path)?;
     let Ok(meta) = std::fs::metadata(&path) else {
@@ -175,11 +182,69 @@ pub fn probe_cached(flavor_or_path: &str, cache_dir: &Path) -> Result<Stage1Info
 }
 
 /// The version to use with a stage1: the highest both sides speak.
-pub fn agreed_version(info: &Stage1Info) -> u32 {
+fn agreed_version(info: &Stage1Info) -> u32 {
     info.interface_versions
         .iter()
         .copied()
         .filter(|v| *v <= INTERFACE_VERSION)
         .max()
         .unwrap_or(INTERFACE_VERSION)
+}
+
+/// A stage1 and the interface version agreed with it: every call into a
+/// stage1 goes through this.
+#[derive(Debug, Clone)]
+pub struct Stage1 {
+    info: Stage1Info,
+    version: u32,
+}
+
+impl Stage1 {
+    /// Finds `flavor_or_path` and agrees on a version with it (the answer is
+    /// cached in the store at `store_root`).
+    pub fn probe(flavor_or_path: &str, store_root: &Path) -> Result<Stage1, Stage1Error> {
+        let info = probe_cached(flavor_or_path, &store_root.join("cache/stage1"))?;
+        Ok(Stage1 {
+            version: agreed_version(&info),
+            info,
+        })
+    }
+
+    /// The stage1 a prepared or running pod was made for.
+    pub fn of(manifest: &PodManifest) -> Stage1 {
+        Stage1 {
+            info: manifest.stage1.clone(),
+            version: manifest.interface_version,
+        }
+    }
+
+    /// Where it is and what it declared.
+    pub fn info(&self) -> &Stage1Info {
+        &self.info
+    }
+
+    /// The interface version both sides speak.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The command for one entrypoint of `pod`, started in the pod directory.
+    fn command(&self, pod: &Pod, argv: Vec<OsString>) -> Stage1Command {
+        let mut cmd = crate::exe_guard::command(&self.info.path);
+        cmd.args(argv).current_dir(&pod.path);
+        cmd
+    }
+
+    /// Execs an entrypoint that becomes the caller (`run`, `enter`), with
+    /// `env` added; returns only if exec failed.
+    pub fn exec(&self, pod: &Pod, argv: Vec<OsString>, env: &[(&str, String)]) -> std::io::Error {
+        let mut cmd = self.command(pod, argv);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        cmd.exec()
+    }
+
+    /// Runs an entrypoint that returns (`stop`, `gc`) and waits for it.
+    pub fn call(&self, pod: &Pod, argv: Vec<OsString>) -> std::io::Result<ExitStatus> {
+        self.command(pod, argv).status()
+    }
 }

@@ -1,4 +1,5 @@
-//! What the user asked for on `rukt run`/`prepare`, parsed rkt-style:
+//! The words of `rukt run`/`prepare`, parsed rkt-style into the library's
+//! typed request ([`PodSpec`]) and what only the command line has:
 //!
 //! ```text
 //! rukt run [POD FLAGS] IMAGE [APP FLAGS] [-- ARGS...] [--- IMAGE [APP FLAGS] [-- ARGS...]]...
@@ -6,12 +7,18 @@
 //!
 //! App flags bind to the image before them; pod flags may stand anywhere
 //! outside an app's `-- ARGS`. Both `--flag=value` and `--flag value` work.
+//! Every error here is a usage error (exit code 2).
 
 use std::path::PathBuf;
 
-use rukt_contract::{KvmAccel, NetMode, Resources, Seccomp, Sharing};
+use clap::ValueEnum;
+use rukt_contract::{KvmAccel, NetMode, Resources, Sharing};
+use rukt_images::fetch::PullPolicy;
+use rukt_images::reference::ImageRef;
+use rukt_pods::{AppSpec, PodSpec, VolumeSpec};
 
-use super::isolation;
+use super::PullPolicyArg;
+use super::flags as isolation;
 
 /// A parse error, worded for the command line.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -38,90 +45,34 @@ pub enum SpecError {
     /// No image at all.
     #[error("no image given")]
     NoImage,
+    /// An image reference that does not parse.
+    #[error("invalid image {input:?}: {reason}")]
+    Image {
+        /// What was given.
+        input: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
-/// A pod-level volume as given with `--volume`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumeSpec {
-    /// Its name.
-    pub name: String,
-    /// `Some(path)` for `kind=host`, `None` for `kind=empty`.
-    pub source: Option<PathBuf>,
-    /// `readOnly=true`.
-    pub read_only: bool,
-}
-
-/// One app as given.
+/// Everything `run`/`prepare` was asked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AppSpec {
-    /// The image reference.
-    pub image: String,
-    /// `--name`.
-    pub name: Option<String>,
-    /// `--exec`.
-    pub exec: Option<String>,
-    /// `-- ARGS`; `None` when no `--` was given.
-    pub args: Option<Vec<String>>,
-    /// `--working-dir`.
-    pub working_dir: Option<String>,
-    /// `--user`.
-    pub user: Option<String>,
-    /// `--group`.
-    pub group: Option<String>,
-    /// `--environment NAME=VALUE`, in order.
-    pub environment: Vec<(String, String)>,
-    /// `--readonly-rootfs`.
-    pub readonly_rootfs: bool,
-    /// `--mount volume=NAME,target=PATH`.
-    pub mounts: Vec<(String, String)>,
-    /// `--memory`, `--cpu`, `--cpu-shares`, `--pids-limit` after the image.
-    pub resources: Resources,
-    /// `--caps-retain`.
-    pub caps_retain: Option<Vec<String>>,
-    /// `--caps-remove`.
-    pub caps_remove: Vec<String>,
-    /// `--seccomp`.
-    pub seccomp: Option<Seccomp>,
-    /// `--oom-score-adj`.
-    pub oom_score_adj: Option<i32>,
-}
-
-/// The whole pod as given.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PodSpec {
-    /// Apps, in order.
-    pub apps: Vec<AppSpec>,
-    /// `--volume`.
-    pub volumes: Vec<VolumeSpec>,
-    /// `--hostname`.
-    pub hostname: Option<String>,
-    /// `--stage1` (flavor or path), default `nspawn`.
-    pub stage1: Option<String>,
+pub struct RunWords {
+    /// The pod, for the library. Its `environment` holds `--set-env` only;
+    /// the verb adds `--inherit-env` and `--set-env-file` below it.
+    pub spec: PodSpec,
+    /// `--interactive`.
+    pub interactive: bool,
     /// `--uuid-file-save`.
     pub uuid_file_save: Option<PathBuf>,
-    /// `--set-env NAME=VALUE` (every app).
-    pub set_env: Vec<(String, String)>,
     /// `--set-env-file FILE` (every app).
     pub set_env_files: Vec<PathBuf>,
     /// `--inherit-env`.
     pub inherit_env: bool,
-    /// `--interactive`.
-    pub interactive: bool,
     /// `--pull-policy`.
-    pub pull_policy: Option<String>,
+    pub pull_policy: PullPolicy,
     /// `--quiet`.
     pub quiet: bool,
-    /// `--net`.
-    pub net: Option<NetMode>,
-    /// `--ipc`.
-    pub ipc: Option<Sharing>,
-    /// `--pid`.
-    pub pid: Option<Sharing>,
-    /// `--memory`, `--cpu`, `--cpu-shares`, `--pids-limit` before any image:
-    /// limits of the whole pod.
-    pub resources: Resources,
-    /// `--kvm-accel`.
-    pub kvm_accel: Option<KvmAccel>,
 }
 
 const APP_FLAGS: [&str; 12] = [
@@ -139,10 +90,11 @@ const APP_FLAGS: [&str; 12] = [
     "--mount",
 ];
 
-impl PodSpec {
+impl RunWords {
     /// Parses the words after `run`/`prepare`.
-    pub fn parse(words: &[String]) -> Result<PodSpec, SpecError> {
-        let mut spec = PodSpec::default();
+    pub fn parse(words: &[String]) -> Result<RunWords, SpecError> {
+        let mut out = RunWords::default();
+        let spec = &mut out.spec;
         let mut i = 0;
         while i < words.len() {
             let w = &words[i];
@@ -161,10 +113,11 @@ impl PodSpec {
                 continue;
             }
             let Some(flag_body) = w.strip_prefix("--") else {
-                spec.apps.push(AppSpec {
-                    image: w.clone(),
-                    ..AppSpec::default()
-                });
+                let image = ImageRef::parse(w).map_err(|e| SpecError::Image {
+                    input: w.clone(),
+                    reason: e.to_string(),
+                })?;
+                spec.apps.push(AppSpec::new(image, w.clone()));
                 continue;
             };
             let (flag, inline) = match flag_body.split_once('=') {
@@ -239,25 +192,34 @@ impl PodSpec {
                 "--hostname" => spec.hostname = Some(value("--hostname")?),
                 "--stage1" => spec.stage1 = Some(value("--stage1")?),
                 "--uuid-file-save" => {
-                    spec.uuid_file_save = Some(PathBuf::from(value("--uuid-file-save")?))
+                    out.uuid_file_save = Some(PathBuf::from(value("--uuid-file-save")?))
                 }
                 "--set-env" => spec
-                    .set_env
+                    .environment
                     .push(key_value("--set-env", &value("--set-env")?)?),
-                "--set-env-file" => spec
+                "--set-env-file" => out
                     .set_env_files
                     .push(PathBuf::from(value("--set-env-file")?)),
                 "--inherit-env" => {
-                    spec.inherit_env = inline
+                    out.inherit_env = inline
                         .as_deref()
                         .map_or(Ok(true), |v| boolean("--inherit-env", v))?
                 }
                 "--interactive" => {
-                    spec.interactive = inline
+                    out.interactive = inline
                         .as_deref()
                         .map_or(Ok(true), |v| boolean("--interactive", v))?
                 }
-                "--pull-policy" => spec.pull_policy = Some(value("--pull-policy")?),
+                "--pull-policy" => {
+                    let v = value("--pull-policy")?;
+                    out.pull_policy = PullPolicyArg::from_str(&v, false)
+                        .map_err(|_| SpecError::Invalid {
+                            flag: "--pull-policy",
+                            value: v,
+                            reason: "expected never, new or update",
+                        })?
+                        .into()
+                }
                 "--net" => {
                     let v = value("--net")?;
                     spec.net = Some(match v.as_str() {
@@ -293,14 +255,14 @@ impl PodSpec {
                         reason: "expected auto, kvm or tcg",
                     })?)
                 }
-                "--quiet" | "-q" => spec.quiet = true,
+                "--quiet" | "-q" => out.quiet = true,
                 _ => return Err(SpecError::UnknownFlag(flag)),
             }
         }
-        if spec.apps.is_empty() {
+        if out.spec.apps.is_empty() {
             return Err(SpecError::NoImage);
         }
-        Ok(spec)
+        Ok(out)
     }
 }
 
@@ -429,7 +391,11 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<PodSpec, SpecError> {
-        PodSpec::parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>())
+        words(s).map(|w| w.spec)
+    }
+
+    fn words(s: &str) -> Result<RunWords, SpecError> {
+        RunWords::parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>())
     }
 
     #[test]
@@ -448,6 +414,20 @@ mod tests {
         );
         assert_eq!(s.apps[1].user.as_deref(), Some("1000"));
         assert_eq!(s.hostname.as_deref(), Some("h"));
+    }
+
+    #[test]
+    fn command_line_only_flags_stay_out_of_the_spec() {
+        let w =
+            words("--quiet --pull-policy never --uuid-file-save /tmp/u --set-env A=1 img").unwrap();
+        assert!(w.quiet);
+        assert_eq!(w.pull_policy, PullPolicy::Never);
+        assert_eq!(
+            w.uuid_file_save.as_deref(),
+            Some(std::path::Path::new("/tmp/u"))
+        );
+        assert_eq!(w.spec.environment, [("A".to_string(), "1".to_string())]);
+        assert_eq!(w.spec.apps[0].image_input, "img");
     }
 
     #[test]
@@ -499,6 +479,14 @@ mod tests {
             Err(SpecError::UnknownFlag("--bogus".into()))
         );
         assert_eq!(parse("--stage1=fly"), Err(SpecError::NoImage));
+        assert!(matches!(
+            parse("img --pull-policy=sometimes"),
+            Err(SpecError::Invalid {
+                flag: "--pull-policy",
+                ..
+            })
+        ));
+        assert!(matches!(parse("docker://"), Err(SpecError::Image { .. })));
         assert_eq!(
             parse("img --name"),
             Err(SpecError::MissingValue("--name".into()))

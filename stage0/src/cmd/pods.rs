@@ -1,17 +1,10 @@
-//! Pod verbs: one file per verb, each glue between the CLI and
-//! `rukt_stage0::pods`.
-
-pub mod enter;
-pub mod gc;
-pub mod list;
-pub mod run;
-pub mod status;
-pub mod stop;
+//! What the pod verbs share: opening the pods directory and finding the pods
+//! a command names, by UUID, unique prefix or `--uuid-file`.
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use rukt_stage0::pods::{Pod, Pods};
+use rukt_pods::{Pod, Pods};
 
 use super::Globals;
 
@@ -26,7 +19,7 @@ pub fn pods(g: &Globals) -> Result<Pods> {
         .with_context(|| format!("cannot open the pods directory under {}", g.dir.display()))
 }
 
-/// The UUID given directly or through `--uuid-file`.
+/// The UUID (or prefix) given directly or through `--uuid-file`.
 pub fn uuid_arg(uuid: Option<&str>, file: Option<&Path>) -> Result<String> {
     match (uuid, file) {
         (Some(u), None) => Ok(u.to_string()),
@@ -37,6 +30,11 @@ pub fn uuid_arg(uuid: Option<&str>, file: Option<&Path>) -> Result<String> {
         (Some(_), Some(_)) => bail!("give either a UUID or --uuid-file, not both"),
         (None, None) => bail!("no pod UUID given"),
     }
+}
+
+/// The one pod named by a UUID or `--uuid-file`.
+pub fn find_one(g: &Globals, uuid: Option<&str>, file: Option<&Path>) -> Result<Pod> {
+    Ok(existing_pods(g).find(&uuid_arg(uuid, file)?)?)
 }
 
 /// Every pod named by `uuids` and `--uuid-file`.

@@ -1,0 +1,45 @@
+//! `rukt-pods`: the pod lifecycle without a daemon, as a library. Each pod is
+//! a directory under `<dir>/pods/<state>/`, moved between states by atomic
+//! rename and guarded by a `flock` on the directory (`docs/pod-lifecycle.md`).
+//!
+//! It takes typed requests ([`PodSpec`], [`RunOptions`], [`StopOptions`],
+//! [`GcOptions`], ...) and owns every verb's logic: prepare, run, status and
+//! wait, stop, enter, gc, rm, and the policy for removing images pods use.
+//! Every call into a stage1 goes through one handle, [`Stage1`].
+//!
+//! Front-ends sit on top: the `rukt` command line (`stage0/`) and the coming
+//! long-running services. This crate depends on `rukt-contract` and
+//! `rukt-images` (and the system floor), never on a command-line parser; it
+//! logs through `tracing` and never prints.
+
+// Unsafe code is confined to `exe_guard`, which allows it for one system call.
+#![deny(unsafe_code)]
+
+pub mod enter;
+pub mod exe_guard;
+pub mod gc;
+pub mod id;
+pub mod images;
+pub mod mount;
+pub mod pod;
+pub mod prepare;
+pub mod remove;
+pub mod run;
+pub mod spec;
+pub mod stage1;
+pub mod state;
+pub mod status;
+pub mod stop;
+pub mod user;
+
+pub use enter::{EnterRequest, enter};
+pub use gc::{GcOptions, GcReport, gc, rm};
+pub use id::PodUuid;
+pub use pod::{Pod, PodError, Pods};
+pub use prepare::{PrepareError, Preparing, prepare};
+pub use run::{RunOptions, run_prepared, run_preparing};
+pub use spec::{AppSpec, PodSpec, VolumeSpec};
+pub use stage1::{Stage1, Stage1Error};
+pub use state::{Dir, State};
+pub use status::{AppStatus, PodStatus, WaitError, status, wait};
+pub use stop::{StopOptions, StopOutcome, stop};

@@ -1,0 +1,108 @@
+//! What a front-end asks for when it makes a pod: typed, checked values, no
+//! argv and nothing only a command line has (progress bars, UUID files, the
+//! pull policy, which belongs to the [`Fetcher`](rukt_images::fetch::Fetcher)
+//! the front-end builds). `rukt run`'s rkt-style words are parsed into this
+//! by the CLI (`stage0/src/cli/words.rs`); the CRI service will build it from
+//! its requests.
+
+use std::path::PathBuf;
+
+use rukt_contract::{KvmAccel, NetMode, Resources, Seccomp, Sharing};
+use rukt_images::reference::ImageRef;
+
+/// A pod-level volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeSpec {
+    /// Its name.
+    pub name: String,
+    /// `Some(path)` for a host directory, `None` for an empty volume.
+    pub source: Option<PathBuf>,
+    /// Mounted read-only into every app.
+    pub read_only: bool,
+}
+
+/// One app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSpec {
+    /// The image.
+    pub image: ImageRef,
+    /// The image as the user wrote it, for messages.
+    pub image_input: String,
+    /// The app's name; derived from the image when `None`.
+    pub name: Option<String>,
+    /// The executable, replacing the image's entrypoint.
+    pub exec: Option<String>,
+    /// Arguments; `None` keeps the image's.
+    pub args: Option<Vec<String>>,
+    /// Working directory inside the app's root.
+    pub working_dir: Option<String>,
+    /// User, by name or number, resolved against the image.
+    pub user: Option<String>,
+    /// Group, by name or number.
+    pub group: Option<String>,
+    /// Environment of this app, in order, over the pod's.
+    pub environment: Vec<(String, String)>,
+    /// Read-only root filesystem.
+    pub readonly_rootfs: bool,
+    /// Volume mounts: (volume name, absolute target).
+    pub mounts: Vec<(String, String)>,
+    /// Limits of this app.
+    pub resources: Resources,
+    /// Capabilities replacing the default set.
+    pub caps_retain: Option<Vec<String>>,
+    /// Capabilities taken away.
+    pub caps_remove: Vec<String>,
+    /// A seccomp filter other than the engine's default.
+    pub seccomp: Option<Seccomp>,
+    /// The app's OOM score adjustment.
+    pub oom_score_adj: Option<i32>,
+}
+
+impl AppSpec {
+    /// An app running `image` with the image's defaults.
+    pub fn new(image: ImageRef, image_input: impl Into<String>) -> AppSpec {
+        AppSpec {
+            image,
+            image_input: image_input.into(),
+            name: None,
+            exec: None,
+            args: None,
+            working_dir: None,
+            user: None,
+            group: None,
+            environment: Vec::new(),
+            readonly_rootfs: false,
+            mounts: Vec::new(),
+            resources: Resources::default(),
+            caps_retain: None,
+            caps_remove: Vec::new(),
+            seccomp: None,
+            oom_score_adj: None,
+        }
+    }
+}
+
+/// A whole pod. `None` and empty fields take the engine's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodSpec {
+    /// Apps, in order.
+    pub apps: Vec<AppSpec>,
+    /// Volumes apps may mount.
+    pub volumes: Vec<VolumeSpec>,
+    /// The pod's hostname.
+    pub hostname: Option<String>,
+    /// The stage1: a flavor (`nspawn`, `kvm`, `fly`) or a path; `None` is the default.
+    pub stage1: Option<String>,
+    /// Environment of every app, in order (lowest precedence first).
+    pub environment: Vec<(String, String)>,
+    /// The network.
+    pub net: Option<NetMode>,
+    /// IPC namespace sharing.
+    pub ipc: Option<Sharing>,
+    /// PID namespace sharing.
+    pub pid: Option<Sharing>,
+    /// Limits of the whole pod.
+    pub resources: Resources,
+    /// The kvm engine's accelerator.
+    pub kvm_accel: Option<KvmAccel>,
+}

@@ -1,0 +1,102 @@
+//! `rukt run`, `rukt prepare` and `rukt run-prepared`.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use rukt_images::fetch::{Fetcher, NoProgress, Progress};
+use rukt_pods::{Dir, Preparing, RunOptions};
+
+use super::Globals;
+use super::pods::{existing_pods, find_one, pods};
+use crate::cli::words::RunWords;
+
+/// Prepares a pod from the words of `run`/`prepare`.
+fn prepare_from(g: &Globals, words: &[String], durable: bool) -> Result<(RunWords, Preparing)> {
+    let mut w = RunWords::parse(words)?;
+    w.spec.environment = environment(&w)?;
+    let store = g.store()?;
+    let mut options = g.fetch_options();
+    options.pull_policy = w.pull_policy;
+    let fetcher =
+        Fetcher::new(&store, options).context("cannot load the registry configuration")?;
+    let bars = crate::progress::Bars::for_terminal(w.quiet);
+    let progress: &dyn Progress = match &bars {
+        Some(b) => b,
+        None => &NoProgress,
+    };
+    let preparing = rukt_pods::prepare(&pods(g)?, &store, &fetcher, &w.spec, progress, durable)
+        .context("cannot prepare the pod")?;
+    if let Some(f) = &w.uuid_file_save {
+        save_uuid(f, &preparing.pod.uuid.to_string())?;
+    }
+    Ok((w, preparing))
+}
+
+/// Every app's environment, lowest precedence first: `--inherit-env`, then
+/// each `--set-env-file`, then `--set-env`.
+fn environment(w: &RunWords) -> Result<Vec<(String, String)>> {
+    let mut env = Vec::new();
+    if w.inherit_env {
+        env.extend(std::env::vars());
+    }
+    for file in &w.set_env_files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read --set-env-file {}", file.display()))?;
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let (k, v) = line.split_once('=').ok_or_else(|| {
+                anyhow!(
+                    "--set-env-file {}: {line:?} is not NAME=VALUE",
+                    file.display()
+                )
+            })?;
+            env.push((k.to_string(), v.to_string()));
+        }
+    }
+    env.extend(w.spec.environment.iter().cloned());
+    Ok(env)
+}
+
+fn save_uuid(file: &Path, uuid: &str) -> Result<()> {
+    std::fs::write(file, format!("{uuid}\n"))
+        .with_context(|| format!("cannot write the UUID to {}", file.display()))
+}
+
+pub fn prepare(g: &Globals, words: &[String]) -> Result<ExitCode> {
+    let (_, preparing) = prepare_from(g, words, true)?;
+    pods(g)?.move_to(&preparing.pod, Dir::Prepared)?;
+    drop(preparing.lock);
+    writeln!(std::io::stdout(), "{}", preparing.pod.uuid)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(g: &Globals, words: &[String]) -> Result<ExitCode> {
+    let (w, preparing) = prepare_from(g, words, false)?;
+    let uuid = preparing.pod.uuid;
+    let opts = RunOptions {
+        debug: g.debug,
+        interactive: w.interactive,
+    };
+    let err = rukt_pods::run_preparing(&pods(g)?, &g.store()?, preparing, opts);
+    Err(anyhow!(err).context(format!("cannot start pod {uuid}")))
+}
+
+pub fn run_prepared(
+    g: &Globals,
+    uuid: Option<&str>,
+    uuid_file: Option<&Path>,
+    interactive: bool,
+) -> Result<ExitCode> {
+    let pod = find_one(g, uuid, uuid_file)?;
+    let opts = RunOptions {
+        debug: g.debug,
+        interactive,
+    };
+    let err = rukt_pods::run_prepared(&existing_pods(g), &g.store()?, &pod, opts);
+    Err(anyhow!(err).context(format!("cannot start pod {}", pod.uuid)))
+}
