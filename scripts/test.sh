@@ -8,6 +8,10 @@ cd "$here"
 "$here/scripts/setup.sh" test
 [ "$(id -u)" = 0 ] || { echo "test.sh: the functional tests need root (whiteouts, ownership)" >&2; exit 1; }
 cargo fmt --all -- --check
+# The layering rule (stage1 engines depend only on contract and sys, ...),
+# on cargo's own dependency graph; a wrong dependency fails the run here.
+scripts/check-layering.py --self-test
+scripts/check-layering.py
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo build --workspace -q
 log=$(mktemp)
