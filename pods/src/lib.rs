@@ -15,6 +15,7 @@
 // Unsafe code is confined to `exe_guard`, which allows it for one system call.
 #![deny(unsafe_code)]
 
+mod app_build;
 pub mod enter;
 pub mod exe_guard;
 pub mod gc;

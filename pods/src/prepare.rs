@@ -5,22 +5,18 @@
 //! until every input has been checked.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 
-use oci_spec::image::ImageConfiguration;
-use rukt_contract::{App, ImageInfo, Mount, PodManifest, Volume, VolumeKind};
+use rukt_contract::{PodManifest, Volume, VolumeKind};
 use rukt_images::fetch::{Fetcher, Progress};
 use rukt_images::store::{FileLock, ImageRecord, LockMode, Store, fsutil};
 
+use crate::app_build::build_app;
 use crate::id::PodUuid;
 use crate::pod::{Pod, PodError, Pods, io_err};
 use crate::spec::{AppSpec, PodSpec};
 use crate::stage1::{self, Stage1};
 use crate::state::Dir;
 use crate::user;
-
-/// `PATH` for apps whose image sets none.
-pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Why a pod could not be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +53,7 @@ pub enum PrepareError {
     },
 }
 
-fn invalid(msg: impl Into<String>) -> PrepareError {
+pub(crate) fn invalid(msg: impl Into<String>) -> PrepareError {
     PrepareError::Invalid(msg.into())
 }
 
@@ -91,32 +87,7 @@ pub fn prepare(
         warn_fly_ignores(spec);
     }
     let volumes = check_volumes(spec)?;
-    let mut records = Vec::new();
-    for app in &spec.apps {
-        let rec = fetcher
-            .fetch(&app.image, progress)
-            .map_err(|source| PrepareError::Fetch {
-                image: app.image_input.clone(),
-                source: Box::new(source),
-            })?;
-        store.mark_used(&rec.id);
-        records.push(rec);
-    }
-    // From here until the manifest names the layers, `image gc` (which takes
-    // the store lock exclusively) cannot remove them. Taken after fetching: a
-    // failed fetch rolls back only when no one else holds the store lock.
-    let _pin = store.lock_store(LockMode::Shared)?;
-    // What a pod needs is the content; once the manifest names it, gc keeps it.
-    for rec in &records {
-        let present = rec.blobs().all(|b| store.has_blob(b))
-            && rec.layers.iter().all(|l| store.has_layer(&l.diff_id));
-        if !present {
-            return Err(invalid(format!(
-                "image {} was removed while the pod was being prepared; try again",
-                rec.name
-            )));
-        }
-    }
+    let (records, _pin) = fetch_images(store, fetcher, &spec.apps, progress)?;
     let mut apps = Vec::new();
     let mut names = HashSet::new();
     for (spec_app, rec) in spec.apps.iter().zip(&records) {
@@ -156,6 +127,43 @@ pub fn prepare(
         manifest,
         stage1,
     })
+}
+
+/// Fetches every app's image and pins the store: until the returned lock is
+/// dropped, `image gc` (which takes the store lock exclusively) cannot remove
+/// what was fetched, so the caller must name it in a manifest before that.
+pub(crate) fn fetch_images(
+    store: &Store,
+    fetcher: &Fetcher<'_>,
+    apps: &[AppSpec],
+    progress: &dyn Progress,
+) -> Result<(Vec<ImageRecord>, FileLock), PrepareError> {
+    let mut records = Vec::new();
+    for app in apps {
+        let rec = fetcher
+            .fetch(&app.image, progress)
+            .map_err(|source| PrepareError::Fetch {
+                image: app.image_input.clone(),
+                source: Box::new(source),
+            })?;
+        store.mark_used(&rec.id);
+        records.push(rec);
+    }
+    // Taken after fetching: a failed fetch rolls back only when no one else
+    // holds the store lock.
+    let pin = store.lock_store(LockMode::Shared)?;
+    // What a pod needs is the content; once the manifest names it, gc keeps it.
+    for rec in &records {
+        let present = rec.blobs().all(|b| store.has_blob(b))
+            && rec.layers.iter().all(|l| store.has_layer(&l.diff_id));
+        if !present {
+            return Err(invalid(format!(
+                "image {} was removed while the pod was being prepared; try again",
+                rec.name
+            )));
+        }
+    }
+    Ok((records, pin))
 }
 
 /// fly shares the host's namespaces and sets no limits: say which of the
@@ -287,211 +295,4 @@ fn check_volumes(spec: &PodSpec) -> Result<Vec<Volume>, PrepareError> {
         }
     }
     Ok(out)
-}
-
-/// Sets `k` in an ordered environment, replacing an earlier value.
-fn set(env: &mut Vec<(String, String)>, k: &str, v: &str) {
-    match env.iter_mut().find(|(ek, _)| ek == k) {
-        Some(e) => e.1 = v.to_string(),
-        None => env.push((k.to_string(), v.to_string())),
-    }
-}
-
-fn build_app(
-    store: &Store,
-    spec: &AppSpec,
-    rec: &ImageRecord,
-    common_env: &[(String, String)],
-    volumes: &[Volume],
-    names: &mut HashSet<String>,
-) -> Result<App, PrepareError> {
-    let config: ImageConfiguration =
-        serde_json::from_slice(&store.read_blob(&rec.id)?).map_err(|e| {
-            invalid(format!(
-                "{}: the stored image config is corrupt: {e}",
-                rec.name
-            ))
-        })?;
-    let c = config.config().clone().unwrap_or_default();
-    let name = app_name(spec, rec, names)?;
-
-    let exec = match (&spec.exec, &spec.args) {
-        (Some(e), args) => std::iter::once(e.clone())
-            .chain(args.iter().flatten().cloned())
-            .collect(),
-        (None, args) => {
-            let entry = c.entrypoint().clone().unwrap_or_default();
-            let rest = args
-                .clone()
-                .unwrap_or_else(|| c.cmd().clone().unwrap_or_default());
-            entry.into_iter().chain(rest).collect::<Vec<_>>()
-        }
-    };
-    if exec.is_empty() {
-        return Err(invalid(format!(
-            "app {name}: the image {} has no command; give one with --exec",
-            rec.name
-        )));
-    }
-
-    let mut env: Vec<(String, String)> = Vec::new();
-    for kv in c.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            set(&mut env, k, v);
-        }
-    }
-    for (k, v) in common_env.iter().chain(&spec.environment) {
-        set(&mut env, k, v);
-    }
-    if !env.iter().any(|(k, _)| k == "PATH") {
-        let (k, v) = DEFAULT_PATH.split_once('=').expect("constant has =");
-        set(&mut env, k, v);
-    }
-
-    let layers: Vec<PathBuf> = rec
-        .layers
-        .iter()
-        .rev()
-        .map(|l| store.layer_rootfs(&l.diff_id))
-        .collect();
-    let user_spec = spec
-        .user
-        .clone()
-        .or_else(|| c.user().clone())
-        .unwrap_or_default();
-    let passwd = user::read_image_file(&layers, "passwd");
-    let group = user::read_image_file(&layers, "group");
-    let ids = user::resolve(
-        &user_spec,
-        spec.group.as_deref(),
-        passwd.as_deref(),
-        group.as_deref(),
-    )
-    .map_err(|source| PrepareError::User {
-        app: name.clone(),
-        source,
-    })?;
-
-    let working_dir = spec
-        .working_dir
-        .clone()
-        .or_else(|| c.working_dir().clone())
-        .filter(|w| !w.is_empty())
-        .unwrap_or_else(|| "/".into());
-    if !working_dir.starts_with('/') {
-        return Err(invalid(format!(
-            "app {name}: working directory {working_dir:?} is not absolute"
-        )));
-    }
-    let mounts = spec
-        .mounts
-        .iter()
-        .map(|(volume, target)| {
-            debug_assert!(volumes.iter().any(|v| &v.name == volume));
-            Mount {
-                volume: volume.clone(),
-                target: target.clone(),
-            }
-        })
-        .collect();
-    Ok(App {
-        name,
-        image: ImageInfo {
-            name: rec.name.clone(),
-            id: rec.id.to_string(),
-            manifest: rec.manifest.to_string(),
-            layers: rec.layers.iter().map(|l| l.diff_id.to_string()).collect(),
-        },
-        exec,
-        working_dir,
-        uid: ids.uid,
-        gid: ids.gid,
-        supplementary_gids: ids.supplementary,
-        environment: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        readonly_rootfs: spec.readonly_rootfs,
-        mounts,
-        resources: spec.resources,
-        capabilities: resolve_capabilities(spec.caps_retain.as_deref(), &spec.caps_remove),
-        seccomp: spec.seccomp.clone(),
-        oom_score_adj: spec.oom_score_adj,
-    })
-}
-
-/// `--name`, or the image's last path component, made unique.
-fn app_name(
-    spec: &AppSpec,
-    rec: &ImageRecord,
-    names: &mut HashSet<String>,
-) -> Result<String, PrepareError> {
-    if let Some(n) = &spec.name {
-        if !rukt_contract::valid_app_name(n) {
-            return Err(invalid(format!(
-                "app name {n:?}: use lowercase letters, digits and '-'"
-            )));
-        }
-        if !names.insert(n.clone()) {
-            return Err(invalid(format!("two apps are named {n:?}")));
-        }
-        return Ok(n.clone());
-    }
-    let base = rec.name.rsplit('/').next().unwrap_or("app");
-    let base = base.split([':', '@']).next().unwrap_or("app");
-    let mut clean: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    clean = clean.trim_matches('-').chars().take(48).collect();
-    if clean.is_empty() {
-        clean = "app".into();
-    }
-    let mut candidate = clean.clone();
-    let mut n = 2;
-    while !names.insert(candidate.clone()) {
-        candidate = format!("{clean}-{n}");
-        n += 1;
-    }
-    Ok(candidate)
-}
-
-/// The set an app gets: `retain` replaces the default set, then `remove`
-/// takes names away (rkt's semantics for `--caps-retain`/`--caps-remove`).
-pub fn resolve_capabilities(retain: Option<&[String]>, remove: &[String]) -> Vec<String> {
-    let base: Vec<String> = match retain {
-        Some(r) => r.to_vec(),
-        None => rukt_contract::DEFAULT_CAPABILITIES
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-    };
-    let mut out: Vec<String> = Vec::new();
-    for c in base {
-        if !remove.contains(&c) && !out.contains(&c) {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn capability_sets() {
-        let all = rukt_contract::DEFAULT_CAPABILITIES.len();
-        let set = resolve_capabilities(None, &["CAP_CHOWN".into()]);
-        assert!(!set.contains(&"CAP_CHOWN".to_string()));
-        assert_eq!(set.len(), all - 1);
-        let retain = ["CAP_NET_ADMIN".to_string(), "CAP_KILL".to_string()];
-        assert_eq!(
-            resolve_capabilities(Some(&retain), &["CAP_KILL".into()]),
-            ["CAP_NET_ADMIN"]
-        );
-    }
 }
