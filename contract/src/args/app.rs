@@ -48,9 +48,60 @@ fn app_name(v: &str) -> Result<String, ArgsError> {
     }
 }
 
-/// The app, once every flag is read: it is required.
-fn required_app(app: Option<String>) -> Result<String, ArgsError> {
-    app.ok_or(ArgsError::Missing("--app"))
+/// How `app-stop` stops: `--force`, `--timeout`.
+struct Stopping {
+    force: bool,
+    timeout_secs: u64,
+}
+
+/// The argv of an `app-*` entrypoint; `stopping` for `app-stop` only.
+fn argv(
+    entry: Entrypoint,
+    debug: bool,
+    stopping: Option<Stopping>,
+    app: &str,
+    uuid: &str,
+) -> Vec<OsString> {
+    let mut v: Vec<OsString> = vec![entry.name().into()];
+    if debug {
+        v.push("--debug".into());
+    }
+    if let Some(s) = stopping {
+        if s.force {
+            v.push("--force".into());
+        }
+        v.push(format!("--timeout={}", s.timeout_secs).into());
+    }
+    v.push(format!("--app={app}").into());
+    v.push(uuid.into());
+    v
+}
+
+/// An `app-*` argv after its entrypoint word, parsed: `(debug, stopping,
+/// app, uuid)`. `--force` and `--timeout` are flags only where `stop`.
+fn parse_rest(rest: &[&str], stop: bool) -> Result<(bool, Stopping, String, String), ArgsError> {
+    let (flags, pos) = split(rest);
+    let mut debug = false;
+    let mut stopping = Stopping {
+        force: false,
+        timeout_secs: DEFAULT_STOP_TIMEOUT_SECS,
+    };
+    let mut app = None;
+    for f in flags {
+        if f == "--debug" {
+            debug = true;
+        } else if let Some(v) = f.strip_prefix("--app=") {
+            app = Some(app_name(v)?);
+        } else if stop && f == "--force" {
+            stopping.force = true;
+        } else if let Some(v) = f.strip_prefix("--timeout=").filter(|_| stop) {
+            stopping.timeout_secs = timeout(v)?;
+        } else {
+            return Err(ArgsError::Flag(f.to_string()));
+        }
+    }
+    let app = app.ok_or(ArgsError::Missing("--app"))?;
+    Ok((debug, stopping, app, one_uuid(&pos)?))
 }
 
 impl AppArgs {
@@ -65,13 +116,7 @@ impl AppArgs {
             "AppArgs is not the argv of {}",
             entry.name()
         );
-        let mut v: Vec<OsString> = vec![entry.name().into()];
-        if self.debug {
-            v.push("--debug".into());
-        }
-        v.push(format!("--app={}", self.app).into());
-        v.push(self.uuid.clone().into());
-        v
+        argv(entry, self.debug, None, &self.app, &self.uuid)
     }
 
     /// Parses argv after the stage1 path: which of the three entrypoints,
@@ -82,19 +127,7 @@ impl AppArgs {
         let entry = Entrypoint::from_name(word)
             .filter(|e| APP_ENTRYPOINTS.contains(e))
             .ok_or_else(|| ArgsError::Entrypoint((*word).to_string()))?;
-        let (flags, pos) = split(&args[1..]);
-        let (mut debug, mut app) = (false, None);
-        for f in flags {
-            if f == "--debug" {
-                debug = true;
-            } else if let Some(v) = f.strip_prefix("--app=") {
-                app = Some(app_name(v)?);
-            } else {
-                return Err(ArgsError::Flag(f.to_string()));
-            }
-        }
-        let app = required_app(app)?;
-        let uuid = one_uuid(&pos)?;
+        let (debug, _, app, uuid) = parse_rest(&args[1..], false)?;
         Ok((entry, AppArgs { debug, app, uuid }))
     }
 }
@@ -102,41 +135,28 @@ impl AppArgs {
 impl AppStopArgs {
     /// The argv after the stage1 path.
     pub fn to_argv(&self) -> Vec<OsString> {
-        let mut v: Vec<OsString> = vec![Entrypoint::AppStop.name().into()];
-        if self.debug {
-            v.push("--debug".into());
-        }
-        if self.force {
-            v.push("--force".into());
-        }
-        v.push(format!("--timeout={}", self.timeout_secs).into());
-        v.push(format!("--app={}", self.app).into());
-        v.push(self.uuid.clone().into());
-        v
+        let stopping = Stopping {
+            force: self.force,
+            timeout_secs: self.timeout_secs,
+        };
+        argv(
+            Entrypoint::AppStop,
+            self.debug,
+            Some(stopping),
+            &self.app,
+            &self.uuid,
+        )
     }
 
     /// Parses argv after the stage1 path.
     pub fn parse(args: &[OsString]) -> Result<AppStopArgs, ArgsError> {
         let args = strs(args)?;
         expect_entry(&args, Entrypoint::AppStop)?;
-        let (flags, pos) = split(&args[1..]);
-        let (mut debug, mut force, mut timeout_secs, mut app) =
-            (false, false, DEFAULT_STOP_TIMEOUT_SECS, None);
-        for f in flags {
-            if f == "--debug" {
-                debug = true;
-            } else if f == "--force" {
-                force = true;
-            } else if let Some(v) = f.strip_prefix("--timeout=") {
-                timeout_secs = timeout(v)?;
-            } else if let Some(v) = f.strip_prefix("--app=") {
-                app = Some(app_name(v)?);
-            } else {
-                return Err(ArgsError::Flag(f.to_string()));
-            }
-        }
-        let app = required_app(app)?;
-        let uuid = one_uuid(&pos)?;
+        let (debug, stopping, app, uuid) = parse_rest(&args[1..], true)?;
+        let Stopping {
+            force,
+            timeout_secs,
+        } = stopping;
         Ok(AppStopArgs {
             debug,
             force,

@@ -175,11 +175,18 @@ fn init_logging<E: Engine>(debug: bool) {
 mod tests {
     use super::*;
 
-    struct Nothing;
+    /// A test engine; with `OLD`, one built for version 1.
+    struct Test<const OLD: bool>;
+    type Nothing = Test<false>;
+    type Old = Test<true>;
 
-    impl Engine for Nothing {
+    impl<const OLD: bool> Engine for Test<OLD> {
         const NAME: &'static str = "test";
-        const FEATURES: &'static [Feature] = &[Feature::Seccomp, Feature::Hostname];
+        const FEATURES: &'static [Feature] = if OLD {
+            &[]
+        } else {
+            &[Feature::Seccomp, Feature::Hostname]
+        };
         fn run(_: &RunArgs) -> anyhow::Result<u8> {
             Ok(7)
         }
@@ -192,33 +199,17 @@ mod tests {
         fn gc(_: &GcArgs) -> anyhow::Result<()> {
             Ok(())
         }
+        fn interface_versions() -> Vec<u32> {
+            if OLD {
+                vec![1]
+            } else {
+                (MIN_INTERFACE_VERSION..=INTERFACE_VERSION).collect()
+            }
+        }
     }
 
     fn argv(words: &[&str]) -> Vec<OsString> {
         words.iter().map(OsString::from).collect()
-    }
-
-    /// An engine built for version 1.
-    struct Old;
-
-    impl Engine for Old {
-        const NAME: &'static str = "old";
-        const FEATURES: &'static [Feature] = &[];
-        fn run(_: &RunArgs) -> anyhow::Result<u8> {
-            Ok(0)
-        }
-        fn enter(_: &EnterArgs) -> anyhow::Result<u8> {
-            Ok(0)
-        }
-        fn stop(_: &StopArgs) -> anyhow::Result<()> {
-            Ok(())
-        }
-        fn gc(_: &GcArgs) -> anyhow::Result<()> {
-            Ok(())
-        }
-        fn interface_versions() -> Vec<u32> {
-            vec![1]
-        }
     }
 
     #[test]
@@ -253,7 +244,7 @@ mod tests {
                 format!("usage: unknown entrypoint \"{word}\"")
             );
         }
-        assert_eq!(dispatch::<Old>(&argv(&["run", "u"])).unwrap(), 0);
+        assert_eq!(dispatch::<Old>(&argv(&["run", "u"])).unwrap(), 7);
     }
 
     #[test]
