@@ -143,8 +143,8 @@ pub struct Stage1Features {
     /// The interface versions the stage1 speaks (as `interface-version`).
     pub interface_versions: Vec<u32>,
     /// What it enforces. Names this version does not know (a newer stage1)
-    /// are ignored when parsing, not an error.
-    #[serde(deserialize_with = "known_features")]
+    /// are ignored when parsing, not an error; missing means nothing.
+    #[serde(default, deserialize_with = "known_features")]
     pub enforces: BTreeSet<Feature>,
 }
 
@@ -223,6 +223,8 @@ mod tests {
         assert_eq!(f.interface_versions, [1, 2, 3]);
         assert_eq!(f.enforces, [Feature::Seccomp].into());
         assert!(Stage1Features::from_json(br#"{"enforces":[]}"#).is_err());
+        let bare = Stage1Features::from_json(br#"{"interface_versions":[2]}"#).unwrap();
+        assert!(bare.enforces.is_empty());
     }
 
     #[test]
