@@ -11,14 +11,16 @@
 //! ```json
 //! {"entrypoint":"run","args":{"debug":false,"interactive":false,"uuid":"…"},"usage_error":null,
 //!  "argv":["run","…"],"env":{"RUKT_LOCK_FD":"3","LISTEN_FDS":null,"LISTEN_FDNAMES":null,
-//!  "LISTEN_PID":null,"NOTIFY_SOCKET":null},"pid":4242,"cwd":"/var/lib/rukt/pods/run/…",
+//!  "LISTEN_PID":null,"NOTIFY_SOCKET":null},"listen_fds":null,"pid":4242,"cwd":"/var/lib/rukt/pods/run/…",
 //!  "fds":[{"fd":0,"target":"/dev/null"},{"fd":3,"target":"/var/lib/rukt/pods/run/…"}],
 //!  "lock_held":true,"lock_error":null,
 //!  "manifest":{"interface_version":2,"revision":0,"apps":["web"],"networks":[],
 //!              "asked":["hostname"],"unenforced":[]}}
 //! ```
 //!
-//! `lock_held` is `null` without `RUKT_LOCK_FD`; `manifest` is `null` but for
+//! `listen_fds` is what `LISTEN_*` describe for the stub's own PID
+//! (`{"count":1,"names":["http"]}`, or `null`); `lock_held` is `null`
+//! without `RUKT_LOCK_FD`; `manifest` is `null` but for
 //! `run` (`{"error": …}` if it did not load); `unenforced` lists what the
 //! manifest asks ([`rukt_contract::PodManifest::features_asked`]) that the
 //! stub does not declare, which stage0 should have refused.

@@ -12,7 +12,8 @@ use anyhow::Context;
 use rukt_contract::runtime::{PodLock, load_manifest, pod_is_running};
 use rukt_contract::{
     AppArgs, AppStopArgs, ENV_LISTEN_FDNAMES, ENV_LISTEN_FDS, ENV_LISTEN_PID, ENV_LOCK_FD,
-    ENV_NOTIFY_SOCKET, EnterArgs, Entrypoint, Feature, GcArgs, PodManifest, RunArgs, StopArgs,
+    ENV_NOTIFY_SOCKET, EnterArgs, Entrypoint, Feature, GcArgs, ListenFds, PodManifest, RunArgs,
+    StopArgs,
 };
 use serde_json::{Value, json};
 
@@ -34,7 +35,8 @@ pub fn lock() -> Option<&'static PodLock> {
 }
 
 /// Everything about this call: entrypoint, parsed arguments (or why they do
-/// not parse), argv, environment, PID, working directory, open descriptors,
+/// not parse), argv, environment, the socket-activation descriptors it
+/// describes for this PID, PID, working directory, open descriptors,
 /// whether the lock descriptor holds the pod lock and, for `run`, the
 /// manifest it loaded.
 pub fn gather(argv: &[OsString], enforced: &[Feature]) -> Value {
@@ -65,6 +67,7 @@ pub fn gather(argv: &[OsString], enforced: &[Feature]) -> Value {
         "usage_error": usage_error,
         "argv": argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
         "env": env,
+        "listen_fds": ListenFds::from_env().map(|l| json!({ "count": l.count, "names": l.names })),
         "pid": std::process::id(),
         "cwd": std::env::current_dir().ok().map(|d| d.display().to_string()),
         "fds": fds,

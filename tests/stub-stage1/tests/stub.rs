@@ -51,15 +51,14 @@ impl Pod {
             .unwrap()
     }
 
-    /// `run`, exec'd with the pod lock held on descriptor 7.
+    /// `run`, exec'd with the pod lock held on descriptor 7 and descriptor
+    /// 3 open for socket activation (`LISTEN_PID` the shell's, which the
+    /// stub keeps by exec).
     fn run_locked(&self, env: &[(&str, &str)]) -> Output {
+        let script =
+            r#"exec 3</dev/null 7< .; flock -x 7; export LISTEN_PID=$$; exec "$0" run "$1""#;
         Command::new("/bin/sh")
-            .args([
-                "-c",
-                r#"exec 7< .; flock -x 7; exec "$0" run "$1""#,
-                STUB,
-                UUID,
-            ])
+            .args(["-c", script, STUB, UUID])
             .env("RUKT_LOCK_FD", "7")
             .envs(env.iter().copied())
             .current_dir(&self.dir)
@@ -135,6 +134,7 @@ fn run_records_what_it_was_given_and_writes_the_pod_state() {
         ("RUKT_STUB_FEATURES", "multiple-apps"),
         ("NOTIFY_SOCKET", "/run/notify"),
         ("LISTEN_FDS", "1"),
+        ("LISTEN_FDNAMES", "http"),
     ];
     let out = pod.run_locked(&env);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
@@ -153,7 +153,13 @@ fn run_records_what_it_was_given_and_writes_the_pod_state() {
     assert_eq!(r["env"]["RUKT_LOCK_FD"], "7");
     assert_eq!(r["env"]["NOTIFY_SOCKET"], "/run/notify");
     assert_eq!(r["env"]["LISTEN_FDS"], "1");
-    assert_eq!(r["env"]["LISTEN_PID"], Value::Null);
+    assert_eq!(r["env"]["LISTEN_PID"].as_str(), Some(pid.as_str()));
+    assert_eq!(
+        r["listen_fds"],
+        serde_json::json!({"count": 1, "names": ["http"]})
+    );
+    let fd3 = r["fds"].as_array().unwrap().iter().find(|f| f["fd"] == 3);
+    assert_eq!(fd3.unwrap()["target"], "/dev/null");
     assert_eq!(r["lock_held"], true, "{r}");
     let fd7 = r["fds"].as_array().unwrap().iter().find(|f| f["fd"] == 7);
     let pod_dir = pod.dir.canonicalize().unwrap();
