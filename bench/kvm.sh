@@ -41,10 +41,10 @@ img="oci:$work/layout:bench"
 accel=${BENCH_ACCEL:-auto}
 "$rukt" --dir "$store" run --stage1=kvm --kvm-accel="$accel" "$img" --exec /bin/true
 if [ "$accel" = auto ]; then
-    accel=$(cat "$store"/cache/kvm/accel-*)
+    accel=$(cat "$store"/cache/stage1-kvm/accel-*)
 fi
-vmlinux=$(ls "$store"/cache/kvm/vmlinux-* | grep -v '\.none$' | head -1)
-[ -f "$vmlinux" ] || { echo "kvm.sh: no cached vmlinux in $store/cache/kvm" >&2; exit 1; }
+vmlinux=$(ls "$store"/cache/stage1-kvm/vmlinux-* | grep -v '\.none$' | head -1)
+[ -f "$vmlinux" ] || { echo "kvm.sh: no cached vmlinux in $store/cache/stage1-kvm" >&2; exit 1; }
 
 # The floor's initramfs: /init powers off at once.
 mkdir -p "$work/floor"

@@ -3,11 +3,16 @@
 //! first argument: `STAGE1 run [--debug] [--interactive] UUID`, and so on.
 //!
 //! Unknown `--flags` are an error, so a stage0 must pass only flags of the
-//! interface version the stage1 declared (`STAGE1 interface-version`).
+//! interface version the stage1 declared (`STAGE1 interface-version`). The
+//! `app-*` entrypoints of version 2 are in [`app`].
+
+mod app;
 
 use std::ffi::OsString;
 
-/// The entrypoints of interface version 1.
+pub use app::{AppArgs, AppStopArgs};
+
+/// The entrypoints, of every version ([`Entrypoint::since`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entrypoint {
     /// Start the pod (exec'd by stage0; becomes the pod).
@@ -20,9 +25,33 @@ pub enum Entrypoint {
     Gc,
     /// Print the interface versions this stage1 speaks, one per line.
     InterfaceVersion,
+    /// Version 2: print what this stage1 enforces ([`crate::Stage1Features`]).
+    Features,
+    /// Version 2: start supervising an app just added to a running pod.
+    AppAdd,
+    /// Version 2: start an added or stopped app of a running pod.
+    AppStart,
+    /// Version 2: stop one app of a running pod.
+    AppStop,
+    /// Version 2: forget a stopped app of a running pod.
+    AppRm,
 }
 
 impl Entrypoint {
+    /// Every entrypoint.
+    pub const ALL: [Entrypoint; 10] = [
+        Entrypoint::Run,
+        Entrypoint::Enter,
+        Entrypoint::Stop,
+        Entrypoint::Gc,
+        Entrypoint::InterfaceVersion,
+        Entrypoint::Features,
+        Entrypoint::AppAdd,
+        Entrypoint::AppStart,
+        Entrypoint::AppStop,
+        Entrypoint::AppRm,
+    ];
+
     /// The argv word.
     pub fn name(self) -> &'static str {
         match self {
@@ -31,20 +60,34 @@ impl Entrypoint {
             Entrypoint::Stop => "stop",
             Entrypoint::Gc => "gc",
             Entrypoint::InterfaceVersion => "interface-version",
+            Entrypoint::Features => "features",
+            Entrypoint::AppAdd => "app-add",
+            Entrypoint::AppStart => "app-start",
+            Entrypoint::AppStop => "app-stop",
+            Entrypoint::AppRm => "app-rm",
         }
     }
 
     /// Parses the argv word.
     pub fn from_name(s: &str) -> Option<Entrypoint> {
-        [
-            Entrypoint::Run,
-            Entrypoint::Enter,
-            Entrypoint::Stop,
-            Entrypoint::Gc,
-            Entrypoint::InterfaceVersion,
-        ]
-        .into_iter()
-        .find(|e| e.name() == s)
+        Entrypoint::ALL.into_iter().find(|e| e.name() == s)
+    }
+
+    /// The interface version that introduced it: a stage1 that does not
+    /// list that version does not have it.
+    pub fn since(self) -> u32 {
+        match self {
+            Entrypoint::Run
+            | Entrypoint::Enter
+            | Entrypoint::Stop
+            | Entrypoint::Gc
+            | Entrypoint::InterfaceVersion => 1,
+            Entrypoint::Features
+            | Entrypoint::AppAdd
+            | Entrypoint::AppStart
+            | Entrypoint::AppStop
+            | Entrypoint::AppRm => 2,
+        }
     }
 }
 
@@ -194,6 +237,14 @@ fn one_uuid(pos: &[&str]) -> Result<String, ArgsError> {
     }
 }
 
+/// The value of `--timeout=SECONDS`.
+fn timeout(v: &str) -> Result<u64, ArgsError> {
+    v.parse().map_err(|_| ArgsError::Value("--timeout"))
+}
+
+/// The seconds `stop` and `app-stop` wait when `--timeout` is not given.
+pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
+
 impl EnterArgs {
     /// The argv after the stage1 path.
     pub fn to_argv(&self) -> Vec<OsString> {
@@ -270,7 +321,7 @@ impl StopArgs {
         let mut r = StopArgs {
             debug: false,
             force: false,
-            timeout_secs: 10,
+            timeout_secs: DEFAULT_STOP_TIMEOUT_SECS,
             uuid: String::new(),
         };
         for f in flags {
@@ -278,9 +329,7 @@ impl StopArgs {
                 "--debug" => r.debug = true,
                 "--force" => r.force = true,
                 f => match f.strip_prefix("--timeout=") {
-                    Some(v) => {
-                        r.timeout_secs = v.parse().map_err(|_| ArgsError::Value("--timeout"))?
-                    }
+                    Some(v) => r.timeout_secs = timeout(v)?,
                     None => return Err(ArgsError::Flag(f.to_string())),
                 },
             }
@@ -324,6 +373,16 @@ impl GcArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_entrypoint_has_a_name_and_a_version() {
+        for e in Entrypoint::ALL {
+            assert_eq!(Entrypoint::from_name(e.name()), Some(e));
+            assert!((crate::MIN_INTERFACE_VERSION..=crate::INTERFACE_VERSION).contains(&e.since()));
+        }
+        assert_eq!(Entrypoint::Run.since(), 1);
+        assert_eq!(Entrypoint::Features.since(), 2);
+    }
 
     const UUID: &str = "0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b";
 
@@ -385,6 +444,7 @@ mod tests {
         let argv: Vec<OsString> = ["enter", UUID].iter().map(OsString::from).collect();
         assert!(RunArgs::parse(&argv).is_err());
         assert_eq!(Entrypoint::from_name("gc"), Some(Entrypoint::Gc));
-        assert_eq!(Entrypoint::from_name("app-add"), None);
+        assert_eq!(Entrypoint::from_name("app-add"), Some(Entrypoint::AppAdd));
+        assert_eq!(Entrypoint::from_name("app-move"), None);
     }
 }

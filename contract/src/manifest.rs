@@ -3,17 +3,27 @@
 //! names turned into ids, volumes checked). stage1 reads it and must not
 //! need the image store.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Feature;
 use crate::isolation::{KvmOptions, Namespaces, NetMode, Resources, Seccomp};
+use crate::net::NetworkRequest;
 
-/// A whole pod.
+/// A whole pod. Every field added after version 1 has a default and is left
+/// out when it has it, so a manifest that uses nothing new is a version 1
+/// manifest, byte for byte the shape a version 1 stage1 parses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodManifest {
     /// The interface version stage0 and stage1 agreed on for this pod.
     pub interface_version: u32,
+    /// Version 2: bumped by stage0 each time it rewrites the manifest of a
+    /// running pod (app add, rm), under [`crate::MANIFEST_LOCK`]; 0 for the
+    /// manifest the pod was prepared with.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revision: u64,
     /// The pod's UUID.
     pub uuid: String,
     /// Its hostname, if set (`--hostname`).
@@ -29,6 +39,10 @@ pub struct PodManifest {
     /// The pod's network.
     #[serde(default)]
     pub net: NetMode,
+    /// Version 2: the networks the pod joins, in order (results in
+    /// [`crate::NET_INFO_FILE`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<NetworkRequest>,
     /// Which namespaces the apps share.
     #[serde(default)]
     pub namespaces: Namespaces,
@@ -141,6 +155,10 @@ pub enum VolumeKind {
     Empty,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 impl PodManifest {
     /// Parses a manifest.
     pub fn from_json(data: &[u8]) -> Result<PodManifest, serde_json::Error> {
@@ -161,16 +179,51 @@ impl PodManifest {
     pub fn volume(&self, name: &str) -> Option<&Volume> {
         self.volumes.iter().find(|v| v.name == name)
     }
+
+    /// What the manifest asks of its engine beyond the defaults (an
+    /// engine's own network namespace and stage1's default isolation):
+    /// stage0 checks these against the stage1's features, a stage1 may check
+    /// them again. `--interactive` and `app-*` are not in the manifest.
+    pub fn features_asked(&self) -> BTreeSet<Feature> {
+        let mut asked = BTreeSet::new();
+        let mut ask = |yes: bool, f: Feature| {
+            if yes {
+                asked.insert(f);
+            }
+        };
+        let defaults = Namespaces::default();
+        ask(self.hostname.is_some(), Feature::Hostname);
+        ask(self.net == NetMode::Host, Feature::NetHost);
+        ask(!self.networks.is_empty(), Feature::Networks);
+        ask(self.namespaces.ipc != defaults.ipc, Feature::IpcModes);
+        ask(self.namespaces.pid != defaults.pid, Feature::PidModes);
+        ask(!self.resources.is_empty(), Feature::Resources);
+        ask(self.apps.len() > 1, Feature::MultipleApps);
+        for app in &self.apps {
+            ask(!app.resources.is_empty(), Feature::Resources);
+            ask(app.oom_score_adj.is_some(), Feature::OomScoreAdj);
+            ask(
+                app.capabilities != crate::isolation::default_capabilities(),
+                Feature::Capabilities,
+            );
+            ask(app.seccomp.is_some(), Feature::Seccomp);
+            ask(app.readonly_rootfs, Feature::ReadonlyRootfs);
+            let read_only = |m: &Mount| self.volume(&m.volume).is_some_and(|v| v.read_only);
+            ask(app.mounts.iter().any(read_only), Feature::ReadonlyVolumes);
+        }
+        asked
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn manifest_round_trips() {
-        let m = PodManifest {
+    /// A manifest with every field set.
+    fn sample() -> PodManifest {
+        PodManifest {
             interface_version: crate::INTERFACE_VERSION,
+            revision: 3,
             uuid: "0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b".into(),
             hostname: Some("web".into()),
             stage1: Stage1Info {
@@ -226,6 +279,11 @@ mod tests {
                 },
             ],
             net: NetMode::Host,
+            networks: vec![NetworkRequest {
+                name: "default".into(),
+                args: [("IP".to_string(), "10.1.0.5".to_string())].into(),
+                interface: Some("eth0".into()),
+            }],
             namespaces: Namespaces {
                 ipc: crate::Sharing::Private,
                 pid: crate::Sharing::Pod,
@@ -238,19 +296,27 @@ mod tests {
                 accel: crate::KvmAccel::Tcg,
             },
             created: "2026-11-22T00:00:00Z".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn manifest_round_trips() {
+        let m = sample();
         let back = PodManifest::from_json(&m.to_json()).unwrap();
         assert_eq!(back, m);
         assert_eq!(back.app("web").unwrap().uid, 0);
         assert!(back.volume("scratch").is_some());
     }
 
-    #[test]
-    fn older_manifest_gets_defaults() {
-        let json = br#"{"interface_version":1,"uuid":"u","stage1":{"flavor":"fly","path":"/x","interface_versions":[1]},
+    const V1: &[u8] = br#"{"interface_version":1,"uuid":"u","stage1":{"flavor":"fly","path":"/x","interface_versions":[1]},
             "apps":[{"name":"a","image":{"name":"i","id":"sha256:a","manifest":"sha256:b","layers":[]},
             "exec":["/bin/true"],"working_dir":"/","uid":0,"gid":0,"environment":[]}],"created":"now"}"#;
-        let m = PodManifest::from_json(json).unwrap();
+
+    #[test]
+    fn older_manifest_gets_defaults() {
+        let m = PodManifest::from_json(V1).unwrap();
+        assert_eq!(m.revision, 0);
+        assert!(m.networks.is_empty());
         assert_eq!(m.net, NetMode::None);
         assert_eq!(m.namespaces, Namespaces::default());
         assert_eq!(
@@ -258,5 +324,50 @@ mod tests {
             crate::DEFAULT_CAPABILITIES.len()
         );
         assert!(m.apps[0].seccomp.is_none());
+    }
+
+    #[test]
+    fn a_version_1_manifest_serialises_without_version_2_keys() {
+        let keys = |m: &PodManifest| -> Vec<String> {
+            let v: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        let m = PodManifest::from_json(V1).unwrap();
+        let mut full = sample();
+        full.interface_version = 1;
+        full.revision = 0;
+        full.networks.clear();
+        for m in [m, full] {
+            let keys = keys(&m);
+            assert!(
+                !keys.iter().any(|k| k == "revision" || k == "networks"),
+                "{keys:?}"
+            );
+        }
+        assert!(keys(&sample()).iter().any(|k| k == "revision"));
+    }
+
+    #[test]
+    fn features_asked_beyond_the_defaults() {
+        assert!(
+            PodManifest::from_json(V1)
+                .unwrap()
+                .features_asked()
+                .is_empty()
+        );
+        let asked = sample().features_asked();
+        let want = [
+            Feature::Hostname,
+            Feature::NetHost,
+            Feature::Networks,
+            Feature::IpcModes,
+            Feature::PidModes,
+            Feature::Resources,
+            Feature::OomScoreAdj,
+            Feature::Capabilities,
+            Feature::Seccomp,
+            Feature::ReadonlyVolumes,
+        ];
+        assert_eq!(asked, want.into_iter().collect());
     }
 }

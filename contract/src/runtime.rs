@@ -124,9 +124,10 @@ pub fn load_manifest(uuid: &str) -> Result<PodManifest, RuntimeError> {
             pod.uuid
         )));
     }
-    if pod.interface_version != INTERFACE_VERSION {
+    let oldest = crate::MIN_INTERFACE_VERSION;
+    if !(oldest..=INTERFACE_VERSION).contains(&pod.interface_version) {
         return Err(RuntimeError::Manifest(format!(
-            "the pod manifest asks for interface version {}; this stage1 speaks {INTERFACE_VERSION}",
+            "the pod manifest asks for interface version {}; this stage1 speaks {oldest} to {INTERFACE_VERSION}",
             pod.interface_version
         )));
     }

@@ -13,14 +13,10 @@ use std::collections::BTreeSet;
 use std::ffi::OsString;
 
 use anyhow::Context;
-use rukt_contract::GcArgs;
+use rukt_contract::{APPS_DIR, GcArgs};
 use tracing::debug;
 
 use crate::mountinfo;
-
-/// Where app directories are; `rukt_contract::app_rootfs` is
-/// `apps/<app>/rootfs`.
-const APPS_DIR: &str = "apps";
 
 /// Unmounts below every app root of the pod.
 pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
@@ -40,6 +36,7 @@ pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
     }
     let pod_dir = std::env::current_dir().context("cannot get the pod directory's path")?;
     for app in &apps {
+        // Not `app_rootfs`: a directory name need not be UTF-8.
         let rootfs = pod_dir.join(APPS_DIR).join(app).join("rootfs");
         debug!("unmounting below {}", rootfs.display());
         mountinfo::unmount_below(&rootfs)?;

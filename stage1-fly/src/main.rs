@@ -7,8 +7,9 @@
 //! configuration management) through mounted host directories.
 //!
 //! The entrypoint is the first argument (`docs/stage1-interface.md`):
-//! `run` ([`run`]), `enter` ([`enter`]), `stop` ([`stop`]), `gc` ([`gc`])
-//! and `interface-version`. Every one starts in the pod directory. Errors end
+//! `run` ([`run`]), `enter` ([`enter`]), `stop` ([`stop`]), `gc` ([`gc`]),
+//! `interface-version` and `features`; `app-*` fail (one app, no mutable
+//! pods). Every one starts in the pod directory. Errors end
 //! in `rukt_contract::runtime::engine`, printed once as
 //! `rukt-stage1-fly: <context>: <cause>`, with exit code 254.
 
@@ -28,12 +29,24 @@ mod watcher;
 use std::process::ExitCode;
 
 use rukt_contract::runtime::engine::{self, Engine};
-use rukt_contract::{EnterArgs, GcArgs, RunArgs, StopArgs};
+use rukt_contract::{EnterArgs, Feature, GcArgs, RunArgs, StopArgs};
 
 struct Fly;
 
 impl Engine for Fly {
     const NAME: &'static str = "rukt-stage1-fly";
+    /// Only what a chroot in the host's namespaces gives: the host's
+    /// network (`--net=host` is what it always has), read-only volumes and
+    /// root filesystem ([`mounts`], [`run`]), and the caller's terminal
+    /// (the app is exec'd on it). One app per pod ([`pod::single_app`]
+    /// refuses more again); no hostname, namespaces, limits, capabilities,
+    /// seccomp or `oom_score_adj`.
+    const FEATURES: &'static [Feature] = &[
+        Feature::NetHost,
+        Feature::ReadonlyRootfs,
+        Feature::ReadonlyVolumes,
+        Feature::Interactive,
+    ];
 
     /// Returns only on failure: on success the process became the app.
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

@@ -221,6 +221,7 @@ impl Drop for Pod {
 fn manifest(exec: &[&str]) -> PodManifest {
     PodManifest {
         interface_version: rukt_contract::INTERFACE_VERSION,
+        revision: 0,
         uuid: UUID.into(),
         hostname: None,
         stage1: Stage1Info {
@@ -251,6 +252,7 @@ fn manifest(exec: &[&str]) -> PodManifest {
         }],
         volumes: vec![],
         net: Default::default(),
+        networks: vec![],
         namespaces: Default::default(),
         resources: Default::default(),
         kvm: Default::default(),
@@ -296,13 +298,13 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn interface_version_is_1() {
+fn interface_versions_are_1_and_2() {
     let out = Command::new(STAGE1)
         .arg("interface-version")
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(text(&out.stdout), "1\n");
+    assert_eq!(text(&out.stdout), "1\n2\n");
 }
 
 /// The app's exit code is run's; its status is recorded; gc unmounts what

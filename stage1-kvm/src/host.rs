@@ -10,7 +10,7 @@
 //! | kernel (bzImage) | the newest `PREFIX/kernel/boot/vmlinuz-*` | `RUKT_KVM_KERNEL` |
 //! | its modules | `PREFIX/kernel/lib/modules/<version>` | `RUKT_KVM_MODULES` |
 //! | guest init | `rukt-kvm-init` next to the stage1 executable named in the pod manifest | `RUKT_KVM_INIT` |
-//! | cache | `<store>/cache/kvm` | `RUKT_KVM_CACHE` |
+//! | cache | `<store>/cache/stage1-kvm` | `RUKT_KVM_CACHE` |
 
 use std::path::{Path, PathBuf};
 

@@ -7,8 +7,8 @@
 //! statuses, and serves `enter` and `stop` (docs/stage1-kvm.md).
 //!
 //! The entrypoint is the first argument (`docs/stage1-interface.md`): `run`
-//! ([`run`]), `enter` ([`enter`]), `stop` ([`stop`]), `gc` ([`gc`]) and
-//! `interface-version`. Errors end in the contract's engine main, printed once as
+//! ([`run`]), `enter` ([`enter`]), `stop` ([`stop`]), `gc` ([`gc`]),
+//! `interface-version` and `features`; `app-*` fail (no mutable pods). Errors end in the contract's engine main, printed once as
 //! `rukt-stage1-kvm: <context>: <cause>`, with exit code 254
 //! (`rukt_contract::runtime::engine`).
 
@@ -33,12 +33,30 @@ mod vmm;
 use std::process::ExitCode;
 
 use rukt_contract::runtime::engine::{self, Engine};
-use rukt_contract::{EnterArgs, GcArgs, RunArgs, StopArgs};
+use rukt_contract::{EnterArgs, Feature, GcArgs, RunArgs, StopArgs};
 
 struct Kvm;
 
 impl Engine for Kvm {
     const NAME: &'static str = "rukt-stage1-kvm";
+    /// What the VM and the guest init do: the guest's hostname, no network
+    /// device (`--net=none`; `host` is refused in [`run`]), the VM sized by
+    /// and each app's guest cgroup limited by the resources, each app's
+    /// `oom_score_adj` and capability bounding set, its volumes read-only
+    /// as asked and its root remounted read-only, any number of apps.
+    /// Not: `--ipc`/`--pid` (every app shares the guest's IPC and PID
+    /// namespaces), seccomp (no filter in the guest), a pty for
+    /// `--interactive` (stdin is forwarded, output relayed).
+    const FEATURES: &'static [Feature] = &[
+        Feature::Hostname,
+        Feature::NetNone,
+        Feature::Resources,
+        Feature::OomScoreAdj,
+        Feature::Capabilities,
+        Feature::ReadonlyRootfs,
+        Feature::ReadonlyVolumes,
+        Feature::MultipleApps,
+    ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {
         run::run(args)

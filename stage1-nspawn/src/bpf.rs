@@ -43,7 +43,7 @@ fn scmp(e: impl std::fmt::Display) -> BpfError {
 
 /// The filter cache of the store holding the pod at `pod_dir`.
 pub fn cache_dir(pod_dir: &Path) -> Option<PathBuf> {
-    rukt_contract::stage1_cache_dir(pod_dir, "stage1-nspawn").map(|d| d.join("seccomp"))
+    rukt_contract::stage1_cache_dir(pod_dir, "nspawn").map(|d| d.join("seccomp"))
 }
 
 /// The BPF program for `filter` (an OCI `linux.seccomp` object), from

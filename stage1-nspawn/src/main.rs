@@ -7,7 +7,8 @@
 //!
 //! The entrypoint is the first argument (`docs/stage1-interface.md`):
 //! `run` ([`run`]: the pod's supervisor), `enter` ([`enter`]), `stop`
-//! ([`stop`]), `gc` ([`gc`]) and `interface-version`. Every one starts in
+//! ([`stop`]), `gc` ([`gc`]), `interface-version` and `features`; `app-*`
+//! fail (no mutable pods yet). Every one starts in
 //! the pod directory. Errors end in `rukt_contract::runtime::engine`,
 //! printed once as `rukt-stage1-nspawn: <context>: <cause>`, exit code 254.
 
@@ -32,12 +33,33 @@ mod supervise;
 use std::process::ExitCode;
 
 use rukt_contract::runtime::engine::{self, Engine};
-use rukt_contract::{EnterArgs, GcArgs, RunArgs, StopArgs};
+use rukt_contract::{EnterArgs, Feature, GcArgs, RunArgs, StopArgs};
 
 struct Nspawn;
 
 impl Engine for Nspawn {
     const NAME: &'static str = "rukt-stage1-nspawn";
+    /// Everything a version 1 manifest can ask: its own UTS, network and
+    /// IPC namespaces as asked ([`podns`]), per-app PID namespaces or the
+    /// pod's ([`pause`]), pod and app cgroups ([`cgroups`]),
+    /// `oom_score_adj`, capabilities, seccomp and read-only root and
+    /// volumes in each app's OCI spec ([`spec`]), any number of apps, and a
+    /// pty for `--interactive` ([`console`]). Nothing of version 2 yet.
+    const FEATURES: &'static [Feature] = &[
+        Feature::Hostname,
+        Feature::NetNone,
+        Feature::NetHost,
+        Feature::IpcModes,
+        Feature::PidModes,
+        Feature::Resources,
+        Feature::OomScoreAdj,
+        Feature::Capabilities,
+        Feature::Seccomp,
+        Feature::ReadonlyRootfs,
+        Feature::ReadonlyVolumes,
+        Feature::MultipleApps,
+        Feature::Interactive,
+    ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {
         run::run(args)

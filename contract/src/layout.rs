@@ -1,0 +1,121 @@
+//! The pod directory's layout (`<store>/pods/<state>/<uuid>`) and the
+//! store's caches: which file or directory is where, and who writes it. Both
+//! sides build every path from these, never from string literals of their
+//! own.
+
+use std::path::{Path, PathBuf};
+
+/// The pod manifest, JSON ([`crate::PodManifest`]), in the pod directory.
+pub const POD_MANIFEST: &str = "pod";
+/// Version 2: the manifest's lock file. Whoever rewrites [`POD_MANIFEST`]
+/// of a running pod holds an exclusive `flock` on it and replaces the
+/// manifest atomically (temporary file, then rename); a reader that needs a
+/// consistent view of the manifest and what it describes takes it shared.
+pub const MANIFEST_LOCK: &str = "pod.lock";
+/// Written by stage1: the PID of the pod's main process, in decimal. Its
+/// mtime is the pod's start time.
+pub const PID_FILE: &str = "pid";
+/// Directory of per-app exit statuses: `status/<app>` holds the exit code in
+/// decimal (0–255; 128+N for an app killed by signal N), written atomically.
+pub const STATUS_DIR: &str = "status";
+/// Written by stage1 once the pod's apps have been started.
+pub const READY_FILE: &str = "ready";
+/// Directory private to stage1, for its own state.
+pub const STAGE1_DIR: &str = "stage1";
+/// Version 2: where a running pod's supervisor listens for `app-*`
+/// requests, by convention (a unix socket). An engine may reach its
+/// supervisor otherwise; it lives in [`STAGE1_DIR`] either way.
+pub const CONTROL_SOCKET: &str = "stage1/control";
+/// Directory of `empty` volumes, `volumes/<name>`, created by stage0.
+pub const VOLUMES_DIR: &str = "volumes";
+/// Directory of the apps, `apps/<app>/rootfs` ([`app_rootfs`]), made by
+/// stage0.
+pub const APPS_DIR: &str = "apps";
+/// Directory of stage0's per-app overlay directories,
+/// `overlay/<app>/{upper,work}`.
+pub const OVERLAY_DIR: &str = "overlay";
+/// Version 2: directory of per-app log files ([`app_log`]), written by a
+/// stage1 that enforces [`crate::Feature::AppLogs`].
+pub const LOGS_DIR: &str = "logs";
+/// The directory of the store below which every cache is, `<store>/cache`.
+pub const CACHE_DIR: &str = "cache";
+/// The owner name of stage0's own cache (the stage1 probe results).
+pub const STAGE0_CACHE: &str = "stage0";
+
+/// The root filesystem of `app` inside the pod directory, mounted by stage0.
+pub fn app_rootfs(app: &str) -> String {
+    format!("{APPS_DIR}/{app}/rootfs")
+}
+
+/// The exit status file of `app` inside the pod directory.
+pub fn app_status(app: &str) -> String {
+    format!("{STATUS_DIR}/{app}")
+}
+
+/// Why `app` ended, when stage1 knows more than the exit code says
+/// (`oom-killed`), inside the pod directory. Optional; one line.
+pub fn app_status_reason(app: &str) -> String {
+    format!("{STATUS_DIR}/{app}.reason")
+}
+
+/// Version 2: the log file of `app` inside the pod directory: its stdout
+/// and stderr, as the stage1 received them.
+pub fn app_log(app: &str) -> String {
+    format!("{LOGS_DIR}/{app}.log")
+}
+
+/// The one naming rule for caches: `<store>/cache/<owner>`. stage0's is
+/// [`STAGE0_CACHE`]; each engine's is `stage1-<flavor>`
+/// ([`stage1_cache_dir`]). Anything in a cache must be safe to delete at
+/// any time; its owner creates it when needed.
+pub fn cache_dir(store_root: &Path, owner: &str) -> PathBuf {
+    store_root.join(CACHE_DIR).join(owner)
+}
+
+/// The store holding the pod directory `pod_dir`: `None` unless `pod_dir` is
+/// `<store>/pods/<state>/<uuid>`.
+pub fn store_of_pod(pod_dir: &Path) -> Option<&Path> {
+    let pods = pod_dir.parent()?.parent()?;
+    (pods.file_name()? == "pods").then_some(pods.parent()?)
+}
+
+/// The cache of the engine `flavor` (`nspawn`, `kvm`, `fly`) in the store
+/// holding `pod_dir`: `<store>/cache/stage1-<flavor>`. `None` if `pod_dir`
+/// is not laid out as `<store>/pods/<state>/<uuid>`.
+pub fn stage1_cache_dir(pod_dir: &Path, flavor: &str) -> Option<PathBuf> {
+    store_of_pod(pod_dir).map(|store| cache_dir(store, &format!("stage1-{flavor}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caches_follow_one_rule() {
+        let store = Path::new("/var/lib/rukt");
+        let pod = store.join("pods/run/0f1e");
+        assert_eq!(
+            stage1_cache_dir(&pod, "kvm").unwrap(),
+            Path::new("/var/lib/rukt/cache/stage1-kvm")
+        );
+        assert_eq!(
+            stage1_cache_dir(&pod, "nspawn").unwrap(),
+            Path::new("/var/lib/rukt/cache/stage1-nspawn")
+        );
+        assert_eq!(
+            cache_dir(store, STAGE0_CACHE),
+            Path::new("/var/lib/rukt/cache/stage0")
+        );
+        assert_eq!(stage1_cache_dir(Path::new("/x/y/z"), "kvm"), None);
+        assert_eq!(stage1_cache_dir(Path::new("/pods/run"), "kvm"), None);
+    }
+
+    #[test]
+    fn pod_paths() {
+        assert_eq!(app_rootfs("web"), "apps/web/rootfs");
+        assert_eq!(app_status("web"), "status/web");
+        assert_eq!(app_status_reason("web"), "status/web.reason");
+        assert_eq!(app_log("web"), "logs/web.log");
+        assert!(CONTROL_SOCKET.starts_with(STAGE1_DIR));
+    }
+}
