@@ -16,8 +16,6 @@ use anyhow::Context;
 use rukt_contract::GcArgs;
 use tracing::debug;
 
-use crate::mountinfo;
-
 /// Where app directories are; `rukt_contract::app_rootfs` is
 /// `apps/<app>/rootfs`.
 const APPS_DIR: &str = "apps";
@@ -42,7 +40,7 @@ pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
     for app in &apps {
         let rootfs = pod_dir.join(APPS_DIR).join(app).join("rootfs");
         debug!("unmounting below {}", rootfs.display());
-        mountinfo::unmount_below(&rootfs)?;
+        rukt_sys::unmount::unmount_inside(&rootfs)?;
     }
     Ok(())
 }
