@@ -217,6 +217,18 @@ mod tests {
         }
     }
 
+    /// Marked, not closed: a program named through a descriptor that is not
+    /// kept (stage0 execs stage1 through `/proc/self/fd/N/...`) still runs.
+    #[test]
+    fn exec_through_a_descriptor_that_is_not_kept() {
+        let bin = std::fs::File::open("/bin").unwrap();
+        let mut cmd = Command::new(format!("/proc/self/fd/{}/sh", bin.as_raw_fd()));
+        close_fds_on_exec(&mut cmd, Vec::new());
+        let fds = child_fds(&mut cmd);
+        // stdio and the one `ls` opens: `bin` is gone after the exec.
+        assert_eq!(fds.len(), 4, "{fds:?}");
+    }
+
     #[test]
     fn a_failed_exec_is_still_reported() {
         let mut cmd = Command::new("/nonexistent/rukt-sys-test");
