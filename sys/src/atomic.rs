@@ -55,7 +55,9 @@ pub fn write_path(path: &Path, data: &[u8], durability: Durability) -> io::Resul
 }
 
 /// Replaces `name` in the directory `dir` atomically. The temporary file is
-/// `.NAME.tmp-PID-N` beside it, removed again if anything fails.
+/// `.NAME.tmp-PID-N` beside it (one left by a crashed process of the same
+/// PID is overwritten, never followed if a symlink), removed again if
+/// anything fails.
 pub fn write_at(
     dir: impl AsFd,
     name: impl AsRef<OsStr>,
@@ -68,7 +70,7 @@ pub fn write_at(
     let fd = rustix::fs::openat(
         dir,
         tmp.as_os_str(),
-        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::from_raw_mode(0o644),
     )?;
     let mut file = File::from(fd);
