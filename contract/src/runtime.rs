@@ -6,11 +6,12 @@
 
 pub mod engine;
 
-use std::io::Write;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use rustix::fs::{FlockOperation, Mode, OFlags};
+use rukt_sys::atomic::Durability;
+use rukt_sys::lock::{LockMode, flock};
+use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::{ENV_LOCK_FD, INTERFACE_VERSION, POD_MANIFEST, PodManifest};
@@ -53,14 +54,9 @@ impl PodLock {
             value.parse().ok().filter(|fd| *fd > 2).ok_or_else(|| {
                 RuntimeError::LockFd(format!("{value:?} is not a file descriptor"))
             })?;
-        // SAFETY: F_GETFD only queries the descriptor table; on a number that
-        // is not an open descriptor it fails with EBADF.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-            return Err(RuntimeError::LockFd(format!("{fd} is not open")));
-        }
-        // SAFETY: the descriptor is open (checked above) and stage0 gave it to
-        // us for our own: nothing else in this process uses or closes it.
-        let lock = PodLock(unsafe { OwnedFd::from_raw_fd(fd) });
+        let lock = PodLock(
+            rukt_sys::fds::take_inherited(fd).map_err(|e| RuntimeError::LockFd(e.to_string()))?,
+        );
         let io = |what| move |e: Errno| RuntimeError::Io(what, e.into());
         let ours = rustix::fs::fstat(&lock.0).map_err(io("cannot stat the lock descriptor"))?;
         let pod = rustix::fs::stat(".").map_err(io("cannot stat the pod directory"))?;
@@ -71,9 +67,11 @@ impl PodLock {
         }
         // On the descriptor that already holds the lock this is a no-op; it
         // fails only if another process holds a lock on the pod.
-        rustix::fs::flock(&lock.0, FlockOperation::NonBlockingLockExclusive)
-            .map_err(|_| RuntimeError::LockHeld)?;
-        Ok(lock)
+        match flock(&lock.0, LockMode::Exclusive, false) {
+            Ok(true) => Ok(lock),
+            Ok(false) => Err(RuntimeError::LockHeld),
+            Err(e) => Err(RuntimeError::Io("cannot lock the pod directory", e)),
+        }
     }
 }
 
@@ -91,12 +89,8 @@ pub fn pod_is_running() -> std::io::Result<bool> {
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    match rustix::fs::flock(&dir, FlockOperation::NonBlockingLockShared) {
-        // Closing `dir` drops the lock we just took.
-        Ok(()) => Ok(false),
-        Err(Errno::WOULDBLOCK) => Ok(true),
-        Err(e) => Err(e.into()),
-    }
+    // Closing `dir` drops the lock we may just have taken.
+    Ok(!flock(&dir, LockMode::Shared, false)?)
 }
 
 /// Waits up to `timeout` for the pod lock to be released; whether it was.
@@ -142,22 +136,11 @@ pub fn load_manifest(uuid: &str) -> Result<PodManifest, RuntimeError> {
 
 /// Writes `contents` to `name` in the directory `dir` atomically: to a
 /// temporary name in the same directory, then renamed over the final one, so
-/// a reader sees either nothing or the whole content.
+/// a reader sees either nothing or the whole content. Not synced (as always):
+/// these are a pod's small state files (`pid`, `ready`, `status/*`), and a
+/// host crash ends the pod they describe.
 pub fn write_atomic(dir: impl AsFd, name: &str, contents: &[u8]) -> std::io::Result<()> {
-    let dir = dir.as_fd();
-    let tmp = format!(".{name}.tmp");
-    let fd = rustix::fs::openat(
-        dir,
-        &tmp,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o644),
-    )?;
-    let written = std::fs::File::from(fd).write_all(contents);
-    let renamed = written.and_then(|()| Ok(rustix::fs::renameat(dir, &tmp, dir, name)?));
-    if renamed.is_err() {
-        let _ = rustix::fs::unlinkat(dir, &tmp, rustix::fs::AtFlags::empty());
-    }
-    renamed
+    rukt_sys::atomic::write_at(dir, name, contents, Durability::Volatile)
 }
 
 #[cfg(test)]

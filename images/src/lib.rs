@@ -11,6 +11,8 @@
 //! when it collects garbage. It may depend on the system floor (`rukt-sys`)
 //! and nothing else of rukt.
 
+#![forbid(unsafe_code)]
+
 pub mod digest;
 pub mod export;
 pub mod extract;

@@ -119,6 +119,8 @@ pub fn prepare(
             accel: spec.kvm_accel.unwrap_or_default(),
         },
         created: rukt_images::store::index::now_rfc3339(),
+        revision: 0,
+        networks: Vec::new(),
     };
     let (pod, lock) = create(pods, uuid, &manifest, durable)?;
     Ok(Preparing {

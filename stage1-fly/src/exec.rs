@@ -5,7 +5,7 @@
 
 use std::convert::Infallible;
 use std::ffi::CString;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -56,24 +56,12 @@ pub fn launch(launch: &Launch<'_>, keep: Option<BorrowedFd<'_>>) -> anyhow::Resu
     rustix::process::chdir(dir.as_str())
         .with_context(|| format!("cannot change to the working directory {dir}"))?;
     user::become_user(launch.app)?;
-    close_on_exec_from(3).context("cannot mark descriptors close-on-exec")?;
-    if let Some(fd) = keep {
-        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())
-            .context("cannot pass the pod lock on")?;
-    }
+    // Marked close-on-exec, not closed: they stay usable until the exec
+    // succeeds (to undo things if it fails), then are gone.
+    let keep: Vec<_> = keep.iter().map(|fd| fd.as_raw_fd()).collect();
+    rukt_sys::fds::cloexec_except(&keep)
+        .context("cannot mark descriptors close-on-exec and pass the pod lock on")?;
     Err(execvpe(launch.argv, &launch.env))
-}
-
-/// Marks every descriptor from `first` on close-on-exec: they stay usable
-/// until the exec succeeds (to undo things if it fails), then are gone.
-fn close_on_exec_from(first: u32) -> std::io::Result<()> {
-    // SAFETY: close_range only changes descriptor flags (CLOSE_RANGE_CLOEXEC
-    // closes nothing), so no descriptor owned elsewhere is invalidated.
-    let r = unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Executes `argv` with `env`, searching `argv[0]` in `env`'s `PATH` if it

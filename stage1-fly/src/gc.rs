@@ -16,7 +16,6 @@ use anyhow::Context;
 use rukt_contract::{APPS_DIR, GcArgs};
 use tracing::debug;
 
-use crate::mountinfo;
 
 /// Unmounts below every app root of the pod.
 pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
@@ -39,7 +38,7 @@ pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
         // Not `app_rootfs`: a directory name need not be UTF-8.
         let rootfs = pod_dir.join(APPS_DIR).join(app).join("rootfs");
         debug!("unmounting below {}", rootfs.display());
-        mountinfo::unmount_below(&rootfs)?;
+        rukt_sys::unmount::unmount_inside(&rootfs)?;
     }
     Ok(())
 }

@@ -17,7 +17,6 @@ mod enter;
 mod exec;
 mod exitinfo;
 mod gc;
-mod mountinfo;
 mod mounts;
 mod pod;
 mod resolve;

@@ -4,7 +4,8 @@
 //! none of them is copied anywhere else, nor propagates an unmount back to
 //! the host. Every target is resolved inside
 //! the root ([`crate::resolve`]). Nothing here undoes itself: on failure the
-//! caller unmounts everything below the root ([`crate::mountinfo`]).
+//! caller unmounts everything below the root
+//! (`rukt_sys::unmount::unmount_inside`).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;

@@ -9,7 +9,7 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 /// What a mount target must be.
@@ -62,14 +62,7 @@ pub fn open(root: BorrowedFd<'_>, path: &str, kind: Kind) -> std::io::Result<Own
     if kind == Kind::Dir {
         flags |= OFlags::DIRECTORY;
     }
-    let how = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-    loop {
-        // EAGAIN: a concurrent rename elsewhere on the system; try again.
-        match rustix::fs::openat2(root, path, flags, Mode::empty(), how) {
-            Err(Errno::AGAIN) => continue,
-            r => return Ok(r?),
-        }
-    }
+    Ok(rukt_sys::resolve::open_in_root(root, path, flags)?)
 }
 
 /// Opens `prefix` (whose last component is `name`, in `parent`), creating

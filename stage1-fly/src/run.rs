@@ -21,7 +21,7 @@ use rustix::process::PidfdFlags;
 use tracing::debug;
 
 use crate::exec::{self, Launch};
-use crate::{mountinfo, mounts, pod, watcher};
+use crate::{mounts, pod, watcher};
 use rukt_contract::runtime::PodLock;
 
 /// Runs the pod; returns only on failure.
@@ -123,5 +123,5 @@ fn start(
 fn undo_mounts(host_root: &OwnedFd, rootfs: &Path) -> anyhow::Result<()> {
     rustix::process::fchdir(host_root).context("cannot return to the host's root")?;
     rustix::process::chroot(".").context("cannot leave the app's root")?;
-    mountinfo::unmount_below(rootfs)
+    Ok(rukt_sys::unmount::unmount_inside(rootfs)?)
 }

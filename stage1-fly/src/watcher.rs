@@ -118,32 +118,10 @@ fn detach(devnull: &OwnedFd, keep: &[RawFd]) {
     let _ = nix::unistd::dup2_stdin(devnull);
     let _ = nix::unistd::dup2_stdout(devnull);
     let _ = nix::unistd::dup2_stderr(devnull);
-    close_all_except(keep);
+    // SAFETY: the descriptors closed belong to the forked copy of `run`'s
+    // stack, which is never unwound: this process leaves through `_exit`.
+    let _ = unsafe { rukt_sys::fds::close_range_except(keep) };
     let _ = rustix::process::chdir("/");
-}
-
-/// Closes every descriptor from 3 on except `keep`. The descriptors closed
-/// belong to the forked copy of `run`'s stack, which is never unwound.
-fn close_all_except(keep: &[RawFd]) {
-    let mut keep: Vec<u32> = keep
-        .iter()
-        .filter_map(|fd| u32::try_from(*fd).ok())
-        .collect();
-    keep.sort_unstable();
-    let mut from = 3u32;
-    for fd in keep.into_iter().filter(|fd| *fd >= 3) {
-        if fd > from {
-            close_range(from, fd - 1);
-        }
-        from = fd + 1;
-    }
-    close_range(from, u32::MAX);
-}
-
-fn close_range(first: u32, last: u32) {
-    // SAFETY: the watcher never uses the closed descriptors again: the only
-    // owners left are the forked copies of `run`'s values, never dropped.
-    unsafe { libc::close_range(first, last, 0) };
 }
 
 /// Blocks until the pidfd is readable: the process has exited.

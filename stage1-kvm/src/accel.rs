@@ -63,7 +63,8 @@ fn cached_probe(host: &Host, boot: &Boot, vmm: &dyn Vmm) -> anyhow::Result<Accel
     } else {
         debug!("KVM probe: {why}");
     }
-    cache::write_atomic(&file, accel.name().as_bytes())?;
+    rukt_sys::atomic::write_atomic(&file, accel.name().as_bytes())
+        .with_context(|| format!("cannot write {}", file.display()))?;
     Ok(accel)
 }
 

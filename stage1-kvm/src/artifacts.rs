@@ -53,7 +53,7 @@ fn kernel_image(host: &Host) -> anyhow::Result<PathBuf> {
                 "booting the compressed kernel {}: {e:#}",
                 host.kernel.display()
             );
-            let _ = cache::write_atomic(&marker, b"");
+            let _ = rukt_sys::atomic::write_atomic(&marker, b"");
             Ok(host.kernel.clone())
         }
     }

@@ -1,8 +1,9 @@
 //! Artifacts built once and kept in the cache directory: each named by a
 //! digest of what it was built from (paths, sizes, mtimes, inode numbers of
-//! the inputs and a format version), written to a temporary file and
-//! renamed into place, so concurrent pods build at worst twice and never
-//! read half a file.
+//! the inputs and a format version), written to a temporary file, synced
+//! and renamed into place (`rukt_sys::atomic`), so concurrent pods build at
+//! worst twice and never read half a file, and a crash never leaves an empty
+//! artifact under its final name for every later boot to trust.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -45,15 +46,9 @@ pub fn get_or_build(
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let data = build()?;
-    write_atomic(&path, &data)?;
+    rukt_sys::atomic::write_atomic(&path, &data)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
-}
-
-/// Writes `data` to a temporary file next to `path`, then renames it.
-pub fn write_atomic(path: &Path, data: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, data).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot rename to {}", path.display()))
 }
 
 #[cfg(test)]

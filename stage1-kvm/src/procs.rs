@@ -56,7 +56,9 @@ pub fn record(stage1: &Path, name: &str, pid: u32) -> anyhow::Result<()> {
     let path = stage1.join(PIDS_FILE);
     let mut text = std::fs::read_to_string(&path).unwrap_or_default();
     text.push_str(&format!("{name} {pid} {start}\n"));
-    crate::cache::write_atomic(&path, text.as_bytes())
+    // Not synced: after a host crash none of them is alive anyway.
+    rukt_sys::atomic::write_replace(&path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The recorded processes still alive (same PID, same start time).

@@ -17,7 +17,6 @@
 
 pub mod fsutil;
 pub mod index;
-pub mod lock;
 pub mod tmp;
 
 use std::io;
@@ -27,7 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 pub use index::{ImageRecord, Index, IndexError, LayerRecord};
-pub use lock::{FileLock, LockMode};
+/// The store's locks are `rukt-sys`'s (`store::lock` kept as a path).
+pub use rukt_sys::lock::{self, FileLock, LockMode};
 pub use tmp::TmpArea;
 
 /// Errors opening or changing the store.

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tracing::debug;
 
 use super::fsutil::remove_any;
-use super::lock::{FileLock, LockMode};
+use super::{FileLock, LockMode};
 
 /// A scratch directory that is removed when dropped.
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path};
 
 use rukt_contract::{App, Volume};
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, mount, mount_bind, mount_bind_recursive, mount_remount};
 
@@ -77,15 +77,8 @@ fn fd_path(fd: &OwnedFd) -> String {
 /// Opens directory `path` inside `root` (as if `root` were `/`), creating
 /// the missing components.
 fn dir_in_root(root: &OwnedFd, path: &str) -> io::Result<OwnedFd> {
-    let open = |p: &Path| {
-        rustix::fs::openat2(
-            root,
-            p,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        )
-    };
+    let open =
+        |p: &Path| rukt_sys::resolve::open_in_root(root, p, OFlags::PATH | OFlags::DIRECTORY);
     let rel = Path::new(path.trim_start_matches('/'));
     match open(rel) {
         Ok(fd) => return Ok(fd),

@@ -1,13 +1,17 @@
-//! Advisory `flock(2)` locks on files in the store, with the unlink-safe
-//! open loop: a lock file may be removed by whoever holds it exclusively,
-//! so after locking we check the path still names the file we locked.
+//! Advisory `flock(2)` locks: [`FileLock`] on files (the store's lock files,
+//! a pod directory), with the unlink-safe open loop: a lock file may be
+//! removed by whoever holds it exclusively, so after locking we check the
+//! path still names the file we locked; and [`flock`] on any descriptor
+//! (the pod lock a stage1 inherits).
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::FlockOperation;
+use rustix::io::Errno;
 
 /// Shared or exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +94,10 @@ impl FileLock {
     }
 }
 
-fn flock(file: &File, mode: LockMode, block: bool) -> io::Result<bool> {
+/// Locks the open file `fd` in `mode`, waiting if `block`; `false` when it
+/// does not wait and another holder prevents it. On a descriptor that
+/// already holds the lock this is a no-op (or a conversion).
+pub fn flock(fd: impl AsFd, mode: LockMode, block: bool) -> io::Result<bool> {
     let op = match (mode, block) {
         (LockMode::Shared, true) => FlockOperation::LockShared,
         (LockMode::Exclusive, true) => FlockOperation::LockExclusive,
@@ -98,10 +105,10 @@ fn flock(file: &File, mode: LockMode, block: bool) -> io::Result<bool> {
         (LockMode::Exclusive, false) => FlockOperation::NonBlockingLockExclusive,
     };
     loop {
-        match rustix::fs::flock(file, op) {
+        match rustix::fs::flock(&fd, op) {
             Ok(()) => return Ok(true),
-            Err(rustix::io::Errno::WOULDBLOCK) => return Ok(false),
-            Err(rustix::io::Errno::INTR) => continue,
+            Err(Errno::WOULDBLOCK) => return Ok(false),
+            Err(Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
         }
     }
@@ -131,5 +138,19 @@ mod tests {
             .unwrap();
         c.unlink().unwrap();
         assert!(!p.exists());
+    }
+
+    #[test]
+    fn flock_on_a_directory_descriptor() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || File::open(dir.path()).unwrap();
+        let held = FileLock::from_file(open(), dir.path().into(), LockMode::Exclusive, false)
+            .unwrap()
+            .unwrap();
+        assert!(!flock(open(), LockMode::Shared, false).unwrap());
+        // Again on the holder's own descriptor: still held.
+        assert!(flock(held.file(), LockMode::Exclusive, false).unwrap());
+        drop(held);
+        assert!(flock(open(), LockMode::Shared, false).unwrap());
     }
 }

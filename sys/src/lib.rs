@@ -1,0 +1,27 @@
+//! The floor every rukt stage stands on: the few system-level helpers that
+//! stage0, `rukt-images`, the contract's runtime half and the stage1
+//! engines all need, in one place, with the `unsafe` they need confined
+//! here (each block says why it is sound in a `// SAFETY:` comment).
+//!
+//! - [`atomic`]: replacing a file atomically (temporary file, rename),
+//!   durably or not;
+//! - [`lock`]: advisory `flock(2)` locks ([`FileLock`], [`LockMode`]);
+//! - [`mountinfo`]: parsing `/proc/self/mountinfo`;
+//! - [`unmount`]: the safe recursive unmount (made private first, so nothing
+//!   propagates to the host, and checked);
+//! - [`resolve`]: `openat2(RESOLVE_IN_ROOT)`, opening a path as if a
+//!   directory were `/`;
+//! - [`fds`]: closing inherited descriptors (`close_range`), now or at exec.
+//!
+//! System calls go through **rustix**; `libc` only where rustix has no
+//! wrapper (`close_range`, `fcntl(F_GETFD)` on a raw number). This crate
+//! depends on no other rukt crate.
+
+pub mod atomic;
+pub mod fds;
+pub mod lock;
+pub mod mountinfo;
+pub mod resolve;
+pub mod unmount;
+
+pub use lock::{FileLock, LockMode};
