@@ -13,7 +13,7 @@
 //! each app's exit status under [`STATUS_DIR`] and [`READY_FILE`], and exits
 //! with the pod's exit code (or [`EXIT_STAGE1_FAILURE`]).
 
-#![cfg_attr(not(feature = "runtime"), forbid(unsafe_code))]
+#![forbid(unsafe_code)]
 
 pub mod args;
 pub mod descriptors;

@@ -55,6 +55,9 @@ pub enum EnterError {
     /// The manifest is unreadable.
     #[error(transparent)]
     Pod(#[from] PodError),
+    /// The pod's stage1 is gone or unusable.
+    #[error(transparent)]
+    Stage1(#[from] crate::stage1::Stage1Error),
     /// stage1 could not be executed.
     #[error("cannot execute stage1 {}", path.display())]
     Exec {
@@ -71,7 +74,7 @@ pub fn enter(pod: &Pod, req: &EnterRequest) -> EnterError {
     match prepare_enter(pod, req) {
         Ok((stage1, args)) => EnterError::Exec {
             path: stage1.info().path.clone(),
-            source: stage1.exec(pod, args.to_argv(), &[]),
+            source: stage1.exec(pod, args.to_argv(), &[], &[], Vec::new()),
         },
         Err(e) => e,
     }
@@ -112,5 +115,5 @@ fn prepare_enter(pod: &Pod, req: &EnterRequest) -> Result<(Stage1, EnterArgs), E
         uuid: pod.uuid.to_string(),
         command: req.command.clone(),
     };
-    Ok((Stage1::of(&manifest), args))
+    Ok((Stage1::for_pod(pod, &manifest)?, args))
 }

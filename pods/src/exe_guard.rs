@@ -12,16 +12,12 @@
 //! Scripts (`#!`) are run as they are: the interpreter would have to reopen
 //! the view by a descriptor that no longer exists after exec.
 
-#![allow(unsafe_code)]
-
 use std::io::Read;
 use std::ops::{Deref, DerefMut};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
-
-use rustix::mount::OpenTreeFlags;
 
 /// A `Command` for a stage1 binary, executing it from a read-only view when
 /// possible. Keep it alive until the command has been spawned or exec'd.
@@ -78,9 +74,8 @@ fn is_script(path: &Path) -> bool {
         .is_ok_and(|()| &head == b"#!")
 }
 
-/// A detached read-only bind mount of the directory of `path`, opened
-/// close-on-exec (execve resolves `/proc/self/fd/N/NAME` before it closes
-/// such descriptors), and the file's name in it.
+/// A detached read-only bind mount of the directory of `path`, and the
+/// file's name in it.
 fn readonly_view(path: &Path) -> std::io::Result<(OwnedFd, &std::ffi::OsStr)> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(std::io::ErrorKind::InvalidInput.into());
@@ -90,46 +85,7 @@ fn readonly_view(path: &Path) -> std::io::Result<(OwnedFd, &std::ffi::OsStr)> {
     } else {
         dir
     };
-    let view = rustix::mount::open_tree(
-        rustix::fs::CWD,
-        dir,
-        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
-    )?;
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    // SAFETY: mount_setattr(2) reads `attr` (its size is passed) and the
-    // empty C string; it changes only the detached mount `view` refers to.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            view.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok((view, name))
-}
-
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
-const MOUNT_ATTR_NOSUID: u64 = 0x2;
-const MOUNT_ATTR_NODEV: u64 = 0x4;
-
-/// `struct mount_attr` of mount_setattr(2).
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
+    Ok((rukt_sys::view::readonly_view(dir)?, name))
 }
 
 #[cfg(test)]

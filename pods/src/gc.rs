@@ -127,13 +127,16 @@ pub fn destroy(pod: &Pod, debug: bool) -> Result<bool, PodError> {
             debug,
             uuid: pod.uuid.to_string(),
         };
-        match Stage1::of(&m).call(pod, args.to_argv()) {
-            Ok(s) if s.success() => {}
-            Ok(s) => {
+        match Stage1::for_pod(pod, &m).map(|s| s.call(pod, args.to_argv())) {
+            Ok(Ok(s)) if s.success() => {}
+            Ok(Ok(s)) => {
                 warn!(uuid = %pod.uuid, status = %s, "stage1 gc failed; unmounting what it left")
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 warn!(uuid = %pod.uuid, error = %e, "cannot run stage1 gc; unmounting what it left")
+            }
+            Err(e) => {
+                warn!(uuid = %pod.uuid, error = %e, "cannot use the pod's stage1; unmounting what it left")
             }
         }
     }

@@ -12,12 +12,13 @@
 //! `rukt-images` (and the system floor), never on a command-line parser; it
 //! logs through `tracing` and never prints.
 
-// Unsafe code is confined to `exe_guard`, which allows it for one system call.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
+pub mod app;
 mod app_build;
 pub mod enter;
 pub mod exe_guard;
+pub mod features;
 pub mod gc;
 pub mod id;
 pub mod images;
@@ -34,11 +35,12 @@ pub mod stop;
 pub mod user;
 
 pub use enter::{EnterRequest, enter};
+pub use features::Unsupported;
 pub use gc::{GcOptions, GcReport, gc, rm};
 pub use id::PodUuid;
 pub use pod::{Pod, PodError, Pods};
 pub use prepare::{PrepareError, Preparing, prepare};
-pub use run::{RunOptions, run_prepared, run_preparing};
+pub use run::{RunError, RunOptions, run_prepared, run_preparing};
 pub use spec::{AppSpec, PodSpec, VolumeSpec};
 pub use stage1::{Stage1, Stage1Error};
 pub use state::{Dir, State};

@@ -1,10 +1,12 @@
 //! Mounting each app's root filesystem (an overlay of the image's layers,
-//! never copied) and unmounting everything below a pod before removal.
+//! never copied). Unmounting everything below a pod before removal is the
+//! system floor's safe recursive unmount (`rukt_sys::unmount`), re-exported
+//! here.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, UnmountFlags};
+use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags};
 
 /// Mounts an overlay at `target` with `lowers` (top first) and, unless
 /// read-only, `upper`/`work`. Uses `fsconfig(lowerdir+)` (no limit on the
@@ -88,74 +90,4 @@ fn mount_overlay_legacy(
     Ok(())
 }
 
-/// Mount points at or below `dir`, deepest first, from `/proc/self/mountinfo`.
-pub fn mounts_below(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let mut out: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|m| PathBuf::from(unescape(m)))
-        .filter(|m| m.starts_with(dir))
-        .collect();
-    out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    out.dedup();
-    Ok(out)
-}
-
-/// Lazily unmounts everything at or below `dir`, deepest first.
-pub fn unmount_below(dir: &Path) -> io::Result<()> {
-    // A mount point can be stacked; loop until none is left (bounded).
-    for _ in 0..64 {
-        let mounts = mounts_below(dir)?;
-        if mounts.is_empty() {
-            return Ok(());
-        }
-        for m in mounts {
-            match rustix::mount::unmount(&m, UnmountFlags::DETACH | UnmountFlags::NOFOLLOW) {
-                Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
-                Err(e) => {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("cannot unmount {}: {e}", m.display()),
-                    ));
-                }
-            }
-        }
-    }
-    Err(io::Error::other(format!(
-        "mounts below {} keep reappearing",
-        dir.display()
-    )))
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..=i + 3].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unescapes_mountinfo() {
-        assert_eq!(unescape("/a\\040b/c"), "/a b/c");
-        assert_eq!(unescape("/plain"), "/plain");
-        assert_eq!(unescape("/end\\04"), "/end\\04");
-    }
-}
+pub use rukt_sys::unmount::{mounts_below, unmount_below};

@@ -217,3 +217,32 @@ impl Pod {
         })
     }
 }
+
+/// The manifest lock of a pod (`pod.lock`): whoever rewrites a running
+/// pod's manifest holds it exclusively; the manifest itself is replaced
+/// atomically, so a reader without the lock still sees a whole one.
+pub struct ManifestLock<'a> {
+    pod: &'a Pod,
+    _lock: FileLock,
+}
+
+impl<'a> ManifestLock<'a> {
+    /// Waits for the lock and takes it exclusively.
+    pub fn exclusive(pod: &'a Pod) -> Result<ManifestLock<'a>, PodError> {
+        let path = pod.path.join(rukt_contract::MANIFEST_LOCK);
+        let lock = FileLock::acquire(&path, LockMode::Exclusive).map_err(io_err("lock", &path))?;
+        Ok(ManifestLock { pod, _lock: lock })
+    }
+
+    /// The manifest as it is now.
+    pub fn read(&self) -> Result<PodManifest, PodError> {
+        self.pod.manifest()
+    }
+
+    /// Replaces the manifest with `manifest`, one revision later, durably.
+    pub fn write(&self, manifest: &mut PodManifest) -> Result<(), PodError> {
+        manifest.revision += 1;
+        let path = self.pod.path.join(rukt_contract::POD_MANIFEST);
+        rukt_sys::atomic::write_atomic(&path, &manifest.to_json()).map_err(io_err("write", &path))
+    }
+}

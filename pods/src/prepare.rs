@@ -27,6 +27,9 @@ pub enum PrepareError {
     /// The stage1 is unusable.
     #[error(transparent)]
     Stage1(#[from] stage1::Stage1Error),
+    /// The stage1 would not enforce what the pod asks.
+    #[error(transparent)]
+    Unsupported(#[from] crate::features::Unsupported),
     /// An image could not be fetched.
     #[error("cannot fetch {image}")]
     Fetch {
@@ -83,9 +86,8 @@ pub fn prepare(
         spec.stage1.as_deref().unwrap_or(stage1::DEFAULT_FLAVOR),
         store.root(),
     )?;
-    if stage1.info().flavor == "fly" {
-        warn_fly_ignores(spec);
-    }
+    // Before anything is fetched, created or mounted.
+    stage1.require(crate::features::required_by_pod(spec))?;
     let volumes = check_volumes(spec)?;
     let (records, _pin) = fetch_images(store, fetcher, &spec.apps, progress)?;
     let mut apps = Vec::new();
@@ -168,37 +170,6 @@ pub(crate) fn fetch_images(
     Ok((records, pin))
 }
 
-/// fly shares the host's namespaces and sets no limits: say which of the
-/// user's flags it will not honour.
-fn warn_fly_ignores(spec: &PodSpec) {
-    let mut ignored = Vec::new();
-    let mut note = |given: bool, flag: &'static str| {
-        if given && !ignored.contains(&flag) {
-            ignored.push(flag);
-        }
-    };
-    note(spec.hostname.is_some(), "--hostname");
-    note(spec.net.is_some(), "--net");
-    note(spec.ipc.is_some(), "--ipc");
-    note(spec.pid.is_some(), "--pid");
-    note(!spec.resources.is_empty(), "resource limits");
-    for app in &spec.apps {
-        note(!app.resources.is_empty(), "resource limits");
-        note(
-            app.caps_retain.is_some() || !app.caps_remove.is_empty(),
-            "capability flags",
-        );
-        note(app.seccomp.is_some(), "--seccomp");
-        note(app.oom_score_adj.is_some(), "--oom-score-adj");
-    }
-    if !ignored.is_empty() {
-        tracing::warn!(
-            "the fly stage1 runs apps in the host's namespaces without limits; ignoring {}",
-            ignored.join(", ")
-        );
-    }
-}
-
 /// Creates `embryo/<uuid>`, locks it, moves it to `prepare/` and fills it;
 /// removes it again on failure. `durable` syncs the manifest (a prepared
 /// pod must survive a crash; one that runs at once is garbage after one).
@@ -222,13 +193,7 @@ fn create(
         let pod = pods.move_to(&embryo, Dir::Prepare)?;
         let p = |rel: &str| pod.path.join(rel);
         for app in &manifest.apps {
-            for dir in [
-                format!("apps/{}/rootfs", app.name),
-                format!("overlay/{}/upper", app.name),
-                format!("overlay/{}/work", app.name),
-            ] {
-                std::fs::create_dir_all(p(&dir)).map_err(io_err("create", &p(&dir)))?;
-            }
+            crate::run::create_app_dirs(&pod, &app.name)?;
         }
         for v in &manifest.volumes {
             if v.kind == VolumeKind::Empty {

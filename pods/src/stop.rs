@@ -45,6 +45,9 @@ pub enum StopError {
     /// Its manifest is unreadable.
     #[error(transparent)]
     Pod(#[from] PodError),
+    /// Its stage1 is gone or unusable.
+    #[error(transparent)]
+    Stage1(#[from] crate::stage1::Stage1Error),
     /// stage1 could not be run.
     #[error("cannot run stage1 stop for pod {uuid}")]
     Exec {
@@ -86,7 +89,7 @@ pub fn stop(pod: &Pod, opts: StopOptions) -> Result<StopOutcome, StopError> {
         timeout_secs: opts.timeout.as_secs(),
         uuid: pod.uuid.to_string(),
     };
-    let status = Stage1::of(&manifest)
+    let status = Stage1::for_pod(pod, &manifest)?
         .call(pod, args.to_argv())
         .map_err(|source| StopError::Exec {
             uuid: pod.uuid,

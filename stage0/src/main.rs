@@ -54,7 +54,10 @@ pub fn report(err: &anyhow::Error) {
 
 /// The documented exit code for a failure.
 fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|c| c.is::<cli::words::SpecError>()) {
+    let usage = |c: &(dyn std::error::Error + 'static)| {
+        c.is::<cli::words::SpecError>() || rukt_pods::features::is_unsupported(c)
+    };
+    if err.chain().any(usage) {
         EXIT_USAGE
     } else {
         EXIT_FAILURE

@@ -16,7 +16,6 @@ use anyhow::Context;
 use rukt_contract::{APPS_DIR, GcArgs};
 use tracing::debug;
 
-
 /// Unmounts below every app root of the pod.
 pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
     let pod = rukt_contract::runtime::load_manifest(&args.uuid)?;

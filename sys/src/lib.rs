@@ -11,10 +11,12 @@
 //!   propagates to the host, and checked);
 //! - [`resolve`]: `openat2(RESOLVE_IN_ROOT)`, opening a path as if a
 //!   directory were `/`;
-//! - [`fds`]: closing inherited descriptors (`close_range`), now or at exec.
+//! - [`fds`]: closing inherited descriptors (`close_range`), now or at exec;
+//! - [`view`]: a detached read-only view of a directory (`open_tree`,
+//!   `mount_setattr`), to execute a binary nobody can write through.
 //!
 //! System calls go through **rustix**; `libc` only where rustix has no
-//! wrapper (`close_range`, `fcntl(F_GETFD)` on a raw number). This crate
+//! wrapper (`close_range`, `fcntl(F_GETFD)` on a raw number, `mount_setattr`). This crate
 //! depends on no other rukt crate.
 
 pub mod atomic;
@@ -23,5 +25,6 @@ pub mod lock;
 pub mod mountinfo;
 pub mod resolve;
 pub mod unmount;
+pub mod view;
 
 pub use lock::{FileLock, LockMode};

@@ -120,7 +120,7 @@ pub enum Command {
         #[arg(long)]
         force: bool,
         /// Seconds to wait after asking before killing.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = rukt_contract::args::DEFAULT_STOP_TIMEOUT_SECS)]
         timeout: u64,
     },
     /// Remove exited or prepared pods now.
@@ -172,6 +172,60 @@ pub enum Command {
     /// Operate on stored images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Change the apps of a running pod (mutable pods, on engines that support them).
+    #[command(subcommand)]
+    App(AppCommand),
+}
+
+/// `rukt app ...`, as rkt's.
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Add an app to a running pod; it starts with `rukt app start`.
+    ///
+    /// rukt app add UUID IMAGE [APP FLAGS] [-- ARGS]   (app flags as for rukt run)
+    #[command(verbatim_doc_comment)]
+    Add {
+        /// The pod's UUID or a unique prefix.
+        uuid: String,
+        /// IMAGE [APP FLAGS] [-- ARGS]
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "IMAGE"
+        )]
+        words: Vec<String>,
+    },
+    /// Start an added app.
+    Start {
+        /// The pod's UUID or a unique prefix.
+        uuid: String,
+        /// The app.
+        #[arg(long)]
+        app: String,
+    },
+    /// Stop an app, leaving the pod running.
+    Stop {
+        /// The pod's UUID or a unique prefix.
+        uuid: String,
+        /// The app.
+        #[arg(long)]
+        app: String,
+        /// Kill at once instead of asking to terminate.
+        #[arg(long)]
+        force: bool,
+        /// Seconds to wait after asking before killing.
+        #[arg(long, default_value_t = rukt_contract::args::DEFAULT_STOP_TIMEOUT_SECS)]
+        timeout: u64,
+    },
+    /// Remove a stopped app from a running pod.
+    Rm {
+        /// The pod's UUID or a unique prefix.
+        uuid: String,
+        /// The app.
+        #[arg(long)]
+        app: String,
+    },
 }
 
 /// The free-form words of `run` and `prepare` (parsed rkt-style).

@@ -45,6 +45,9 @@ pub enum SpecError {
     /// No image at all.
     #[error("no image given")]
     NoImage,
+    /// `rukt app add` takes one image and its app flags only.
+    #[error("rukt app add takes one IMAGE with its app flags (and --pull-policy, --quiet)")]
+    NotOneApp,
     /// An image reference that does not parse.
     #[error("invalid image {input:?}: {reason}")]
     Image {
@@ -266,6 +269,39 @@ impl RunWords {
     }
 }
 
+/// The words of `rukt app add`: one image with its app flags, plus the
+/// fetching flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppWords {
+    /// The app.
+    pub app: AppSpec,
+    /// `--pull-policy`.
+    pub pull_policy: PullPolicy,
+    /// `--quiet`.
+    pub quiet: bool,
+}
+
+impl AppWords {
+    /// Parses the words after `rukt app add UUID`.
+    pub fn parse(words: &[String]) -> Result<AppWords, SpecError> {
+        let mut w = RunWords::parse(words)?;
+        let app = w.spec.apps.pop().ok_or(SpecError::NoImage)?;
+        let rest = RunWords {
+            pull_policy: PullPolicy::default(),
+            quiet: false,
+            ..w.clone()
+        };
+        if rest != RunWords::default() {
+            return Err(SpecError::NotOneApp);
+        }
+        Ok(AppWords {
+            app,
+            pull_policy: w.pull_policy,
+            quiet: w.quiet,
+        })
+    }
+}
+
 type ResourceParser = fn(&mut Resources, &str) -> Result<(), SpecError>;
 
 /// The resource flags: before the first image they limit the pod, after an
@@ -414,6 +450,20 @@ mod tests {
         );
         assert_eq!(s.apps[1].user.as_deref(), Some("1000"));
         assert_eq!(s.hostname.as_deref(), Some("h"));
+    }
+
+    #[test]
+    fn app_add_takes_one_app_and_fetch_flags() {
+        let app =
+            |s: &str| AppWords::parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>());
+        let w = app("--pull-policy=never img --name web --caps-remove=chown -- -x").unwrap();
+        assert_eq!(w.app.name.as_deref(), Some("web"));
+        assert_eq!(w.app.args, Some(vec!["-x".to_string()]));
+        assert_eq!(w.pull_policy, PullPolicy::Never);
+        assert_eq!(app("img --- img2"), Err(SpecError::NotOneApp));
+        assert_eq!(app("--hostname=h img"), Err(SpecError::NotOneApp));
+        assert_eq!(app("--stage1=fly img"), Err(SpecError::NotOneApp));
+        assert_eq!(app("--pull-policy=never"), Err(SpecError::NoImage));
     }
 
     #[test]

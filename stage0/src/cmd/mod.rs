@@ -1,6 +1,7 @@
 //! One module per verb; each turns parsed arguments into library calls and
 //! prints what they return.
 
+mod app;
 mod enter;
 mod fetch;
 mod gc;
@@ -60,6 +61,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Fetch(args) => fetch::run(&g, args),
         Command::Image(cmd) => image::run(&g, cmd),
+        Command::App(cmd) => app::run(&g, cmd),
         Command::Run(w) => run::run(&g, &w.words),
         Command::Prepare(w) => run::prepare(&g, &w.words),
         Command::RunPrepared {

@@ -1,0 +1,143 @@
+//! The one way into a stage1: the [`Stage1`] handle, made by probing the
+//! engine ([`probe`]), runs each of its entrypoints from a read-only view of
+//! its binary (`exe_guard`), in the pod directory, with no descriptor but
+//! stdio and those the contract names (the pod lock, socket activation's),
+//! and refuses up front what the engine would not enforce.
+
+pub mod probe;
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::ExitStatus;
+
+use rukt_contract::{Feature, PodManifest, STAGE0_CACHE, Stage1Features, Stage1Info};
+
+pub use probe::{Stage1Error, locate};
+
+use crate::exe_guard::Stage1Command;
+use crate::features::Unsupported;
+use crate::pod::Pod;
+
+/// The default engine.
+pub const DEFAULT_FLAVOR: &str = "nspawn";
+
+/// A stage1, what it enforces, and the interface version agreed with it:
+/// every call into a stage1 goes through this.
+#[derive(Debug, Clone)]
+pub struct Stage1 {
+    info: Stage1Info,
+    version: u32,
+    features: Stage1Features,
+}
+
+impl Stage1 {
+    /// Finds `flavor_or_path` for a new pod and agrees on the highest
+    /// version both sides speak (the answers are cached in the store at
+    /// `store_root`).
+    pub fn probe(flavor_or_path: &str, store_root: &Path) -> Result<Stage1, Stage1Error> {
+        let (flavor, path) = locate(flavor_or_path)?;
+        let features =
+            probe::probe_cached(&path, &rukt_contract::cache_dir(store_root, STAGE0_CACHE))?;
+        let version = rukt_contract::agree(&features.interface_versions)
+            .expect("probe refuses a stage1 without a common version");
+        Ok(Stage1 {
+            info: Stage1Info {
+                flavor,
+                path,
+                interface_versions: features.interface_versions.clone(),
+            },
+            version,
+            features,
+        })
+    }
+
+    /// The stage1 `pod` was made for, with the version its manifest records.
+    pub fn for_pod(pod: &Pod, manifest: &PodManifest) -> Result<Stage1, Stage1Error> {
+        let path = &manifest.stage1.path;
+        let features = match rukt_contract::store_of_pod(&pod.path) {
+            Some(store) => {
+                probe::probe_cached(path, &rukt_contract::cache_dir(store, STAGE0_CACHE))?
+            }
+            None => probe::probe(path)?,
+        };
+        if !features
+            .interface_versions
+            .contains(&manifest.interface_version)
+        {
+            // Replaced by a stage1 that no longer speaks the pod's version.
+            return Err(Stage1Error::Incompatible {
+                path: path.clone(),
+                versions: features.interface_versions,
+            });
+        }
+        Ok(Stage1 {
+            info: manifest.stage1.clone(),
+            version: manifest.interface_version,
+            features,
+        })
+    }
+
+    /// Where it is and what it declared.
+    pub fn info(&self) -> &Stage1Info {
+        &self.info
+    }
+
+    /// The interface version both sides speak.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Whether it enforces `f`.
+    pub fn enforces(&self, f: Feature) -> bool {
+        self.features.enforces(f)
+    }
+
+    /// Refuses what it would not enforce.
+    pub fn require(&self, need: impl IntoIterator<Item = Feature>) -> Result<(), Unsupported> {
+        let missing: BTreeSet<Feature> = need.into_iter().filter(|f| !self.enforces(*f)).collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Unsupported {
+                flavor: self.info.flavor.clone(),
+                missing,
+            })
+        }
+    }
+
+    /// The command for one entrypoint of `pod`, started in the pod directory
+    /// with only stdio and `keep` open.
+    fn command(&self, pod: &Pod, argv: Vec<OsString>, keep: Vec<RawFd>) -> Stage1Command {
+        let mut cmd = crate::exe_guard::command(&self.info.path);
+        cmd.args(argv).current_dir(&pod.path);
+        rukt_sys::fds::close_fds_on_exec(&mut cmd, keep);
+        cmd
+    }
+
+    /// Execs an entrypoint that becomes the caller (`run`, `enter`), with
+    /// `env` set and `remove_env` unset, passing on the descriptors `keep`;
+    /// returns only if exec failed.
+    pub fn exec(
+        &self,
+        pod: &Pod,
+        argv: Vec<OsString>,
+        env: &[(&str, String)],
+        remove_env: &[&str],
+        keep: Vec<RawFd>,
+    ) -> std::io::Error {
+        let mut cmd = self.command(pod, argv, keep);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        for k in remove_env {
+            cmd.env_remove(k);
+        }
+        cmd.exec()
+    }
+
+    /// Runs an entrypoint that returns (`stop`, `gc`, `app-*`) and waits.
+    pub fn call(&self, pod: &Pod, argv: Vec<OsString>) -> std::io::Result<ExitStatus> {
+        self.command(pod, argv, Vec::new()).status()
+    }
+}
