@@ -78,6 +78,7 @@ pub fn required_by_pod(spec: &PodSpec) -> BTreeSet<Feature> {
     want(spec.pid.is_some(), Feature::PidModes);
     want(!spec.resources.is_empty(), Feature::Resources);
     want(spec.apps.len() > 1, Feature::MultipleApps);
+    want(spec.interactive, Feature::Interactive);
     need
 }
 

@@ -105,4 +105,7 @@ pub struct PodSpec {
     pub resources: Resources,
     /// The kvm engine's accelerator.
     pub kvm_accel: Option<KvmAccel>,
+    /// The pod will run on the caller's terminal (`rukt run --interactive`),
+    /// so its engine must be able to give it one; checked when preparing.
+    pub interactive: bool,
 }

@@ -237,6 +237,16 @@ impl PodStore {
     /// Starts `rukt run --stage1=fly --uuid-file-save F POD_FLAGS... IMAGE APP_ARGS...` in the
     /// background and waits for the UUID file.
     pub fn spawn_pod(&self, pod_flags: &[&str], app_args: &[&str]) -> RunningPod {
+        self.spawn_pod_with_env(pod_flags, app_args, &[])
+    }
+
+    /// [`PodStore::spawn_pod`] with `env` added to rukt's environment.
+    pub fn spawn_pod_with_env(
+        &self,
+        pod_flags: &[&str],
+        app_args: &[&str],
+        env: &[(&str, String)],
+    ) -> RunningPod {
         let dir = tempfile::Builder::new()
             .prefix("rukt-pod-uuid-")
             .tempdir()
@@ -247,6 +257,7 @@ impl PodStore {
         flags.extend_from_slice(pod_flags);
         let args = self.pod_args("run", &flags, app_args);
         let mut cmd = self.rukt().command(&args);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let command = format!("{cmd:?}");
         let mut child = cmd.spawn().expect("spawning rukt run");
         let (tx, lines) = mpsc::channel();

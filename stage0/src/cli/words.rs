@@ -64,8 +64,6 @@ pub struct RunWords {
     /// The pod, for the library. Its `environment` holds `--set-env` only;
     /// the verb adds `--inherit-env` and `--set-env-file` below it.
     pub spec: PodSpec,
-    /// `--interactive`.
-    pub interactive: bool,
     /// `--uuid-file-save`.
     pub uuid_file_save: Option<PathBuf>,
     /// `--set-env-file FILE` (every app).
@@ -209,7 +207,7 @@ impl RunWords {
                         .map_or(Ok(true), |v| boolean("--inherit-env", v))?
                 }
                 "--interactive" => {
-                    out.interactive = inline
+                    spec.interactive = inline
                         .as_deref()
                         .map_or(Ok(true), |v| boolean("--interactive", v))?
                 }

@@ -80,7 +80,7 @@ pub fn run(g: &Globals, words: &[String]) -> Result<ExitCode> {
     let uuid = preparing.pod.uuid;
     let opts = RunOptions {
         debug: g.debug,
-        interactive: w.interactive,
+        interactive: w.spec.interactive,
     };
     let err = rukt_pods::run_preparing(&pods(g)?, &g.store()?, preparing, opts);
     Err(anyhow!(err).context(format!("cannot start pod {uuid}")))

@@ -23,6 +23,18 @@ pub const ENV_FAIL: &str = "RUKT_STUB_FAIL";
 /// elsewhere and which are recorded only when this is set.
 pub const ENV_RECORD: &str = "RUKT_STUB_RECORD";
 
+/// When set (to anything), `run` stays running, holding the pod lock, until
+/// `stop` (which writes [`RELEASE_FILE`]) or a minute has passed: a running
+/// pod for `enter`, `stop` and `app-*`.
+pub const ENV_HOLD: &str = "RUKT_STUB_HOLD";
+/// Written by `stop` in the pod directory, ends a held `run`.
+pub const RELEASE_FILE: &str = "stage1/release";
+
+/// Whether `run` stays running.
+pub fn hold() -> bool {
+    std::env::var_os(ENV_HOLD).is_some()
+}
+
 /// The default record file, in the pod directory.
 pub const RECORD_IN_POD: &str = "record.jsonl";
 

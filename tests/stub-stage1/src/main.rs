@@ -29,7 +29,7 @@
 //! (`1`: a version 1 stage1, without `features` or `app-*`),
 //! `RUKT_STUB_FEATURES` (the names to declare; default all),
 //! `RUKT_STUB_EXIT` (`run`'s exit code), `RUKT_STUB_FAIL` (entrypoints that
-//! fail with 254). `run` takes over the lock, checks the manifest's version
+//! fail with 254), `RUKT_STUB_HOLD` (`run` stays running until `stop`). `run` takes over the lock, checks the manifest's version
 //! is one it speaks, writes `pid`, `status/<app>` (the exit code) for each
 //! app and `ready`, and exits with the code; `enter` exits 0; `stop`, `gc`
 //! and `app-*` exit 0.
@@ -81,20 +81,31 @@ impl Engine for Stub {
         let dir = std::fs::File::open(".").context("cannot open the pod directory")?;
         write_atomic(&dir, PID_FILE, std::process::id().to_string().as_bytes())
             .context("cannot write the pid file")?;
+        write_atomic(&dir, READY_FILE, b"").context("cannot write the ready file")?;
+        if config::hold() {
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !std::path::Path::new(config::RELEASE_FILE).exists()
+                && std::time::Instant::now() < until
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
         std::fs::create_dir_all(STATUS_DIR).context("cannot create the status directory")?;
         let status = std::fs::File::open(STATUS_DIR).context("cannot open the status directory")?;
         for app in &pod.apps {
             write_atomic(&status, &app.name, code.to_string().as_bytes())
                 .with_context(|| format!("cannot write {}", app_status(&app.name)))?;
         }
-        write_atomic(&dir, READY_FILE, b"").context("cannot write the ready file")?;
         Ok(code)
     }
     fn enter(_: &EnterArgs) -> anyhow::Result<u8> {
         maybe_fail(Entrypoint::Enter).map(|()| 0)
     }
     fn stop(_: &StopArgs) -> anyhow::Result<()> {
-        maybe_fail(Entrypoint::Stop)
+        maybe_fail(Entrypoint::Stop)?;
+        std::fs::create_dir_all(rukt_contract::STAGE1_DIR)
+            .and_then(|()| std::fs::write(config::RELEASE_FILE, b""))
+            .context("cannot release the held run")
     }
     fn gc(_: &GcArgs) -> anyhow::Result<()> {
         maybe_fail(Entrypoint::Gc)

@@ -327,7 +327,16 @@ fn kill_9_of_the_stage1_leaves_no_vm_and_gc_cleans_up() {
 #[test]
 fn net_host_is_refused_clearly() {
     let pods = kvm_store();
+    let before = pods.pod_dirs();
     let out = pods.run(&pods.pod_args("run", &[TCG, "--net=host"], &["--exec", "/bin/true"]));
-    assert_eq!(out.code(), Some(254), "{out}");
-    assert!(out.stderr.contains("--net=host is not possible"), "{out}");
+    // kvm does not declare net-host: stage0 refuses it as a usage error
+    // before anything is created or mounted (issue 9: contract v2).
+    assert_eq!(out.code(), Some(2), "{out}");
+    assert!(
+        out.stderr
+            .contains("the kvm stage1 does not enforce --net=host"),
+        "{out}"
+    );
+    assert_eq!(pods.pod_dirs(), before, "a refused pod left a directory");
+    pods.assert_no_mounts("after a refused --net=host");
 }

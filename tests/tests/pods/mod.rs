@@ -13,3 +13,4 @@ mod kvm;
 mod lifecycle;
 mod nspawn;
 mod run;
+mod stub;
