@@ -6,6 +6,8 @@
 //! rkt); `run` and `run-prepared` exit with the pod's exit code (they become
 //! it), `enter` with the command's.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 mod cmd;
 mod progress;
