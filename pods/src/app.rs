@@ -166,19 +166,18 @@ pub fn add(
 
 /// `rukt app start`.
 pub fn start(pod: &Pod, app: &str, debug: bool) -> Result<(), AppError> {
+    call_app(pod, app, debug, Entrypoint::AppStart)
+}
+
+/// Runs `entry` (`app-start`, `app-rm`) for an app the pod has.
+fn call_app(pod: &Pod, app: &str, debug: bool, entry: Entrypoint) -> Result<(), AppError> {
     let stage1 = existing_app(pod, app)?;
     let args = AppArgs {
         debug,
         app: app.to_string(),
         uuid: pod.uuid.to_string(),
     };
-    call(
-        &stage1,
-        pod,
-        Entrypoint::AppStart,
-        app,
-        args.to_argv(Entrypoint::AppStart),
-    )
+    call(&stage1, pod, entry, app, args.to_argv(entry))
 }
 
 /// `rukt app stop`.
@@ -197,19 +196,7 @@ pub fn stop(pod: &Pod, app: &str, opts: crate::stop::StopOptions) -> Result<(), 
 /// `rukt app rm`: asks stage1 to remove the (stopped) app, then takes it out
 /// of the manifest and unmounts its root.
 pub fn rm(pod: &Pod, app: &str, debug: bool) -> Result<(), AppError> {
-    let stage1 = existing_app(pod, app)?;
-    let args = AppArgs {
-        debug,
-        app: app.to_string(),
-        uuid: pod.uuid.to_string(),
-    };
-    call(
-        &stage1,
-        pod,
-        Entrypoint::AppRm,
-        app,
-        args.to_argv(Entrypoint::AppRm),
-    )?;
+    call_app(pod, app, debug, Entrypoint::AppRm)?;
     forget(pod, app)
 }
 

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use rukt_images::fetch::{Fetcher, NoProgress, Progress};
 use rukt_pods::StopOptions;
 
 use super::Globals;
+use super::fetch::with_fetcher;
 use super::pods::existing_pods;
 use crate::cli::AppCommand;
 use crate::cli::words::AppWords;
@@ -20,17 +20,11 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
             let w = AppWords::parse(&words)?;
             let pod = pods.find(&uuid)?;
             let store = g.store()?;
-            let mut options = g.fetch_options();
-            options.pull_policy = w.pull_policy;
-            let fetcher =
-                Fetcher::new(&store, options).context("cannot load the registry configuration")?;
-            let bars = crate::progress::Bars::for_terminal(w.quiet);
-            let progress: &dyn Progress = match &bars {
-                Some(b) => b,
-                None => &NoProgress,
-            };
-            let name = rukt_pods::app::add(&store, &fetcher, &pod, &w.app, progress, g.debug)
-                .with_context(|| format!("cannot add {} to pod {}", w.app.image_input, pod.uuid))?;
+            let name = with_fetcher(g, &store, w.pull_policy, w.quiet, |fetcher, progress| {
+                rukt_pods::app::add(&store, fetcher, &pod, &w.app, progress, g.debug).with_context(
+                    || format!("cannot add {} to pod {}", w.app.image_input, pod.uuid),
+                )
+            })?;
             writeln!(std::io::stdout(), "{name}")?;
         }
         AppCommand::Start { uuid, app } => {

@@ -4,9 +4,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use rukt_images::fetch::{FetchOptions, Fetcher, NoProgress, Progress};
+use rukt_images::fetch::{FetchOptions, Fetcher, NoProgress, Progress, PullPolicy};
 use rukt_images::platform::Platform;
 use rukt_images::reference::ImageRef;
+use rukt_images::store::Store;
 
 use super::Globals;
 use crate::cli::{FetchArgs, FetchFlags};
@@ -20,6 +21,28 @@ fn options(g: &Globals, flags: &FetchFlags) -> FetchOptions {
         concurrency: usize::from(flags.max_concurrent_downloads),
         ..g.fetch_options()
     }
+}
+
+/// Calls `f` with a fetcher for `store` under `pull_policy` and the global
+/// flags, and progress bars unless `quiet` (or not on a terminal).
+pub fn with_fetcher<T>(
+    g: &Globals,
+    store: &Store,
+    pull_policy: PullPolicy,
+    quiet: bool,
+    f: impl FnOnce(&Fetcher<'_>, &dyn Progress) -> Result<T>,
+) -> Result<T> {
+    let options = FetchOptions {
+        pull_policy,
+        ..g.fetch_options()
+    };
+    let fetcher = Fetcher::new(store, options).context("cannot load the registry configuration")?;
+    let bars = crate::progress::Bars::for_terminal(quiet);
+    let progress: &dyn Progress = match &bars {
+        Some(b) => b,
+        None => &NoProgress,
+    };
+    f(&fetcher, progress)
 }
 
 pub fn run(g: &Globals, args: FetchArgs) -> Result<ExitCode> {

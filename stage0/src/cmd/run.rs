@@ -5,10 +5,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
-use rukt_images::fetch::{Fetcher, NoProgress, Progress};
 use rukt_pods::{Dir, Preparing, RunOptions};
 
 use super::Globals;
+use super::fetch::with_fetcher;
 use super::pods::{existing_pods, find_one, pods};
 use crate::cli::words::RunWords;
 
@@ -17,17 +17,11 @@ fn prepare_from(g: &Globals, words: &[String], durable: bool) -> Result<(RunWord
     let mut w = RunWords::parse(words)?;
     w.spec.environment = environment(&w)?;
     let store = g.store()?;
-    let mut options = g.fetch_options();
-    options.pull_policy = w.pull_policy;
-    let fetcher =
-        Fetcher::new(&store, options).context("cannot load the registry configuration")?;
-    let bars = crate::progress::Bars::for_terminal(w.quiet);
-    let progress: &dyn Progress = match &bars {
-        Some(b) => b,
-        None => &NoProgress,
-    };
-    let preparing = rukt_pods::prepare(&pods(g)?, &store, &fetcher, &w.spec, progress, durable)
-        .context("cannot prepare the pod")?;
+    let pods = pods(g)?;
+    let preparing = with_fetcher(g, &store, w.pull_policy, w.quiet, |fetcher, progress| {
+        rukt_pods::prepare(&pods, &store, fetcher, &w.spec, progress, durable)
+            .context("cannot prepare the pod")
+    })?;
     if let Some(f) = &w.uuid_file_save {
         save_uuid(f, &preparing.pod.uuid.to_string())?;
     }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use rukt_tests::pods::{PodStore, mounts_below};
+use rukt_tests::pods::{PodStore, RunningPod, WAIT, mounts_below};
 use rukt_tests::rukt::{EXIT_USAGE, Output, run_command};
 use serde_json::Value;
 
@@ -93,6 +93,25 @@ impl Stub {
         let calls = self.calls(entrypoint);
         assert_eq!(calls.len(), 1, "one {entrypoint} call expected: {calls:#?}");
         calls.into_iter().next().unwrap()
+    }
+
+    /// A running pod (app `web`) that the stub holds until `rukt stop`
+    /// (`RUKT_STUB_HOLD` must be among the knobs), and its UUID.
+    fn held_pod(&self) -> (RunningPod, String) {
+        let pod = self
+            .pods
+            .spawn_pod_with_env(&[], &["--name", "web"], &self.env);
+        let uuid = pod.uuid.clone();
+        let start = std::time::Instant::now();
+        while !self
+            .pods
+            .pod_dir(&uuid)
+            .is_some_and(|d| d.join("ready").exists())
+        {
+            assert!(start.elapsed() < WAIT, "pod {uuid} never got ready");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        (pod, uuid)
     }
 
     /// The pod directory of `uuid`.
@@ -271,11 +290,7 @@ fn a_version_1_stage1_runs_pods_that_use_nothing_new() {
 #[test]
 fn the_stop_enter_and_gc_entrypoints_get_their_arguments() {
     let stub = Stub::new(&[("RUKT_STUB_HOLD", "1")]);
-    let mut pod = stub
-        .pods
-        .spawn_pod_with_env(&[], &["--name", "web"], &stub.env);
-    let uuid = pod.uuid.clone();
-    wait_running(&stub, &uuid);
+    let (mut pod, uuid) = stub.held_pod();
     let pid = std::fs::read_to_string(stub.pod_dir(&uuid).join("pid")).unwrap();
     let out = stub.rukt_via(
         "exec 9</etc/hostname",
@@ -311,11 +326,7 @@ fn the_stop_enter_and_gc_entrypoints_get_their_arguments() {
 #[test]
 fn apps_are_added_started_stopped_and_removed_in_a_running_pod() {
     let stub = Stub::new(&[("RUKT_STUB_HOLD", "1")]);
-    let mut pod = stub
-        .pods
-        .spawn_pod_with_env(&[], &["--name", "web"], &stub.env);
-    let uuid = pod.uuid.clone();
-    wait_running(&stub, &uuid);
+    let (mut pod, uuid) = stub.held_pod();
     let dir = stub.pod_dir(&uuid);
     let image = stub.pods.image.clone();
 
@@ -376,11 +387,7 @@ fn apps_are_added_started_stopped_and_removed_in_a_running_pod() {
 #[test]
 fn an_app_the_engine_fails_to_add_is_rolled_back() {
     let stub = Stub::new(&[("RUKT_STUB_HOLD", "1"), ("RUKT_STUB_FAIL", "app-add")]);
-    let mut pod = stub
-        .pods
-        .spawn_pod_with_env(&[], &["--name", "web"], &stub.env);
-    let uuid = pod.uuid.clone();
-    wait_running(&stub, &uuid);
+    let (mut pod, uuid) = stub.held_pod();
     let dir = stub.pod_dir(&uuid);
     let out = stub.rukt(&["app", "add", &uuid, &stub.pods.image, "--name", "extra"]);
     assert!(!out.success() && out.stderr.contains("app-add"), "{out}");
@@ -395,11 +402,7 @@ fn an_app_the_engine_fails_to_add_is_rolled_back() {
 #[test]
 fn engines_without_mutable_pods_refuse_app_verbs() {
     let stub = Stub::new(&[("RUKT_STUB_HOLD", "1"), ("RUKT_STUB_VERSIONS", "1")]);
-    let mut pod = stub
-        .pods
-        .spawn_pod_with_env(&[], &["--name", "web"], &stub.env);
-    let uuid = pod.uuid.clone();
-    wait_running(&stub, &uuid);
+    let (mut pod, uuid) = stub.held_pod();
     let out = stub.rukt(&["app", "add", &uuid, &stub.pods.image, "--name", "extra"]);
     assert_eq!(out.code(), Some(EXIT_USAGE), "{out}");
     assert!(out.stderr.contains("rukt app add|start|stop|rm"), "{out}");
@@ -413,20 +416,4 @@ fn engines_without_mutable_pods_refuse_app_verbs() {
     );
     stub.ok(&["stop", &uuid]);
     pod.wait();
-}
-
-/// Waits until the stub's `run` of `uuid` has written its ready file.
-fn wait_running(stub: &Stub, uuid: &str) {
-    let start = std::time::Instant::now();
-    while !stub
-        .pods
-        .pod_dir(uuid)
-        .is_some_and(|d| d.join("ready").exists())
-    {
-        assert!(
-            start.elapsed() < rukt_tests::pods::WAIT,
-            "pod {uuid} never got ready"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
 }
