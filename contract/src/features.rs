@@ -8,6 +8,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::isolation::Sharing;
+
 /// One thing a pod can ask of its engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -20,10 +22,18 @@ pub enum Feature {
     NetHost,
     /// CNI networks: the manifest's `networks`, results in `net-info.json`.
     Networks,
-    /// `--ipc=pod|private|host` honoured.
-    IpcModes,
-    /// `--pid=pod|private|host` honoured.
-    PidModes,
+    /// `--ipc=pod`: one IPC namespace for the pod's apps.
+    IpcPod,
+    /// `--ipc=private`: an IPC namespace for each app.
+    IpcPrivate,
+    /// `--ipc=host`: the host's IPC namespace.
+    IpcHost,
+    /// `--pid=pod`: one PID namespace for the pod's apps.
+    PidPod,
+    /// `--pid=private`: a PID namespace for each app.
+    PidPrivate,
+    /// `--pid=host`: the host's PID namespace.
+    PidHost,
     /// `--memory`, `--cpu`, `--cpu-shares`, `--pids-limit`.
     Resources,
     /// `--oom-score-adj`.
@@ -48,17 +58,23 @@ pub enum Feature {
     NotifySocket,
     /// The apps' stdout and stderr also written to `logs/<app>.log`.
     AppLogs,
+    /// `--kvm-accel`: the choice of the VM's accelerator.
+    KvmAccel,
 }
 
 impl Feature {
     /// Every feature, in declaration order.
-    pub const ALL: [Feature; 18] = [
+    pub const ALL: [Feature; 23] = [
         Feature::Hostname,
         Feature::NetNone,
         Feature::NetHost,
         Feature::Networks,
-        Feature::IpcModes,
-        Feature::PidModes,
+        Feature::IpcPod,
+        Feature::IpcPrivate,
+        Feature::IpcHost,
+        Feature::PidPod,
+        Feature::PidPrivate,
+        Feature::PidHost,
         Feature::Resources,
         Feature::OomScoreAdj,
         Feature::Capabilities,
@@ -71,11 +87,12 @@ impl Feature {
         Feature::ListenFds,
         Feature::NotifySocket,
         Feature::AppLogs,
+        Feature::KvmAccel,
     ];
 
     /// What version 1 could not express: a stage1 without `features` does
     /// none of these.
-    const NEW_IN_2: [Feature; 5] = [
+    pub const NEW_IN_2: [Feature; 5] = [
         Feature::Networks,
         Feature::MutablePods,
         Feature::ListenFds,
@@ -90,8 +107,12 @@ impl Feature {
             Feature::NetNone => "net-none",
             Feature::NetHost => "net-host",
             Feature::Networks => "networks",
-            Feature::IpcModes => "ipc-modes",
-            Feature::PidModes => "pid-modes",
+            Feature::IpcPod => "ipc-pod",
+            Feature::IpcPrivate => "ipc-private",
+            Feature::IpcHost => "ipc-host",
+            Feature::PidPod => "pid-pod",
+            Feature::PidPrivate => "pid-private",
+            Feature::PidHost => "pid-host",
             Feature::Resources => "resources",
             Feature::OomScoreAdj => "oom-score-adj",
             Feature::Capabilities => "capabilities",
@@ -104,6 +125,25 @@ impl Feature {
             Feature::ListenFds => "listen-fds",
             Feature::NotifySocket => "notify-socket",
             Feature::AppLogs => "app-logs",
+            Feature::KvmAccel => "kvm-accel",
+        }
+    }
+
+    /// The feature `--ipc=MODE` asks for.
+    pub fn ipc(mode: Sharing) -> Feature {
+        match mode {
+            Sharing::Pod => Feature::IpcPod,
+            Sharing::Private => Feature::IpcPrivate,
+            Sharing::Host => Feature::IpcHost,
+        }
+    }
+
+    /// The feature `--pid=MODE` asks for.
+    pub fn pid(mode: Sharing) -> Feature {
+        match mode {
+            Sharing::Pod => Feature::PidPod,
+            Sharing::Private => Feature::PidPrivate,
+            Sharing::Host => Feature::PidHost,
         }
     }
 
@@ -119,8 +159,12 @@ impl Feature {
             Feature::NetNone => "--net=none",
             Feature::NetHost => "--net=host",
             Feature::Networks => "--net=NETWORK",
-            Feature::IpcModes => "--ipc",
-            Feature::PidModes => "--pid",
+            Feature::IpcPod => "--ipc=pod",
+            Feature::IpcPrivate => "--ipc=private",
+            Feature::IpcHost => "--ipc=host",
+            Feature::PidPod => "--pid=pod",
+            Feature::PidPrivate => "--pid=private",
+            Feature::PidHost => "--pid=host",
             Feature::Resources => "--memory/--cpu/--cpu-shares/--pids-limit",
             Feature::OomScoreAdj => "--oom-score-adj",
             Feature::Capabilities => "--caps-retain/--caps-remove",
@@ -133,6 +177,7 @@ impl Feature {
             Feature::ListenFds => "LISTEN_FDS",
             Feature::NotifySocket => "NOTIFY_SOCKET",
             Feature::AppLogs => "per-app log files",
+            Feature::KvmAccel => "--kvm-accel",
         }
     }
 }
@@ -166,6 +211,15 @@ impl Stage1Features {
                 .filter(|f| !Feature::NEW_IN_2.contains(f))
                 .collect(),
         }
+    }
+
+    /// What may be used with a pod agreed at interface `version`: a pod of
+    /// version 1 gets nothing new in 2, whatever the stage1 could do.
+    pub fn at_version(mut self, version: u32) -> Stage1Features {
+        if version < 2 {
+            self.enforces.retain(|f| !Feature::NEW_IN_2.contains(f));
+        }
+        self
     }
 
     /// Whether the stage1 enforces `f`.

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 pub const POD_MANIFEST: &str = "pod";
 /// Version 2: the manifest's lock file. Whoever rewrites [`POD_MANIFEST`]
 /// of a running pod holds an exclusive `flock` on it and replaces the
-/// manifest atomically (temporary file, then rename); a reader that needs a
-/// consistent view of the manifest and what it describes takes it shared.
+/// manifest atomically (temporary file, then rename), so a reader always
+/// sees a whole manifest; the manifest and the app directories it names
+/// change together only under this lock (an engine's `app-*` handler may
+/// take it shared to see both consistently).
 pub const MANIFEST_LOCK: &str = "pod.lock";
 /// Written by stage1: the PID of the pod's main process, in decimal. Its
 /// mtime is the pod's start time.

@@ -195,10 +195,20 @@ impl PodManifest {
         ask(self.hostname.is_some(), Feature::Hostname);
         ask(self.net == NetMode::Host, Feature::NetHost);
         ask(!self.networks.is_empty(), Feature::Networks);
-        ask(self.namespaces.ipc != defaults.ipc, Feature::IpcModes);
-        ask(self.namespaces.pid != defaults.pid, Feature::PidModes);
+        ask(
+            self.namespaces.ipc != defaults.ipc,
+            Feature::ipc(self.namespaces.ipc),
+        );
+        ask(
+            self.namespaces.pid != defaults.pid,
+            Feature::pid(self.namespaces.pid),
+        );
         ask(!self.resources.is_empty(), Feature::Resources);
         ask(self.apps.len() > 1, Feature::MultipleApps);
+        ask(
+            self.kvm.accel != crate::KvmAccel::default(),
+            Feature::KvmAccel,
+        );
         for app in &self.apps {
             ask(!app.resources.is_empty(), Feature::Resources);
             ask(app.oom_score_adj.is_some(), Feature::OomScoreAdj);
@@ -360,13 +370,14 @@ mod tests {
             Feature::Hostname,
             Feature::NetHost,
             Feature::Networks,
-            Feature::IpcModes,
-            Feature::PidModes,
+            Feature::IpcPrivate,
+            Feature::PidPod,
             Feature::Resources,
             Feature::OomScoreAdj,
             Feature::Capabilities,
             Feature::Seccomp,
             Feature::ReadonlyVolumes,
+            Feature::KvmAccel,
         ];
         assert_eq!(asked, want.into_iter().collect());
     }

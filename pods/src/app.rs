@@ -123,7 +123,10 @@ pub fn add(
 ) -> Result<String, AppError> {
     let manifest = pod.manifest()?;
     let read_only = |v: &str| manifest.volume(v).is_some_and(|v| v.read_only);
-    let stage1 = mutable_stage1(pod, required_by_app(spec, read_only))?;
+    let mut need = required_by_app(spec, read_only);
+    // Adding one makes a pod of several apps.
+    need.insert(Feature::MultipleApps);
+    let stage1 = mutable_stage1(pod, need)?;
     for (vol, _) in &spec.mounts {
         if manifest.volume(vol).is_none() {
             return Err(invalid(format!(
@@ -138,6 +141,9 @@ pub fn add(
         let mut manifest = lock.read()?;
         let mut names: HashSet<String> = manifest.apps.iter().map(|a| a.name.clone()).collect();
         let app = build_app(store, spec, &records[0], &[], &manifest.volumes, &mut names)?;
+        // What an interrupted add or rm of the same name left is not the new
+        // app's: its old root and writes go first.
+        unmount_app(pod, &app.name)?;
         let mounted = create_app_dirs(pod, &app.name).and_then(|()| mount_app(store, pod, &app));
         manifest.apps.push(app.clone());
         if let Err(e) = mounted.and_then(|()| lock.write(&mut manifest)) {
@@ -211,13 +217,14 @@ fn existing_app(pod: &Pod, app: &str) -> Result<Stage1, AppError> {
     Ok(stage1)
 }
 
-/// Takes `app` out of the manifest and unmounts and removes its root.
+/// Takes `app` out of the manifest and unmounts and removes its root, all
+/// under the manifest lock, so that no `app add` of the same name can come
+/// between.
 fn forget(pod: &Pod, app: &str) -> Result<(), AppError> {
     let lock = ManifestLock::exclusive(pod)?;
     let mut manifest = lock.read()?;
     manifest.apps.retain(|a| a.name != app);
     lock.write(&mut manifest)?;
-    drop(lock);
     unmount_app(pod, app)?;
     Ok(())
 }

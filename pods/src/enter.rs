@@ -74,7 +74,7 @@ pub fn enter(pod: &Pod, req: &EnterRequest) -> EnterError {
     match prepare_enter(pod, req) {
         Ok((stage1, args)) => EnterError::Exec {
             path: stage1.info().path.clone(),
-            source: stage1.exec(pod, args.to_argv(), &[], &[], Vec::new()),
+            source: stage1.exec(pod, args.to_argv(), &[], Vec::new()),
         },
         Err(e) => e,
     }

@@ -74,11 +74,16 @@ pub fn required_by_pod(spec: &PodSpec) -> BTreeSet<Feature> {
     want(spec.hostname.is_some(), Feature::Hostname);
     want(spec.net == Some(NetMode::None), Feature::NetNone);
     want(spec.net == Some(NetMode::Host), Feature::NetHost);
-    want(spec.ipc.is_some(), Feature::IpcModes);
-    want(spec.pid.is_some(), Feature::PidModes);
+    if let Some(mode) = spec.ipc {
+        want(true, Feature::ipc(mode));
+    }
+    if let Some(mode) = spec.pid {
+        want(true, Feature::pid(mode));
+    }
     want(!spec.resources.is_empty(), Feature::Resources);
     want(spec.apps.len() > 1, Feature::MultipleApps);
     want(spec.interactive, Feature::Interactive);
+    want(spec.kvm_accel.is_some(), Feature::KvmAccel);
     need
 }
 

@@ -25,12 +25,15 @@ use crate::stage1::{Stage1, Stage1Error};
 use crate::state::Dir;
 
 /// How to run a pod, beyond what its manifest says.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Pass `--debug` to stage1.
     pub debug: bool,
     /// Give the app the caller's terminal.
     pub interactive: bool,
+    /// Socket activation's descriptors this process was given, checked
+    /// ([`inherited_listen_fds`]); handed on to an engine that takes them.
+    pub listen_fds: Option<ListenFds>,
 }
 
 /// Why a pod did not start.
@@ -47,6 +50,41 @@ pub enum RunError {
     Unsupported(#[from] Unsupported),
 }
 
+/// `LISTEN_FDS` names descriptors that are not open.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{ENV_LISTEN_FDS}={count} names descriptors that are not open ({closed:?}); ignoring socket activation"
+)]
+pub struct ClosedListenFds {
+    /// What `LISTEN_FDS` said.
+    pub count: u32,
+    /// The descriptors that are not open.
+    pub closed: Vec<RawFd>,
+}
+
+/// The descriptors socket activation gave this process (`LISTEN_PID` is
+/// ours), if every one of them is open. Call it first thing, before the
+/// process opens anything: a descriptor `LISTEN_FDS` names but the caller
+/// did not pass would otherwise be whatever this process opened at that
+/// number (the pod lock, say) and be handed to stage1 as a socket.
+pub fn inherited_listen_fds() -> Result<Option<ListenFds>, ClosedListenFds> {
+    let Some(fds) = ListenFds::from_env() else {
+        return Ok(None);
+    };
+    let closed: Vec<RawFd> = fds
+        .fds()
+        .filter(|fd| std::fs::read_link(format!("/proc/self/fd/{fd}")).is_err())
+        .collect();
+    if closed.is_empty() {
+        Ok(Some(fds))
+    } else {
+        Err(ClosedListenFds {
+            count: fds.count,
+            closed,
+        })
+    }
+}
+
 /// Runs a pod just prepared by this process (`rukt run`). Returns only on
 /// failure.
 pub fn run_preparing(
@@ -55,7 +93,7 @@ pub fn run_preparing(
     preparing: Preparing,
     opts: RunOptions,
 ) -> RunError {
-    if let Err(e) = preparing.stage1.require(run_needs(opts)) {
+    if let Err(e) = preparing.stage1.require(run_needs(&opts)) {
         return e.into();
     }
     let pod = match pods.move_to(&preparing.pod, Dir::Run) {
@@ -92,7 +130,13 @@ pub fn run_prepared(pods: &Pods, store: &Store, pod: &Pod, opts: RunOptions) -> 
         };
         let manifest = pod.manifest()?;
         let stage1 = Stage1::for_pod(&pod, &manifest)?;
-        stage1.require(run_needs(opts))?;
+        // The stage1 may have been replaced since the pod was prepared.
+        stage1.require(
+            manifest
+                .features_asked()
+                .into_iter()
+                .chain(run_needs(&opts)),
+        )?;
         let pod = pods.move_to(&pod, Dir::Run)?;
         Ok((pod, lock, manifest, stage1))
     };
@@ -105,7 +149,7 @@ pub fn run_prepared(pods: &Pods, store: &Store, pod: &Pod, opts: RunOptions) -> 
 }
 
 /// What running (rather than the pod) asks of the engine.
-fn run_needs(opts: RunOptions) -> impl Iterator<Item = Feature> {
+fn run_needs(opts: &RunOptions) -> impl Iterator<Item = Feature> + use<> {
     opts.interactive.then_some(Feature::Interactive).into_iter()
 }
 
@@ -129,15 +173,15 @@ fn exec_stage1(
         return e.into();
     }
     let lock_fd = lock.file().as_raw_fd();
-    let (mut keep, remove_env) = passed_on(stage1);
+    let (mut keep, mut env) = passed_on(stage1, opts.listen_fds.as_ref());
     keep.push(lock_fd);
+    env.push((ENV_LOCK_FD, lock_fd.to_string()));
     let args = RunArgs {
         debug: opts.debug,
         interactive: opts.interactive,
         uuid: pod.uuid.to_string(),
     };
-    let env = [(ENV_LOCK_FD, lock_fd.to_string())];
-    let err = stage1.exec(pod, args.to_argv(), &env, &remove_env, keep);
+    let err = stage1.exec(pod, args.to_argv(), &env, keep);
     // Still here: exec failed.
     let _ = unmount_below(&apps);
     drop(lock);
@@ -149,32 +193,42 @@ fn exec_stage1(
     .into()
 }
 
-/// The descriptors and variables of systemd's protocols the caller gave us
-/// that `stage1` hands on (kept), and the variables of those it would not
-/// (removed, with a warning: a unit waiting for them would wait in vain).
-fn passed_on(stage1: &Stage1) -> (Vec<RawFd>, Vec<&'static str>) {
+/// The descriptors and variables of systemd's protocols that `stage1` gets:
+/// socket activation's `listen` and `NOTIFY_SOCKET` if it hands them on
+/// (stage1 keeps this process's PID, so `LISTEN_PID` stays true), nothing
+/// otherwise, with a warning: a unit waiting for them would wait in vain.
+fn passed_on(
+    stage1: &Stage1,
+    listen: Option<&ListenFds>,
+) -> (Vec<RawFd>, Vec<(&'static str, String)>) {
     let mut keep = Vec::new();
-    let mut remove = Vec::new();
-    if let Some(fds) = ListenFds::from_env() {
+    let mut env = Vec::new();
+    if let Some(fds) = listen {
         if stage1.enforces(Feature::ListenFds) {
             keep.extend(fds.fds());
+            env.push((ENV_LISTEN_FDS, fds.count.to_string()));
+            env.push((ENV_LISTEN_FDNAMES, fds.names_value()));
+            env.push((ENV_LISTEN_PID, std::process::id().to_string()));
         } else {
             tracing::warn!(
                 "the {} stage1 does not hand on socket-activated descriptors; closing {}",
                 stage1.info().flavor,
                 fds.count
             );
-            remove.extend([ENV_LISTEN_FDS, ENV_LISTEN_FDNAMES, ENV_LISTEN_PID]);
         }
     }
-    if std::env::var_os(ENV_NOTIFY_SOCKET).is_some() && !stage1.enforces(Feature::NotifySocket) {
-        tracing::warn!(
-            "the {} stage1 does not notify systemd; not passing {ENV_NOTIFY_SOCKET} on",
-            stage1.info().flavor
-        );
-        remove.push(ENV_NOTIFY_SOCKET);
+    if let Some(socket) = std::env::var_os(ENV_NOTIFY_SOCKET) {
+        match socket.into_string() {
+            Ok(socket) if stage1.enforces(Feature::NotifySocket) => {
+                env.push((ENV_NOTIFY_SOCKET, socket))
+            }
+            _ => tracing::warn!(
+                "the {} stage1 does not notify systemd; not passing {ENV_NOTIFY_SOCKET} on",
+                stage1.info().flavor
+            ),
+        }
     }
-    (keep, remove)
+    (keep, env)
 }
 
 /// Creates the directories of `app` in `pod`: its root's mount point and

@@ -22,6 +22,9 @@ const EXIT_FAILURE: u8 = 254;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    // Before anything is opened: the numbers socket activation names must
+    // be the caller's descriptors, not ours.
+    let listen_fds = rukt_pods::run::inherited_listen_fds();
     let cli = cli::Cli::parse();
     let level = if cli.debug { "debug" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUKT_LOG").unwrap_or_else(|_| {
@@ -35,7 +38,11 @@ fn main() -> ExitCode {
         .without_time()
         .with_target(cli.debug)
         .init();
-    match cmd::run(cli) {
+    let listen_fds = listen_fds.unwrap_or_else(|e| {
+        tracing::warn!("{e}");
+        None
+    });
+    match cmd::run(cli, listen_fds) {
         Ok(code) => code,
         Err(err) => {
             // A closed pipe (`rukt image list | head`) is not a failure.

@@ -12,6 +12,9 @@
 //! pods). Every one starts in the pod directory. Errors end
 //! in `rukt_contract::runtime::engine`, printed once as
 //! `rukt-stage1-fly: <context>: <cause>`, with exit code 254.
+//!
+//! It depends on `rukt-contract` and `rukt-sys` only, never on stage0, the
+//! pods library or the image store (`scripts/check-layering.py` checks this).
 
 mod enter;
 mod exec;
@@ -35,13 +38,16 @@ struct Fly;
 impl Engine for Fly {
     const NAME: &'static str = "rukt-stage1-fly";
     /// Only what a chroot in the host's namespaces gives: the host's
-    /// network (`--net=host` is what it always has), read-only volumes and
+    /// network, IPC and PID namespaces (`--net=host`, `--ipc=host`,
+    /// `--pid=host` are what it always has), read-only volumes and
     /// root filesystem ([`mounts`], [`run`]), and the caller's terminal
     /// (the app is exec'd on it). One app per pod ([`pod::single_app`]
     /// refuses more again); no hostname, namespaces, limits, capabilities,
     /// seccomp or `oom_score_adj`.
     const FEATURES: &'static [Feature] = &[
         Feature::NetHost,
+        Feature::IpcHost,
+        Feature::PidHost,
         Feature::ReadonlyRootfs,
         Feature::ReadonlyVolumes,
         Feature::Interactive,

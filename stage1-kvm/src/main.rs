@@ -11,6 +11,10 @@
 //! `interface-version` and `features`; `app-*` fail (no mutable pods). Errors end in the contract's engine main, printed once as
 //! `rukt-stage1-kvm: <context>: <cause>`, with exit code 254
 //! (`rukt_contract::runtime::engine`).
+//!
+//! It depends on `rukt-contract`, `rukt-sys` and its own guest init only,
+//! never on stage0, the pods library or the image store
+//! (`scripts/check-layering.py` checks this).
 
 mod accel;
 mod artifacts;
@@ -43,13 +47,17 @@ impl Engine for Kvm {
     /// device (`--net=none`; `host` is refused in [`run`]), the VM sized by
     /// and each app's guest cgroup limited by the resources, each app's
     /// `oom_score_adj` and capability bounding set, its volumes read-only
-    /// as asked and its root remounted read-only, any number of apps.
-    /// Not: `--ipc`/`--pid` (every app shares the guest's IPC and PID
-    /// namespaces), seccomp (no filter in the guest), a pty for
+    /// as asked and its root remounted read-only, any number of apps, all
+    /// in the guest's one IPC and one PID namespace (`--ipc=pod`,
+    /// `--pid=pod`), and the choice of accelerator. Not: private or host
+    /// IPC and PID namespaces, seccomp (no filter in the guest), a pty for
     /// `--interactive` (stdin is forwarded, output relayed).
     const FEATURES: &'static [Feature] = &[
         Feature::Hostname,
         Feature::NetNone,
+        Feature::IpcPod,
+        Feature::PidPod,
+        Feature::KvmAccel,
         Feature::Resources,
         Feature::OomScoreAdj,
         Feature::Capabilities,

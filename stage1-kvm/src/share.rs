@@ -54,7 +54,11 @@ pub fn plan(pod_dir: &Path, stage1: &Path, pod: &PodManifest) -> anyhow::Result<
     };
     for app in &pod.apps {
         let root = pod_dir.join(rukt_contract::app_rootfs(&app.name));
-        add(root, format!("apps/{}", app.name), false)?;
+        add(
+            root,
+            format!("{}/{}", rukt_contract::APPS_DIR, app.name),
+            false,
+        )?;
     }
     for v in &pod.volumes {
         let source = match &v.kind {

@@ -11,6 +11,10 @@
 //! fail (no mutable pods yet). Every one starts in
 //! the pod directory. Errors end in `rukt_contract::runtime::engine`,
 //! printed once as `rukt-stage1-nspawn: <context>: <cause>`, exit code 254.
+//!
+//! It depends on `rukt-contract` and `rukt-sys` only (and libcontainer),
+//! never on stage0, the pods library or the image store: the contract is all
+//! it knows of rukt (`scripts/check-layering.py` checks this on every CI run).
 
 mod apps;
 mod bpf;
@@ -49,8 +53,12 @@ impl Engine for Nspawn {
         Feature::Hostname,
         Feature::NetNone,
         Feature::NetHost,
-        Feature::IpcModes,
-        Feature::PidModes,
+        Feature::IpcPod,
+        Feature::IpcPrivate,
+        Feature::IpcHost,
+        Feature::PidPod,
+        Feature::PidPrivate,
+        Feature::PidHost,
         Feature::Resources,
         Feature::OomScoreAdj,
         Feature::Capabilities,

@@ -111,7 +111,9 @@ pub fn cloexec_except(keep: &[RawFd]) -> io::Result<()> {
     FdRanges::except(keep).close_on_exec()
 }
 
-/// Closes every descriptor from 3 on except `keep`, now.
+/// Closes every descriptor from 3 on except `keep`, now. It allocates
+/// (the ranges), so in a child forked from a multi-threaded process compute
+/// [`FdRanges::except`] before the fork and call [`FdRanges::close`].
 ///
 /// # Safety
 ///

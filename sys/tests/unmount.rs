@@ -79,17 +79,33 @@ impl Host {
         host
     }
 
+    /// Whether `point` is a mount point, as util-linux's `findmnt` reads
+    /// this namespace's mount table: an oracle independent of the parser
+    /// under test.
     fn mounted(&self, point: &Path) -> bool {
-        rukt_sys::mountinfo::read()
-            .unwrap()
-            .iter()
-            .any(|m| m.mount_point == point)
+        mount_points().iter().any(|m| m == point)
     }
 
     /// The host's own mounts, which nothing done below the pod may reach.
     fn host_mounts_intact(&self) -> bool {
         self.mounted(&self.host.join("data")) && self.mounted(&self.host.join("data/sub"))
     }
+}
+
+/// Every mount point of this mount namespace, from `findmnt` (which reads
+/// `/proc/self/mountinfo` with libmount).
+fn mount_points() -> Vec<std::path::PathBuf> {
+    let out = std::process::Command::new("findmnt")
+        .args(["--list", "--noheadings", "--raw", "--output", "TARGET"])
+        .output()
+        .expect("cannot run findmnt");
+    assert!(out.status.success(), "findmnt failed: {}", out.status);
+    String::from_utf8(out.stdout)
+        .expect("findmnt printed UTF-8")
+        .lines()
+        // --raw writes a space as \x20; these paths have none.
+        .map(std::path::PathBuf::from)
+        .collect()
 }
 
 fn tmpfs(dir: &Path) {
@@ -132,6 +148,10 @@ fn unmount_below_never_reaches_a_peer_host_mount() {
         rukt_sys::unmount::mounts_below(&host.pod)
             .unwrap()
             .is_empty()
+    );
+    assert!(
+        !mount_points().iter().any(|m| m.starts_with(&host.pod)),
+        "findmnt still sees mounts below the pod"
     );
     assert!(host.host_mounts_intact());
     // Idempotent.

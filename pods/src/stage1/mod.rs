@@ -43,6 +43,7 @@ impl Stage1 {
             probe::probe_cached(&path, &rukt_contract::cache_dir(store_root, STAGE0_CACHE))?;
         let version = rukt_contract::agree(&features.interface_versions)
             .expect("probe refuses a stage1 without a common version");
+        let features = features.at_version(version);
         Ok(Stage1 {
             info: Stage1Info {
                 flavor,
@@ -76,7 +77,7 @@ impl Stage1 {
         Ok(Stage1 {
             info: manifest.stage1.clone(),
             version: manifest.interface_version,
-            features,
+            features: features.at_version(manifest.interface_version),
         })
     }
 
@@ -111,28 +112,23 @@ impl Stage1 {
     /// The command for one entrypoint of `pod`, started in the pod directory
     /// with only stdio and `keep` open.
     fn command(&self, pod: &Pod, argv: Vec<OsString>, keep: Vec<RawFd>) -> Stage1Command {
-        let mut cmd = crate::exe_guard::command(&self.info.path);
+        let mut cmd = command(&self.info.path, keep);
         cmd.args(argv).current_dir(&pod.path);
-        rukt_sys::fds::close_fds_on_exec(&mut cmd, keep);
         cmd
     }
 
     /// Execs an entrypoint that becomes the caller (`run`, `enter`), with
-    /// `env` set and `remove_env` unset, passing on the descriptors `keep`;
-    /// returns only if exec failed.
+    /// `env` set, passing on the descriptors `keep`; returns only if exec
+    /// failed.
     pub fn exec(
         &self,
         pod: &Pod,
         argv: Vec<OsString>,
         env: &[(&str, String)],
-        remove_env: &[&str],
         keep: Vec<RawFd>,
     ) -> std::io::Error {
         let mut cmd = self.command(pod, argv, keep);
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
-        for k in remove_env {
-            cmd.env_remove(k);
-        }
         cmd.exec()
     }
 
@@ -140,4 +136,24 @@ impl Stage1 {
     pub fn call(&self, pod: &Pod, argv: Vec<OsString>) -> std::io::Result<ExitStatus> {
         self.command(pod, argv, Vec::new()).status()
     }
+}
+
+/// The variables of systemd's protocols: only `run` may pass them on, and
+/// only as [`crate::run`] decides; every other call of a stage1 gets none.
+const SYSTEMD_ENV: [&str; 4] = [
+    rukt_contract::ENV_LISTEN_FDS,
+    rukt_contract::ENV_LISTEN_FDNAMES,
+    rukt_contract::ENV_LISTEN_PID,
+    rukt_contract::ENV_NOTIFY_SOCKET,
+];
+
+/// A command running the stage1 at `path`: from a read-only view of its
+/// binary, with only stdio and `keep` open and none of systemd's variables.
+pub(crate) fn command(path: &Path, keep: Vec<RawFd>) -> Stage1Command {
+    let mut cmd = crate::exe_guard::command(path);
+    for k in SYSTEMD_ENV {
+        cmd.env_remove(k);
+    }
+    rukt_sys::fds::close_fds_on_exec(&mut cmd, keep);
+    cmd
 }

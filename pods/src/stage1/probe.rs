@@ -106,9 +106,8 @@ pub fn locate(flavor_or_path: &str) -> Result<(String, PathBuf), Stage1Error> {
 /// Runs `entry` of the stage1 at `path` (no pod: from the caller's working
 /// directory) and returns what it printed.
 fn ask(path: &Path, entry: Entrypoint) -> std::io::Result<Output> {
-    let mut cmd = crate::exe_guard::command(path);
+    let mut cmd = super::command(path, Vec::new());
     cmd.arg(entry.name());
-    rukt_sys::fds::close_fds_on_exec(&mut cmd, Vec::new());
     let out = cmd.output()?;
     if !out.status.success() {
         let said = String::from_utf8_lossy(&out.stderr).trim().to_string();

@@ -375,3 +375,63 @@ fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {
         .map(Into::into)
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::words::RunWords;
+
+    /// Every flag `rukt run` accepts, with a value that parses.
+    const RUN_FLAGS: &[&str] = &[
+        "--stage1=fly",
+        "--hostname=h",
+        "--net=host",
+        "--ipc=pod",
+        "--pid=pod",
+        "--kvm-accel=tcg",
+        "--volume=v,kind=empty",
+        "--set-env=A=1",
+        "--set-env-file=/dev/null",
+        "--inherit-env",
+        "--interactive",
+        "--uuid-file-save=/tmp/u",
+        "--pull-policy=never",
+        "--quiet",
+        "--memory=64Mi",
+        "--cpu=500m",
+        "--cpu-shares=512",
+        "--pids-limit=10",
+    ];
+    const APP_FLAGS: &[&str] = &[
+        "--name=a",
+        "--exec=/bin/true",
+        "--working-dir=/",
+        "--user=0",
+        "--group=0",
+        "--environment=A=1",
+        "--readonly-rootfs",
+        "--mount=volume=v,target=/v",
+        "--caps-retain=CAP_KILL",
+        "--caps-remove=CAP_CHOWN",
+        "--seccomp=mode=remove,chmod",
+        "--oom-score-adj=5",
+    ];
+
+    #[test]
+    fn run_help_names_every_flag_run_accepts() {
+        let mut words: Vec<String> = RUN_FLAGS.iter().map(|s| s.to_string()).collect();
+        words.push("img".into());
+        words.extend(APP_FLAGS.iter().map(|s| s.to_string()));
+        RunWords::parse(&words).expect("every listed flag parses");
+        let help = super::Cli::command()
+            .find_subcommand_mut("run")
+            .expect("rukt run exists")
+            .render_long_help()
+            .to_string();
+        for flag in RUN_FLAGS.iter().chain(APP_FLAGS) {
+            let name = flag.split('=').next().unwrap();
+            assert!(help.contains(name), "rukt run --help does not name {name}");
+        }
+    }
+}

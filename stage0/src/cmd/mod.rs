@@ -27,6 +27,8 @@ pub struct Globals {
     pub dir: std::path::PathBuf,
     pub config_dir: std::path::PathBuf,
     pub insecure_http: bool,
+    /// Socket activation's descriptors, checked before anything was opened.
+    pub listen_fds: Option<rukt_contract::ListenFds>,
 }
 
 impl Globals {
@@ -48,7 +50,7 @@ impl Globals {
 }
 
 /// Runs the parsed command.
-pub fn run(cli: Cli) -> Result<ExitCode> {
+pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<ExitCode> {
     let g = Globals {
         debug: cli.debug,
         // Absolute: mount points are compared with /proc/self/mountinfo, and
@@ -57,6 +59,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             .with_context(|| format!("invalid --dir {}", cli.dir.display()))?,
         config_dir: cli.config_dir,
         insecure_http: cli.insecure_options.contains(&InsecureOption::Http),
+        listen_fds,
     };
     match cli.command {
         Command::Fetch(args) => fetch::run(&g, args),

@@ -75,6 +75,7 @@ pub fn run(g: &Globals, words: &[String]) -> Result<ExitCode> {
     let opts = RunOptions {
         debug: g.debug,
         interactive: w.spec.interactive,
+        listen_fds: g.listen_fds.clone(),
     };
     let err = rukt_pods::run_preparing(&pods(g)?, &g.store()?, preparing, opts);
     Err(anyhow!(err).context(format!("cannot start pod {uuid}")))
@@ -90,6 +91,7 @@ pub fn run_prepared(
     let opts = RunOptions {
         debug: g.debug,
         interactive,
+        listen_fds: g.listen_fds.clone(),
     };
     let err = rukt_pods::run_prepared(&existing_pods(g), &g.store()?, &pod, opts);
     Err(anyhow!(err).context(format!("cannot start pod {}", pod.uuid)))

@@ -7,6 +7,10 @@
 //! (`rukt_probe=1` on the kernel command line). Anything that goes wrong is
 //! written to the console (the host keeps it in `stage1/console.log`) and
 //! ends the VM: the host then reports the pod as failed.
+//!
+//! A static binary of its own inside the guest; of rukt it uses only
+//! `rukt-contract`, `rukt-sys` and its framing protocol with the host
+//! (`rukt_kvm_init::proto`).
 
 mod approot;
 mod boot;

@@ -33,6 +33,8 @@
 //! is one it speaks, writes `pid`, `status/<app>` (the exit code) for each
 //! app and `ready`, and exits with the code; `enter` exits 0; `stop`, `gc`
 //! and `app-*` exit 0.
+//!
+//! Like every stage1 it depends on `rukt-contract` only.
 
 mod config;
 mod record;

@@ -293,7 +293,7 @@ fn the_stop_enter_and_gc_entrypoints_get_their_arguments() {
     let (mut pod, uuid) = stub.held_pod();
     let pid = std::fs::read_to_string(stub.pod_dir(&uuid).join("pid")).unwrap();
     let out = stub.rukt_via(
-        "exec 9</etc/hostname",
+        "exec 3</dev/null 9</etc/hostname; export LISTEN_PID=$$ LISTEN_FDS=1 NOTIFY_SOCKET=/run/x",
         &["enter", &uuid, "--", "/bin/echo", "--pid=1", "hi"],
     );
     assert!(out.success(), "{out}");
@@ -312,6 +312,9 @@ fn the_stop_enter_and_gc_entrypoints_get_their_arguments() {
         ])
     );
     assert!(fds(&enter).iter().all(|(fd, _)| *fd <= 2), "{enter:#}");
+    // Only run may get systemd's protocols.
+    assert_eq!(enter["env"]["LISTEN_FDS"], Value::Null, "{enter:#}");
+    assert_eq!(enter["env"]["NOTIFY_SOCKET"], Value::Null, "{enter:#}");
     assert_eq!(stub.ok(&["stop", "--timeout=7", &uuid]).trim(), uuid);
     assert_eq!(
         stub.only("stop")["argv"],
@@ -372,7 +375,10 @@ fn apps_are_added_started_stopped_and_removed_in_a_running_pod() {
         !dir.join("apps/extra").exists(),
         "the removed app's directory is gone"
     );
-    assert!(mounts_below(&rootfs).is_empty());
+    assert!(
+        !mounts_below(&dir).iter().any(|m| m.starts_with(&rootfs)),
+        "the removed app's root is still mounted"
+    );
 
     // Unknown apps and a failing engine leave the pod as it was.
     let out = stub.rukt(&["app", "start", &uuid, "--app", "nope"]);
@@ -394,7 +400,8 @@ fn an_app_the_engine_fails_to_add_is_rolled_back() {
     let m = manifest(&dir);
     assert_eq!(m["apps"].as_array().unwrap().len(), 1, "{m:#}");
     assert!(!dir.join("apps/extra").exists());
-    assert!(mounts_below(&dir.join("apps/extra")).is_empty());
+    let extra = dir.join("apps/extra");
+    assert!(!mounts_below(&dir).iter().any(|m| m.starts_with(&extra)));
     stub.ok(&["stop", &uuid]);
     pod.wait();
 }
@@ -414,6 +421,86 @@ fn engines_without_mutable_pods_refuse_app_verbs() {
             .len(),
         1
     );
+    stub.ok(&["stop", &uuid]);
+    pod.wait();
+}
+
+#[test]
+fn listen_fds_naming_descriptors_not_passed_are_ignored() {
+    let stub = Stub::new(&[]);
+    // Says two, passes one: fd 4 would be whatever rukt opens first.
+    let out = stub.run(
+        "exec 3</dev/null; export LISTEN_PID=$$ LISTEN_FDS=2",
+        &[],
+        &[],
+    );
+    assert!(out.success(), "{out}");
+    assert!(
+        out.stderr.contains("names descriptors that are not open"),
+        "{out}"
+    );
+    let run = stub.only("run");
+    assert_eq!(run["env"]["LISTEN_FDS"], Value::Null, "{run:#}");
+    let lock_fd: u64 = run["env"]["RUKT_LOCK_FD"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let extra: Vec<_> = fds(&run)
+        .into_iter()
+        .filter(|(fd, _)| *fd > 2 && *fd != lock_fd)
+        .collect();
+    assert!(extra.is_empty(), "{extra:?}");
+}
+
+#[test]
+fn namespace_modes_are_refused_one_by_one() {
+    let stub = Stub::new(&[("RUKT_STUB_FEATURES", "ipc-host,pid-pod")]);
+    assert!(stub.run(":", &["--ipc=host", "--pid=pod"], &[]).success());
+    for (flag, named) in [
+        ("--ipc=private", "--ipc=private"),
+        ("--pid=host", "--pid=host"),
+    ] {
+        let out = stub.run(":", &[flag], &[]);
+        assert_eq!(out.code(), Some(EXIT_USAGE), "{out}");
+        assert!(out.stderr.contains(named), "{out}");
+    }
+}
+
+#[test]
+fn run_prepared_refuses_what_a_replaced_engine_no_longer_enforces() {
+    let mut stub = Stub::new(&[]);
+    let uuid = stub.ok(&stub
+        .pods
+        .pod_args("prepare", &[], &["--seccomp=mode=remove,chmod"]));
+    let uuid = uuid.trim().to_string();
+    // The engine is replaced by one without seccomp (its probe is redone).
+    std::fs::remove_dir_all(stub.pods.store().join("cache/stage0")).unwrap();
+    stub.env
+        .push(("RUKT_STUB_FEATURES", "multiple-apps".into()));
+    let out = stub.rukt(&["run-prepared", &uuid]);
+    assert_eq!(out.code(), Some(EXIT_USAGE), "{out}");
+    assert!(out.stderr.contains("--seccomp"), "{out}");
+    assert!(stub.calls("run").is_empty(), "the pod reached stage1");
+    let dir = stub.pod_dir(&uuid);
+    assert!(
+        dir.starts_with(stub.pods.store().join("pods/prepared")),
+        "{dir:?}"
+    );
+    stub.pods.assert_no_mounts("after a refused run-prepared");
+}
+
+#[test]
+fn a_version_2_engine_without_mutable_pods_refuses_app_verbs() {
+    let stub = Stub::new(&[
+        ("RUKT_STUB_HOLD", "1"),
+        ("RUKT_STUB_FEATURES", "multiple-apps"),
+    ]);
+    let (mut pod, uuid) = stub.held_pod();
+    let out = stub.rukt(&["app", "add", &uuid, &stub.pods.image, "--name", "extra"]);
+    assert_eq!(out.code(), Some(EXIT_USAGE), "{out}");
+    assert!(out.stderr.contains("rukt app add|start|stop|rm"), "{out}");
+    assert!(stub.calls("app-add").is_empty());
     stub.ok(&["stop", &uuid]);
     pod.wait();
 }
