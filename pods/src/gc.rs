@@ -72,7 +72,9 @@ pub fn gc(pods: &Pods, opts: GcOptions) -> Result<GcReport, PodError> {
         };
         match pods.move_to(&pod, target) {
             Ok(_) => report.marked.push(pod.uuid),
-            Err(e) => debug!(uuid = %pod.uuid, error = %e, "lost a race marking a pod"),
+            Err(e) => {
+                debug!(uuid = %pod.uuid, error = &e as &dyn std::error::Error, "lost a race marking a pod")
+            }
         }
         drop(lock);
     }
@@ -133,10 +135,10 @@ pub fn destroy(pod: &Pod, debug: bool) -> Result<bool, PodError> {
                 warn!(uuid = %pod.uuid, status = %s, "stage1 gc failed; unmounting what it left")
             }
             Ok(Err(e)) => {
-                warn!(uuid = %pod.uuid, error = %e, "cannot run stage1 gc; unmounting what it left")
+                warn!(uuid = %pod.uuid, error = &e as &dyn std::error::Error, "cannot run stage1 gc; unmounting what it left")
             }
             Err(e) => {
-                warn!(uuid = %pod.uuid, error = %e, "cannot use the pod's stage1; unmounting what it left")
+                warn!(uuid = %pod.uuid, error = &e as &dyn std::error::Error, "cannot use the pod's stage1; unmounting what it left")
             }
         }
     }

@@ -96,7 +96,7 @@ impl Host {
 /// `/proc/self/mountinfo` with libmount).
 fn mount_points() -> Vec<std::path::PathBuf> {
     let out = std::process::Command::new("findmnt")
-        .args(["--list", "--noheadings", "--raw", "--output", "TARGET"])
+        .args(["--raw", "--noheadings", "--output", "TARGET"])
         .output()
         .expect("cannot run findmnt");
     assert!(out.status.success(), "findmnt failed: {}", out.status);
