@@ -5,15 +5,25 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
-use rukt_pods::{Dir, Preparing, RunOptions};
+use rukt_images::store::Store;
+use rukt_pods::{Dir, Pods, Preparing, RunOptions};
 
 use super::Globals;
 use super::fetch::with_fetcher;
 use super::pods::{existing_pods, find_one, pods};
 use crate::cli::words::RunWords;
 
+/// A pod prepared from the words of `run`/`prepare`, and the store and pods
+/// directory it was made in (opened once).
+struct Prepared {
+    words: RunWords,
+    preparing: Preparing,
+    store: Store,
+    pods: Pods,
+}
+
 /// Prepares a pod from the words of `run`/`prepare`.
-fn prepare_from(g: &Globals, words: &[String], durable: bool) -> Result<(RunWords, Preparing)> {
+fn prepare_from(g: &Globals, words: &[String], durable: bool) -> Result<Prepared> {
     let mut w = RunWords::parse(words)?;
     w.spec.environment = environment(&w)?;
     let store = g.store()?;
@@ -25,7 +35,12 @@ fn prepare_from(g: &Globals, words: &[String], durable: bool) -> Result<(RunWord
     if let Some(f) = &w.uuid_file_save {
         save_uuid(f, &preparing.pod.uuid.to_string())?;
     }
-    Ok((w, preparing))
+    Ok(Prepared {
+        words: w,
+        preparing,
+        store,
+        pods,
+    })
 }
 
 /// Every app's environment, lowest precedence first: `--inherit-env`, then
@@ -62,22 +77,22 @@ fn save_uuid(file: &Path, uuid: &str) -> Result<()> {
 }
 
 pub fn prepare(g: &Globals, words: &[String]) -> Result<ExitCode> {
-    let (_, preparing) = prepare_from(g, words, true)?;
-    pods(g)?.move_to(&preparing.pod, Dir::Prepared)?;
-    drop(preparing.lock);
-    writeln!(std::io::stdout(), "{}", preparing.pod.uuid)?;
+    let p = prepare_from(g, words, true)?;
+    p.pods.move_to(&p.preparing.pod, Dir::Prepared)?;
+    drop(p.preparing.lock);
+    writeln!(std::io::stdout(), "{}", p.preparing.pod.uuid)?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn run(g: &Globals, words: &[String]) -> Result<ExitCode> {
-    let (w, preparing) = prepare_from(g, words, false)?;
-    let uuid = preparing.pod.uuid;
+    let p = prepare_from(g, words, false)?;
+    let uuid = p.preparing.pod.uuid;
     let opts = RunOptions {
         debug: g.debug,
-        interactive: w.spec.interactive,
+        interactive: p.words.spec.interactive,
         listen_fds: g.listen_fds.clone(),
     };
-    let err = rukt_pods::run_preparing(&pods(g)?, &g.store()?, preparing, opts);
+    let err = rukt_pods::run_preparing(&p.pods, &p.store, p.preparing, opts);
     Err(anyhow!(err).context(format!("cannot start pod {uuid}")))
 }
 
