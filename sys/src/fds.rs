@@ -18,6 +18,9 @@ use std::sync::Mutex;
 pub struct FdRanges {
     ranges: Vec<(u32, u32)>,
     keep: Vec<RawFd>,
+    /// The soft `RLIMIT_NOFILE`: no descriptor is numbered this or more.
+    /// For kernels before 5.11, which lack `CLOSE_RANGE_CLOEXEC`.
+    limit: u32,
 }
 
 impl FdRanges {
@@ -45,6 +48,7 @@ impl FdRanges {
         FdRanges {
             ranges,
             keep: keep.iter().copied().filter(|fd| *fd >= 0).collect(),
+            limit: open_files_limit(),
         }
     }
 
@@ -53,7 +57,14 @@ impl FdRanges {
     /// nothing: fit for a `pre_exec` hook.
     pub fn close_on_exec(&self) -> io::Result<()> {
         for &(first, last) in &self.ranges {
-            close_range(first, last, libc::CLOSE_RANGE_CLOEXEC)?;
+            match close_range(first, last, libc::CLOSE_RANGE_CLOEXEC) {
+                Ok(()) => {}
+                // Before Linux 5.11: one fcntl per possible number.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                    mark_cloexec_one_by_one(first, last.min(self.limit.saturating_sub(1)));
+                }
+                Err(e) => return Err(e),
+            }
         }
         for &fd in &self.keep {
             // SAFETY: F_SETFD only changes the flags of the descriptor (an
@@ -77,6 +88,24 @@ impl FdRanges {
             close_range(first, last, 0)?;
         }
         Ok(())
+    }
+}
+
+/// Sets close-on-exec on every open descriptor from `first` to `last`;
+/// numbers that are not open are skipped. Allocates nothing.
+fn mark_cloexec_one_by_one(first: u32, last: u32) {
+    for fd in first..=last {
+        // SAFETY: F_SETFD on a plain number only sets that descriptor's flag
+        // (EBADF, ignored, where none is open); nothing is closed.
+        unsafe { libc::fcntl(fd as RawFd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
+/// The soft limit on open descriptors (1024 if it cannot be read).
+fn open_files_limit() -> u32 {
+    match rustix::process::getrlimit(rustix::process::Resource::Nofile).current {
+        Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+        None => u32::MAX,
     }
 }
 
@@ -229,6 +258,21 @@ mod tests {
         let fds = child_fds(&mut cmd);
         // stdio and the one `ls` opens: `bin` is gone after the exec.
         assert_eq!(fds.len(), 4, "{fds:?}");
+    }
+
+    /// The path taken on kernels without `CLOSE_RANGE_CLOEXEC`.
+    #[test]
+    fn the_fallback_marks_what_is_open_and_skips_the_rest() {
+        let (a, b) = (leaked(140), leaked(142));
+        mark_cloexec_one_by_one(140, 145);
+        for fd in [&a, &b] {
+            assert!(
+                rustix::io::fcntl_getfd(fd)
+                    .unwrap()
+                    .contains(rustix::io::FdFlags::CLOEXEC)
+            );
+        }
+        assert!(open_files_limit() >= 3);
     }
 
     #[test]
