@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use rukt_contract::{PodManifest, Volume, VolumeKind};
+use rukt_contract::{Feature, PodManifest, Sharing, Volume, VolumeKind};
 use rukt_images::fetch::{Fetcher, Progress};
 use rukt_images::store::{FileLock, ImageRecord, LockMode, Store, fsutil};
 
@@ -111,10 +111,14 @@ pub fn prepare(
         stage1: stage1.info().clone(),
         apps,
         volumes,
-        net: spec.net.unwrap_or_default(),
+        net: spec.net.unwrap_or_else(|| stage1.default_net()),
         namespaces: rukt_contract::Namespaces {
-            ipc: spec.ipc.unwrap_or(rukt_contract::Sharing::Pod),
-            pid: spec.pid.unwrap_or(rukt_contract::Sharing::Private),
+            ipc: spec
+                .ipc
+                .unwrap_or_else(|| stage1.default_sharing(Sharing::Pod, Feature::ipc)),
+            pid: spec
+                .pid
+                .unwrap_or_else(|| stage1.default_sharing(Sharing::Private, Feature::pid)),
         },
         resources: spec.resources,
         kvm: rukt_contract::KvmOptions {

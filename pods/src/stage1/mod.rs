@@ -13,7 +13,9 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::ExitStatus;
 
-use rukt_contract::{Feature, PodManifest, STAGE0_CACHE, Stage1Features, Stage1Info};
+use rukt_contract::{
+    Feature, NetMode, PodManifest, STAGE0_CACHE, Sharing, Stage1Features, Stage1Info,
+};
 
 pub use probe::{Stage1Error, locate};
 
@@ -96,6 +98,28 @@ impl Stage1 {
         self.features.enforces(f)
     }
 
+    /// The network a pod gets when none is asked: its own (`none`), unless
+    /// the engine can only give the host's (fly), so that the manifest says
+    /// what the pod really has.
+    pub fn default_net(&self) -> NetMode {
+        if !self.enforces(Feature::NetNone) && self.enforces(Feature::NetHost) {
+            NetMode::Host
+        } else {
+            NetMode::None
+        }
+    }
+
+    /// The sharing of a namespace when none is asked: `preferred` (the
+    /// contract's default) if the engine provides it, else the first mode it
+    /// does provide (kvm's guest has one PID namespace, fly only the
+    /// host's), so that the manifest says what the pod really has.
+    pub fn default_sharing(&self, preferred: Sharing, feature: fn(Sharing) -> Feature) -> Sharing {
+        [preferred, Sharing::Pod, Sharing::Private, Sharing::Host]
+            .into_iter()
+            .find(|m| self.enforces(feature(*m)))
+            .unwrap_or(preferred)
+    }
+
     /// Refuses what it would not enforce.
     pub fn require(&self, need: impl IntoIterator<Item = Feature>) -> Result<(), Unsupported> {
         let missing: BTreeSet<Feature> = need.into_iter().filter(|f| !self.enforces(*f)).collect();
@@ -156,4 +180,68 @@ pub(crate) fn command(path: &Path, keep: Vec<RawFd>) -> Stage1Command {
     }
     rukt_sys::fds::close_fds_on_exec(&mut cmd, keep);
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage1(enforces: &[Feature]) -> Stage1 {
+        Stage1 {
+            info: Stage1Info {
+                flavor: "test".into(),
+                path: "/x".into(),
+                interface_versions: vec![1, 2],
+            },
+            version: 2,
+            features: Stage1Features {
+                interface_versions: vec![1, 2],
+                enforces: enforces.iter().copied().collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn defaults_are_what_the_engine_really_gives() {
+        let all = stage1(&Feature::ALL);
+        assert_eq!(all.default_net(), NetMode::None);
+        assert_eq!(
+            all.default_sharing(Sharing::Private, Feature::pid),
+            Sharing::Private
+        );
+        let fly = stage1(&[Feature::NetHost, Feature::IpcHost, Feature::PidHost]);
+        assert_eq!(fly.default_net(), NetMode::Host);
+        assert_eq!(
+            fly.default_sharing(Sharing::Pod, Feature::ipc),
+            Sharing::Host
+        );
+        assert_eq!(
+            fly.default_sharing(Sharing::Private, Feature::pid),
+            Sharing::Host
+        );
+        let kvm = stage1(&[Feature::NetNone, Feature::IpcPod, Feature::PidPod]);
+        assert_eq!(kvm.default_net(), NetMode::None);
+        assert_eq!(
+            kvm.default_sharing(Sharing::Private, Feature::pid),
+            Sharing::Pod
+        );
+        let v1_unknown = stage1(&[]);
+        assert_eq!(
+            v1_unknown.default_sharing(Sharing::Private, Feature::pid),
+            Sharing::Private
+        );
+    }
+
+    #[test]
+    fn refusals_name_what_is_missing() {
+        let e = stage1(&[Feature::Hostname])
+            .require([Feature::Hostname, Feature::Seccomp])
+            .unwrap_err();
+        assert_eq!(e.missing, [Feature::Seccomp].into_iter().collect());
+        assert!(
+            e.to_string()
+                .contains("the test stage1 does not enforce --seccomp"),
+            "{e}"
+        );
+    }
 }

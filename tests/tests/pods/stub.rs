@@ -504,3 +504,20 @@ fn a_version_2_engine_without_mutable_pods_refuses_app_verbs() {
     stub.ok(&["stop", &uuid]);
     pod.wait();
 }
+
+#[test]
+fn the_manifest_records_what_a_host_only_engine_really_gives() {
+    let stub = Stub::new(&[("RUKT_STUB_FEATURES", "net-host,ipc-host,pid-host")]);
+    let uuid_file = stub.record.path().join("uuid");
+    let uuid_arg = uuid_file.display().to_string();
+    let out = stub.run(":", &["--uuid-file-save", &uuid_arg], &[]);
+    assert!(out.success(), "{out}");
+    let uuid = std::fs::read_to_string(&uuid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let m = manifest(&stub.pod_dir(&uuid));
+    assert_eq!(m["net"], "host", "{m:#}");
+    assert_eq!(m["namespaces"]["ipc"], "host", "{m:#}");
+    assert_eq!(m["namespaces"]["pid"], "host", "{m:#}");
+}
