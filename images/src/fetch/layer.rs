@@ -40,6 +40,7 @@ pub(crate) struct LayerCtx<'a> {
     pub tmp: &'a TmpArea,
     pub progress: &'a dyn Progress,
     pub cancel: &'a AtomicBool,
+    pub deadline: Option<std::time::Instant>,
     pub max_layer_size: u64,
 }
 
@@ -100,6 +101,7 @@ pub(crate) fn ensure_layer(
         blob: &job.blob,
         progress: ctx.progress,
         cancel: ctx.cancel,
+        deadline: ctx.deadline,
         pending: 0,
     };
     let verifying = VerifyingReader::new(watched, job.blob.algorithm(), Some(job.size));

@@ -19,6 +19,8 @@ fn options(g: &Globals, flags: &FetchFlags) -> FetchOptions {
         platform: Platform::with_overrides(flags.os.as_deref(), flags.arch.as_deref()),
         max_layer_size: flags.max_layer_size,
         concurrency: usize::from(flags.max_concurrent_downloads),
+        stall_timeout: flags.stall_timeout,
+        timeout: flags.timeout,
         ..g.fetch_options()
     }
 }
