@@ -10,6 +10,7 @@ use rukt_images::reference::ImageRef;
 use rukt_images::store::Store;
 
 use super::Globals;
+use crate::cli::words::FetchLimits;
 use crate::cli::{FetchArgs, FetchFlags};
 
 /// Library fetch options from the global and the fetch flags.
@@ -25,18 +26,22 @@ fn options(g: &Globals, flags: &FetchFlags) -> FetchOptions {
     }
 }
 
-/// Calls `f` with a fetcher for `store` under `pull_policy` and the global
+/// Calls `f` with a fetcher for `store` under `pull_policy`, `limits` and the global
 /// flags, and progress bars unless `quiet` (or not on a terminal).
 pub fn with_fetcher<T>(
     g: &Globals,
     store: &Store,
     pull_policy: PullPolicy,
+    limits: FetchLimits,
     quiet: bool,
     f: impl FnOnce(&Fetcher<'_>, &dyn Progress) -> Result<T>,
 ) -> Result<T> {
+    let defaults = g.fetch_options();
     let options = FetchOptions {
         pull_policy,
-        ..g.fetch_options()
+        stall_timeout: limits.stall_timeout.unwrap_or(defaults.stall_timeout),
+        timeout: limits.timeout,
+        ..defaults
     };
     let fetcher = Fetcher::new(store, options).context("cannot load the registry configuration")?;
     let bars = crate::progress::Bars::for_terminal(quiet);
