@@ -66,20 +66,41 @@ fn assert_nothing_listed(rukt: &Rukt) {
     );
 }
 
+/// Asserts the layer took two requests, the second asking for the rest from the fault on,
+/// and `served` body bytes in all.
+fn assert_resumed_at_half(s: &Setup, served: u64) {
+    assert_eq!(
+        s.proxy.ranges(&s.layer),
+        vec![None, Some(format!("bytes={HALF}-"))],
+        "the second request must ask for the rest from where the first stopped"
+    );
+    assert_eq!(s.proxy.bytes_served(&s.layer), served, "body bytes served");
+}
+
+/// Runs a fetch that must fail cleanly on a fresh store, and asserts it left the store as it
+/// was; returns its output and how long it took.
+fn fetch_fails(s: &Setup, flags: &[&str]) -> (rukt_tests::rukt::Output, Duration) {
+    let rukt = Rukt::new();
+    assert_nothing_listed(&rukt);
+    let before = rukt.snapshot();
+    let reference = s.proxy.reference("faults/app:v1");
+    let mut args = vec!["fetch"];
+    args.extend_from_slice(flags);
+    args.push(&reference);
+    let start = Instant::now();
+    let out = rukt.fail(&args);
+    let took = start.elapsed();
+    assert_nothing_listed(&rukt);
+    rukt_tests::rukt::assert_store_unchanged(&before, &rukt.snapshot(), "a failed fetch");
+    (out, took)
+}
+
 #[test]
 fn dropped_connection_resumes_with_a_range() {
     let s = setup("drop", HALF, 1);
     fetch_ok(&s, &["--stall-timeout=2s"]);
-    assert_eq!(
-        s.proxy.ranges(&s.layer),
-        vec![None, Some(format!("bytes={HALF}-"))],
-        "the second request must resume where the first stopped"
-    );
-    assert_eq!(
-        s.proxy.bytes_served(&s.layer),
-        s.layer_size,
-        "a resumed blob is served once in total"
-    );
+    // A resumed blob is served once in total.
+    assert_resumed_at_half(&s, s.layer_size);
 }
 
 #[test]
@@ -87,8 +108,7 @@ fn stalled_transfer_resumes_after_the_stall_timeout() {
     let s = setup("stall", HALF, 2);
     let (_, took) = fetch_ok(&s, &["--stall-timeout=1s"]);
     assert!(took < Duration::from_secs(15), "took {took:?}");
-    assert_eq!(s.proxy.ranges(&s.layer).len(), 2);
-    assert_eq!(s.proxy.bytes_served(&s.layer), s.layer_size);
+    assert_resumed_at_half(&s, s.layer_size);
 }
 
 #[test]
@@ -114,47 +134,22 @@ fn too_many_requests_waits_for_retry_after() {
 fn registry_ignoring_ranges_gets_the_blob_again_from_zero() {
     let s = setup("norange", HALF, 5);
     fetch_ok(&s, &["--stall-timeout=2s"]);
-    assert_eq!(
-        s.proxy.ranges(&s.layer),
-        vec![None, Some(format!("bytes={HALF}-"))],
-    );
-    assert_eq!(
-        s.proxy.bytes_served(&s.layer),
-        HALF + s.layer_size,
-        "the half before the drop, then the whole blob"
-    );
+    // The half before the drop, then the whole blob.
+    assert_resumed_at_half(&s, HALF + s.layer_size);
 }
 
 #[test]
 fn different_resumed_part_fails_the_digest_check() {
     let s = setup("corrupt", HALF, 6);
-    let rukt = Rukt::new();
-    assert_nothing_listed(&rukt);
-    let before = rukt.snapshot();
-    let out = rukt.fail(&[
-        "fetch",
-        "--stall-timeout=2s",
-        &s.proxy.reference("faults/app:v1"),
-    ]);
+    let (out, _) = fetch_fails(&s, &["--stall-timeout=2s"]);
     assert!(out.stderr.contains(&s.layer), "{out}");
     assert!(out.stderr.contains("digest"), "{out}");
-    assert_nothing_listed(&rukt);
-    rukt_tests::rukt::assert_store_unchanged(&before, &rukt.snapshot(), "a corrupt resume");
 }
 
 #[test]
 fn registry_that_keeps_stalling_fails_in_bounded_time() {
     let s = setup("stallalways", 4096, 7);
-    let rukt = Rukt::new();
-    assert_nothing_listed(&rukt);
-    let before = rukt.snapshot();
-    let start = Instant::now();
-    let out = rukt.fail(&[
-        "fetch",
-        "--stall-timeout=1s",
-        &s.proxy.reference("faults/app:v1"),
-    ]);
-    let took = start.elapsed();
+    let (out, took) = fetch_fails(&s, &["--stall-timeout=1s"]);
     assert!(took < Duration::from_secs(30), "took {took:?}");
     assert!(out.stderr.contains(&s.layer), "{out}");
     assert!(out.stderr.contains(&s.proxy.host()), "{out}");
@@ -164,26 +159,12 @@ fn registry_that_keeps_stalling_fails_in_bounded_time() {
         6,
         "one try and five retries"
     );
-    assert_nothing_listed(&rukt);
-    rukt_tests::rukt::assert_store_unchanged(&before, &rukt.snapshot(), "a stalled fetch");
 }
 
 #[test]
 fn timeout_bounds_the_whole_fetch() {
     let s = setup("stall", HALF, 8);
-    let rukt = Rukt::new();
-    assert_nothing_listed(&rukt);
-    let before = rukt.snapshot();
-    let start = Instant::now();
-    let out = rukt.fail(&[
-        "fetch",
-        "--stall-timeout=30s",
-        "--timeout=2s",
-        &s.proxy.reference("faults/app:v1"),
-    ]);
-    let took = start.elapsed();
+    let (out, took) = fetch_fails(&s, &["--stall-timeout=30s", "--timeout=2s"]);
     assert!(took < Duration::from_secs(6), "took {took:?}");
     assert!(out.stderr.contains("--timeout"), "{out}");
-    assert_nothing_listed(&rukt);
-    rukt_tests::rukt::assert_store_unchanged(&before, &rukt.snapshot(), "a timed-out fetch");
 }
