@@ -81,11 +81,10 @@ pub enum RegistryError {
         /// The request under way.
         url: String,
     },
-    /// Every retry failed; the last failure is the source.
-    #[error("{url}: gave up after {attempts} attempts")]
+    /// Every retry failed; the last failure (naming the request) is the
+    /// source.
+    #[error("gave up after {attempts} attempts")]
     GaveUp {
-        /// The request.
-        url: String,
         /// How many were made.
         attempts: u32,
         /// The last failure.
@@ -241,7 +240,6 @@ impl Client {
                 }
                 Err(e) if attempt > 0 => {
                     return Err(RegistryError::GaveUp {
-                        url: self.url(ep, path),
                         attempts: attempt + 1,
                         source: Box::new(e),
                     });

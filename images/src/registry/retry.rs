@@ -233,7 +233,6 @@ impl<'a> ResumingBlob<'a> {
                 }
                 _ if self.retries > 0 => {
                     return Err(RegistryError::GaveUp {
-                        url: self.url.clone(),
                         attempts: self.retries + 1,
                         source: Box::new(err),
                     });
