@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """A fault-injecting HTTP proxy for rukt's tests, in front of a real registry.
 
-    faulty.py UPSTREAM_PORT MODE N STATS_FILE
+    faulty.py UPSTREAM_PORT MODE N STATS_FILE [PORT]
 
-Listens on a free 127.0.0.1 port, prints it on stdout, and forwards every
+Listens on 127.0.0.1:PORT (a free port if not given), prints the port, and forwards every
 request to 127.0.0.1:UPSTREAM_PORT. Blob GETs larger than N bytes get the
 fault of MODE, once per blob (the first request for it):
 
+  none      no fault (forwarding only)
   drop      close the connection after N bytes of the body
+  drophalf  close the connection halfway through the body (N is ignored)
   stall     send N bytes, then nothing (the connection stays open)
   503       answer 503 (Retry-After absent), then behave
   429       answer 429 with Retry-After: 1, then behave
@@ -70,8 +72,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = resp.read()
         up.close()
         length = len(body)
-        fault = digest is not None and resp.status in (200, 206) and length > N and (
-            first or MODE == "stallalways")
+        at = length // 2 if MODE == "drophalf" else N
+        fault = MODE != "none" and digest is not None and resp.status in (200, 206) and (
+            length > at) and (first or MODE == "stallalways")
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in ("connection", "transfer-encoding", "content-length"):
@@ -81,9 +84,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if MODE == "corrupt" and digest is not None and resp.status == 206:
             body = bytes([body[0] ^ 0xFF]) + body[1:]
         if fault and MODE != "503" and MODE != "429":
-            self.wfile.write(body[:N])
+            self.wfile.write(body[:at])
             self.wfile.flush()
-            self.record(digest, N, resp.status)
+            self.record(digest, at, resp.status)
             if MODE in ("stall", "stallalways"):
                 time.sleep(60)
             self.close_connection = True
@@ -105,7 +108,7 @@ class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
 
-server = Server(("127.0.0.1", 0), Handler)
+server = Server(("127.0.0.1", int(sys.argv[5]) if len(sys.argv) > 5 else 0), Handler)
 with LOCK:
     save()
 print(server.server_address[1], flush=True)
