@@ -81,7 +81,11 @@ pub(crate) fn ensure_layer(
         let p = store.blob_path(&job.blob);
         Box::new(File::open(&p).map_err(io_err("open", &p))?)
     } else {
-        ctx.source.blob(&job.blob)?
+        let (progress, blob) = (ctx.progress, job.blob.clone());
+        ctx.source.blob_watched(
+            &job.blob,
+            Box::new(move |from| progress.layer_retried(&blob, from)),
+        )?
     };
     let blob_tmp = ctx.tmp.unique("blob");
     let tee_out = if have_blob {

@@ -16,7 +16,7 @@ use ureq::tls::{RootCerts, TlsConfig};
 
 pub use auth::{Challenge, Credential, Credentials};
 pub use config::{Endpoint, RegistriesConf};
-pub use retry::{DEFAULT_RETRIES, DEFAULT_STALL_TIMEOUT, ResumingBlob};
+pub use retry::{DEFAULT_RETRIES, DEFAULT_STALL_TIMEOUT, ResumingBlob, RetryHook};
 
 /// Largest manifest or token answer read into memory.
 pub const MAX_MANIFEST_SIZE: u64 = 8 << 20;

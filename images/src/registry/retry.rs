@@ -135,6 +135,7 @@ impl std::fmt::Display for ErrorChain<'_> {
 /// decompressing, unpacking) sees every byte once either way.
 pub struct ResumingBlob<'a> {
     client: &'a Client,
+    on_retry: Option<RetryHook<'a>>,
     ep: Endpoint,
     path: String,
     url: String,
@@ -144,7 +145,17 @@ pub struct ResumingBlob<'a> {
     retries: u32,
 }
 
+/// Told of each retry of a blob transfer: the byte it continues from
+/// (0 when the blob starts over).
+pub type RetryHook<'a> = Box<dyn Fn(u64) + Send + 'a>;
+
 impl<'a> ResumingBlob<'a> {
+    /// Calls `hook` after each reconnection.
+    pub fn on_retry(mut self, hook: RetryHook<'a>) -> ResumingBlob<'a> {
+        self.on_retry = Some(hook);
+        self
+    }
+
     pub(crate) fn open(
         client: &'a Client,
         ep: &Endpoint,
@@ -153,6 +164,7 @@ impl<'a> ResumingBlob<'a> {
         let path = format!("blobs/{digest}");
         let mut blob = ResumingBlob {
             client,
+            on_retry: None,
             ep: ep.clone(),
             url: client.url(ep, &path),
             path,
@@ -193,6 +205,11 @@ impl<'a> ResumingBlob<'a> {
             }
         }
         self.skip = if resumed { 0 } else { from };
+        if from > 0
+            && let Some(hook) = &self.on_retry
+        {
+            hook(if resumed { from } else { 0 });
+        }
         self.body = Some(resp.into_body().into_reader());
         Ok(())
     }
