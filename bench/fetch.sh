@@ -5,8 +5,11 @@
 #   skopeo copy + umoci unpack      (fresh layout and bundle each run)
 #   podman pull                     (image removed before each run; if podman works here)
 #   floor: read the compressed blobs and decompress them (zcat, pigz -dc: the faster)
+#   rukt through the tests' fault proxy (tests/proxy/faulty.py), clean and
+#   dropping each layer's connection once halfway (restarted before each run)
 # Prints medians and the ratios the images issue targets:
-#   rukt >= 2x faster than skopeo+umoci; rukt within 1.5x of the floor.
+#   rukt >= 2x faster than skopeo+umoci; rukt within 1.5x of the floor;
+#   dropped-halfway within 1.3x of clean through the proxy (resumed, not restarted).
 # Not a test: it never fails on a time.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +21,9 @@ rukt="$here/target/release/rukt"
 
 mkdir -p "$work"
 rm -rf "$work/reg" "$work/store" "$work/oci" "$work/bundle"
-trap '"$here/scripts/registry.sh" stop "$work/reg"; rm -rf "$work/trash"' EXIT
+proxy_pid="$work/proxy.pid"
+stop_proxy() { if [ -f "$proxy_pid" ]; then kill "$(cat "$proxy_pid")" 2>/dev/null || true; rm -f "$proxy_pid"; fi; }
+trap 'stop_proxy; "$here/scripts/registry.sh" stop "$work/reg"; rm -rf "$work/trash"' EXIT
 if [ ! -f "$work/layout/index.json" ]; then
     echo "building the benchmark image from host directories (once; kept in $work/layout)..." >&2
     rm -rf "$work/layout"
@@ -46,7 +51,17 @@ echo "image: $(echo $layers | wc -w) layers, $((compressed / 1000000)) MB compre
 trash="$work/trash"
 mkdir -p "$trash"
 aside() { echo "for d in $*; do if [ -e \$d ]; then mv \$d \$(mktemp -d -p $trash)/; fi; done"; }
+proxy_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# A fresh proxy per run: its faults happen once per blob and process.
+proxy() {
+    echo "if [ -f $proxy_pid ]; then kill \$(cat $proxy_pid) 2>/dev/null; sleep 0.2; fi; \
+python3 $here/tests/proxy/faulty.py ${host##*:} $1 0 $work/proxy-stats.json $proxy_port >/dev/null 2>&1 & echo \$! >$proxy_pid; \
+for i in \$(seq 100); do python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", $proxy_port))' 2>/dev/null && break; sleep 0.05; done"
+}
+pref="docker://127.0.0.1:$proxy_port/bench:1"
 cmds=(
+    -n rukt-proxy --prepare "$(aside "$work/store"); $(proxy none)" "$rukt --dir $work/store --insecure-options=http fetch -q $pref"
+    -n rukt-proxy-drop-half --prepare "$(aside "$work/store"); $(proxy drophalf)" "$rukt --dir $work/store --insecure-options=http fetch -q $pref"
     -n rukt --prepare "$(aside "$work/store")" "$rukt --dir $work/store --insecure-options=http fetch -q $ref"
     -n skopeo+umoci --prepare "$(aside "$work/oci" "$work/bundle")"
         "skopeo copy -q --src-tls-verify=false $ref oci:$work/oci:1 && umoci unpack --image $work/oci:1 $work/bundle >/dev/null"
@@ -70,6 +85,7 @@ for k, v in res.items():
     print(f"{k:<14} {v:9.3f}")
 print(f"skopeo+umoci / rukt = {res['skopeo+umoci'] / rukt:.2f}x   (target >= 2.0x)")
 print(f"rukt / floor        = {rukt / floor:.2f}x   (target <= 1.5x)")
+print(f"dropped halfway / clean, through the proxy = {res['rukt-proxy-drop-half'] / res['rukt-proxy']:.2f}x   (target <= 1.3x)")
 if "podman" in res:
     print(f"podman / rukt       = {res['podman'] / rukt:.2f}x")
 PY

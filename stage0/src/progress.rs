@@ -50,6 +50,16 @@ impl Progress for Bars {
         }
     }
 
+    fn layer_retried(&self, blob: &Digest, from: u64) {
+        if let Some(bar) = self.bars.lock().ok().and_then(|m| m.get(blob).cloned()) {
+            if from == 0 {
+                bar.set_message("retrying from the start");
+            } else {
+                bar.set_message(format!("resumed at {}", indicatif::HumanBytes(from)));
+            }
+        }
+    }
+
     fn layer_finished(&self, blob: &Digest, fate: LayerFate) {
         let bar = self.bars.lock().ok().and_then(|mut m| m.remove(blob));
         match (bar, fate) {

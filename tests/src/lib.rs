@@ -3,6 +3,7 @@
 //! driver for the rukt binary, pods under test and filesystem tree snapshots.
 
 pub mod digest;
+pub mod faults;
 pub mod fixtures;
 pub mod hostile;
 pub mod image;

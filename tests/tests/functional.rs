@@ -7,6 +7,7 @@
 
 mod cli;
 mod concurrency;
+mod faults;
 mod fetch;
 mod harness;
 mod hostile;

@@ -133,6 +133,12 @@ pub enum FetchError {
         #[source]
         source: VerifyStreamError,
     },
+    /// The whole fetch took longer than allowed.
+    #[error("the fetch did not finish within {}s (--timeout)", timeout.as_secs_f64())]
+    Deadline {
+        /// The allowed time.
+        timeout: std::time::Duration,
+    },
     /// A layer failed.
     #[error("layer {blob}")]
     Layer {

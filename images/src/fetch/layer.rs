@@ -40,6 +40,7 @@ pub(crate) struct LayerCtx<'a> {
     pub tmp: &'a TmpArea,
     pub progress: &'a dyn Progress,
     pub cancel: &'a AtomicBool,
+    pub deadline: Option<std::time::Instant>,
     pub max_layer_size: u64,
 }
 
@@ -80,7 +81,11 @@ pub(crate) fn ensure_layer(
         let p = store.blob_path(&job.blob);
         Box::new(File::open(&p).map_err(io_err("open", &p))?)
     } else {
-        ctx.source.blob(&job.blob)?
+        let (progress, blob) = (ctx.progress, job.blob.clone());
+        ctx.source.blob_watched(
+            &job.blob,
+            Box::new(move |from| progress.layer_retried(&blob, from)),
+        )?
     };
     let blob_tmp = ctx.tmp.unique("blob");
     let tee_out = if have_blob {
@@ -100,6 +105,7 @@ pub(crate) fn ensure_layer(
         blob: &job.blob,
         progress: ctx.progress,
         cancel: ctx.cancel,
+        deadline: ctx.deadline,
         pending: 0,
     };
     let verifying = VerifyingReader::new(watched, job.blob.algorithm(), Some(job.size));

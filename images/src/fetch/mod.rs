@@ -14,6 +14,7 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 use tracing::{debug, info, warn};
@@ -25,7 +26,7 @@ use crate::digest::{Digest, VerifyStreamError, VerifyingReader};
 use crate::media::{self, ManifestKind};
 use crate::platform::Platform;
 use crate::reference::ImageRef;
-use crate::registry::{Client, Credentials, MAX_MANIFEST_SIZE, RegistriesConf};
+use crate::registry::{Client, ClientOptions, Credentials, MAX_MANIFEST_SIZE, RegistriesConf};
 use crate::source::{self, Source, SourceContext};
 use crate::store::index::now_rfc3339;
 use crate::store::{ImageRecord, LayerRecord, LockMode, Store, TmpArea, io_err};
@@ -62,6 +63,13 @@ pub struct FetchOptions {
     pub concurrency: usize,
     /// Where `registries.conf` and `auth.json` live.
     pub config_dir: PathBuf,
+    /// A transfer that receives nothing for this long is retried
+    /// (`--stall-timeout`).
+    pub stall_timeout: Duration,
+    /// Retries of one request or blob transfer.
+    pub retries: u32,
+    /// The whole fetch must be over within this (`--timeout`).
+    pub timeout: Option<Duration>,
 }
 
 impl Default for FetchOptions {
@@ -73,6 +81,9 @@ impl Default for FetchOptions {
             max_layer_size: DEFAULT_MAX_LAYER_SIZE,
             concurrency: DEFAULT_CONCURRENCY,
             config_dir: PathBuf::from("/etc/rukt"),
+            stall_timeout: crate::registry::DEFAULT_STALL_TIMEOUT,
+            retries: crate::registry::DEFAULT_RETRIES,
+            timeout: None,
         }
     }
 }
@@ -108,7 +119,13 @@ impl<'a> Fetcher<'a> {
         opts: FetchOptions,
     ) -> Result<Fetcher<'a>, crate::registry::config::ConfigError> {
         let registries = RegistriesConf::load(&opts.config_dir.join("registries.conf"))?;
-        let client = Client::new(Credentials::load(&opts.config_dir));
+        let client = Client::new(
+            Credentials::load(&opts.config_dir),
+            ClientOptions {
+                stall_timeout: opts.stall_timeout,
+                retries: opts.retries,
+            },
+        );
         Ok(Fetcher {
             store,
             client,
@@ -117,11 +134,32 @@ impl<'a> Fetcher<'a> {
         })
     }
 
-    /// Fetches `image` (as the pull policy says) and returns its record.
+    /// Fetches `image` (as the pull policy says) and returns its record;
+    /// past the options' timeout, fails with [`FetchError::Deadline`] and
+    /// leaves the store as it was.
     pub fn fetch(
         &self,
         image: &ImageRef,
         progress: &dyn Progress,
+    ) -> Result<ImageRecord, FetchError> {
+        let deadline = self.opts.timeout.map(|t| Instant::now() + t);
+        self.client.set_deadline(deadline);
+        let r = self.fetch_inner(image, progress, deadline);
+        self.client.set_deadline(None);
+        match (r, self.opts.timeout, deadline) {
+            (Err(e), Some(timeout), Some(d)) if Instant::now() >= d => {
+                debug!(error = %e, "failed at the deadline");
+                Err(FetchError::Deadline { timeout })
+            }
+            (r, _, _) => r,
+        }
+    }
+
+    fn fetch_inner(
+        &self,
+        image: &ImageRef,
+        progress: &dyn Progress,
+        deadline: Option<Instant>,
     ) -> Result<ImageRecord, FetchError> {
         let wanted_name = image.store_name();
         if self.opts.pull_policy != PullPolicy::Update
@@ -161,6 +199,7 @@ impl<'a> Fetcher<'a> {
             image,
             &tmp,
             progress,
+            deadline,
             &mut created,
         );
         drop(tmp);
@@ -179,6 +218,7 @@ impl<'a> Fetcher<'a> {
         image: &ImageRef,
         tmp: &TmpArea,
         progress: &dyn Progress,
+        deadline: Option<Instant>,
         created: &mut Vec<Created>,
     ) -> Result<ImageRecord, FetchError> {
         let chosen = self.choose_manifest(src, resolved)?;
@@ -273,7 +313,7 @@ impl<'a> Fetcher<'a> {
         }
         self.put_small(&chosen.digest, &chosen.bytes, tmp, created)?;
         self.put_small(&cfg_digest, &cfg_bytes, tmp, created)?;
-        let metas = self.fetch_layers(src, &jobs, tmp, progress, created)?;
+        let metas = self.fetch_layers(src, &jobs, tmp, progress, deadline, created)?;
 
         let now = now_rfc3339();
         let record = ImageRecord {
@@ -403,6 +443,7 @@ impl<'a> Fetcher<'a> {
         jobs: &[LayerJob],
         tmp: &TmpArea,
         progress: &dyn Progress,
+        deadline: Option<Instant>,
         created: &mut Vec<Created>,
     ) -> Result<Vec<crate::store::LayerMeta>, FetchError> {
         let cancel = AtomicBool::new(false);
@@ -412,6 +453,7 @@ impl<'a> Fetcher<'a> {
             tmp,
             progress,
             cancel: &cancel,
+            deadline,
             max_layer_size: self.opts.max_layer_size,
         };
         let next = Mutex::new(0usize);

@@ -18,6 +18,9 @@ pub trait Progress: Sync {
     fn layer_started(&self, _blob: &Digest, _size: u64) {}
     /// `bytes` more of the blob were read.
     fn layer_advanced(&self, _blob: &Digest, _bytes: u64) {}
+    /// The transfer reconnected after a failure and continues from byte
+    /// `from` (0: the blob starts over, and its bar with it).
+    fn layer_retried(&self, _blob: &Digest, _from: u64) {}
     /// The layer is in the store.
     fn layer_finished(&self, _blob: &Digest, _fate: LayerFate) {}
 }

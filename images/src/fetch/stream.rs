@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use crate::digest::Digest;
 use crate::media::Compression;
@@ -17,6 +18,7 @@ pub struct Watch<'a, R> {
     pub(crate) blob: &'a Digest,
     pub(crate) progress: &'a dyn Progress,
     pub(crate) cancel: &'a AtomicBool,
+    pub(crate) deadline: Option<Instant>,
     pub(crate) pending: u64,
 }
 
@@ -24,6 +26,9 @@ impl<R: Read> Read for Watch<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.cancel.load(Ordering::Relaxed) {
             return Err(io::Error::other(Cancelled));
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(io::Error::other(DeadlinePassed));
         }
         let n = self.inner.read(buf)?;
         self.pending += n as u64;
@@ -39,6 +44,11 @@ impl<R: Read> Read for Watch<'_, R> {
 #[derive(Debug, thiserror::Error)]
 #[error("cancelled: another layer failed")]
 pub struct Cancelled;
+
+/// The whole fetch's deadline passed (the fetch reports it as such).
+#[derive(Debug, thiserror::Error)]
+#[error("the deadline passed")]
+pub struct DeadlinePassed;
 
 /// Whether an I/O error is (or wraps, as decoders and the tar reader do) a
 /// cancellation.

@@ -4,17 +4,19 @@
 
 pub mod auth;
 pub mod config;
+pub mod retry;
 
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::debug;
 use ureq::tls::{RootCerts, TlsConfig};
 
 pub use auth::{Challenge, Credential, Credentials};
 pub use config::{Endpoint, RegistriesConf};
+pub use retry::{DEFAULT_RETRIES, DEFAULT_STALL_TIMEOUT, ResumingBlob, RetryHook};
 
 /// Largest manifest or token answer read into memory.
 pub const MAX_MANIFEST_SIZE: u64 = 8 << 20;
@@ -55,6 +57,40 @@ pub enum RegistryError {
         /// The status.
         status: u16,
     },
+    /// The registry is overloaded (429, 502, 503, 504).
+    #[error("{url}: the registry is busy (status {status})")]
+    Busy {
+        /// The request.
+        url: String,
+        /// The status.
+        status: u16,
+        /// What `Retry-After` asked for.
+        retry_after: Option<Duration>,
+    },
+    /// No byte arrived for the stall timeout.
+    #[error("{url}: no data received for {}s (--stall-timeout)", after.as_secs_f64())]
+    Stalled {
+        /// The request.
+        url: String,
+        /// The stall timeout.
+        after: Duration,
+    },
+    /// The whole operation's deadline passed.
+    #[error("{url}: the deadline passed (--timeout)")]
+    Deadline {
+        /// The request under way.
+        url: String,
+    },
+    /// Every retry failed; the last failure (naming the request) is the
+    /// source.
+    #[error("gave up after {attempts} attempts")]
+    GaveUp {
+        /// How many were made.
+        attempts: u32,
+        /// The last failure.
+        #[source]
+        source: Box<RegistryError>,
+    },
     /// The token endpoint answered nonsense.
     #[error("{url}: invalid token response")]
     Token {
@@ -70,9 +106,31 @@ pub type Manifest = (Vec<u8>, Option<String>, Option<String>);
 /// A response body being streamed.
 pub type BodyReader = Box<dyn Read + Send>;
 
+/// How patient a client is.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientOptions {
+    /// A transfer that receives nothing for this long is retried.
+    pub stall_timeout: Duration,
+    /// Retries of one request or blob transfer.
+    pub retries: u32,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+            retries: DEFAULT_RETRIES,
+        }
+    }
+}
+
 /// A registry client; cheap to share between threads.
 pub struct Client {
     agent: ureq::Agent,
+    stall_timeout: Duration,
+    retries: u32,
+    /// When every request must be over.
+    deadline: Mutex<Option<Instant>>,
     credentials: Credentials,
     /// Authorization header per (host, repository).
     auth: Mutex<HashMap<(String, String), String>>,
@@ -82,7 +140,7 @@ pub struct Client {
 
 impl Client {
     /// A client with the given credentials.
-    pub fn new(credentials: Credentials) -> Client {
+    pub fn new(credentials: Credentials, opts: ClientOptions) -> Client {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .tls_config(
@@ -92,12 +150,16 @@ impl Client {
             )
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_per_read(Some(opts.stall_timeout))
             .max_idle_connections_per_host(8)
             .user_agent(concat!("rukt/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
         Client {
             agent,
+            stall_timeout: opts.stall_timeout,
+            retries: opts.retries,
+            deadline: Mutex::new(None),
             credentials,
             auth: Mutex::new(HashMap::new()),
             schemes: Mutex::new(HashMap::new()),
@@ -113,7 +175,7 @@ impl Client {
         accept: &str,
     ) -> Result<Manifest, RegistryError> {
         let path = format!("manifests/{reference}");
-        let resp = self.get(ep, &path, Some(accept))?;
+        let resp = self.get(ep, &path, Some(accept), None)?;
         let header = |n: &str| {
             resp.headers()
                 .get(n)
@@ -128,14 +190,24 @@ impl Client {
             .into_with_config()
             .limit(MAX_MANIFEST_SIZE)
             .read_to_vec()
-            .map_err(|source| RegistryError::Transport { url, source })?;
+            .map_err(|e| self.body_error(&url, e.into_io()))?;
         Ok((body, media_type, claimed))
     }
 
-    /// Opens a blob for streaming.
-    pub fn blob(&self, ep: &Endpoint, digest: &str) -> Result<BodyReader, RegistryError> {
-        let resp = self.get(ep, &format!("blobs/{digest}"), None)?;
-        Ok(Box::new(resp.into_body().into_reader()))
+    /// Opens a blob for streaming; dropped and stalled transfers resume.
+    pub fn blob(&self, ep: &Endpoint, digest: &str) -> Result<ResumingBlob<'_>, RegistryError> {
+        ResumingBlob::open(self, ep, digest)
+    }
+
+    /// Sets (or clears) the instant by which every request must be over.
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        if let Ok(mut d) = self.deadline.lock() {
+            *d = deadline;
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.deadline.lock().ok().and_then(|d| *d)
     }
 
     fn url(&self, ep: &Endpoint, path: &str) -> String {
@@ -149,17 +221,46 @@ impl Client {
         format!("{scheme}://{}/v2/{}/{path}", ep.host, ep.repository)
     }
 
+    /// GETs `path`, from byte `from` on if given, retrying what may be
+    /// transient.
     fn get(
         &self,
         ep: &Endpoint,
         path: &str,
         accept: Option<&str>,
+        from: Option<u64>,
+    ) -> Result<ureq::http::Response<ureq::Body>, RegistryError> {
+        let mut attempt = 0;
+        loop {
+            match self.get_once(ep, path, accept, from) {
+                Err(e) if attempt < self.retries && e.retry().is_some() => {
+                    let url = self.url(ep, path);
+                    self.wait_to_retry(&url, attempt, e.retry().flatten(), &e)?;
+                    attempt += 1;
+                }
+                Err(e) if attempt > 0 => {
+                    return Err(RegistryError::GaveUp {
+                        attempts: attempt + 1,
+                        source: Box::new(e),
+                    });
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn get_once(
+        &self,
+        ep: &Endpoint,
+        path: &str,
+        accept: Option<&str>,
+        from: Option<u64>,
     ) -> Result<ureq::http::Response<ureq::Body>, RegistryError> {
         let key = (ep.host.clone(), ep.repository.clone());
         let mut retried = false;
         loop {
             let cached = self.auth.lock().ok().and_then(|m| m.get(&key).cloned());
-            let (url, resp) = self.send(ep, path, accept, cached.as_deref())?;
+            let (url, resp) = self.send(ep, path, accept, cached.as_deref(), from)?;
             let status = resp.status().as_u16();
             match status {
                 200..=299 => return Ok(resp),
@@ -195,6 +296,18 @@ impl Client {
                 }
                 401 | 403 => return Err(RegistryError::Unauthorized { url, status }),
                 404 => return Err(RegistryError::NotFound { url }),
+                429 | 502 | 503 | 504 => {
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(retry::parse_retry_after);
+                    return Err(RegistryError::Busy {
+                        url,
+                        status,
+                        retry_after,
+                    });
+                }
                 _ => return Err(RegistryError::Status { url, status }),
             }
         }
@@ -207,6 +320,7 @@ impl Client {
         path: &str,
         accept: Option<&str>,
         auth: Option<&str>,
+        from: Option<u64>,
     ) -> Result<(String, ureq::http::Response<ureq::Body>), RegistryError> {
         let known = self
             .schemes
@@ -234,7 +348,17 @@ impl Client {
             if let Some(a) = auth {
                 req = req.header("Authorization", a);
             }
-            match req.call() {
+            if let Some(n) = from {
+                req = req.header("Range", format!("bytes={n}-"));
+            }
+            let remaining = match self.deadline() {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Err(RegistryError::Deadline { url }),
+                },
+                None => None,
+            };
+            match req.config().timeout_global(remaining).build().call() {
                 Ok(resp) => {
                     if let Ok(mut s) = self.schemes.lock() {
                         s.insert(ep.host.clone(), scheme);
@@ -243,7 +367,7 @@ impl Client {
                 }
                 Err(source) => {
                     debug!(%url, error = %source, "request failed");
-                    last = Some(RegistryError::Transport { url, source });
+                    last = Some(self.body_error(&url, source.into_io()));
                 }
             }
         }

@@ -70,6 +70,16 @@ pub trait Source: Send + Sync {
     fn manifest(&self, digest: &Digest) -> Result<Vec<u8>, SourceError>;
     /// Streams a blob (the caller verifies it).
     fn blob(&self, digest: &Digest) -> Result<Box<dyn Read + Send + '_>, SourceError>;
+    /// Streams a blob, calling `on_retry` when a network source reconnects
+    /// (with the byte it continues from); local sources never do.
+    fn blob_watched<'s>(
+        &'s self,
+        digest: &Digest,
+        on_retry: crate::registry::RetryHook<'s>,
+    ) -> Result<Box<dyn Read + Send + 's>, SourceError> {
+        drop(on_retry);
+        self.blob(digest)
+    }
     /// The name the source itself gives the image (a `docker save` tag).
     fn name(&self) -> Option<String> {
         None

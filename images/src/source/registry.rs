@@ -119,6 +119,10 @@ impl Source for RegistrySource<'_> {
 
     fn blob(&self, digest: &Digest) -> Result<Box<dyn Read + Send + '_>, SourceError> {
         let d = digest.to_string();
-        self.each(|ep| self.client.blob(ep, &d))
+        self.each(|ep| {
+            self.client
+                .blob(ep, &d)
+                .map(|b| Box::new(b) as Box<dyn Read + Send + '_>)
+        })
     }
 }

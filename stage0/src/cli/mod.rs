@@ -280,6 +280,13 @@ pub struct FetchFlags {
     /// Layers transferred at once.
     #[arg(long, default_value = "3", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub max_concurrent_downloads: u16,
+    /// Retry (resuming where possible) a transfer that receives nothing
+    /// for this long, e.g. 30s or 2m.
+    #[arg(long, default_value = "30s", value_parser = positive_duration, value_name = "DURATION")]
+    pub stall_timeout: std::time::Duration,
+    /// Give up the whole fetch after this long (store unchanged).
+    #[arg(long, value_parser = positive_duration, value_name = "DURATION")]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// `rukt fetch`.
@@ -368,6 +375,14 @@ pub enum ImageCommand {
         #[arg(value_name = "DIR")]
         target: PathBuf,
     },
+}
+
+/// A non-zero duration (zero would disable the timeout or fail at once).
+pub(crate) fn positive_duration(s: &str) -> Result<std::time::Duration, String> {
+    match humantime_duration(s)? {
+        d if d.is_zero() => Err("must be more than zero".to_string()),
+        d => Ok(d),
+    }
 }
 
 fn humantime_duration(s: &str) -> Result<std::time::Duration, String> {

@@ -72,8 +72,19 @@ pub struct RunWords {
     pub inherit_env: bool,
     /// `--pull-policy`.
     pub pull_policy: PullPolicy,
+    /// `--stall-timeout` and `--timeout`.
+    pub limits: FetchLimits,
     /// `--quiet`.
     pub quiet: bool,
+}
+
+/// The fetch's `--stall-timeout` and `--timeout`, where given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FetchLimits {
+    /// `--stall-timeout`.
+    pub stall_timeout: Option<std::time::Duration>,
+    /// `--timeout`.
+    pub timeout: Option<std::time::Duration>,
 }
 
 const APP_FLAGS: [&str; 12] = [
@@ -221,6 +232,24 @@ impl RunWords {
                         })?
                         .into()
                 }
+                "--stall-timeout" | "--timeout" => {
+                    let name = if flag == "--timeout" {
+                        "--timeout"
+                    } else {
+                        "--stall-timeout"
+                    };
+                    let v = value(name)?;
+                    let d = super::positive_duration(&v).map_err(|_| SpecError::Invalid {
+                        flag: name,
+                        value: v,
+                        reason: "expected a duration such as 30s or 2m",
+                    })?;
+                    if name == "--timeout" {
+                        out.limits.timeout = Some(d);
+                    } else {
+                        out.limits.stall_timeout = Some(d);
+                    }
+                }
                 "--net" => {
                     let v = value("--net")?;
                     spec.net = Some(match v.as_str() {
@@ -275,6 +304,8 @@ pub struct AppWords {
     pub app: AppSpec,
     /// `--pull-policy`.
     pub pull_policy: PullPolicy,
+    /// `--stall-timeout` and `--timeout`.
+    pub limits: FetchLimits,
     /// `--quiet`.
     pub quiet: bool,
 }
@@ -286,6 +317,7 @@ impl AppWords {
         let app = w.spec.apps.pop().ok_or(SpecError::NoImage)?;
         let rest = RunWords {
             pull_policy: PullPolicy::default(),
+            limits: FetchLimits::default(),
             quiet: false,
             ..w.clone()
         };
@@ -295,6 +327,7 @@ impl AppWords {
         Ok(AppWords {
             app,
             pull_policy: w.pull_policy,
+            limits: w.limits,
             quiet: w.quiet,
         })
     }
@@ -539,5 +572,22 @@ mod tests {
             parse("img --name"),
             Err(SpecError::MissingValue("--name".into()))
         );
+    }
+
+    #[test]
+    fn fetch_limits() {
+        let w = words("--stall-timeout=2s --timeout 1m img").unwrap();
+        assert_eq!(
+            w.limits.stall_timeout,
+            Some(std::time::Duration::from_secs(2))
+        );
+        assert_eq!(w.limits.timeout, Some(std::time::Duration::from_secs(60)));
+        assert!(matches!(
+            words("--timeout=0s img"),
+            Err(SpecError::Invalid {
+                flag: "--timeout",
+                ..
+            })
+        ));
     }
 }

@@ -20,11 +20,19 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
             let w = AppWords::parse(&words)?;
             let pod = pods.find(&uuid)?;
             let store = g.store()?;
-            let name = with_fetcher(g, &store, w.pull_policy, w.quiet, |fetcher, progress| {
-                rukt_pods::app::add(&store, fetcher, &pod, &w.app, progress, g.debug).with_context(
-                    || format!("cannot add {} to pod {}", w.app.image_input, pod.uuid),
-                )
-            })?;
+            let name = with_fetcher(
+                g,
+                &store,
+                w.pull_policy,
+                w.limits,
+                w.quiet,
+                |fetcher, progress| {
+                    rukt_pods::app::add(&store, fetcher, &pod, &w.app, progress, g.debug)
+                        .with_context(|| {
+                            format!("cannot add {} to pod {}", w.app.image_input, pod.uuid)
+                        })
+                },
+            )?;
             writeln!(std::io::stdout(), "{name}")?;
         }
         AppCommand::Start { uuid, app } => {

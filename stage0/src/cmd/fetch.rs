@@ -10,6 +10,7 @@ use rukt_images::reference::ImageRef;
 use rukt_images::store::Store;
 
 use super::Globals;
+use crate::cli::words::FetchLimits;
 use crate::cli::{FetchArgs, FetchFlags};
 
 /// Library fetch options from the global and the fetch flags.
@@ -19,22 +20,28 @@ fn options(g: &Globals, flags: &FetchFlags) -> FetchOptions {
         platform: Platform::with_overrides(flags.os.as_deref(), flags.arch.as_deref()),
         max_layer_size: flags.max_layer_size,
         concurrency: usize::from(flags.max_concurrent_downloads),
+        stall_timeout: flags.stall_timeout,
+        timeout: flags.timeout,
         ..g.fetch_options()
     }
 }
 
-/// Calls `f` with a fetcher for `store` under `pull_policy` and the global
+/// Calls `f` with a fetcher for `store` under `pull_policy`, `limits` and the global
 /// flags, and progress bars unless `quiet` (or not on a terminal).
 pub fn with_fetcher<T>(
     g: &Globals,
     store: &Store,
     pull_policy: PullPolicy,
+    limits: FetchLimits,
     quiet: bool,
     f: impl FnOnce(&Fetcher<'_>, &dyn Progress) -> Result<T>,
 ) -> Result<T> {
+    let defaults = g.fetch_options();
     let options = FetchOptions {
         pull_policy,
-        ..g.fetch_options()
+        stall_timeout: limits.stall_timeout.unwrap_or(defaults.stall_timeout),
+        timeout: limits.timeout,
+        ..defaults
     };
     let fetcher = Fetcher::new(store, options).context("cannot load the registry configuration")?;
     let bars = crate::progress::Bars::for_terminal(quiet);

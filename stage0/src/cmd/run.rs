@@ -28,10 +28,17 @@ fn prepare_from(g: &Globals, words: &[String], durable: bool) -> Result<Prepared
     w.spec.environment = environment(&w)?;
     let store = g.store()?;
     let pods = pods(g)?;
-    let preparing = with_fetcher(g, &store, w.pull_policy, w.quiet, |fetcher, progress| {
-        rukt_pods::prepare(&pods, &store, fetcher, &w.spec, progress, durable)
-            .context("cannot prepare the pod")
-    })?;
+    let preparing = with_fetcher(
+        g,
+        &store,
+        w.pull_policy,
+        w.limits,
+        w.quiet,
+        |fetcher, progress| {
+            rukt_pods::prepare(&pods, &store, fetcher, &w.spec, progress, durable)
+                .context("cannot prepare the pod")
+        },
+    )?;
     if let Some(f) = &w.uuid_file_save {
         save_uuid(f, &preparing.pod.uuid.to_string())?;
     }
