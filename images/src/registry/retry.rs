@@ -91,7 +91,7 @@ impl Client {
                 url: url.to_string(),
             });
         }
-        debug!(%url, attempt = attempt + 1, wait_ms = wait.as_millis() as u64, cause = %ErrorChain(cause), "retrying");
+        debug!(%url, attempt = attempt + 1, wait_ms = wait.as_millis() as u64, cause = cause as &dyn std::error::Error, "retrying");
         std::thread::sleep(wait);
         Ok(())
     }
@@ -109,21 +109,6 @@ impl Client {
             },
             source => RegistryError::Transport { url, source },
         }
-    }
-}
-
-/// An error and its causes on one line, for the debug log.
-struct ErrorChain<'a>(&'a dyn std::error::Error);
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut cur = self.0.source();
-        while let Some(e) = cur {
-            write!(f, ": {e}")?;
-            cur = e.source();
-        }
-        Ok(())
     }
 }
 
