@@ -233,18 +233,8 @@ impl Client {
         let mut attempt = 0;
         loop {
             match self.get_once(ep, path, accept, from) {
-                Err(e) if attempt < self.retries && e.retry().is_some() => {
-                    let url = self.url(ep, path);
-                    self.wait_to_retry(&url, attempt, e.retry().flatten(), &e)?;
-                    attempt += 1;
-                }
-                Err(e) if attempt > 0 => {
-                    return Err(RegistryError::GaveUp {
-                        attempts: attempt + 1,
-                        source: Box::new(e),
-                    });
-                }
-                r => return r,
+                Err(e) => self.retry_or_fail(&self.url(ep, path), &mut attempt, e)?,
+                ok => return ok,
             }
         }
     }

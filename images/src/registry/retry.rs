@@ -74,9 +74,33 @@ impl RegistryError {
 }
 
 impl Client {
+    /// After failure `err` of attempt number `*attempt` (0-based) at `url`:
+    /// `Ok` once it is worth another attempt (having waited, and counted
+    /// it), else the error to return (wrapped in [`RegistryError::GaveUp`]
+    /// when there were retries).
+    pub(crate) fn retry_or_fail(
+        &self,
+        url: &str,
+        attempt: &mut u32,
+        err: RegistryError,
+    ) -> Result<(), RegistryError> {
+        match err.retry() {
+            Some(asked) if *attempt < self.retries => {
+                self.wait_to_retry(url, *attempt, asked, &err)?;
+                *attempt += 1;
+                Ok(())
+            }
+            _ if *attempt > 0 => Err(RegistryError::GaveUp {
+                attempts: *attempt + 1,
+                source: Box::new(err),
+            }),
+            _ => Err(err),
+        }
+    }
+
     /// Sleeps before retry `attempt` after `cause`, or fails if the
     /// operation's deadline would pass meanwhile.
-    pub(crate) fn wait_to_retry(
+    fn wait_to_retry(
         &self,
         url: &str,
         attempt: u32,
@@ -227,20 +251,8 @@ impl<'a> ResumingBlob<'a> {
                 Err(e) => self.client.body_error(&self.url, e),
             };
             self.body = None;
-            match err.retry() {
-                Some(asked) if self.retries < self.client.retries => {
-                    self.client
-                        .wait_to_retry(&self.url, self.retries, asked, &err)?;
-                    self.retries += 1;
-                }
-                _ if self.retries > 0 => {
-                    return Err(RegistryError::GaveUp {
-                        attempts: self.retries + 1,
-                        source: Box::new(err),
-                    });
-                }
-                _ => return Err(err),
-            }
+            self.client
+                .retry_or_fail(&self.url, &mut self.retries, err)?;
         }
     }
 }
