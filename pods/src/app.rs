@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use rukt_contract::{AppArgs, AppStopArgs, Entrypoint, Feature};
+use rukt_contract::{AppArgs, AppStopArgs, Entrypoint, Feature, PodManifest};
 use rukt_images::fetch::{Fetcher, Progress};
 use rukt_images::store::Store;
 
@@ -74,7 +74,11 @@ pub enum AppError {
 }
 
 /// The running pod's stage1, which must support mutable pods (and `extra`).
-fn mutable_stage1(pod: &Pod, extra: impl IntoIterator<Item = Feature>) -> Result<Stage1, AppError> {
+fn mutable_stage1(
+    pod: &Pod,
+    manifest: &PodManifest,
+    extra: impl IntoIterator<Item = Feature>,
+) -> Result<Stage1, AppError> {
     let state = pod.state();
     if state != State::Running {
         return Err(AppError::NotRunning {
@@ -82,7 +86,7 @@ fn mutable_stage1(pod: &Pod, extra: impl IntoIterator<Item = Feature>) -> Result
             state,
         });
     }
-    let stage1 = Stage1::for_pod(pod, &pod.manifest()?)?;
+    let stage1 = Stage1::for_pod(pod, manifest)?;
     stage1.require(std::iter::once(Feature::MutablePods).chain(extra))?;
     Ok(stage1)
 }
@@ -126,7 +130,7 @@ pub fn add(
     let mut need = required_by_app(spec, read_only);
     // Adding one makes a pod of several apps.
     need.insert(Feature::MultipleApps);
-    let stage1 = mutable_stage1(pod, need)?;
+    let stage1 = mutable_stage1(pod, &manifest, need)?;
     for (vol, _) in &spec.mounts {
         if manifest.volume(vol).is_none() {
             return Err(invalid(format!(
@@ -207,8 +211,9 @@ pub fn rm(pod: &Pod, app: &str, debug: bool) -> Result<(), AppError> {
 }
 
 fn existing_app(pod: &Pod, app: &str) -> Result<Stage1, AppError> {
-    let stage1 = mutable_stage1(pod, [])?;
-    if pod.manifest()?.app(app).is_none() {
+    let manifest = pod.manifest()?;
+    let stage1 = mutable_stage1(pod, &manifest, [])?;
+    if manifest.app(app).is_none() {
         return Err(AppError::NoApp {
             uuid: pod.uuid,
             app: app.to_string(),
