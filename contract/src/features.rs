@@ -22,6 +22,11 @@ pub enum Feature {
     NetHost,
     /// CNI networks: the manifest's `networks`, results in `net-info.json`.
     Networks,
+    /// `--port`/`-p`: host ports forwarded to the pod (the manifest's `ports`).
+    Ports,
+    /// `--dns*`, `--hosts-entry`: the pod's resolver and hosts files as the
+    /// manifest's `dns` says.
+    Dns,
     /// `--ipc=pod`: one IPC namespace for the pod's apps.
     IpcPod,
     /// `--ipc=private`: an IPC namespace for each app.
@@ -64,11 +69,13 @@ pub enum Feature {
 
 impl Feature {
     /// Every feature, in declaration order.
-    pub const ALL: [Feature; 23] = [
+    pub const ALL: [Feature; 25] = [
         Feature::Hostname,
         Feature::NetNone,
         Feature::NetHost,
         Feature::Networks,
+        Feature::Ports,
+        Feature::Dns,
         Feature::IpcPod,
         Feature::IpcPrivate,
         Feature::IpcHost,
@@ -92,8 +99,10 @@ impl Feature {
 
     /// What version 1 could not express: a stage1 without `features` does
     /// none of these.
-    pub const NEW_IN_2: [Feature; 5] = [
+    pub const NEW_IN_2: [Feature; 7] = [
         Feature::Networks,
+        Feature::Ports,
+        Feature::Dns,
         Feature::MutablePods,
         Feature::ListenFds,
         Feature::NotifySocket,
@@ -107,6 +116,8 @@ impl Feature {
             Feature::NetNone => "net-none",
             Feature::NetHost => "net-host",
             Feature::Networks => "networks",
+            Feature::Ports => "ports",
+            Feature::Dns => "dns",
             Feature::IpcPod => "ipc-pod",
             Feature::IpcPrivate => "ipc-private",
             Feature::IpcHost => "ipc-host",
@@ -159,6 +170,8 @@ impl Feature {
             Feature::NetNone => "--net=none",
             Feature::NetHost => "--net=host",
             Feature::Networks => "--net=NETWORK",
+            Feature::Ports => "--port/-p",
+            Feature::Dns => "--dns/--dns-search/--dns-opt/--dns-domain/--hosts-entry",
             Feature::IpcPod => "--ipc=pod",
             Feature::IpcPrivate => "--ipc=private",
             Feature::IpcHost => "--ipc=host",
@@ -290,6 +303,8 @@ mod tests {
         assert!(v1.enforces(Feature::MultipleApps));
         for f in [
             Feature::Networks,
+            Feature::Ports,
+            Feature::Dns,
             Feature::MutablePods,
             Feature::ListenFds,
             Feature::NotifySocket,
@@ -297,6 +312,6 @@ mod tests {
         ] {
             assert!(!v1.enforces(f), "{f:?}");
         }
-        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 5);
+        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 7);
     }
 }

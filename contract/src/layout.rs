@@ -39,6 +39,13 @@ pub const OVERLAY_DIR: &str = "overlay";
 /// Version 2: directory of per-app log files ([`app_log`]), written by a
 /// stage1 that enforces [`crate::Feature::AppLogs`].
 pub const LOGS_DIR: &str = "logs";
+/// Version 2: the pod's network directory: `net/<name>.conflist`, each
+/// network's configuration as stage0 resolved it ([`net_conf`]), and the
+/// stage1's record of what it attached (`docs/networking.md`).
+pub const NET_DIR: &str = "net";
+/// Version 2: the store's network state, `<store>/net`: IPAM leases of the
+/// built-in networks and host port reservations, shared by every pod.
+pub const STORE_NET_DIR: &str = "net";
 /// The directory of the store below which every cache is, `<store>/cache`.
 pub const CACHE_DIR: &str = "cache";
 /// The owner name of stage0's own cache (the stage1 probe results).
@@ -64,6 +71,12 @@ pub fn app_status_reason(app: &str) -> String {
 /// and stderr, as the stage1 received them.
 pub fn app_log(app: &str) -> String {
     format!("{LOGS_DIR}/{app}.log")
+}
+
+/// Version 2: the configuration of network `name` inside the pod directory,
+/// a CNI configuration list (JSON) written by stage0.
+pub fn net_conf(name: &str) -> String {
+    format!("{NET_DIR}/{name}.conflist")
 }
 
 /// The one naming rule for caches: `<store>/cache/<owner>`. stage0's is

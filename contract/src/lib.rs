@@ -36,12 +36,15 @@ pub use isolation::{
     SeccompMode, Sharing,
 };
 pub use layout::{
-    APPS_DIR, CACHE_DIR, CONTROL_SOCKET, LOGS_DIR, MANIFEST_LOCK, OVERLAY_DIR, PID_FILE,
-    POD_MANIFEST, READY_FILE, STAGE0_CACHE, STAGE1_DIR, STATUS_DIR, VOLUMES_DIR, app_log,
-    app_rootfs, app_status, app_status_reason, cache_dir, stage1_cache_dir, store_of_pod,
+    APPS_DIR, CACHE_DIR, CONTROL_SOCKET, LOGS_DIR, MANIFEST_LOCK, NET_DIR, OVERLAY_DIR, PID_FILE,
+    POD_MANIFEST, READY_FILE, STAGE0_CACHE, STAGE1_DIR, STATUS_DIR, STORE_NET_DIR, VOLUMES_DIR,
+    app_log, app_rootfs, app_status, app_status_reason, cache_dir, net_conf, stage1_cache_dir,
+    store_of_pod,
 };
 pub use manifest::{App, ImageInfo, Mount, PodManifest, Stage1Info, Volume, VolumeKind};
-pub use net::{Dns, NET_INFO_FILE, NetworkRequest, NetworkResult};
+pub use net::{
+    Dns, DnsSettings, NET_INFO_FILE, NetworkRequest, NetworkResult, PortMapping, Protocol,
+};
 
 /// The highest interface version this crate speaks. Version 1 is the
 /// first; version 2 adds `features`, mutable pods, networks, descriptors

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Feature;
 use crate::isolation::{KvmOptions, Namespaces, NetMode, Resources, Seccomp};
-use crate::net::NetworkRequest;
+use crate::net::{DnsSettings, NetworkRequest, PortMapping};
 
 /// A whole pod. Every field added after version 1 has a default and is left
 /// out when it has it, so a manifest that uses nothing new is a version 1
@@ -43,6 +43,16 @@ pub struct PodManifest {
     /// [`crate::NET_INFO_FILE`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<NetworkRequest>,
+    /// Version 2: where the CNI plugins of `networks` are looked up, in
+    /// order (`CNI_PATH`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cni_path: Vec<PathBuf>,
+    /// Version 2: host ports forwarded to the pod, through its first network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortMapping>,
+    /// Version 2: the pod's resolver and hosts settings.
+    #[serde(default, skip_serializing_if = "DnsSettings::is_empty")]
+    pub dns: DnsSettings,
     /// Which namespaces the apps share.
     #[serde(default)]
     pub namespaces: Namespaces,
@@ -195,6 +205,8 @@ impl PodManifest {
         ask(self.hostname.is_some(), Feature::Hostname);
         ask(self.net == NetMode::Host, Feature::NetHost);
         ask(!self.networks.is_empty(), Feature::Networks);
+        ask(!self.ports.is_empty(), Feature::Ports);
+        ask(!self.dns.is_empty(), Feature::Dns);
         ask(
             self.namespaces.ipc != defaults.ipc,
             Feature::ipc(self.namespaces.ipc),
@@ -294,6 +306,17 @@ mod tests {
                 args: [("IP".to_string(), "10.1.0.5".to_string())].into(),
                 interface: Some("eth0".into()),
             }],
+            cni_path: vec!["/usr/lib/cni".into()],
+            ports: vec![PortMapping {
+                protocol: crate::Protocol::Udp,
+                host_port: 5353,
+                pod_port: 53,
+                host_ip: None,
+            }],
+            dns: DnsSettings {
+                search: vec!["example.test".into()],
+                ..DnsSettings::default()
+            },
             namespaces: Namespaces {
                 ipc: crate::Sharing::Private,
                 pid: crate::Sharing::Pod,
@@ -347,10 +370,14 @@ mod tests {
         full.interface_version = 1;
         full.revision = 0;
         full.networks.clear();
+        full.cni_path.clear();
+        full.ports.clear();
+        full.dns = DnsSettings::default();
+        let new_in_2 = ["revision", "networks", "cni_path", "ports", "dns"];
         for m in [m, full] {
             let keys = keys(&m);
             assert!(
-                !keys.iter().any(|k| k == "revision" || k == "networks"),
+                !keys.iter().any(|k| new_in_2.contains(&k.as_str())),
                 "{keys:?}"
             );
         }
@@ -370,6 +397,8 @@ mod tests {
             Feature::Hostname,
             Feature::NetHost,
             Feature::Networks,
+            Feature::Ports,
+            Feature::Dns,
             Feature::IpcPrivate,
             Feature::PidPod,
             Feature::Resources,

@@ -127,6 +127,9 @@ pub fn prepare(
         created: rukt_images::store::index::now_rfc3339(),
         revision: 0,
         networks: Vec::new(),
+        cni_path: Vec::new(),
+        ports: Vec::new(),
+        dns: Default::default(),
     };
     let (pod, lock) = create(pods, uuid, &manifest, durable)?;
     Ok(Preparing {
