@@ -63,7 +63,9 @@ pub struct Dns {
 }
 
 /// A transport protocol of a published port.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// TCP.
@@ -187,7 +189,10 @@ mod tests {
         let json = serde_json::to_string(&dns).unwrap();
         assert_eq!(serde_json::from_str::<DnsSettings>(&json).unwrap(), dns);
         assert!(DnsSettings::default().is_empty() && !dns.is_empty());
-        assert_eq!(serde_json::to_string(&DnsSettings::default()).unwrap(), "{}");
+        assert_eq!(
+            serde_json::to_string(&DnsSettings::default()).unwrap(),
+            "{}"
+        );
     }
 
     #[test]

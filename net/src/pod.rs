@@ -1,0 +1,234 @@
+//! A pod's networks, set up and torn down by its stage1, from the host's
+//! network namespace. [`setup`] records, then creates the namespace, then
+//! per network records the attachment and runs ADD; anything failing undoes
+//! everything and says which network and plugin failed. [`teardown`] replays
+//! the record: DEL for every attachment in reverse (with ADD's result), the
+//! namespace unbound and removed, the pod's host ports released. It is
+//! idempotent, so the supervisor at exit and `gc` after a crash can both
+//! call it.
+
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use rukt_contract::{NET_INFO_FILE, NetworkResult, PodManifest, net_conf, store_of_pod};
+
+use crate::chain::{self, RuntimeConfig};
+use crate::conf::{ConfError, NetConf};
+use crate::netns::{self, NetnsError};
+use crate::plugin::{Invocation, PluginError};
+use crate::record::{Attachment, Record};
+use crate::result::summarise;
+
+/// Why a pod's networks could not be set up or torn down.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The namespace.
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    /// A network's configuration in the pod directory.
+    #[error("network {network}: cannot read its configuration {}", path.display())]
+    ReadConf {
+        /// The network.
+        network: String,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A configuration that no longer parses.
+    #[error(transparent)]
+    Conf(#[from] ConfError),
+    /// A plugin failed.
+    #[error("network {network}")]
+    Plugin {
+        /// The network.
+        network: String,
+        /// The cause.
+        #[source]
+        source: PluginError,
+    },
+    /// The pod's records.
+    #[error("cannot {what} the pod's network record")]
+    Record {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn record_err(what: &'static str) -> impl FnOnce(std::io::Error) -> NetError {
+    move |source| NetError::Record { what, source }
+}
+
+/// A pod's networks, up.
+#[derive(Debug)]
+pub struct Attached {
+    /// The pod's network namespace (not entered).
+    pub netns: OwnedFd,
+    /// Its path.
+    pub path: PathBuf,
+    /// What each network gave, in order (also in `net-info.json`).
+    pub results: Vec<NetworkResult>,
+}
+
+/// The interface of the `index`-th network unless the request names one.
+pub fn ifname(index: usize, asked: Option<&str>) -> String {
+    asked.map_or_else(|| format!("eth{index}"), str::to_string)
+}
+
+/// `CNI_ARGS` for `args`; `IgnoreUnknown=1` first, so plugins that parse
+/// arguments do not fail on keys meant for others (as kubelet and podman
+/// pass them).
+pub fn cni_args(args: &BTreeMap<String, String>) -> String {
+    if args.is_empty() {
+        return String::new();
+    }
+    std::iter::once("IgnoreUnknown=1".to_string())
+        .chain(args.iter().map(|(k, v)| format!("{k}={v}")))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn load_conf(pod_dir: &Path, network: &str) -> Result<NetConf, NetError> {
+    let path = pod_dir.join(net_conf(network));
+    let data = std::fs::read(&path).map_err(|source| NetError::ReadConf {
+        network: network.to_string(),
+        path: path.clone(),
+        source,
+    })?;
+    Ok(NetConf::parse(&data, &path)?)
+}
+
+/// Ports go through the pod's first network only.
+fn runtime_for(pod: &PodManifest, index: usize) -> RuntimeConfig<'_> {
+    RuntimeConfig {
+        ports: if index == 0 { &pod.ports } else { &[] },
+    }
+}
+
+/// Sets up every network of `pod` (run from the host's namespace, in
+/// `pod_dir`); on failure nothing is left.
+pub fn setup(pod_dir: &Path, pod: &PodManifest) -> Result<Attached, NetError> {
+    let path = netns::path_for(&pod.uuid);
+    let mut record = Record {
+        netns: path.clone(),
+        attachments: Vec::new(),
+    };
+    record.save(pod_dir).map_err(record_err("write"))?;
+    let attached = (|| {
+        let fd = netns::create(&path)?;
+        let mut results = Vec::new();
+        for (i, req) in pod.networks.iter().enumerate() {
+            let conf = load_conf(pod_dir, &req.name)?;
+            let ifname = ifname(i, req.interface.as_deref());
+            record.attachments.push(Attachment {
+                network: req.name.clone(),
+                ifname: ifname.clone(),
+                args: req.args.clone(),
+                result: None,
+            });
+            record.save(pod_dir).map_err(record_err("write"))?;
+            let inv = Invocation {
+                container_id: &pod.uuid,
+                netns: &path,
+                ifname: &ifname,
+                args: cni_args(&req.args),
+                plugin_dirs: &pod.cni_path,
+            };
+            let result = chain::add(&conf, &inv, &runtime_for(pod, i)).map_err(|source| {
+                NetError::Plugin {
+                    network: req.name.clone(),
+                    source,
+                }
+            })?;
+            results.push(summarise(&req.name, &ifname, &result));
+            record.attachments[i].result = Some(result);
+            record.save(pod_dir).map_err(record_err("write"))?;
+        }
+        let info = NetworkResult::list_to_json(&results);
+        rukt_sys::atomic::write_replace(&pod_dir.join(NET_INFO_FILE), &info)
+            .map_err(record_err("write"))?;
+        Ok(Attached {
+            netns: fd,
+            path: path.clone(),
+            results,
+        })
+    })();
+    if attached.is_err()
+        && let Err(e) = teardown(pod_dir, pod)
+    {
+        tracing::warn!("undoing the pod's networks: {e}");
+    }
+    attached
+}
+
+/// Undoes what [`setup`] did, as far as `pod_dir`'s record says; safe to
+/// call again, and when nothing was set up.
+pub fn teardown(pod_dir: &Path, pod: &PodManifest) -> Result<(), NetError> {
+    let record = Record::load(pod_dir).map_err(record_err("read"))?;
+    let mut first: Option<NetError> = None;
+    let netns_path = record
+        .as_ref()
+        .map_or_else(|| netns::path_for(&pod.uuid), |r| r.netns.clone());
+    for (i, att) in record
+        .iter()
+        .flat_map(|r| r.attachments.iter().enumerate().rev())
+    {
+        let undo = || -> Result<(), NetError> {
+            let conf = load_conf(pod_dir, &att.network)?;
+            let inv = Invocation {
+                container_id: &pod.uuid,
+                netns: &netns_path,
+                ifname: &att.ifname,
+                args: cni_args(&att.args),
+                plugin_dirs: &pod.cni_path,
+            };
+            chain::del(&conf, &inv, &runtime_for(pod, i), att.result.as_ref()).map_err(|source| {
+                NetError::Plugin {
+                    network: att.network.clone(),
+                    source,
+                }
+            })
+        };
+        if let Err(e) = undo() {
+            first.get_or_insert(e);
+        }
+    }
+    if let Err(e) = netns::remove(&netns_path) {
+        first.get_or_insert(e.into());
+    }
+    if let Some(store) = store_of_pod(pod_dir)
+        && let Err(e) = crate::ports::release(store, &pod.uuid)
+    {
+        first.get_or_insert(record_err("release the host ports of")(e));
+    }
+    match first {
+        Some(e) => Err(e),
+        None => {
+            let _ = std::fs::remove_file(pod_dir.join(NET_INFO_FILE));
+            Record::remove(pod_dir).map_err(record_err("remove"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_args() {
+        assert_eq!(ifname(0, None), "eth0");
+        assert_eq!(ifname(1, Some("net1")), "net1");
+        assert_eq!(cni_args(&BTreeMap::new()), "");
+        let args = [
+            ("IP".to_string(), "10.1.2.3".to_string()),
+            ("K".into(), "V".into()),
+        ]
+        .into();
+        assert_eq!(cni_args(&args), "IgnoreUnknown=1;IP=10.1.2.3;K=V");
+    }
+}
