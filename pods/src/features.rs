@@ -74,6 +74,9 @@ pub fn required_by_pod(spec: &PodSpec) -> BTreeSet<Feature> {
     want(spec.hostname.is_some(), Feature::Hostname);
     want(spec.net == Some(NetMode::None), Feature::NetNone);
     want(spec.net == Some(NetMode::Host), Feature::NetHost);
+    want(!spec.networks.is_empty(), Feature::Networks);
+    want(!spec.ports.is_empty(), Feature::Ports);
+    want(!spec.dns.is_empty(), Feature::Dns);
     if let Some(mode) = spec.ipc {
         want(true, Feature::ipc(mode));
     }

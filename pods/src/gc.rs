@@ -142,6 +142,13 @@ pub fn destroy(pod: &Pod, debug: bool) -> Result<bool, PodError> {
             }
         }
     }
+    // A pod prepared but never run (or whose stage1 gc failed) may still
+    // hold host port reservations.
+    if let Some(store) = rukt_contract::store_of_pod(&pod.path)
+        && let Err(e) = rukt_net::ports::release(store, &pod.uuid.to_string())
+    {
+        warn!(uuid = %pod.uuid, error = &e as &dyn std::error::Error, "cannot release the pod's host ports");
+    }
     unmount_below(&pod.path).map_err(io_err("unmount below", &pod.path))?;
     remove_pod_dir(&pod.path).map_err(io_err("remove", &pod.path))?;
     Ok(true)

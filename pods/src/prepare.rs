@@ -79,6 +79,7 @@ pub fn prepare(
     store: &Store,
     fetcher: &Fetcher<'_>,
     spec: &PodSpec,
+    catalog: &rukt_net::Catalog,
     progress: &dyn Progress,
     durable: bool,
 ) -> Result<Preparing, PrepareError> {
@@ -103,6 +104,7 @@ pub fn prepare(
         )?;
         apps.push(app);
     }
+    let net = crate::network::settle(spec, &stage1, catalog, store, &records)?;
     let uuid = PodUuid::new_random();
     let manifest = PodManifest {
         interface_version: stage1.version(),
@@ -111,7 +113,7 @@ pub fn prepare(
         stage1: stage1.info().clone(),
         apps,
         volumes,
-        net: spec.net.unwrap_or_else(|| stage1.default_net()),
+        net: net.net,
         namespaces: rukt_contract::Namespaces {
             ipc: spec
                 .ipc
@@ -126,12 +128,29 @@ pub fn prepare(
         },
         created: rukt_images::store::index::now_rfc3339(),
         revision: 0,
-        networks: Vec::new(),
-        cni_path: Vec::new(),
-        ports: Vec::new(),
-        dns: Default::default(),
+        cni_path: if net.networks.is_empty() {
+            Vec::new()
+        } else {
+            catalog.plugin_dirs.clone()
+        },
+        networks: net.networks,
+        ports: net.ports,
+        dns: spec.dns.clone(),
     };
-    let (pod, lock) = create(pods, uuid, &manifest, durable)?;
+    let uuid_text = uuid.to_string();
+    rukt_net::ports::reserve(store.root(), &uuid_text, &manifest.ports, |holder| {
+        crate::network::holds_ports(pods, holder)
+    })
+    .map_err(|e| invalid(e.to_string()))?;
+    let confs: Vec<(String, Vec<u8>)> = manifest
+        .networks
+        .iter()
+        .zip(&net.confs)
+        .map(|(n, c)| (rukt_contract::net_conf(&n.name), c.to_json()))
+        .collect();
+    let (pod, lock) = create(pods, uuid, &manifest, &confs, durable).inspect_err(|_| {
+        let _ = rukt_net::ports::release(store.root(), &uuid_text);
+    })?;
     Ok(Preparing {
         pod,
         lock,
@@ -184,6 +203,7 @@ fn create(
     pods: &Pods,
     uuid: PodUuid,
     manifest: &PodManifest,
+    files: &[(String, Vec<u8>)],
     durable: bool,
 ) -> Result<(Pod, FileLock), PodError> {
     let path = pods.state_dir(Dir::Embryo).join(uuid.to_string());
@@ -208,12 +228,19 @@ fn create(
                 std::fs::create_dir_all(&d).map_err(io_err("create", &d))?;
             }
         }
-        let mpath = p(rukt_contract::POD_MANIFEST);
         let write = if durable {
             fsutil::write_atomic
         } else {
             fsutil::write_replace
         };
+        for (rel, data) in files {
+            let path = p(rel);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+            }
+            write(&path, data).map_err(io_err("write", &path))?;
+        }
+        let mpath = p(rukt_contract::POD_MANIFEST);
         write(&mpath, &manifest.to_json()).map_err(io_err("write", &mpath))?;
         Ok((pod, lock))
     };

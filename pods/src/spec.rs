@@ -5,9 +5,12 @@
 //! by the CLI (`stage0/src/cli/words.rs`); the CRI service will build it from
 //! its requests.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
-use rukt_contract::{KvmAccel, NetMode, Resources, Seccomp, Sharing};
+use rukt_contract::{
+    DnsSettings, KvmAccel, NetMode, NetworkRequest, PortMapping, Resources, Seccomp, Sharing,
+};
 use rukt_images::reference::ImageRef;
 
 /// A pod-level volume.
@@ -82,6 +85,23 @@ impl AppSpec {
     }
 }
 
+/// A host port to forward to the pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortSpec {
+    /// rkt's `--port=NAME:[HOSTIP:]HOSTPORT`: NAME is a port an image
+    /// exposes, `80/tcp` named `80-tcp`.
+    Named {
+        /// The exposed port's name.
+        name: String,
+        /// The host address, if only one.
+        host_ip: Option<IpAddr>,
+        /// The host port.
+        host_port: u16,
+    },
+    /// `-p [HOSTIP:]HOSTPORT:PODPORT[/PROTO]`.
+    Mapping(PortMapping),
+}
+
 /// A whole pod. `None` and empty fields take the engine's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PodSpec {
@@ -95,8 +115,17 @@ pub struct PodSpec {
     pub stage1: Option<String>,
     /// Environment of every app, in order (lowest precedence first).
     pub environment: Vec<(String, String)>,
-    /// The network.
+    /// The network mode: `host`, or `none` (a namespace of the pod's own,
+    /// with `networks` attached, loopback only without); `None` with no
+    /// `networks` takes the engine's default (`default` where it runs CNI
+    /// networks).
     pub net: Option<NetMode>,
+    /// Networks the pod joins, in order (`--net=NAME[:ARGS],...`).
+    pub networks: Vec<NetworkRequest>,
+    /// Host ports forwarded to the pod.
+    pub ports: Vec<PortSpec>,
+    /// Resolver and hosts settings.
+    pub dns: DnsSettings,
     /// IPC namespace sharing.
     pub ipc: Option<Sharing>,
     /// PID namespace sharing.

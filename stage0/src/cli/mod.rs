@@ -3,6 +3,7 @@
 //! behaviour: each value is parsed once, into the libraries' types.
 
 pub mod flags;
+pub mod netflags;
 pub mod words;
 
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ pub struct Cli {
     /// Store and pod state directory.
     #[arg(long, global = true, default_value = "/var/lib/rukt", env = "RUKT_DIR")]
     pub dir: PathBuf,
-    /// Configuration directory (registries.conf, auth.json).
+    /// Configuration directory (registries.conf, auth.json, net.d/).
     #[arg(
         long,
         global = true,
@@ -24,6 +25,15 @@ pub struct Cli {
         env = "RUKT_CONFIG_DIR"
     )]
     pub config_dir: PathBuf,
+    /// Where CNI plugins are looked up, in order (default /usr/lib/cni:/opt/cni/bin).
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ':',
+        env = "RUKT_CNI_PATH",
+        value_name = "DIR:..."
+    )]
+    pub cni_plugin_path: Vec<PathBuf>,
     /// Relax security checks: `http` allows plain-HTTP registries.
     #[arg(long, global = true, value_delimiter = ',', value_name = "none|http")]
     pub insecure_options: Vec<InsecureOption>,
@@ -56,7 +66,10 @@ pub enum Command {
     /// Pod flags (anywhere outside an app's -- ARGS):
     ///   --stage1=nspawn|kvm|fly|PATH       the engine (default nspawn)
     ///   --hostname=NAME                     the pod's hostname
-    ///   --net=none|host                     the pod's network
+    ///   --net=default|default-restricted|none|host|NAME[:K=V;K=V][,NAME...]   the pod's networks
+    ///   -p, --publish [HOSTIP:]HOSTPORT:PODPORT[/tcp|udp], --port NAME:[HOSTIP:]HOSTPORT   publish a port
+    ///   --dns=IP,...|host|none, --dns-search=D,..., --dns-opt=O,..., --dns-domain=D
+    ///   --hosts-entry=IP=NAME|host          extra /etc/hosts lines, or the host's file
     ///   --ipc=pod|private|host, --pid=pod|private|host   namespace sharing
     ///   --kvm-accel=auto|kvm|tcg            the kvm engine's accelerator
     ///   --volume NAME,kind=host|empty[,source=PATH][,readOnly=BOOL]

@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 
 use clap::ValueEnum;
-use rukt_contract::{KvmAccel, NetMode, Resources, Sharing};
+use rukt_contract::{KvmAccel, Resources, Sharing};
 use rukt_images::fetch::PullPolicy;
 use rukt_images::reference::ImageRef;
 use rukt_pods::{AppSpec, PodSpec, VolumeSpec};
@@ -124,17 +124,27 @@ impl RunWords {
                 i = end;
                 continue;
             }
+            // podman's short `-p`.
+            let long;
+            let w = match w.strip_prefix("-p") {
+                Some("") => "--publish",
+                Some(v) if !w.starts_with("--") => {
+                    long = format!("--publish={}", v.trim_start_matches('='));
+                    long.as_str()
+                }
+                _ => w.as_str(),
+            };
             let Some(flag_body) = w.strip_prefix("--") else {
                 let image = ImageRef::parse(w).map_err(|e| SpecError::Image {
-                    input: w.clone(),
+                    input: w.to_string(),
                     reason: e.to_string(),
                 })?;
-                spec.apps.push(AppSpec::new(image, w.clone()));
+                spec.apps.push(AppSpec::new(image, w));
                 continue;
             };
             let (flag, inline) = match flag_body.split_once('=') {
                 Some((f, v)) => (format!("--{f}"), Some(v.to_string())),
-                None => (w.clone(), None),
+                None => (w.to_string(), None),
             };
             let mut value = |name: &str| -> Result<String, SpecError> {
                 if let Some(v) = &inline {
@@ -250,19 +260,23 @@ impl RunWords {
                         out.limits.stall_timeout = Some(d);
                     }
                 }
-                "--net" => {
-                    let v = value("--net")?;
-                    spec.net = Some(match v.as_str() {
-                        "none" => NetMode::None,
-                        "host" => NetMode::Host,
-                        _ => {
-                            return Err(SpecError::Invalid {
-                                flag: "--net",
-                                value: v,
-                                reason: "expected none or host",
-                            });
-                        }
-                    })
+                "--net" => super::netflags::net(spec, &value("--net")?)?,
+                "--port" => spec.ports.push(super::netflags::port(&value("--port")?)?),
+                "--publish" => spec
+                    .ports
+                    .push(super::netflags::publish(&value("--publish")?)?),
+                "--dns" => super::netflags::dns(&mut spec.dns, &value("--dns")?)?,
+                "--dns-search" => spec.dns.search.extend(super::netflags::words(
+                    "--dns-search",
+                    &value("--dns-search")?,
+                )?),
+                "--dns-opt" => spec
+                    .dns
+                    .options
+                    .extend(super::netflags::words("--dns-opt", &value("--dns-opt")?)?),
+                "--dns-domain" => spec.dns.domain = Some(value("--dns-domain")?),
+                "--hosts-entry" => {
+                    super::netflags::hosts_entry(&mut spec.dns, &value("--hosts-entry")?)?
                 }
                 "--ipc" | "--pid" => {
                     let v = value(&flag)?;
@@ -539,9 +553,17 @@ mod tests {
         assert_eq!(s.apps[0].caps_remove, ["CAP_CHOWN"]);
         assert_eq!(s.apps[0].oom_score_adj, Some(-5));
         assert!(s.apps[1].resources.is_empty());
-        assert_eq!(s.net, Some(NetMode::Host));
+        assert_eq!(s.net, Some(rukt_contract::NetMode::Host));
         assert_eq!(s.pid, Some(Sharing::Pod));
-        assert!(parse("--net=bridge img").is_err());
+        assert!(parse("--net=host,bridge img").is_err());
+        let n = parse(
+            "--net=default -p 8080:80 --dns=10.0.0.2 --hosts-entry=10.0.0.3=db img -p=9090:90/udp",
+        )
+        .unwrap();
+        assert_eq!(n.networks[0].name, "default");
+        assert_eq!(n.ports.len(), 2);
+        assert_eq!(n.dns.nameservers.len(), 1);
+        assert_eq!(n.dns.hosts_entries.len(), 1);
         assert!(parse("img --oom-score-adj=2000").is_err());
         assert_eq!(
             parse("--caps-retain=kill img"),

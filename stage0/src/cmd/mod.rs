@@ -27,6 +27,8 @@ pub struct Globals {
     pub dir: std::path::PathBuf,
     pub config_dir: std::path::PathBuf,
     pub insecure_http: bool,
+    /// `--cni-plugin-path`; empty for the default.
+    pub cni_plugin_path: Vec<std::path::PathBuf>,
     /// Socket activation's descriptors, checked before anything was opened.
     pub listen_fds: Option<rukt_contract::ListenFds>,
 }
@@ -36,6 +38,15 @@ impl Globals {
     pub fn store(&self) -> Result<Store> {
         Store::open(&self.dir)
             .with_context(|| format!("cannot open the store at {}", self.dir.display()))
+    }
+
+    /// The networks of `<config-dir>/net.d` and where their plugins are.
+    pub fn net_catalog(&self) -> rukt_net::Catalog {
+        let mut c = rukt_net::Catalog::new(&self.config_dir);
+        if !self.cni_plugin_path.is_empty() {
+            c.plugin_dirs = self.cni_plugin_path.clone();
+        }
+        c
     }
 
     /// Fetch options from the global flags, with the library's defaults for
@@ -59,6 +70,7 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
             .with_context(|| format!("invalid --dir {}", cli.dir.display()))?,
         config_dir: cli.config_dir,
         insecure_http: cli.insecure_options.contains(&InsecureOption::Http),
+        cni_plugin_path: cli.cni_plugin_path,
         listen_fds,
     };
     match cli.command {

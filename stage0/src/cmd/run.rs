@@ -35,8 +35,16 @@ fn prepare_from(g: &Globals, words: &[String], durable: bool) -> Result<Prepared
         w.limits,
         w.quiet,
         |fetcher, progress| {
-            rukt_pods::prepare(&pods, &store, fetcher, &w.spec, progress, durable)
-                .context("cannot prepare the pod")
+            rukt_pods::prepare(
+                &pods,
+                &store,
+                fetcher,
+                &w.spec,
+                &g.net_catalog(),
+                progress,
+                durable,
+            )
+            .context("cannot prepare the pod")
         },
     )?;
     if let Some(f) = &w.uuid_file_save {
