@@ -40,9 +40,19 @@ pub fn summarise(name: &str, ifname: &str, result: &Value) -> NetworkResult {
         {
             continue;
         }
-        if let Some(a) = ip.get("address").and_then(Value::as_str) {
-            ips.push(a.to_string());
+        let Some(a) = ip.get("address").and_then(Value::as_str) else {
+            continue;
+        };
+        // The loopback plugin reports 127.0.0.1/8 on `lo`: not an address
+        // anyone reaches the pod at.
+        let ip_only = a.split('/').next().unwrap_or(a);
+        if ip_only
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|i| i.is_loopback())
+        {
+            continue;
         }
+        ips.push(a.to_string());
         if gateway.is_none() {
             gateway = ip
                 .get("gateway")
@@ -113,5 +123,8 @@ mod tests {
         assert_eq!(s.ips, ["10.0.0.2/32"]);
         assert_eq!(s.gateway, None);
         assert_eq!(summarise("n", "eth0", &json!({})).ips.len(), 0);
+        let lo = json!({"interfaces": [{"name": "lo", "sandbox": "/x"}],
+                        "ips": [{"interface": 0, "address": "127.0.0.1/8"}]});
+        assert!(summarise("n", "lo", &lo).ips.is_empty());
     }
 }

@@ -1,38 +1,110 @@
 //! The pod's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`: written
 //! once per pod under `stage1/etc/` and bind-mounted into every app, as
 //! Podman does. With `--net=host` the host's resolver configuration and
-//! hosts are carried over; with `--net=none` there is only loopback.
+//! hosts are carried over; a pod with networks of its own gets what
+//! `rukt_net::dns` makes of the `--dns*` flags, the network results and the
+//! host's file; `--net=none` has only loopback. `--dns=host` and
+//! `--hosts-entry=host` bind the host's own file read-only instead;
+//! `--dns=none` leaves the image's.
 
 use std::path::{Path, PathBuf};
 
-use rukt_contract::NetMode;
+use rukt_contract::{NetMode, NetworkResult, PodManifest};
+use rukt_net::dns::{self, Source};
 
-/// The files, by their path inside an app.
-pub const FILES: [&str; 3] = ["hostname", "hosts", "resolv.conf"];
+/// One file to bind into every app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcFile {
+    /// The file on the host.
+    pub source: PathBuf,
+    /// Its path inside the app.
+    pub target: String,
+    /// Bound read-only (a host file).
+    pub read_only: bool,
+}
 
-/// Writes the files into `dir` (created); returns `(source, target)` pairs.
-pub fn write(dir: &Path, net: NetMode, hostname: &str) -> std::io::Result<Vec<(PathBuf, String)>> {
+/// Writes the files into `dir` (created) for `pod`, whose networks gave
+/// `results`; returns what to bind, and a warning for the user, if any.
+pub fn write(
+    dir: &Path,
+    pod: &PodManifest,
+    hostname: &str,
+    results: &[NetworkResult],
+) -> std::io::Result<(Vec<EtcFile>, Option<String>)> {
     std::fs::create_dir_all(dir)?;
     let host_file = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let (hosts, resolv) = match net {
-        NetMode::Host => (host_file("/etc/hosts"), host_file("/etc/resolv.conf")),
-        NetMode::None => (
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n".to_string(),
-            "# rukt: --net=none, no name servers\n".to_string(),
+    let own_netns = pod.net == NetMode::None;
+    let first_ip = results
+        .iter()
+        .flat_map(|r| r.ips.first())
+        .next()
+        .map(|ip| dns::address_of(ip));
+    let (hosts, (resolv, warning)) = match pod.net {
+        NetMode::Host if !pod.dns.hosts_from_host => (
+            Source::Text(with_entries(
+                &with_hostname(&host_file(dns::HOST_HOSTS), hostname),
+                pod,
+            )),
+            if pod.dns.is_empty() {
+                (Source::Text(host_file(dns::HOST_RESOLV_CONF)), None)
+            } else {
+                resolv_conf(pod, results)
+            },
+        ),
+        _ => (
+            dns::hosts(&pod.dns, hostname, first_ip),
+            if own_netns && results.is_empty() && pod.dns.nameservers.is_empty() {
+                (
+                    Source::Text("# rukt: --net=none, no name servers\n".to_string()),
+                    None,
+                )
+            } else {
+                resolv_conf(pod, results)
+            },
         ),
     };
-    let contents = [
-        format!("{hostname}\n"),
-        with_hostname(&hosts, hostname),
-        resolv,
-    ];
     let mut out = Vec::new();
-    for (name, text) in FILES.iter().zip(contents) {
-        let path = dir.join(name);
-        std::fs::write(&path, text)?;
-        out.push((path, format!("/etc/{name}")));
+    for (name, source) in [
+        ("hostname", Source::Text(format!("{hostname}\n"))),
+        ("hosts", hosts),
+        ("resolv.conf", resolv),
+    ] {
+        let target = format!("/etc/{name}");
+        match source {
+            Source::Text(text) => {
+                let path = dir.join(name);
+                std::fs::write(&path, text)?;
+                out.push(EtcFile {
+                    source: path,
+                    target,
+                    read_only: false,
+                });
+            }
+            Source::Host(path) => out.push(EtcFile {
+                source: path,
+                target,
+                read_only: true,
+            }),
+            Source::Image => {}
+        }
     }
-    Ok(out)
+    Ok((out, warning))
+}
+
+fn resolv_conf(pod: &PodManifest, results: &[NetworkResult]) -> (Source, Option<String>) {
+    let host = std::fs::read_to_string(dns::HOST_RESOLV_CONF).unwrap_or_default();
+    dns::resolv_conf(&pod.dns, results, &host, || {
+        std::fs::read_to_string(dns::RESOLVED_UPSTREAM).ok()
+    })
+}
+
+/// `hosts` with the pod's `--hosts-entry` lines appended.
+fn with_entries(hosts: &str, pod: &PodManifest) -> String {
+    let mut out = hosts.to_string();
+    for (ip, name) in &pod.dns.hosts_entries {
+        out.push_str(&format!("{ip}\t{name}\n"));
+    }
+    out
 }
 
 /// `hosts` with a line for `hostname` if it names it nowhere.
@@ -62,17 +134,38 @@ mod tests {
         assert_eq!(with_hostname(&h, "web"), h);
     }
 
+    fn manifest() -> PodManifest {
+        let json = br#"{"interface_version":2,"uuid":"u","stage1":{"flavor":"nspawn","path":"/x","interface_versions":[2]},
+            "apps":[],"created":"now"}"#;
+        PodManifest::from_json(json).unwrap()
+    }
+
     #[test]
-    fn writes_three_files() {
+    fn loopback_only_pods_get_three_files() {
         let tmp = tempfile::tempdir().unwrap();
-        let files = write(tmp.path(), NetMode::None, "pod").unwrap();
+        let (files, warning) = write(tmp.path(), &manifest(), "pod", &[]).unwrap();
         assert_eq!(files.len(), 3);
-        assert_eq!(std::fs::read_to_string(&files[0].0).unwrap(), "pod\n");
-        assert!(
-            std::fs::read_to_string(&files[1].0)
-                .unwrap()
-                .contains("\tpod\n")
-        );
-        assert_eq!(files[2].1, "/etc/resolv.conf");
+        assert_eq!(warning, None);
+        assert_eq!(std::fs::read_to_string(&files[0].source).unwrap(), "pod\n");
+        let hosts = std::fs::read_to_string(&files[1].source).unwrap();
+        assert!(hosts.contains("\tpod\n"), "{hosts}");
+        assert_eq!(files[2].target, "/etc/resolv.conf");
+        assert!(files.iter().all(|f| !f.read_only));
+    }
+
+    #[test]
+    fn host_files_and_the_image_s() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut m = manifest();
+        m.dns.host = true;
+        m.dns.hosts_from_host = true;
+        let (files, _) = write(tmp.path(), &m, "pod", &[]).unwrap();
+        assert_eq!(files[1].source, Path::new("/etc/hosts"));
+        assert_eq!(files[2].source, Path::new("/etc/resolv.conf"));
+        assert!(files[1].read_only && files[2].read_only);
+        m.dns.host = false;
+        m.dns.none = true;
+        let (files, _) = write(tmp.path(), &m, "pod", &[]).unwrap();
+        assert_eq!(files.len(), 2, "no resolv.conf: the image's stays");
     }
 }

@@ -1,6 +1,7 @@
 //! `gc`: frees what an exited pod still holds outside its directory: its
 //! cgroups (with any process left in them, for instance after the
-//! supervisor was killed with SIGKILL). stage0 then unmounts and removes
+//! supervisor was killed with SIGKILL) and its networks (leases, links,
+//! rules, the namespace), which a killed supervisor could not detach. stage0 then unmounts and removes
 //! the pod directory, libcontainer's state included.
 
 use anyhow::bail;
@@ -16,5 +17,6 @@ pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
     if !cgroups::destroy_pod(Layout::detect(), &pod.uuid) {
         bail!("cannot remove every cgroup of the pod");
     }
-    Ok(())
+    let pod_dir = std::env::current_dir()?;
+    crate::network::detach_leftovers(&pod_dir, &pod)
 }

@@ -25,6 +25,7 @@ mod etc;
 mod executor;
 mod gc;
 mod memory;
+mod network;
 mod pause;
 mod podns;
 mod run;
@@ -48,7 +49,8 @@ impl Engine for Nspawn {
     /// pod's ([`pause`]), pod and app cgroups ([`cgroups`]),
     /// `oom_score_adj`, capabilities, seccomp and read-only root and
     /// volumes in each app's OCI spec ([`spec`]), any number of apps, and a
-    /// pty for `--interactive` ([`console`]). Nothing of version 2 yet.
+    /// pty for `--interactive` ([`console`]); of version 2, CNI networks,
+    /// published ports and DNS settings ([`network`], [`etc`]).
     const FEATURES: &'static [Feature] = &[
         Feature::Hostname,
         Feature::NetNone,
@@ -67,6 +69,9 @@ impl Engine for Nspawn {
         Feature::ReadonlyVolumes,
         Feature::MultipleApps,
         Feature::Interactive,
+        Feature::Networks,
+        Feature::Ports,
+        Feature::Dns,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

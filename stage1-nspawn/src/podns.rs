@@ -1,7 +1,11 @@
 //! The namespaces a pod's apps share: the supervisor unshares them for
 //! itself (network unless `--net=host`, UTS always, IPC unless `--ipc` says
-//! otherwise), names the host and brings up loopback; apps then join them
-//! by path (`/proc/<supervisor>/ns/...`), so that `enter` joins them too.
+//! otherwise) or, for a pod with CNI networks, joins the network namespace
+//! they were attached to; it names the host and brings up loopback; apps
+//! then join them by path (`/proc/<supervisor>/ns/...`), so that `enter`
+//! joins them too.
+
+use std::os::fd::OwnedFd;
 
 use rukt_contract::{NetMode, PodManifest, Sharing};
 
@@ -14,6 +18,9 @@ pub enum NsError {
     /// sethostname(2) failed.
     #[error("cannot set the hostname {0:?}")]
     Hostname(String, #[source] std::io::Error),
+    /// The pod's network namespace could not be joined.
+    #[error("cannot join the pod's network namespace")]
+    Join(#[source] std::io::Error),
     /// Loopback could not be brought up.
     #[error("cannot bring up loopback")]
     Loopback(#[source] std::io::Error),
@@ -46,10 +53,15 @@ pub fn hostname(pod: &PodManifest) -> String {
     })
 }
 
-/// Moves the calling (single-threaded) process into new namespaces.
-pub fn enter_new(ns: PodNamespaces, hostname: &str) -> Result<(), NsError> {
+/// Moves the calling (single-threaded) process into new namespaces; into
+/// `netns` for the network when the pod's networks made one.
+pub fn enter_new(
+    ns: PodNamespaces,
+    hostname: &str,
+    netns: Option<&OwnedFd>,
+) -> Result<(), NsError> {
     let mut flags = libc::CLONE_NEWUTS;
-    if ns.net {
+    if ns.net && netns.is_none() {
         flags |= libc::CLONE_NEWNET;
     }
     if ns.ipc {
@@ -58,6 +70,9 @@ pub fn enter_new(ns: PodNamespaces, hostname: &str) -> Result<(), NsError> {
     // SAFETY: unshare(2) only changes this process's namespace membership.
     if unsafe { libc::unshare(flags) } != 0 {
         return Err(NsError::Unshare(std::io::Error::last_os_error()));
+    }
+    if let Some(fd) = netns {
+        rukt_net::netns::enter(fd).map_err(NsError::Join)?;
     }
     // SAFETY: the pointer and length describe `hostname`'s bytes.
     if unsafe { libc::sethostname(hostname.as_ptr().cast(), hostname.len()) } != 0 {

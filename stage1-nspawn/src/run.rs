@@ -13,6 +13,7 @@ use rukt_contract::{NetMode, PID_FILE, PodManifest, READY_FILE, RunArgs, Sharing
 
 use crate::cgroups::{self, Layout};
 use crate::console::{ConsoleSocket, Relay};
+use crate::network::{self, PodNetwork};
 use crate::podns::{self, PodNamespaces};
 use crate::signals::Signals;
 use crate::spec::{self, AppContext};
@@ -44,6 +45,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         .context("cannot create the status directory")?;
 
     let layout = Layout::detect();
+    // Before any namespace of the pod's: the plugins run from the host's.
+    let net = network::attach(&pod_dir, &pod)?;
     let setup = Setup {
         pod: &pod,
         pod_dir: &pod_dir,
@@ -51,10 +54,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         layout,
         interactive: args.interactive,
     };
-    let (running, relay) = match setup.start_apps() {
+    let (running, relay) = match setup.start_apps(net.as_ref()) {
         Ok(started) => started,
         Err(e) => {
             cgroups::destroy_pod(layout, &pod.uuid);
+            if let Some(n) = net {
+                n.detach(&pod_dir, &pod);
+            }
             return Err(e);
         }
     };
@@ -62,6 +68,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     memory::shrink();
     let code = Supervisor::new(&pod, &pod_dir, layout, running, signals, relay).supervise();
     cgroups::destroy_pod(layout, &pod.uuid);
+    if let Some(n) = net {
+        n.detach(&pod_dir, &pod);
+    }
     drop(lock);
     Ok(code)
 }
@@ -78,7 +87,10 @@ struct Setup<'a> {
 impl Setup<'_> {
     /// Namespaces, cgroup, `/etc` files, then every app created and started;
     /// for an interactive pod, also the relay to its app's terminal.
-    fn start_apps(&self) -> anyhow::Result<(Vec<Running>, Option<Relay>)> {
+    fn start_apps(
+        &self,
+        net: Option<&PodNetwork>,
+    ) -> anyhow::Result<(Vec<Running>, Option<Relay>)> {
         let pod = self.pod;
         let ns = PodNamespaces::of(pod);
         let hostname = match (&pod.hostname, pod.net) {
@@ -88,11 +100,16 @@ impl Setup<'_> {
                 .into_owned(),
             _ => podns::hostname(pod),
         };
-        podns::enter_new(ns, &hostname)?;
+        podns::enter_new(ns, &hostname, net.map(|n| &n.attached.netns))?;
         cgroups::create_pod(self.layout, &pod.uuid, &pod.resources)
             .context("cannot create the pod's cgroup")?;
-        let etc_files = etc::write(&self.pod_dir.join("stage1/etc"), pod.net, &hostname)
-            .context("cannot write the pod's /etc files")?;
+        let results = net.map_or(&[][..], |n| &n.attached.results[..]);
+        let (etc_files, warning) =
+            etc::write(&self.pod_dir.join("stage1/etc"), pod, &hostname, results)
+                .context("cannot write the pod's /etc files")?;
+        if let Some(w) = warning {
+            tracing::warn!("{w}");
+        }
         let supervisor = std::process::id();
         write_atomic(self.pod_dir_fd, PID_FILE, supervisor.to_string().as_bytes())
             .context("cannot write the pid file")?;

@@ -4,7 +4,7 @@
 //! below the pod's, a minimal `/dev`, masked and read-only `/proc` and
 //! `/sys` paths, the pod's `/etc` files and its volumes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rukt_contract::{App, PodManifest, Sharing, VolumeKind};
 use serde_json::{Value, json};
@@ -53,7 +53,7 @@ pub struct AppContext<'a> {
     /// What the supervisor unshared.
     pub namespaces: PodNamespaces,
     /// `/etc` files to bind: `(host path, app path)`.
-    pub etc_files: &'a [(PathBuf, String)],
+    pub etc_files: &'a [crate::etc::EtcFile],
     /// With `--pid=pod`: the pause process, whose PID namespace the apps
     /// join.
     pub pause: Option<i32>,
@@ -171,10 +171,13 @@ fn mounts(ctx: &AppContext<'_>) -> Result<Vec<Value>, SpecError> {
                        "options": ["nosuid", "noexec", "nodev"] }),
         );
     }
-    for (source, target) in ctx.etc_files {
+    for f in ctx.etc_files {
+        let mut options = vec!["bind", "nosuid", "nodev", "noexec"];
+        if f.read_only {
+            options.push("ro");
+        }
         m.push(
-            json!({ "destination": target, "type": "bind", "source": source,
-                       "options": ["bind", "nosuid", "nodev", "noexec"] }),
+            json!({ "destination": f.target, "type": "bind", "source": f.source, "options": options }),
         );
     }
     for mount in &ctx.app.mounts {

@@ -184,6 +184,7 @@ impl PodStore {
             .arg(store.file_name().expect("the store has a name"))
             .args(args)
             .env("RUST_BACKTRACE", "1")
+            .env("RUKT_CONFIG_DIR", self.rukt().config_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

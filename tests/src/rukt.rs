@@ -90,7 +90,16 @@ impl fmt::Display for Output {
 pub struct Rukt {
     bin: PathBuf,
     dir: TempDir,
+    config: TempDir,
 }
+
+/// The `default` network every store's configuration defines: loopback only (the real
+/// `loopback` CNI plugin), so that a test that does not ask for networking still runs the
+/// pod's CNI path but never adds a bridge, an address or a firewall rule to the machine's own
+/// network namespace. Networking tests use the built-in networks, inside namespaces of their
+/// own (`tests/tests/net`).
+pub const TEST_DEFAULT_NETWORK: &str =
+    r#"{"cniVersion":"1.0.0","name":"default","plugins":[{"type":"loopback"}]}"#;
 
 impl Default for Rukt {
     fn default() -> Self {
@@ -106,7 +115,23 @@ impl Rukt {
             .prefix("rukt-store-")
             .tempdir()
             .expect("store tempdir");
-        Rukt { bin, dir }
+        let config = tempfile::Builder::new()
+            .prefix("rukt-config-")
+            .tempdir()
+            .expect("config tempdir");
+        std::fs::create_dir(config.path().join("net.d")).expect("net.d");
+        std::fs::write(
+            config.path().join("net.d/99-default.conflist"),
+            TEST_DEFAULT_NETWORK,
+        )
+        .expect("the test default network");
+        Rukt { bin, dir, config }
+    }
+
+    /// The configuration directory every command gets (`RUKT_CONFIG_DIR`; a
+    /// `--config-dir` flag overrides it).
+    pub fn config_dir(&self) -> &Path {
+        self.config.path()
     }
 
     /// The store directory (`--dir`).
@@ -129,6 +154,7 @@ impl Rukt {
             .arg(self.store())
             .args(args)
             .env("RUST_BACKTRACE", "1")
+            .env("RUKT_CONFIG_DIR", self.config_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

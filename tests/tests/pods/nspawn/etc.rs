@@ -11,7 +11,11 @@ fn etc_names_the_pod() {
                   grep -w localhost /etc/hosts | grep -q 127.0.0.1 && echo localhost; \
                   grep -w web-2 /etc/hosts | cut -f1 -d' ' | cut -f1; \
                   grep -c nameserver /etc/resolv.conf; true";
-    let out = run(&pods, &["--hostname", "web-2"], &[App::sh("names", script)]);
+    let out = run(
+        &pods,
+        &["--hostname", "web-2", "--net=none"],
+        &[App::sh("names", script)],
+    );
     assert!(out.success(), "{out}");
     let lines = out.lines();
     assert_eq!(lines[..2], ["web-2", "localhost"], "{out}");
