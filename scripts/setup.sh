@@ -15,6 +15,10 @@ for g in "${groups[@]}"; do
     *) echo "setup.sh: unknown group $g (build|test|bench)" >&2; exit 2 ;;
     esac
 done
+# Pod networking: Debian's CNI plugins (which run iptables) and iproute2 for the tests'
+# stand-in hosts; iperf3 for the network benchmark's throughput rows.
+case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(containernetworking-plugins iptables iproute2) ;; esac
+case " ${groups[*]} " in *" bench "*) pkgs+=(iperf3) ;; esac
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

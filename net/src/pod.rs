@@ -5,13 +5,18 @@
 //! the record: DEL for every attachment in reverse (with ADD's result), the
 //! namespace unbound and removed, the pod's host ports released. It is
 //! idempotent, so the supervisor at exit and `gc` after a crash can both
-//! call it.
+//! call it. Plugin runs of a store's pods are serialised by a lock
+//! (`<store>/net/cni.lock`): Debian's plugins race when two of them create
+//! the same bridge or shared iptables chain at once.
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use rukt_contract::{NET_INFO_FILE, NetworkResult, PodManifest, net_conf, store_of_pod};
+use rukt_contract::{
+    NET_INFO_FILE, NetworkResult, PodManifest, STORE_NET_DIR, net_conf, store_of_pod,
+};
+use rukt_sys::lock::{FileLock, LockMode};
 
 use crate::chain::{self, RuntimeConfig};
 use crate::conf::{ConfError, NetConf};
@@ -110,9 +115,23 @@ fn runtime_for(pod: &PodManifest, index: usize) -> RuntimeConfig<'_> {
     }
 }
 
+/// The store's plugin lock, held while it lives; none for a pod directory
+/// outside a store.
+fn cni_lock(pod_dir: &Path) -> Result<Option<FileLock>, NetError> {
+    let Some(store) = store_of_pod(pod_dir) else {
+        return Ok(None);
+    };
+    let dir = store.join(STORE_NET_DIR);
+    std::fs::create_dir_all(&dir).map_err(record_err("lock"))?;
+    FileLock::acquire(&dir.join("cni.lock"), LockMode::Exclusive)
+        .map(Some)
+        .map_err(record_err("lock"))
+}
+
 /// Sets up every network of `pod` (run from the host's namespace, in
 /// `pod_dir`); on failure nothing is left.
 pub fn setup(pod_dir: &Path, pod: &PodManifest) -> Result<Attached, NetError> {
+    let _lock = cni_lock(pod_dir)?;
     let path = netns::path_for(&pod.uuid);
     let mut record = Record {
         netns: path.clone(),
@@ -159,7 +178,7 @@ pub fn setup(pod_dir: &Path, pod: &PodManifest) -> Result<Attached, NetError> {
         })
     })();
     if attached.is_err()
-        && let Err(e) = teardown(pod_dir, pod)
+        && let Err(e) = teardown_locked(pod_dir, pod)
     {
         tracing::warn!("undoing the pod's networks: {e}");
     }
@@ -169,6 +188,12 @@ pub fn setup(pod_dir: &Path, pod: &PodManifest) -> Result<Attached, NetError> {
 /// Undoes what [`setup`] did, as far as `pod_dir`'s record says; safe to
 /// call again, and when nothing was set up.
 pub fn teardown(pod_dir: &Path, pod: &PodManifest) -> Result<(), NetError> {
+    let _lock = cni_lock(pod_dir)?;
+    teardown_locked(pod_dir, pod)
+}
+
+/// [`teardown`] under the plugin lock the caller holds.
+fn teardown_locked(pod_dir: &Path, pod: &PodManifest) -> Result<(), NetError> {
     let record = Record::load(pod_dir).map_err(record_err("read"))?;
     let mut first: Option<NetError> = None;
     let netns_path = record

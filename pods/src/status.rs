@@ -6,7 +6,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant, SystemTime};
 
-use rukt_contract::PodManifest;
+use rukt_contract::{NetworkResult, PodManifest};
 use serde::Serialize;
 
 use crate::id::PodUuid;
@@ -51,6 +51,26 @@ pub struct PodStatus {
     pub pid: Option<u32>,
     /// Apps.
     pub apps: Vec<AppStatus>,
+    /// What each network gave the pod, while it is attached.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<NetworkResult>,
+}
+
+impl PodStatus {
+    /// rkt's spelling of the networks: `default:ip4=172.16.28.5,mynet:ip4=...`.
+    pub fn networks_summary(&self) -> String {
+        self.networks
+            .iter()
+            .flat_map(|n| {
+                n.ips.iter().map(move |ip| {
+                    let addr = ip.split('/').next().unwrap_or(ip);
+                    let family = if addr.contains(':') { "ip6" } else { "ip4" };
+                    format!("{}:{family}={addr}", n.name)
+                })
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -109,6 +129,10 @@ pub fn status(pod: &Pod) -> PodStatus {
         gc_marked: gc_marked.map(rfc3339),
         pid,
         apps,
+        networks: std::fs::read(pod.path.join(rukt_contract::NET_INFO_FILE))
+            .ok()
+            .and_then(|d| NetworkResult::list_from_json(&d).ok())
+            .unwrap_or_default(),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod hostile;
 pub mod image;
 pub mod inspector;
 pub mod model;
+pub mod nethost;
 pub mod pods;
 pub mod push;
 pub mod registry;

@@ -149,6 +149,14 @@ impl PodStore {
         write_layout(self.layout.path(), tag, &[spec]).reference()
     }
 
+    /// Runs every later command in the network namespace at `path` ([`Rukt::set_netns`]).
+    pub fn set_netns(&mut self, path: &Path) {
+        self.rukt
+            .as_mut()
+            .expect("the store is alive")
+            .set_netns(path);
+    }
+
     /// The rukt driver of this store.
     pub fn rukt(&self) -> &Rukt {
         self.rukt.as_ref().expect("the store is alive")

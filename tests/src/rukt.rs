@@ -91,6 +91,7 @@ pub struct Rukt {
     bin: PathBuf,
     dir: TempDir,
     config: TempDir,
+    netns: Option<PathBuf>,
 }
 
 /// The `default` network every store's configuration defines: loopback only (the real
@@ -125,7 +126,18 @@ impl Rukt {
             TEST_DEFAULT_NETWORK,
         )
         .expect("the test default network");
-        Rukt { bin, dir, config }
+        Rukt {
+            bin,
+            dir,
+            config,
+            netns: None,
+        }
+    }
+
+    /// Runs every later command in the network namespace bound at `path` (through
+    /// `nsenter --net`, which changes nothing else), for tests standing in for a host.
+    pub fn set_netns(&mut self, path: &Path) {
+        self.netns = Some(path.to_path_buf());
     }
 
     /// The configuration directory every command gets (`RUKT_CONFIG_DIR`; a
@@ -149,7 +161,16 @@ impl Rukt {
 
     /// `rukt --dir STORE ARGS...`, without `--insecure-options`.
     pub fn bare_command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", ns.display()))
+                    .arg("--")
+                    .arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
         cmd.arg("--dir")
             .arg(self.store())
             .args(args)

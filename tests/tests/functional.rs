@@ -13,6 +13,7 @@ mod harness;
 mod hostile;
 mod interop;
 mod malformed;
+mod net;
 mod pods;
 mod registries;
 mod sources;

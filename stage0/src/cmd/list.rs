@@ -19,7 +19,7 @@ pub fn run(g: &Globals, format: Format, no_legend: bool, full: bool) -> Result<E
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut rows: Vec<[String; 6]> = Vec::new();
+    let mut rows: Vec<[String; 7]> = Vec::new();
     for st in &all {
         let mut uuid = st.uuid.to_string();
         if !full {
@@ -45,9 +45,20 @@ pub fn run(g: &Globals, format: Format, no_legend: bool, full: bool) -> Result<E
             format!("{}{exit}", st.state),
             st.created.clone().unwrap_or_else(|| "-".into()),
             st.started.clone().unwrap_or_else(|| "-".into()),
+            Some(st.networks_summary())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "-".into()),
         ]);
     }
-    let header = ["UUID", "APP", "IMAGE NAME", "STATE", "CREATED", "STARTED"];
+    let header = [
+        "UUID",
+        "APP",
+        "IMAGE NAME",
+        "STATE",
+        "CREATED",
+        "STARTED",
+        "NETWORKS",
+    ];
     crate::cmd::table::print(&mut out, (!no_legend).then_some(header), &rows)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -51,6 +51,9 @@ pub fn run(
         st.pid.map(|p| p.to_string()).unwrap_or_default()
     )?;
     writeln!(out, "exited={}", st.exited())?;
+    if !st.networks.is_empty() {
+        writeln!(out, "networks={}", st.networks_summary())?;
+    }
     for a in &st.apps {
         writeln!(
             out,
