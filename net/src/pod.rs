@@ -185,6 +185,36 @@ pub fn setup(pod_dir: &Path, pod: &PodManifest) -> Result<Attached, NetError> {
     attached
 }
 
+/// CNI CHECK of every attachment of a running `pod` (from the host's
+/// namespace): the plugins verify that what ADD made is still there. Lists
+/// older than CNI 0.4.0 have no CHECK and pass.
+pub fn check(pod_dir: &Path, pod: &PodManifest) -> Result<(), NetError> {
+    let _lock = cni_lock(pod_dir)?;
+    let Some(record) = Record::load(pod_dir).map_err(record_err("read"))? else {
+        return Ok(());
+    };
+    for (i, att) in record.attachments.iter().enumerate() {
+        let conf = load_conf(pod_dir, &att.network)?;
+        let (Some(result), true) = (&att.result, conf.has_prev_result_on_del()) else {
+            continue;
+        };
+        let inv = Invocation {
+            container_id: &pod.uuid,
+            netns: &record.netns,
+            ifname: &att.ifname,
+            args: cni_args(&att.args),
+            plugin_dirs: &pod.cni_path,
+        };
+        chain::check(&conf, &inv, &runtime_for(pod, i), result).map_err(|source| {
+            NetError::Plugin {
+                network: att.network.clone(),
+                source,
+            }
+        })?;
+    }
+    Ok(())
+}
+
 /// Undoes what [`setup`] did, as far as `pod_dir`'s record says; safe to
 /// call again, and when nothing was set up.
 pub fn teardown(pod_dir: &Path, pod: &PodManifest) -> Result<(), NetError> {

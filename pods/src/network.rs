@@ -90,6 +90,40 @@ pub(crate) fn settle(
     })
 }
 
+/// Why a pod's networks cannot be checked, or did not pass.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// Only a running pod has networks attached.
+    #[error("pod {uuid} is {state}, not running")]
+    NotRunning {
+        /// The pod.
+        uuid: crate::PodUuid,
+        /// Its state.
+        state: crate::State,
+    },
+    /// Its manifest cannot be read.
+    #[error(transparent)]
+    Pod(#[from] crate::PodError),
+    /// A plugin said no.
+    #[error(transparent)]
+    Net(#[from] rukt_net::NetError),
+}
+
+/// `rukt status --check-network`: CNI CHECK of every network of a running
+/// pod, from the caller's network namespace (the host's).
+pub fn check_network(pod: &crate::Pod) -> Result<(), CheckError> {
+    let state = pod.state();
+    if state != crate::State::Running {
+        return Err(CheckError::NotRunning {
+            uuid: pod.uuid,
+            state,
+        });
+    }
+    let manifest = pod.manifest()?;
+    rukt_net::pod::check(&pod.path, &manifest)?;
+    Ok(())
+}
+
 /// Whether pod `uuid` may still publish the ports it reserved: it exists
 /// and has not exited (prepared, preparing or running).
 pub(crate) fn holds_ports(pods: &crate::Pods, uuid: &str) -> bool {

@@ -117,6 +117,9 @@ pub enum Command {
         /// Wait for the pod to exit, at most DURATION (no value: forever).
         #[arg(long, num_args = 0..=1, default_missing_value = "0s", value_parser = humantime_duration, value_name = "DURATION")]
         wait: Option<std::time::Duration>,
+        /// Ask the pod's CNI plugins to check its networks (CNI CHECK); fails if one does not pass.
+        #[arg(long)]
+        check_network: bool,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,

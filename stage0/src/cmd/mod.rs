@@ -89,8 +89,16 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
             uuid,
             uuid_file,
             wait,
+            check_network,
             format,
-        } => status::run(&g, uuid.as_deref(), uuid_file.as_deref(), wait, format),
+        } => status::run(
+            &g,
+            uuid.as_deref(),
+            uuid_file.as_deref(),
+            wait,
+            check_network,
+            format,
+        ),
         Command::Stop {
             uuids,
             uuid_file,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rukt_pods::status::pod_exit_code;
 use rukt_pods::{PodStatus, State};
 
@@ -26,11 +26,15 @@ pub fn run(
     uuid: Option<&str>,
     file: Option<&Path>,
     wait_for: Option<Duration>,
+    check_network: bool,
     format: Format,
 ) -> Result<ExitCode> {
     let mut pod = find_one(g, uuid, file)?;
     if let Some(limit) = wait_for {
         pod = rukt_pods::wait(&existing_pods(g), &pod, (!limit.is_zero()).then_some(limit))?;
+    }
+    if check_network {
+        rukt_pods::check_network(&pod).context("the pod's networks do not pass CNI CHECK")?;
     }
     let st = rukt_pods::status(&pod);
     let mut out = std::io::stdout().lock();
@@ -53,6 +57,9 @@ pub fn run(
     writeln!(out, "exited={}", st.exited())?;
     if !st.networks.is_empty() {
         writeln!(out, "networks={}", st.networks_summary())?;
+    }
+    if check_network {
+        writeln!(out, "network-check=ok")?;
     }
     for a in &st.apps {
         writeln!(

@@ -93,3 +93,24 @@ fn an_exhausted_range_fails_the_pod_and_undoes_its_network() {
     assert_eq!(host.cni_rules(), rules, "the failed pod left a rule");
     drop(first);
 }
+
+#[test]
+fn check_network_finds_a_link_taken_away() {
+    let host = TestHost::new();
+    let pods = store(&host);
+    let web = web_pod(&pods, &[], 8080);
+    let ok = pods.ok(&["status", "--check-network", &web.uuid]);
+    assert!(ok.contains("network-check=ok"), "{ok}");
+    let veths = host.veths();
+    assert_eq!(veths.len(), 1, "{veths:?}");
+    host.sh_ok(&format!("ip link del {}", veths[0]));
+    let out = pods.run(&["status", "--check-network", &web.uuid]);
+    assert!(
+        !out.success(),
+        "CHECK passed without the pod's link:\n{out}"
+    );
+    assert!(
+        out.stderr.contains("do not pass CNI CHECK") && out.stderr.contains("network default"),
+        "{out}"
+    );
+}
