@@ -6,7 +6,8 @@
 #   default        rukt run --net=default IMG --exec /bin/true  (bridge + host-local + masquerade)
 #   default-port   the same with -p 18080:80                    (+ portmap)
 #   podman-none    podman run --rm --network none (runc)
-#   podman-bridge  podman run --rm --network bridge (netavark, Debian's 1.4)
+#   podman-bridge  podman run --rm --network bridge (netavark, Debian's 1.4, with storage
+#                  of its own under the work directory)
 #   podman-port    the same with -p 18081:80
 # Each run includes the network's setup *and* its teardown (rukt's supervisor detaches
 # before `rukt run` returns; podman's --rm the same), so "adds" below is setup + teardown,
@@ -37,12 +38,16 @@ config="$work/config"
 ns=rukt-bench-net
 nsx=(nsenter "--net=/run/netns/$ns" --)
 podman_img=localhost/rukt-bench-net:latest
+# podman with netavark and storage of its own (this host's podman may default to CNI).
+podman_store=(--root "$work/podman/root" --runroot "$work/podman/run" --storage-driver overlay
+    --network-backend netavark)
+podman_cmd="podman ${podman_store[*]}"
 podman_flags=(--rm --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
 
 cleanup() {
     "${nsx[@]}" "$rukt" --dir "$store" gc --grace-period=0s >/dev/null 2>&1 || true
-    "${nsx[@]}" podman rm -f -t 0 rukt-bench-net-victim >/dev/null 2>&1 || true
-    podman rmi -f "$podman_img" >/dev/null 2>&1 || true
+    "${nsx[@]}" $podman_cmd rm -f -t 0 rukt-bench-net-victim >/dev/null 2>&1 || true
+    $podman_cmd rmi -f "$podman_img" >/dev/null 2>&1 || true
     ip netns del "$ns" 2>/dev/null || true
     ip netns del rukt-bench-a 2>/dev/null || true
     ip netns del rukt-bench-b 2>/dev/null || true
@@ -59,8 +64,8 @@ r="$rukt --dir $store --config-dir $config"
 run_img="$img --exec /bin/true"
 
 have_podman=1
-if ! skopeo copy -q "$img" "containers-storage:$podman_img" >/dev/null ||
-    ! "${nsx[@]}" podman run "${podman_flags[@]}" --network bridge "$podman_img" /bin/true </dev/null; then
+if ! skopeo copy -q "$img" "containers-storage:[overlay@$work/podman/root+$work/podman/run]$podman_img" >/dev/null ||
+    ! "${nsx[@]}" $podman_cmd run "${podman_flags[@]}" --network bridge "$podman_img" /bin/true </dev/null; then
     echo "net.sh: podman run --network bridge does not work here; leaving podman out" >&2
     have_podman=0
 fi
@@ -73,9 +78,9 @@ echo "==> start to exit, setup and teardown included ($runs runs each)" >&2
     -n default-port "$r run --net=default -p 18080:80 $run_img" >&2
 if [ "$have_podman" = 1 ]; then
     "${nsx[@]}" hyperfine -N --style basic --runs "$podman_runs" --warmup 1 --export-json "$work/podman.json" \
-        -n podman-none "podman run ${podman_flags[*]} --network none $podman_img /bin/true" \
-        -n podman-bridge "podman run ${podman_flags[*]} --network bridge $podman_img /bin/true" \
-        -n podman-port "podman run ${podman_flags[*]} --network bridge -p 18081:80 $podman_img /bin/true" >&2
+        -n podman-none "$podman_cmd run ${podman_flags[*]} --network none $podman_img /bin/true" \
+        -n podman-bridge "$podman_cmd run ${podman_flags[*]} --network bridge $podman_img /bin/true" \
+        -n podman-port "$podman_cmd run ${podman_flags[*]} --network bridge -p 18081:80 $podman_img /bin/true" >&2
 fi
 
 echo "==> teardown of a killed pod by rukt gc, and podman rm -f" >&2
@@ -94,8 +99,8 @@ chmod +x "$victim"
     --prepare "$victim" -n gc-teardown "$r gc --grace-period=0s" >&2
 if [ "$have_podman" = 1 ]; then
     "${nsx[@]}" hyperfine -N --style basic --runs 5 --export-json "$work/podman-rm.json" \
-        --prepare "podman run -d --name rukt-bench-net-victim ${podman_flags[*]/--rm/} --network bridge -p 18083:80 $podman_img /bin/sleep 100" \
-        -n podman-rm "podman rm -f -t 0 rukt-bench-net-victim" >&2
+        --prepare "$podman_cmd run -d --name rukt-bench-net-victim ${podman_flags[*]/--rm/} --network bridge -p 18083:80 $podman_img /bin/sleep 100" \
+        -n podman-rm "$podman_cmd rm -f -t 0 rukt-bench-net-victim" >&2
 fi
 
 echo "==> TCP throughput (iperf3, 5 s)" >&2

@@ -16,9 +16,10 @@ for g in "${groups[@]}"; do
     esac
 done
 # Pod networking: Debian's CNI plugins (which run iptables) and iproute2 for the tests'
-# stand-in hosts; iperf3 for the network benchmark's throughput rows.
+# stand-in hosts; for the network benchmark, iperf3 (throughput) and netavark (podman's
+# network backend, its peer).
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(containernetworking-plugins iptables iproute2) ;; esac
-case " ${groups[*]} " in *" bench "*) pkgs+=(iperf3) ;; esac
+case " ${groups[*]} " in *" bench "*) pkgs+=(iperf3 netavark aardvark-dns) ;; esac
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -16,6 +16,7 @@
 //! - [`record`]: what a pod attached, written before each ADD;
 //! - [`ports`]: host port reservations shared by every pod of a store;
 //! - [`dns`]: the pod's `resolv.conf` and `hosts`;
+//! - [`sweep`]: rules a plugin could not remove once the namespace was gone;
 //! - [`pod`]: setting a pod's networks up and tearing them down.
 
 #![forbid(unsafe_code)]
@@ -31,6 +32,7 @@ pub mod pod;
 pub mod ports;
 pub mod record;
 pub mod result;
+pub mod sweep;
 
 pub use catalog::Catalog;
 pub use conf::{ConfError, NetConf};

@@ -91,6 +91,14 @@ pub enum PluginError {
     },
 }
 
+/// `PATH` for what rukt runs (plugins, iptables): the caller's, or the
+/// system's when it has none (stage1 entrypoints get a minimal environment).
+pub fn system_path() -> std::ffi::OsString {
+    std::env::var_os("PATH")
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into())
+}
+
 /// Runs plugin `kind` for `op` with `config`; returns its result for ADD
 /// (for DEL and CHECK, `Value::Null`).
 pub fn run(op: Op, kind: &str, config: &Value, inv: &Invocation<'_>) -> Result<Value, PluginError> {
@@ -102,10 +110,9 @@ pub fn run(op: Op, kind: &str, config: &Value, inv: &Invocation<'_>) -> Result<V
         plugin: kind.to_string(),
         source,
     };
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
     let mut child = Command::new(&exe)
         .env_clear()
-        .env("PATH", path)
+        .env("PATH", system_path())
         .env("CNI_COMMAND", op.name())
         .env("CNI_CONTAINERID", inv.container_id)
         .env("CNI_NETNS", inv.netns)

@@ -54,6 +54,9 @@ pub enum NetError {
         #[source]
         source: PluginError,
     },
+    /// Rules a plugin left.
+    #[error(transparent)]
+    Sweep(#[from] crate::sweep::SweepError),
     /// The pod's records.
     #[error("cannot {what} the pod's network record")]
     Record {
@@ -229,6 +232,11 @@ fn teardown_locked(pod_dir: &Path, pod: &PodManifest) -> Result<(), NetError> {
     let netns_path = record
         .as_ref()
         .map_or_else(|| netns::path_for(&pod.uuid), |r| r.netns.clone());
+    // Gone already (a reboot emptied /run): the plugins cannot see what to
+    // undo inside it, and some leave rules behind (`sweep`).
+    let vanished =
+        record.as_ref().is_some_and(|r| !r.attachments.is_empty()) && !netns_path.exists();
+    tracing::debug!(vanished, netns = %netns_path.display(), "tearing down the pod's networks");
     for (i, att) in record
         .iter()
         .flat_map(|r| r.attachments.iter().enumerate().rev())
@@ -252,6 +260,9 @@ fn teardown_locked(pod_dir: &Path, pod: &PodManifest) -> Result<(), NetError> {
         if let Err(e) = undo() {
             first.get_or_insert(e);
         }
+    }
+    if vanished && let Err(e) = crate::sweep::sweep(&pod.uuid) {
+        first.get_or_insert(e.into());
     }
     if let Err(e) = netns::remove(&netns_path) {
         first.get_or_insert(e.into());

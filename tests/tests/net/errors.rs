@@ -114,3 +114,24 @@ fn check_network_finds_a_link_taken_away() {
         "{out}"
     );
 }
+
+#[test]
+fn fly_refuses_networks_of_its_own() {
+    let host = TestHost::new();
+    let pods = store(&host);
+    for flags in [
+        &["--net=default"][..],
+        &["--net=none"],
+        &["-p", "8085:80", "--net=host"],
+    ] {
+        let mut args = vec!["run", "--stage1=fly"];
+        args.extend_from_slice(flags);
+        args.extend([pods.image.as_str(), "--exec", "/bin/true"]);
+        let out = pods.run(&args);
+        assert_eq!(out.code(), Some(2), "{flags:?}:\n{out}");
+        assert!(
+            out.stderr.contains("fly"),
+            "{flags:?}: the engine is not named:\n{out}"
+        );
+    }
+}

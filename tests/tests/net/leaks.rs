@@ -40,6 +40,35 @@ fn gc_after_kill_9_frees_everything() {
 }
 
 #[test]
+fn gc_after_a_reboot_emptied_run_frees_leases_and_rules() {
+    let host = TestHost::new();
+    let pods = store(&host);
+    let rules_before = host.cni_rules();
+    let mut web = web_pod(&pods, &["-p", "8084:8080"], 8080);
+    send_signal(web.pid(), "KILL");
+    web.wait();
+    // What a reboot does to /run: the namespace is gone (and the veth with it), the leases
+    // and the rules in the host's namespace are not.
+    let ns = format!("/run/netns/rukt-{}", web.uuid);
+    let out = std::process::Command::new("umount")
+        .arg(&ns)
+        .status()
+        .unwrap();
+    assert!(out.success());
+    std::fs::remove_file(&ns).unwrap();
+    assert_eq!(leases(&pods).len(), 1);
+    assert!(host.cni_rules().len() > rules_before.len());
+    pods.ok(&["gc", "--grace-period=0s"]);
+    assert_eq!(
+        leases(&pods),
+        Vec::<std::path::PathBuf>::new(),
+        "leases left"
+    );
+    assert_eq!(host.cni_rules(), rules_before, "rules left");
+    assert_eq!(host.veths(), Vec::<String>::new());
+}
+
+#[test]
 fn fifty_pods_ten_at_a_time_leak_nothing() {
     let host = TestHost::new();
     let pods = store(&host);
