@@ -134,6 +134,7 @@ fn cni_lock(pod_dir: &Path) -> Result<Option<FileLock>, NetError> {
 /// Sets up every network of `pod` (run from the host's namespace, in
 /// `pod_dir`); on failure nothing is left.
 pub fn setup(pod_dir: &Path, pod: &PodManifest) -> Result<Attached, NetError> {
+    let started = std::time::Instant::now();
     let _lock = cni_lock(pod_dir)?;
     let path = netns::path_for(&pod.uuid);
     let mut record = Record {
@@ -174,6 +175,10 @@ pub fn setup(pod_dir: &Path, pod: &PodManifest) -> Result<Attached, NetError> {
         let info = NetworkResult::list_to_json(&results);
         rukt_sys::atomic::write_replace(&pod_dir.join(NET_INFO_FILE), &info)
             .map_err(record_err("write"))?;
+        tracing::debug!(
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "networks up"
+        );
         Ok(Attached {
             netns: fd,
             path: path.clone(),
@@ -221,8 +226,14 @@ pub fn check(pod_dir: &Path, pod: &PodManifest) -> Result<(), NetError> {
 /// Undoes what [`setup`] did, as far as `pod_dir`'s record says; safe to
 /// call again, and when nothing was set up.
 pub fn teardown(pod_dir: &Path, pod: &PodManifest) -> Result<(), NetError> {
+    let started = std::time::Instant::now();
     let _lock = cni_lock(pod_dir)?;
-    teardown_locked(pod_dir, pod)
+    let done = teardown_locked(pod_dir, pod);
+    tracing::debug!(
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "networks down"
+    );
+    done
 }
 
 /// [`teardown`] under the plugin lock the caller holds.
