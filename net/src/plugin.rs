@@ -110,6 +110,7 @@ pub fn run(op: Op, kind: &str, config: &Value, inv: &Invocation<'_>) -> Result<V
         plugin: kind.to_string(),
         source,
     };
+    let started = std::time::Instant::now();
     let mut child = Command::new(&exe)
         .env_clear()
         .env("PATH", system_path())
@@ -128,7 +129,13 @@ pub fn run(op: Op, kind: &str, config: &Value, inv: &Invocation<'_>) -> Result<V
     // A plugin that exits before reading its stdin shows in its status.
     let _ = child.stdin.take().expect("piped").write_all(&input);
     let out = child.wait_with_output().map_err(spawn)?;
-    tracing::debug!(plugin = kind, op = op.name(), status = ?out.status, "cni");
+    tracing::debug!(
+        plugin = kind,
+        op = op.name(),
+        status = ?out.status,
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "cni"
+    );
     if !out.status.success() {
         return Err(PluginError::Failed {
             plugin: kind.to_string(),

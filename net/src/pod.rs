@@ -139,22 +139,26 @@ pub fn setup(pod_dir: &Path, pod: &PodManifest) -> Result<Attached, NetError> {
     let path = netns::path_for(&pod.uuid);
     let mut record = Record {
         netns: path.clone(),
-        attachments: Vec::new(),
+        attachments: pod
+            .networks
+            .iter()
+            .enumerate()
+            .map(|(i, req)| Attachment {
+                network: req.name.clone(),
+                ifname: ifname(i, req.interface.as_deref()),
+                args: req.args.clone(),
+                result: None,
+            })
+            .collect(),
     };
+    // One sync, before anything exists to undo.
     record.save(pod_dir).map_err(record_err("write"))?;
     let attached = (|| {
         let fd = netns::create(&path)?;
         let mut results = Vec::new();
         for (i, req) in pod.networks.iter().enumerate() {
             let conf = load_conf(pod_dir, &req.name)?;
-            let ifname = ifname(i, req.interface.as_deref());
-            record.attachments.push(Attachment {
-                network: req.name.clone(),
-                ifname: ifname.clone(),
-                args: req.args.clone(),
-                result: None,
-            });
-            record.save(pod_dir).map_err(record_err("write"))?;
+            let ifname = record.attachments[i].ifname.clone();
             let inv = Invocation {
                 container_id: &pod.uuid,
                 netns: &path,
@@ -170,8 +174,8 @@ pub fn setup(pod_dir: &Path, pod: &PodManifest) -> Result<Attached, NetError> {
             })?;
             results.push(summarise(&req.name, &ifname, &result));
             record.attachments[i].result = Some(result);
-            record.save(pod_dir).map_err(record_err("write"))?;
         }
+        record.update(pod_dir).map_err(record_err("write"))?;
         let info = NetworkResult::list_to_json(&results);
         rukt_sys::atomic::write_replace(&pod_dir.join(NET_INFO_FILE), &info)
             .map_err(record_err("write"))?;

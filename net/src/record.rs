@@ -1,9 +1,10 @@
 //! What a pod attached, kept in its directory (`net/attachments.json`) so
 //! that anyone can undo it later, whatever happened to the process that
 //! made it: the namespace's path, and per network its interface, its
-//! `CNI_ARGS` and, once ADD returned, its result. An attachment is written
-//! (and synced) *before* its ADD runs, since every ADD, even one that
-//! failed half-way, must get its DEL.
+//! `CNI_ARGS` and, once ADD returned, its result. Every attachment is
+//! written (and synced) *before* the namespace is made and any ADD runs,
+//! since every ADD, even one that failed half-way, must get its DEL (a DEL of
+//! something never added succeeds).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,12 +60,27 @@ impl Record {
 
     /// Writes it durably (a reboot must not lose what leases to free).
     pub fn save(&self, pod_dir: &Path) -> std::io::Result<()> {
+        self.write(pod_dir, true)
+    }
+
+    /// Writes it atomically but without waiting for the disk: for adding
+    /// ADD's results to a record already saved durably (DEL works without
+    /// them, they only make it more precise).
+    pub fn update(&self, pod_dir: &Path) -> std::io::Result<()> {
+        self.write(pod_dir, false)
+    }
+
+    fn write(&self, pod_dir: &Path, durable: bool) -> std::io::Result<()> {
         let p = path(pod_dir);
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let data = serde_json::to_vec_pretty(self).expect("a record serialises");
-        rukt_sys::atomic::write_atomic(&p, &data)
+        if durable {
+            rukt_sys::atomic::write_atomic(&p, &data)
+        } else {
+            rukt_sys::atomic::write_replace(&p, &data)
+        }
     }
 
     /// Removes it once everything in it is undone.
