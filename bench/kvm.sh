@@ -83,8 +83,8 @@ gc="$rukt --dir $store gc --grace-period=0s"
 cmds=(-n floor --prepare true "$floor"
     -n rukt-kvm --prepare "$gc" "$rukt --dir $store run --stage1=kvm --kvm-accel=$accel $img --exec /bin/true")
 note=""
-if "$rukt" --dir "$store" run --stage1=nspawn "$img" --exec /bin/true >"$work/nspawn.out" 2>&1; then
-    cmds+=(-n rukt-nspawn --prepare "$gc" "$rukt --dir $store run --stage1=nspawn $img --exec /bin/true")
+if "$rukt" --dir "$store" run --stage1=nspawn --net=none "$img" --exec /bin/true >"$work/nspawn.out" 2>&1; then
+    cmds+=(-n rukt-nspawn --prepare "$gc" "$rukt --dir $store run --stage1=nspawn --net=none $img --exec /bin/true")
 else
     note="rukt-nspawn skipped: $(tail -1 "$work/nspawn.out")"
 fi

@@ -3,8 +3,9 @@
 # default), from a busybox image already in the store, against the peers and
 # the floor. Side by side, in one hyperfine run per round (BENCH_ROUNDS rounds of
 # BENCH_RUNS/BENCH_ROUNDS runs, the order reversed every other round):
-#   rukt           rukt run IMG --exec /bin/true (nspawn: net/uts/ipc/pid/mount/cgroup
-#                  namespaces, pod and app cgroups, seccomp, masked paths, supervisor)
+#   rukt           rukt run --net=none IMG --exec /bin/true (nspawn: net/uts/ipc/pid/mount/cgroup
+#                  namespaces, pod and app cgroups, seccomp, masked paths, supervisor;
+#                  loopback only, as runc's bundle: bench/net.sh measures the networks)
 #   rukt-gc        `rukt gc --grace-period=0s` of the one exited pod such a run leaves
 #                  (run + gc is a pod's whole life)
 #   bare           the floor: stage1-nspawn/examples/bare.rs, youki's libcontainer alone,
@@ -111,7 +112,7 @@ crun_libs="$work/crun/root/usr/lib/x86_64-linux-gnu"
 # The bundle: the image's rootfs (umoci unpack) and the config.json rukt's stage1
 # wrote for the same app, taken from a pod that ran /bin/true.
 umoci_bundle "$work" "$work/bundle"
-"$rukt" --dir "$store" run --uuid-file-save "$work/sanity.uuid" "$img" --exec /bin/true
+"$rukt" --dir "$store" run --net=none --uuid-file-save "$work/sanity.uuid" "$img" --exec /bin/true
 uuid=$(cat "$work/sanity.uuid")
 config=$(find "$store/pods" -path "*/$uuid/stage1/bundles/*/config.json" | head -1)
 [ -f "$config" ] || { echo "nspawn.sh: no config.json in pod $uuid" >&2; exit 1; }
@@ -161,7 +162,7 @@ fi
 # -N: no shell around the timed commands (several take only a few ms, below what
 # hyperfine can correct for a shell's start-up); --prepare commands use sh -c.
 # One contender a line: name, prepare command, timed command.
-run_rukt="$rukt --dir $store run $img --exec /bin/true"
+run_rukt="$rukt --dir $store run --net=none $img --exec /bin/true"
 contenders=(
     rukt "$gc_script" "$run_rukt"
     rukt-gc "sh -c '$gc_script && $run_rukt && ls $store/pods/run >>$uuids'" "$rukt --dir $store gc --grace-period=0s"
@@ -199,7 +200,7 @@ done
 
 echo "==> memory: $npods pods running /bin/sleep" >&2
 for i in $(seq "$npods"); do
-    "$rukt" --dir "$store" run --uuid-file-save "$mem/$i.uuid" "$img" --exec /bin/sleep -- 300 \
+    "$rukt" --dir "$store" run --net=none --uuid-file-save "$mem/$i.uuid" "$img" --exec /bin/sleep -- 300 \
         </dev/null >/dev/null 2>"$mem/$i.err" &
 done
 for i in $(seq "$npods"); do
