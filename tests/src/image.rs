@@ -292,6 +292,7 @@ pub struct ImageSpec {
     pub working_dir: String,
     pub user: String,
     pub labels: BTreeMap<String, String>,
+    pub exposed_ports: Vec<String>,
     pub created: String,
 }
 
@@ -309,6 +310,7 @@ impl ImageSpec {
             working_dir: "/".into(),
             user: String::new(),
             labels: BTreeMap::new(),
+            exposed_ports: Vec::new(),
             created: "2023-11-14T22:13:20Z".into(),
         }
     }
@@ -350,6 +352,12 @@ impl ImageSpec {
         self
     }
 
+    /// Declares an exposed port (`80/tcp`), as `EXPOSE` does.
+    pub fn expose(mut self, port: &str) -> Self {
+        self.exposed_ports.push(port.into());
+        self
+    }
+
     /// The image config JSON (compact, keys sorted).
     pub fn config_json(&self) -> Vec<u8> {
         let diff_ids: Vec<&str> = self
@@ -376,6 +384,14 @@ impl ImageSpec {
         }
         if !self.labels.is_empty() {
             config["Labels"] = json!(self.labels);
+        }
+        if !self.exposed_ports.is_empty() {
+            let ports: serde_json::Map<String, Value> = self
+                .exposed_ports
+                .iter()
+                .map(|p| (p.clone(), json!({})))
+                .collect();
+            config["ExposedPorts"] = Value::Object(ports);
         }
         let mut doc = json!({
             "created": self.created,

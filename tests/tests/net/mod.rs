@@ -19,14 +19,19 @@ const NET_APPLETS: &[&str] = &[
     "wget", "httpd", "ip", "nc", "grep", "cut", "head", "kill", "timeout",
 ];
 
-/// An nspawn store running inside `host`, with the built-in networks.
-pub fn store(host: &TestHost) -> PodStore {
+/// The layer with the networking applets and `/www/index.html`.
+pub fn net_layer() -> Layer {
     let mut entries = vec![Entry::dir("bin"), Entry::dir("www")];
     for a in NET_APPLETS {
         entries.push(Entry::symlink(&format!("bin/{a}"), "busybox"));
     }
     entries.push(Entry::file("www/index.html", "hello from the pod\n"));
-    let mut pods = PodStore::with_stage1("nspawn", vec![Layer::new(Compression::Gzip, entries)]);
+    Layer::new(Compression::Gzip, entries)
+}
+
+/// An nspawn store running inside `host`, with the built-in networks.
+pub fn store(host: &TestHost) -> PodStore {
+    let mut pods = PodStore::with_stage1("nspawn", vec![net_layer()]);
     pods.set_netns(&host.path());
     std::fs::remove_file(pods.rukt().config_dir().join("net.d/99-default.conflist"))
         .expect("the harness's default network");

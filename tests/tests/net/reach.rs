@@ -112,6 +112,48 @@ fn published_ports_work_from_the_host_localhost_and_the_pod_itself() {
 }
 
 #[test]
+fn rkt_named_ports_come_from_the_image() {
+    let host = TestHost::new();
+    let pods = store(&host);
+    let mut spec = rukt_tests::pods::pod_image().expose("8080/tcp");
+    spec.layers.push(super::net_layer());
+    let image = pods.add_image("exposing", spec);
+    let script = "httpd -p 8080 -h /www && echo ready && exec sleep 1000";
+    let mut args = vec![
+        "run",
+        "--stage1=nspawn",
+        "--port=8080-tcp:8087",
+        image.as_str(),
+    ];
+    args.extend(["--exec", "/bin/sh", "--", "-c", script]);
+    let mut child = pods.rukt().command(&args);
+    child.stdout(std::process::Stdio::piped());
+    let mut child = child.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "ready\n");
+    let got = host.sh_ok("busybox timeout 5 busybox wget -q -O - http://127.0.0.1:8087/");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(got, "hello from the pod\n");
+    let out = pods.run(&[
+        "run",
+        "--stage1=nspawn",
+        "--port=81-tcp:8088",
+        image.as_str(),
+    ]);
+    assert!(
+        out.stderr
+            .contains("no image exposes a port of that name (exposed: 8080/tcp)"),
+        "{out}"
+    );
+}
+
+#[test]
 fn named_network_with_a_static_address_next_to_default() {
     let host = TestHost::new();
     let pods = store(&host);
