@@ -51,6 +51,10 @@ pub enum Feature {
     ReadonlyRootfs,
     /// Volumes with `readOnly=true` are read-only in the apps.
     ReadonlyVolumes,
+    /// Host volumes with `recursive=true` bring their submounts.
+    RecursiveVolumes,
+    /// Host volumes with `propagation=shared|slave|private`.
+    VolumePropagation,
     /// More than one app per pod.
     MultipleApps,
     /// `--interactive`: the app gets a terminal on the caller's.
@@ -69,7 +73,7 @@ pub enum Feature {
 
 impl Feature {
     /// Every feature, in declaration order.
-    pub const ALL: [Feature; 25] = [
+    pub const ALL: [Feature; 27] = [
         Feature::Hostname,
         Feature::NetNone,
         Feature::NetHost,
@@ -88,6 +92,8 @@ impl Feature {
         Feature::Seccomp,
         Feature::ReadonlyRootfs,
         Feature::ReadonlyVolumes,
+        Feature::RecursiveVolumes,
+        Feature::VolumePropagation,
         Feature::MultipleApps,
         Feature::Interactive,
         Feature::MutablePods,
@@ -99,10 +105,12 @@ impl Feature {
 
     /// What version 1 could not express: a stage1 without `features` does
     /// none of these.
-    pub const NEW_IN_2: [Feature; 7] = [
+    pub const NEW_IN_2: [Feature; 9] = [
         Feature::Networks,
         Feature::Ports,
         Feature::Dns,
+        Feature::RecursiveVolumes,
+        Feature::VolumePropagation,
         Feature::MutablePods,
         Feature::ListenFds,
         Feature::NotifySocket,
@@ -130,6 +138,8 @@ impl Feature {
             Feature::Seccomp => "seccomp",
             Feature::ReadonlyRootfs => "readonly-rootfs",
             Feature::ReadonlyVolumes => "readonly-volumes",
+            Feature::RecursiveVolumes => "recursive-volumes",
+            Feature::VolumePropagation => "volume-propagation",
             Feature::MultipleApps => "multiple-apps",
             Feature::Interactive => "interactive",
             Feature::MutablePods => "mutable-pods",
@@ -184,6 +194,8 @@ impl Feature {
             Feature::Seccomp => "--seccomp",
             Feature::ReadonlyRootfs => "--readonly-rootfs",
             Feature::ReadonlyVolumes => "--volume ...,readOnly=true",
+            Feature::RecursiveVolumes => "--volume ...,recursive=true",
+            Feature::VolumePropagation => "--volume ...,propagation=",
             Feature::MultipleApps => "more than one app",
             Feature::Interactive => "--interactive",
             Feature::MutablePods => "rukt app add|start|stop|rm",
@@ -305,6 +317,8 @@ mod tests {
             Feature::Networks,
             Feature::Ports,
             Feature::Dns,
+            Feature::RecursiveVolumes,
+            Feature::VolumePropagation,
             Feature::MutablePods,
             Feature::ListenFds,
             Feature::NotifySocket,
@@ -312,6 +326,6 @@ mod tests {
         ] {
             assert!(!v1.enforces(f), "{f:?}");
         }
-        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 7);
+        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 9);
     }
 }

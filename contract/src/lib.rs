@@ -41,7 +41,9 @@ pub use layout::{
     app_log, app_rootfs, app_status, app_status_reason, cache_dir, net_conf, stage1_cache_dir,
     store_of_pod,
 };
-pub use manifest::{App, ImageInfo, Mount, PodManifest, Stage1Info, Volume, VolumeKind};
+pub use manifest::{
+    App, ImageInfo, Mount, PodManifest, Propagation, Stage1Info, Volume, VolumeKind,
+};
 pub use net::{
     Dns, DnsSettings, NET_INFO_FILE, NetworkRequest, NetworkResult, PortMapping, Protocol,
 };

@@ -150,6 +150,43 @@ pub struct Volume {
     /// Mounted read-only into every app.
     #[serde(default)]
     pub read_only: bool,
+    /// Version 2: whether a host volume's submounts come with it
+    /// (`recursive=true`, a recursive bind) or only the source's own mount;
+    /// `None` is the engine's default (fly: not recursive, as rkt; nspawn:
+    /// recursive, as docker and podman).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recursive: Option<bool>,
+    /// Version 2: how mounts below a host volume travel between the host and
+    /// the pod (`propagation=`); `None` is the engine's safe default (a
+    /// slave: the host's new mounts appear in the pod, nothing goes back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<Propagation>,
+}
+
+/// Mount propagation of a host volume, as OCI and Kubernetes name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Propagation {
+    /// Both ways (`rshared`, Kubernetes' Bidirectional): mounts the pod
+    /// makes below the volume appear on the host at the source, and the
+    /// host's in the pod.
+    Shared,
+    /// Host to pod only (`rslave`, Kubernetes' HostToContainer).
+    Slave,
+    /// Neither way (`rprivate`).
+    Private,
+}
+
+impl Propagation {
+    /// Parses `shared|slave|private`, also spelled `rshared|rslave|rprivate`.
+    pub fn from_name(s: &str) -> Option<Propagation> {
+        match s.strip_prefix('r').filter(|_| s != "r").unwrap_or(s) {
+            "shared" => Some(Propagation::Shared),
+            "slave" => Some(Propagation::Slave),
+            "private" => Some(Propagation::Private),
+            _ => None,
+        }
+    }
 }
 
 /// A volume's source.
@@ -232,6 +269,19 @@ impl PodManifest {
             ask(app.readonly_rootfs, Feature::ReadonlyRootfs);
             let read_only = |m: &Mount| self.volume(&m.volume).is_some_and(|v| v.read_only);
             ask(app.mounts.iter().any(read_only), Feature::ReadonlyVolumes);
+            let mounted = |f: fn(&Volume) -> bool| {
+                app.mounts
+                    .iter()
+                    .any(|m| self.volume(&m.volume).is_some_and(f))
+            };
+            ask(
+                mounted(|v| v.recursive.is_some()),
+                Feature::RecursiveVolumes,
+            );
+            ask(
+                mounted(|v| v.propagation.is_some()),
+                Feature::VolumePropagation,
+            );
         }
         asked
     }
@@ -293,11 +343,15 @@ mod tests {
                         source: "/srv/data".into(),
                     },
                     read_only: true,
+                    recursive: Some(true),
+                    propagation: Some(Propagation::Slave),
                 },
                 Volume {
                     name: "scratch".into(),
                     kind: VolumeKind::Empty,
                     read_only: false,
+                    recursive: None,
+                    propagation: None,
                 },
             ],
             net: NetMode::Host,
@@ -406,6 +460,8 @@ mod tests {
             Feature::Capabilities,
             Feature::Seccomp,
             Feature::ReadonlyVolumes,
+            Feature::RecursiveVolumes,
+            Feature::VolumePropagation,
             Feature::KvmAccel,
         ];
         assert_eq!(asked, want.into_iter().collect());

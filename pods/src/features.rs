@@ -77,6 +77,14 @@ pub fn required_by_pod(spec: &PodSpec) -> BTreeSet<Feature> {
     want(!spec.networks.is_empty(), Feature::Networks);
     want(!spec.ports.is_empty(), Feature::Ports);
     want(!spec.dns.is_empty(), Feature::Dns);
+    want(
+        spec.volumes.iter().any(|v| v.recursive.is_some()),
+        Feature::RecursiveVolumes,
+    );
+    want(
+        spec.volumes.iter().any(|v| v.propagation.is_some()),
+        Feature::VolumePropagation,
+    );
     if let Some(mode) = spec.ipc {
         want(true, Feature::ipc(mode));
     }

@@ -283,6 +283,8 @@ fn check_volumes(spec: &PodSpec) -> Result<Vec<Volume>, PrepareError> {
             name: v.name.clone(),
             kind,
             read_only: v.read_only,
+            recursive: v.recursive,
+            propagation: v.propagation,
         });
     }
     for app in &spec.apps {

@@ -22,6 +22,11 @@ pub struct VolumeSpec {
     pub source: Option<PathBuf>,
     /// Mounted read-only into every app.
     pub read_only: bool,
+    /// Whether a host volume's submounts come with it; `None` for the
+    /// engine's default.
+    pub recursive: Option<bool>,
+    /// Mount propagation of a host volume; `None` for the engine's default.
+    pub propagation: Option<rukt_contract::Propagation>,
 }
 
 /// One app.

@@ -50,6 +50,8 @@ impl Engine for Fly {
         Feature::PidHost,
         Feature::ReadonlyRootfs,
         Feature::ReadonlyVolumes,
+        Feature::RecursiveVolumes,
+        Feature::VolumePropagation,
         Feature::Interactive,
     ];
 

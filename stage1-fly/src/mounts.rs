@@ -11,7 +11,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use rukt_contract::{App, Mount, PodManifest, VOLUMES_DIR, VolumeKind};
+use rukt_contract::{App, Mount, PodManifest, Propagation, VOLUMES_DIR, VolumeKind};
 use rustix::fs::{Mode, OFlags, StatVfsMountFlags};
 use rustix::mount::{MountFlags, MountPropagationFlags};
 use tracing::debug;
@@ -69,8 +69,13 @@ fn bind_host_tree(root: BorrowedFd<'_>, tree: &str) -> anyhow::Result<()> {
     .with_context(|| format!("cannot make {tree} a slave mount"))
 }
 
-/// Binds a volume's source onto the mount's target (not recursively, as rkt
-/// fly: mounts below the source stay out), read-only if the volume says so.
+/// Binds a volume's source onto the mount's target, read-only if the
+/// volume says so. By default not recursively (as rkt fly: mounts below the
+/// source stay out) and as a slave (the host's later mounts appear, nothing
+/// goes back); `recursive=true` brings the source's submounts, and
+/// `propagation=shared` makes the bind a peer of the source, so a mount the
+/// app makes below it appears on the host at the source, as rkt's fly did for
+/// kubelet (docs/stage1-fly.md).
 fn bind_volume(pod: &PodManifest, root: BorrowedFd<'_>, mount: &Mount) -> anyhow::Result<()> {
     let volume = pod
         .volume(&mount.volume)
@@ -90,14 +95,60 @@ fn bind_volume(pod: &PodManifest, root: BorrowedFd<'_>, mount: &Mount) -> anyhow
         rustix::fs::fstat(&source)?.st_mode,
     ));
     let target = target(root, &mount.target, kind)?;
-    debug!("binding {} on {}", source_path.display(), mount.target);
-    rustix::mount::mount_bind(fd_path(&source), fd_path(&target)).context("cannot bind it")?;
+    let shared = volume.propagation == Some(Propagation::Shared);
+    if shared {
+        share_source(&source_path)?;
+    }
+    debug!(
+        recursive = ?volume.recursive,
+        propagation = ?volume.propagation,
+        "binding {} on {}",
+        source_path.display(),
+        mount.target
+    );
+    if volume.recursive == Some(true) {
+        rustix::mount::mount_bind_recursive(fd_path(&source), fd_path(&target))
+    } else {
+        rustix::mount::mount_bind(fd_path(&source), fd_path(&target))
+    }
+    .context("cannot bind it")?;
+    let mounted = resolve::open(root, &mount.target, kind)
+        .context("cannot open the target after mounting it")?;
+    // A bind of a shared source is its peer: unless asked, cut it to a slave
+    // (or private) so nothing the app mounts reaches the host.
+    let propagation = match volume.propagation {
+        Some(Propagation::Shared) => None,
+        Some(Propagation::Private) => Some(MountPropagationFlags::PRIVATE),
+        Some(Propagation::Slave) | None => Some(MountPropagationFlags::DOWNSTREAM),
+    };
+    if let Some(p) = propagation {
+        rustix::mount::mount_change(fd_path(&mounted), p | MountPropagationFlags::REC)
+            .context("cannot set its propagation")?;
+    }
     if volume.read_only {
-        let mounted = resolve::open(root, &mount.target, kind)
-            .context("cannot open the target after mounting it")?;
         remount_read_only(&mounted).context("cannot make it read-only")?;
     }
     Ok(())
+}
+
+/// Makes `source` a shared mount, so a bind of it is its peer: if it is not
+/// a mount point yet, it is bound onto itself first, recursively (as rkt
+/// did; this adds one mount to the host, which stays, like the mounts apps
+/// make there).
+fn share_source(source: &std::path::Path) -> anyhow::Result<()> {
+    let shared = || {
+        rustix::mount::mount_change(source, MountPropagationFlags::SHARED)
+            .with_context(|| format!("cannot make {} a shared mount", source.display()))
+    };
+    if rukt_sys::mountinfo::is_mount_point(source)
+        .with_context(|| format!("cannot read the mount table for {}", source.display()))?
+    {
+        return shared();
+    }
+    // Recursively, so the host's own submounts stay visible at the source.
+    rustix::mount::mount_bind_recursive(source, source)
+        .with_context(|| format!("cannot bind {} onto itself", source.display()))?;
+    shared()
 }
 
 /// Opens `path` in the app's root, creating it if missing, and refuses the

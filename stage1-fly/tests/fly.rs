@@ -17,7 +17,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use rukt_contract::{
-    App, ENV_LOCK_FD, ImageInfo, Mount, PodManifest, Stage1Info, Volume, VolumeKind,
+    App, ENV_LOCK_FD, ImageInfo, Mount, PodManifest, Propagation, Stage1Info, Volume, VolumeKind,
 };
 use rustix::fs::{FlockOperation, Mode, OFlags};
 use rustix::mount::{MountPropagationFlags, UnmountFlags};
@@ -26,7 +26,7 @@ const STAGE1: &str = env!("CARGO_BIN_EXE_rukt-stage1-fly");
 const UUID: &str = "6f1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b";
 const MARKER: &str = "fly-marker\n";
 const APPLETS: &[&str] = &[
-    "sh", "cat", "sleep", "echo", "ls", "grep", "tr", "pwd", "touch", "true",
+    "sh", "cat", "sleep", "echo", "ls", "grep", "tr", "pwd", "touch", "true", "mount",
 ];
 
 fn require_root() {
@@ -404,6 +404,8 @@ fn volumes_are_bound_inside_the_root() {
             name: "scratch".into(),
             kind: VolumeKind::Empty,
             read_only: false,
+            recursive: None,
+            propagation: None,
         },
     ];
     pod.app().mounts = [
@@ -442,6 +444,8 @@ fn host_volume(name: &str, source: &Path, read_only: bool) -> Volume {
             source: source.into(),
         },
         read_only,
+        recursive: None,
+        propagation: None,
     }
 }
 
@@ -618,4 +622,74 @@ fn gc_never_propagates_unmounts_to_a_shared_host() {
     let (before, after_run, after_stale, below) = (counts[0], counts[1], counts[2], counts[3]);
     assert!(before >= 3, "{counts:?}");
     assert_eq!((after_run, after_stale, below), (before, before, 0));
+}
+
+/// What a kubelet needs of fly (rkt's `recursive=true` and a shared volume): under a shared
+/// `/` (in a mount namespace of the test's own), an app mounts a tmpfs and a bind below a
+/// `propagation=shared` host volume; both appear at the host path, stay after the pod exits
+/// and after gc, and the host's own submount of the source is never unmounted. With the
+/// default options nothing the app mounts reaches the host. `recursive=true` shows the
+/// host's submount inside the pod, the default does not.
+#[test]
+fn shared_volumes_propagate_the_apps_mounts_to_the_host_and_gc_keeps_them() {
+    let script = r#"
+        set -e
+        mount --make-rshared /
+        mount -t tmpfs pre "$H/pre"
+        echo host-sub > "$H/pre/marker"
+        (exec 9<.; flock -x 9; RUKT_LOCK_FD=9 exec "$B" run "$UUID")
+        [ -f "$H/x/f" ] && echo exit:tmpfs
+        mountpoint -q "$H/b" && echo exit:bind
+        "$B" gc "$UUID"
+        [ -f "$H/x/f" ] && echo gc:tmpfs
+        mountpoint -q "$H/b" && echo gc:bind
+        mountpoint -q "$H/pre" && echo gc:pre
+        echo done
+    "#;
+    let app = "cat /h/pre/marker 2>/dev/null || echo no-submount; \
+               mount -t tmpfs t /h/x && echo hi > /h/x/f && mount --bind /h/x /h/b && echo app:mounted";
+    let run = |recursive: Option<bool>, propagation: Option<Propagation>| {
+        let mut pod = Pod::new(&["/bin/sh", "-c", app]);
+        for d in ["kube/x", "kube/b", "kube/pre"] {
+            std::fs::create_dir_all(pod.host.join(d)).unwrap();
+        }
+        let mut volume = host_volume("kube", &pod.host.join("kube"), false);
+        volume.recursive = recursive;
+        volume.propagation = propagation;
+        pod.manifest.volumes = vec![volume];
+        pod.app().mounts = vec![Mount {
+            volume: "kube".into(),
+            target: "/h".into(),
+        }];
+        pod.write_manifest();
+        let out = Command::new("unshare")
+            .args(["-m", "--propagation", "unchanged", "sh", "-c", script])
+            .current_dir(&pod.dir)
+            .env("B", STAGE1)
+            .env("UUID", UUID)
+            .env("H", pod.host.join("kube"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let shared = run(Some(true), Some(Propagation::Shared));
+    assert_eq!(
+        shared,
+        [
+            "host-sub",
+            "app:mounted",
+            "exit:tmpfs",
+            "exit:bind",
+            "gc:tmpfs",
+            "gc:bind",
+            "gc:pre",
+            "done"
+        ]
+    );
+    let default = run(None, None);
+    assert_eq!(default, ["no-submount", "app:mounted", "gc:pre", "done"]);
 }

@@ -72,6 +72,8 @@ impl Engine for Nspawn {
         Feature::Networks,
         Feature::Ports,
         Feature::Dns,
+        Feature::RecursiveVolumes,
+        Feature::VolumePropagation,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use rukt_contract::{App, PodManifest, Sharing, VolumeKind};
+use rukt_contract::{App, PodManifest, Propagation, Sharing, VolumeKind};
 use serde_json::{Value, json};
 
 use rukt_contract::isolation::CPU_PERIOD_US;
@@ -195,10 +195,23 @@ fn mounts(ctx: &AppContext<'_>) -> Result<Vec<Value>, SpecError> {
                 .join(rukt_contract::VOLUMES_DIR)
                 .join(&volume.name),
         };
-        let mut options = vec!["rbind", "nosuid", "nodev"];
+        // Recursive unless asked otherwise, as docker and podman bind.
+        let bind = if volume.recursive == Some(false) {
+            "bind"
+        } else {
+            "rbind"
+        };
+        let mut options = vec![bind, "nosuid", "nodev"];
         if volume.read_only {
             options.push("ro");
         }
+        // The mount's propagation; libcontainer's default is private.
+        options.extend(match volume.propagation {
+            Some(Propagation::Shared) => Some("rshared"),
+            Some(Propagation::Slave) => Some("rslave"),
+            Some(Propagation::Private) => Some("rprivate"),
+            None => None,
+        });
         m.push(
             json!({ "destination": mount.target, "type": "bind", "source": source,
                        "options": options }),

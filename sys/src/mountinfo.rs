@@ -56,6 +56,12 @@ pub fn read() -> io::Result<Vec<MountInfo>> {
     Ok(parse(&std::fs::read(PATH)?))
 }
 
+/// Whether something is mounted exactly at `path` (canonicalised first).
+pub fn is_mount_point(path: &std::path::Path) -> io::Result<bool> {
+    let path = path.canonicalize()?;
+    Ok(read()?.iter().any(|m| m.mount_point == path))
+}
+
 /// Parses mountinfo text, in order; malformed lines are skipped.
 pub fn parse(data: &[u8]) -> Vec<MountInfo> {
     data.split(|b| *b == b'\n').filter_map(parse_line).collect()

@@ -441,11 +441,18 @@ fn volume(v: &str) -> Result<VolumeSpec, SpecError> {
         .filter(|n| !n.is_empty() && !n.contains('='))
         .ok_or_else(|| bad("expected NAME,kind=host|empty,..."))?;
     let (mut kind, mut source, mut read_only) = (None, None, false);
+    let (mut recursive, mut propagation) = (None, None);
     for part in parts {
         match part.split_once('=') {
             Some(("kind", k)) => kind = Some(k.to_string()),
             Some(("source", s)) => source = Some(PathBuf::from(s)),
             Some(("readOnly", b)) => read_only = boolean("--volume", b)?,
+            Some(("recursive", b)) => recursive = Some(boolean("--volume", b)?),
+            Some(("propagation", p)) => {
+                propagation = Some(rukt_contract::Propagation::from_name(p).ok_or_else(|| {
+                    bad("propagation is shared, slave or private (or rshared, rslave, rprivate)")
+                })?)
+            }
             _ => return Err(bad("unknown volume option")),
         }
     }
@@ -457,6 +464,9 @@ fn volume(v: &str) -> Result<VolumeSpec, SpecError> {
             }
             Some(s)
         }
+        Some("empty") if recursive.is_some() || propagation.is_some() => {
+            return Err(bad("recursive= and propagation= are for kind=host volumes"));
+        }
         Some("empty") => None,
         _ => return Err(bad("kind must be host or empty")),
     };
@@ -464,6 +474,8 @@ fn volume(v: &str) -> Result<VolumeSpec, SpecError> {
         name: name.to_string(),
         source,
         read_only,
+        recursive,
+        propagation,
     })
 }
 
@@ -533,7 +545,9 @@ mod tests {
             VolumeSpec {
                 name: "data".into(),
                 source: Some("/srv".into()),
-                read_only: true
+                read_only: true,
+                recursive: None,
+                propagation: None
             }
         );
         assert_eq!(
@@ -541,6 +555,17 @@ mod tests {
             vec![("data".to_string(), "/data".to_string())]
         );
         assert!(parse("--volume v,kind=host img").is_err());
+        let k = parse(
+            "--volume k,kind=host,source=/var/lib/kubelet,recursive=true,propagation=rshared img",
+        )
+        .unwrap();
+        assert_eq!(k.volumes[0].recursive, Some(true));
+        assert_eq!(
+            k.volumes[0].propagation,
+            Some(rukt_contract::Propagation::Shared)
+        );
+        assert!(parse("--volume k,kind=host,source=/x,propagation=both img").is_err());
+        assert!(parse("--volume e,kind=empty,recursive=true img").is_err());
         assert!(parse("img --mount volume=v,target=rel").is_err());
     }
 
