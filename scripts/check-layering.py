@@ -2,7 +2,8 @@
 """The layering rule of the workspace, checked on cargo's own dependency graph.
 
     stage1-*  ->  contract, sys (and the coming net); never stage0, pods or images
-    contract  ->  sys          images -> sys          pods -> contract, images, sys
+    contract  ->  sys          images -> sys          pods -> contract, images, sys, tpm
+    tpm       ->  sys (a floor crate: TPM event logging)
     rukt      ->  no async runtime (tokio) in the small synchronous CLI
     pods      ->  no command-line parser (clap)
 
@@ -22,7 +23,8 @@ ALLOWED = {
     "rukt-contract": {"rukt-sys"},
     "rukt-net": {"rukt-contract", "rukt-sys"},
     "rukt-images": {"rukt-sys"},
-    "rukt-pods": {"rukt-contract", "rukt-images", "rukt-sys", "rukt-net"},
+    "rukt-tpm": {"rukt-sys"},
+    "rukt-pods": {"rukt-contract", "rukt-images", "rukt-sys", "rukt-net", "rukt-tpm"},
 }
 STAGE1 = {"rukt-contract", "rukt-sys", "rukt-net"}
 # An engine's own parts (kvm's guest init, built into its initramfs).
@@ -82,6 +84,9 @@ def self_test():
     ]
     assert violations(pk, {"b": ["e"]}) == ["rukt-pods depends on clap, which it must not"]
     assert violations(pk, {"c": ["d"]}) == ["rukt-contract depends on rukt-images (allowed: rukt-sys)"]
+    # The tpm floor crate may not climb the layers.
+    pk["g"] = "rukt-tpm"
+    assert violations(pk, {"g": ["c"]}) == ["rukt-tpm depends on rukt-contract (allowed: rukt-sys)"]
     print("check-layering: self-test passed")
 
 

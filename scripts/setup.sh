@@ -15,6 +15,8 @@ for g in "${groups[@]}"; do
     *) echo "setup.sh: unknown group $g (build|test|bench)" >&2; exit 2 ;;
     esac
 done
+# TPM event logging's tests and benchmark: a software TPM and tpm2-tools.
+case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(swtpm swtpm-tools tpm2-tools) ;; esac
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

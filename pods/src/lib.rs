@@ -21,6 +21,7 @@ pub mod exe_guard;
 pub mod features;
 pub mod gc;
 pub mod id;
+pub mod measure;
 pub mod images;
 pub mod mount;
 pub mod pod;

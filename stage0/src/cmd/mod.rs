@@ -12,6 +12,8 @@ mod run;
 mod status;
 mod stop;
 mod table;
+mod tpm;
+mod tpm_quote;
 
 use std::process::ExitCode;
 
@@ -29,6 +31,8 @@ pub struct Globals {
     pub insecure_http: bool,
     /// Socket activation's descriptors, checked before anything was opened.
     pub listen_fds: Option<rukt_contract::ListenFds>,
+    /// The TPM event log's flags.
+    pub tpm: crate::cli::tpm::TpmFlags,
 }
 
 impl Globals {
@@ -36,6 +40,11 @@ impl Globals {
     pub fn store(&self) -> Result<Store> {
         Store::open(&self.dir)
             .with_context(|| format!("cannot open the store at {}", self.dir.display()))
+    }
+
+    /// The TPM measurer the global flags ask for (off: measures nothing).
+    pub fn measurer(&self) -> Result<rukt_tpm::Measurer> {
+        tpm::measurer(self)
     }
 
     /// Fetch options from the global flags, with the library's defaults for
@@ -60,6 +69,7 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
         config_dir: cli.config_dir,
         insecure_http: cli.insecure_options.contains(&InsecureOption::Http),
         listen_fds,
+        tpm: cli.tpm,
     };
     match cli.command {
         Command::Fetch(args) => fetch::run(&g, args),
@@ -99,5 +109,6 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
             uuid_file,
             words,
         } => enter::run(&g, app, uuid_file.as_deref(), &words),
+        Command::Tpm(cmd) => tpm::run(&g, cmd),
     }
 }
