@@ -14,9 +14,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-pub use rukt_tpm::{EventKind, Fields, MeasureError, Measurer};
 use rukt_contract::{App, PodManifest};
 use rukt_images::digest::Digest;
+pub use rukt_tpm::{EventKind, Fields, MeasureError, Measurer};
 
 use crate::pod::Pod;
 use crate::stage1::Stage1;

@@ -192,8 +192,7 @@ fn measure_start(
     };
     let cache = rukt_contract::cache_dir(store.root(), rukt_contract::STAGE0_CACHE);
     let argv = run_args(pod, opts).to_argv();
-    crate::measure::apps_started(m, pod, manifest, stage1, &argv, &cache)
-        .map_err(RunError::Measure)
+    crate::measure::apps_started(m, pod, manifest, stage1, &argv, &cache).map_err(RunError::Measure)
 }
 
 /// What running (rather than the pod) asks of the engine.

@@ -46,11 +46,17 @@ impl Swtpm {
             let out = Command::new(&swtpm)
                 .args(["socket", "--tpm2"])
                 .arg(format!("--server=type=tcp,port={port},bindaddr=127.0.0.1"))
-                .arg(format!("--ctrl=type=tcp,port={},bindaddr=127.0.0.1", port + 1))
+                .arg(format!(
+                    "--ctrl=type=tcp,port={},bindaddr=127.0.0.1",
+                    port + 1
+                ))
                 .arg(format!("--tpmstate=dir={}", state.display()))
                 .args(["--flags", "not-need-init,startup-clear", "--daemon"])
                 .arg(format!("--pid=file={}", pidfile.display()))
-                .arg(format!("--log=file={},level=1", dir.path().join("log").display()))
+                .arg(format!(
+                    "--log=file={},level=1",
+                    dir.path().join("log").display()
+                ))
                 .output()
                 .expect("run swtpm");
             if !out.status.success() {
@@ -116,7 +122,10 @@ impl Swtpm {
 
     /// A tpm2-tools command against this TPM.
     pub fn tool(&self, name: &str) -> Command {
-        let mut cmd = Command::new(tools::require(name, "run scripts/setup.sh (Debian package tpm2-tools)"));
+        let mut cmd = Command::new(tools::require(
+            name,
+            "run scripts/setup.sh (Debian package tpm2-tools)",
+        ));
         cmd.env("TPM2TOOLS_TCTI", self.tcti());
         cmd
     }

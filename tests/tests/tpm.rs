@@ -34,6 +34,16 @@ fn events(recs: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// `rukt run --stage1=fly IMAGE --exec /bin/true` under `policy`.
+fn run_true(pods: &PodStore, tpm: &Swtpm, policy: &str) -> Output {
+    rukt(
+        pods,
+        tpm,
+        policy,
+        &pods.pod_args("run", &[], &["--exec", "/bin/true"]),
+    )
+}
+
 /// `rukt tpm verify`.
 fn verify(pods: &PodStore, tpm: &Swtpm) -> Output {
     rukt(pods, tpm, "off", &["tpm", "verify"])
@@ -48,9 +58,15 @@ fn assert_verdict(out: &Output, verdict: &str, code: i32) {
 
 /// `sha256:` of a file by coreutils' sha256sum (not rukt's hashing).
 fn sha256sum(path: &str) -> String {
-    let out = Command::new("sha256sum").arg(path).output().expect("sha256sum");
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
     let text = String::from_utf8_lossy(&out.stdout);
-    format!("sha256:{}", text.split_whitespace().next().expect("a digest"))
+    format!(
+        "sha256:{}",
+        text.split_whitespace().next().expect("a digest")
+    )
 }
 
 /// Runs a pod whose app exits 3 under `stage1`, then `status` (measures the exits) and
@@ -66,17 +82,29 @@ fn measured_pod(pods: &PodStore, pod_flags: &[&str]) {
     let uuid = std::fs::read_to_string(&uuid_file).expect("uuid file");
     let uuid = uuid.trim();
     let manifest = rukt(pods, &tpm, "off", &["cat-manifest", uuid]).stdout;
-    let manifest_bytes = manifest.strip_suffix('\n').expect("cat-manifest adds a newline");
+    let manifest_bytes = manifest
+        .strip_suffix('\n')
+        .expect("cat-manifest adds a newline");
     let manifest_digest = rukt_tests::digest::sha256(manifest_bytes.as_bytes());
     let pod_manifest: Value = serde_json::from_str(manifest_bytes).expect("manifest JSON");
-    let stage1 = pod_manifest["stage1"]["path"].as_str().expect("stage1 path").to_owned();
+    let stage1 = pod_manifest["stage1"]["path"]
+        .as_str()
+        .expect("stage1 path")
+        .to_owned();
     assert!(rukt(pods, &tpm, "required", &["status", uuid]).success());
     assert!(rukt(pods, &tpm, "required", &["gc", "--grace-period=0s"]).success());
 
     let recs = records(pods, &tpm);
     assert_eq!(
         events(&recs),
-        ["log-start", "pod-prepared", "app-started", "app-exited", "pod-exited", "pod-gc"],
+        [
+            "log-start",
+            "pod-prepared",
+            "app-started",
+            "app-exited",
+            "pod-exited",
+            "pod-gc"
+        ],
         "{recs:#?}"
     );
     let image_manifest = pods.rukt().record(&pods.image_id)["manifest"].clone();
@@ -88,21 +116,35 @@ fn measured_pod(pods: &PodStore, pod_flags: &[&str]) {
     assert_eq!(started["manifest_digest"], manifest_digest.as_str());
     assert_eq!(started["stage1"], stage1.as_str());
     assert_eq!(started["stage1_digest"], sha256sum(&stage1).as_str());
-    assert!(started["argv_digest"].as_str().is_some_and(|d| d.starts_with("sha256:")));
+    // The entrypoint's argv after the binary, NUL-terminated: `run UUID`.
+    let argv = format!("run\0{uuid}\0");
+    assert_eq!(
+        started["argv_digest"],
+        rukt_tests::digest::sha256(argv.as_bytes()).as_str()
+    );
     assert_eq!(recs[3]["content"]["exit_status"], 3);
     assert_eq!(recs[4]["content"]["exit_status"], 3);
     for r in &recs {
         assert_eq!(r["pcr"], 15);
         assert_eq!(r["content_type"], "rukt");
-        assert_eq!(r["digests"].as_array().map(Vec::len), Some(4), "one per bank: {r}");
+        assert_eq!(
+            r["digests"].as_array().map(Vec::len),
+            Some(4),
+            "one per bank: {r}"
+        );
     }
     let out = verify(pods, &tpm);
+    rukt_tests::note(&format!(
+        "{out}\n{}",
+        rukt(pods, &tpm, "off", &["tpm", "log"])
+    ));
     assert_verdict(&out, "OK", 0);
     // tpm2-tools reads the PCR value the log replays to, in every bank.
     for bank in ["sha1", "sha256", "sha384", "sha512"] {
         let value = tpm.pcr(bank, 15);
         assert!(
-            out.stdout.contains(&format!("{bank}: replayed {value} tpm {value} ok")),
+            out.stdout
+                .contains(&format!("{bank}: replayed {value} tpm {value} ok")),
             "{bank} {value}:\n{out}"
         );
     }
@@ -120,13 +162,25 @@ fn nspawn_run_is_measured_and_replays_to_the_pcr() {
 
 #[test]
 fn kvm_run_is_measured_and_replays_to_the_pcr() {
-    measured_pod(&PodStore::with_stage1("kvm", Vec::new()), &["--kvm-accel=tcg"]);
+    measured_pod(
+        &PodStore::with_stage1("kvm", Vec::new()),
+        &["--kvm-accel=tcg"],
+    );
 }
 
 /// A log of a few measured pods (fly), for tampering.
 fn measured_log(pods: &PodStore, tpm: &Swtpm, n: usize) -> Vec<u8> {
     for i in 0..n {
-        let out = rukt(pods, tpm, "required", &pods.pod_args("run", &[], &["--name", &format!("a{i}"), "--exec", "/bin/true"]));
+        let out = rukt(
+            pods,
+            tpm,
+            "required",
+            &pods.pod_args(
+                "run",
+                &[],
+                &["--name", &format!("a{i}"), "--exec", "/bin/true"],
+            ),
+        );
         assert!(out.success(), "{out}");
     }
     assert_verdict(&verify(pods, tpm), "OK", 0);
@@ -151,11 +205,18 @@ fn tampering_gives_mismatch_and_an_unextended_record_pending() {
     let pods = PodStore::new();
     let log = measured_log(&pods, &tpm, 2);
     let recs = chunks(&log);
-    assert_eq!(recs.len(), 1 + 2 * 2, "log-start and two pods' prepared and started");
+    assert_eq!(
+        recs.len(),
+        1 + 2 * 2,
+        "log-start and two pods' prepared and started"
+    );
     let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
         ("edited app name", {
             let mut r = recs.clone();
-            r[2] = String::from_utf8(r[2].clone()).unwrap().replace("\"app\":\"a0\"", "\"app\":\"zz\"").into_bytes();
+            r[2] = String::from_utf8(r[2].clone())
+                .unwrap()
+                .replace("\"app\":\"a0\"", "\"app\":\"zz\"")
+                .into_bytes();
             assert_ne!(r[2], recs[2], "the edit applies");
             r
         }),
@@ -192,11 +253,18 @@ fn tampering_gives_mismatch_and_an_unextended_record_pending() {
     let mut with_pending = recs.clone();
     with_pending.push([&[0x1E][..], &serde_json::to_vec(&pending).unwrap(), b"\n"].concat());
     write_chunks(&tpm.log(), &with_pending);
-    assert!(Command::new("chmod").arg("+t").arg(tpm.log()).status().unwrap().success());
+    assert!(
+        Command::new("chmod")
+            .arg("+t")
+            .arg(tpm.log())
+            .status()
+            .unwrap()
+            .success()
+    );
     let out = verify(&pods, &tpm);
     assert_verdict(&out, "PENDING", 3);
     // The next writer extends the pending record, and the log replays again.
-    let out = rukt(&pods, &tpm, "required", &pods.pod_args("run", &[], &["--exec", "/bin/true"]));
+    let out = run_true(&pods, &tpm, "required");
     assert!(out.success(), "{out}");
     assert!(out.stderr.contains("did not extend"), "{out}");
     assert_verdict(&verify(&pods, &tpm), "OK", 0);
@@ -213,17 +281,42 @@ fn tampering_gives_mismatch_and_an_unextended_record_pending() {
 fn required_refuses_without_a_tpm_and_best_effort_says_why() {
     let mut tpm = Swtpm::start();
     let pods = PodStore::new();
-    tpm.stop();
     let app = ["--exec", "/bin/true"];
+    let out = rukt(
+        &pods,
+        &tpm,
+        "required",
+        &pods.pod_args("prepare", &[], &app),
+    );
+    assert!(out.success(), "{out}");
+    let prepared = out.stdout.trim().to_owned();
+    tpm.stop();
+    // A prepared pod whose start cannot be measured stays prepared.
+    let out = rukt(&pods, &tpm, "required", &["run-prepared", &prepared]);
+    assert_eq!(out.code(), Some(254), "{out}");
+    assert_eq!(pods.status(&prepared)["state"], "prepared");
+    assert!(rukt(&pods, &tpm, "off", &["rm", &prepared]).success());
+    // A new pod is refused and leaves nothing behind.
     let out = rukt(&pods, &tpm, "required", &pods.pod_args("run", &[], &app));
     assert_eq!(out.code(), Some(254), "{out}");
-    assert!(out.stderr.contains("--tpm=required") && out.stderr.contains("cannot reach the TPM"), "{out}");
-    assert!(pods.pod_dirs().is_empty(), "pods left: {:?}", pods.pod_dirs());
+    assert!(
+        out.stderr.contains("--tpm=required") && out.stderr.contains("cannot reach the TPM"),
+        "{out}"
+    );
+    assert!(
+        pods.pod_dirs().is_empty(),
+        "pods left: {:?}",
+        pods.pod_dirs()
+    );
     assert!(pods.list().is_empty());
-    let out = rukt(&pods, &tpm, "best-effort", &pods.pod_args("run", &[], &app));
+    // The flag (before the verb, as every global flag) wins over RUKT_TPM.
+    let mut args = vec!["--tpm=best-effort"];
+    args.extend(pods.pod_args("run", &[], &app));
+    let out = rukt(&pods, &tpm, "required", &args);
     assert!(out.success(), "{out}");
     assert!(
-        out.stderr.contains("not measured into the TPM") && out.stderr.contains("cannot reach the TPM"),
+        out.stderr.contains("not measured into the TPM")
+            && out.stderr.contains("cannot reach the TPM"),
         "{out}"
     );
     // A PCR that userspace can reset is refused, saying why.
@@ -238,25 +331,81 @@ fn quote_by_a_tpm2_tools_ak_verifies_and_a_wrong_nonce_fails() {
     measured_log(&pods, &tpm, 1);
     let d = tpm.dir();
     let p = |f: &str| d.join(f).display().to_string();
-    tpm.tool_ok("tpm2_createek", &["-c", &p("ek.ctx"), "-G", "rsa", "-u", &p("ek.pub")]);
+    tpm.tool_ok(
+        "tpm2_createek",
+        &["-c", &p("ek.ctx"), "-G", "rsa", "-u", &p("ek.pub")],
+    );
     tpm.tool_ok(
         "tpm2_createak",
-        &["-C", &p("ek.ctx"), "-c", &p("ak.ctx"), "-G", "rsa", "-g", "sha256", "-s", "rsassa", "-u", &p("ak.pub"), "-f", "pem"],
+        &[
+            "-C",
+            &p("ek.ctx"),
+            "-c",
+            &p("ak.ctx"),
+            "-G",
+            "rsa",
+            "-g",
+            "sha256",
+            "-s",
+            "rsassa",
+            "-u",
+            &p("ak.pub"),
+            "-f",
+            "pem",
+        ],
     );
     tpm.tool_ok("tpm2_flushcontext", &["-t"]);
     let nonce = "c0ffee0123456789";
     let export = p("evidence");
-    let out = rukt(&pods, &tpm, "off", &["tpm", "quote", "--nonce", nonce, "--ak", &p("ak.ctx"), "--export", &export]);
+    let out = rukt(
+        &pods,
+        &tpm,
+        "off",
+        &[
+            "tpm",
+            "quote",
+            "--nonce",
+            nonce,
+            "--ak",
+            &p("ak.ctx"),
+            "--export",
+            &export,
+        ],
+    );
     assert!(out.success(), "{out}");
-    for f in ["quote.msg", "quote.sig", "quote.pcrs", "measure.log", "evidence.json"] {
+    for f in [
+        "quote.msg",
+        "quote.sig",
+        "quote.pcrs",
+        "measure.log",
+        "evidence.json",
+    ] {
         assert!(d.join("evidence").join(f).is_file(), "{f} exported");
     }
     let check = |nonce: &str| {
-        rukt(&pods, &tpm, "off", &["tpm", "verify", "--quote", &export, "--nonce", nonce, "--ak-pub", &p("ak.pub")])
+        rukt(
+            &pods,
+            &tpm,
+            "off",
+            &[
+                "tpm",
+                "verify",
+                "--quote",
+                &export,
+                "--nonce",
+                nonce,
+                "--ak-pub",
+                &p("ak.pub"),
+            ],
+        )
     };
     let out = check(nonce);
     assert_verdict(&out, "OK", 0);
-    assert!(out.stdout.contains("signature, nonce and PCR digest verify"), "{out}");
+    assert!(
+        out.stdout
+            .contains("signature, nonce and PCR digest verify"),
+        "{out}"
+    );
     assert_verdict(&check("0badc0de"), "MISMATCH", 1);
 }
 
@@ -267,7 +416,11 @@ fn twenty_concurrent_pods_leave_a_log_that_replays() {
     let children: Vec<_> = (0..20)
         .map(|i| {
             let name = format!("c{i}");
-            let mut cmd = pods.rukt().command(&pods.pod_args("run", &[], &["--name", &name, "--exec", "/bin/true"]));
+            let mut cmd = pods.rukt().command(&pods.pod_args(
+                "run",
+                &[],
+                &["--name", &name, "--exec", "/bin/true"],
+            ));
             cmd.envs(tpm.env("required"));
             std::thread::spawn(move || run_command(cmd))
         })
@@ -284,4 +437,50 @@ fn twenty_concurrent_pods_leave_a_log_that_replays() {
     let out = rukt(&pods, &tpm, "off", &["tpm", "log"]);
     assert!(out.success() && out.stdout.starts_with("RECNUM"), "{out}");
     assert_eq!(out.lines().len(), 42, "{out}");
+}
+
+#[test]
+fn a_log_of_another_boot_is_archived_and_a_new_one_starts_at_the_pcr_value() {
+    let tpm = Swtpm::start();
+    let pods = PodStore::new();
+    measured_log(&pods, &tpm, 1);
+    let before = tpm.pcr("sha256", 15);
+    // The log claims another boot (as a log left in a persistent /run would).
+    let log = std::fs::read_to_string(tpm.log()).expect("the log");
+    let boot = records(&pods, &tpm)[0]["content"]["boot_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::fs::write(
+        tpm.log(),
+        log.replace(&boot, "00000000-0000-0000-0000-000000000000"),
+    )
+    .unwrap();
+    let out = run_true(&pods, &tpm, "required");
+    assert!(out.success(), "{out}");
+    let archive = pods.store().join("tpm/archive");
+    let archived: Vec<_> = std::fs::read_dir(&archive).expect("archive dir").collect();
+    assert_eq!(
+        archived.len(),
+        1,
+        "one archived log in {}",
+        archive.display()
+    );
+    let recs = records(&pods, &tpm);
+    assert_eq!(events(&recs), ["log-start", "pod-prepared", "app-started"]);
+    let start = &recs[0]["content"];
+    assert_eq!(start["boot_id"], boot.as_str());
+    assert_eq!(
+        start["pcr_start"]["sha256"],
+        before.as_str(),
+        "the new log starts at the PCR value"
+    );
+    assert!(
+        start["previous_log"]
+            .as_str()
+            .is_some_and(|p| p.contains("measure-00000000"))
+    );
+    let out = verify(&pods, &tpm);
+    assert_verdict(&out, "OK", 0);
+    assert!(out.stdout.contains("before the log began"), "{out}");
 }

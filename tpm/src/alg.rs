@@ -1,7 +1,6 @@
 //! The PCR banks' hash algorithms: their TPM2 ids, names in the log
 //! (`sha256`, as CEL-JSON and systemd write them) and hashing.
 
-
 /// A PCR bank's hash algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HashAlg {
@@ -50,7 +49,7 @@ impl HashAlg {
     }
 
     /// Digest length in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             Self::Sha1 => 20,
             Self::Sha256 => 32,
@@ -117,8 +116,8 @@ mod tests {
             "a9993e364706816aba3e25717850c26c9cd0d89d"
         );
         for a in HashAlg::ALL {
-            assert_eq!(a.hash(&[b""]).len(), a.len());
-            let zero = vec![0; a.len()];
+            assert_eq!(a.hash(&[b""]).len(), a.digest_len());
+            let zero = vec![0; a.digest_len()];
             let d = a.hash(&[b"x"]);
             assert_eq!(a.extend(&zero, &d), a.hash(&[&zero, &d]));
         }

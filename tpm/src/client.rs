@@ -59,7 +59,13 @@ impl Tpm {
         Ok(Tpm { tcti: name, io })
     }
 
-    fn call(&mut self, command: &'static str, tag: u16, cc: u32, body: &[u8]) -> Result<Vec<u8>, TpmError> {
+    fn call(
+        &mut self,
+        command: &'static str,
+        tag: u16,
+        cc: u32,
+        body: &[u8],
+    ) -> Result<Vec<u8>, TpmError> {
         let mut cmd = Vec::with_capacity(10 + body.len());
         cmd.extend(tag.to_be_bytes());
         cmd.extend((10 + body.len() as u32).to_be_bytes());
@@ -84,7 +90,12 @@ impl Tpm {
         body.extend(TPM_CAP_PCRS.to_be_bytes());
         body.extend(0u32.to_be_bytes());
         body.extend(1u32.to_be_bytes());
-        let resp = self.call("GetCapability", TPM_ST_NO_SESSIONS, TPM_CC_GET_CAPABILITY, &body)?;
+        let resp = self.call(
+            "GetCapability",
+            TPM_ST_NO_SESSIONS,
+            TPM_CC_GET_CAPABILITY,
+            &body,
+        )?;
         let bad = || TpmError::Malformed("GetCapability");
         let mut r = Reader(&resp);
         r.u8().ok_or_else(bad)?; // moreData
@@ -104,7 +115,11 @@ impl Tpm {
     }
 
     /// The value of `pcr` in each of `banks`.
-    pub fn pcr_read(&mut self, pcr: u32, banks: &[HashAlg]) -> Result<Vec<(HashAlg, Vec<u8>)>, TpmError> {
+    pub fn pcr_read(
+        &mut self,
+        pcr: u32,
+        banks: &[HashAlg],
+    ) -> Result<Vec<(HashAlg, Vec<u8>)>, TpmError> {
         let mut out = Vec::new();
         // One bank per command: a TPM returns at most 8 digests per read,
         // and some fewer than asked.
@@ -129,7 +144,7 @@ impl Tpm {
                 return Err(bad());
             }
             let value = r.sized().ok_or_else(bad)?;
-            if value.len() != alg.len() {
+            if value.len() != alg.digest_len() {
                 return Err(bad());
             }
             out.push((alg, value.to_vec()));
@@ -183,7 +198,8 @@ impl<'a> Reader<'a> {
         self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
     fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        self.take(4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
     /// A `TPM2B`: u16 size, then that many bytes.
     fn sized(&mut self) -> Option<&'a [u8]> {

@@ -111,7 +111,8 @@ impl LockedLog {
         f.set_permissions(std::fs::Permissions::from_mode(MODE_PENDING))
             .map_err(self.io("mark"))?;
         f.seek(SeekFrom::End(0)).map_err(self.io("append to"))?;
-        f.write_all(&record.to_seq()).map_err(self.io("append to"))?;
+        f.write_all(&record.to_seq())
+            .map_err(self.io("append to"))?;
         f.sync_all().map_err(self.io("sync"))
     }
 
@@ -155,7 +156,10 @@ pub fn parse(path: &Path, data: &[u8]) -> Result<Vec<Record>, LogError> {
         reason,
     };
     if !data.is_empty() && data[0] != RS {
-        return Err(malformed(0, "the log does not start with a record separator".into()));
+        return Err(malformed(
+            0,
+            "the log does not start with a record separator".into(),
+        ));
     }
     data.split(|b| *b == RS)
         .skip(1)
@@ -190,7 +194,8 @@ mod tests {
         assert!(log.records().unwrap().is_empty());
         for n in 0..3 {
             let c = Content::new(EventKind::PodGc, "b".into(), n, Fields::default());
-            log.append(&Record::new(n, 15, &[HashAlg::Sha256], c)).unwrap();
+            log.append(&Record::new(n, 15, &[HashAlg::Sha256], c))
+                .unwrap();
             assert!(log.pending_marked().unwrap());
             log.extended().unwrap();
         }
@@ -201,6 +206,9 @@ mod tests {
         assert_eq!(data[0], 0x1E);
         // A torn last record is reported, not skipped.
         let torn = &data[..data.len() - 3];
-        assert!(matches!(parse(&path, torn), Err(LogError::Malformed { index: 2, .. })));
+        assert!(matches!(
+            parse(&path, torn),
+            Err(LogError::Malformed { index: 2, .. })
+        ));
     }
 }

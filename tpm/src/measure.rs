@@ -37,7 +37,9 @@ impl std::str::FromStr for Policy {
             "off" => Ok(Policy::Off),
             "best-effort" => Ok(Policy::BestEffort),
             "required" => Ok(Policy::Required),
-            _ => Err(format!("invalid TPM policy {s:?}: expected off, best-effort or required")),
+            _ => Err(format!(
+                "invalid TPM policy {s:?}: expected off, best-effort or required"
+            )),
         }
     }
 }
@@ -147,7 +149,11 @@ impl Measurer {
                 now_ns()
             ));
             log.archive(&archive)?;
-            tracing::info!("archived the TPM event log of boot {} to {}", first.content.boot_id, archive.display());
+            tracing::info!(
+                "archived the TPM event log of boot {} to {}",
+                first.content.boot_id,
+                archive.display()
+            );
             log = LockedLog::open(&self.config.log, LockMode::Exclusive)?;
             records = log.records()?;
             if records.is_empty() {
@@ -210,8 +216,13 @@ fn complete_pending(
     records: &[Record],
 ) -> Result<(), MeasureError> {
     let actual = tpm.pcr_read(pcr, banks)?;
-    if let (Verdict::Pending(1), Some(last)) = (verify(records, pcr, &actual).verdict, records.last()) {
-        tracing::warn!("extending TPM event log record {}, which a writer appended but did not extend", last.recnum);
+    if let (Verdict::Pending(1), Some(last)) =
+        (verify(records, pcr, &actual).verdict, records.last())
+    {
+        tracing::warn!(
+            "extending TPM event log record {}, which a writer appended but did not extend",
+            last.recnum
+        );
         tpm.extend(pcr, &last.bank_digests())?;
     }
     log.extended()?;

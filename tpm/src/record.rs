@@ -166,11 +166,7 @@ impl Content {
         };
         put("boot_id", escape(&self.boot_id));
         put("time_ns", self.time_ns.to_string());
-        let opt = [
-            ("pod", &f.pod),
-            ("app", &f.app),
-            ("image", &f.image),
-        ];
+        let opt = [("pod", &f.pod), ("app", &f.app), ("image", &f.image)];
         for (k, v) in opt {
             if let Some(v) = v {
                 put(k, escape(v));
@@ -246,7 +242,12 @@ impl Record {
     pub fn bank_digests(&self) -> Vec<(HashAlg, Vec<u8>)> {
         self.digests
             .iter()
-            .filter_map(|d| Some((HashAlg::from_name(&d.hash_alg)?, crate::alg::unhex(&d.digest)?)))
+            .filter_map(|d| {
+                Some((
+                    HashAlg::from_name(&d.hash_alg)?,
+                    crate::alg::unhex(&d.digest)?,
+                ))
+            })
             .collect()
     }
 
@@ -312,6 +313,11 @@ mod tests {
         let mut redigested = r;
         redigested.content.fields.exit_status = Some(0);
         redigested.content.string = redigested.content.canonical();
-        assert_eq!(redigested.problems().len(), 2, "{:?}", redigested.problems());
+        assert_eq!(
+            redigested.problems().len(),
+            2,
+            "{:?}",
+            redigested.problems()
+        );
     }
 }

@@ -59,7 +59,10 @@ pub fn verify(records: &[Record], pcr: u32, actual: &[(HashAlg, Vec<u8>)]) -> Re
             ));
         }
         if r.pcr != pcr {
-            problems.push(format!("record {} is for PCR {}, not {pcr}", r.recnum, r.pcr));
+            problems.push(format!(
+                "record {} is for PCR {}, not {pcr}",
+                r.recnum, r.pcr
+            ));
         }
         for p in r.problems() {
             problems.push(format!("record {}: {p}", r.recnum));
@@ -83,7 +86,7 @@ pub fn verify(records: &[Record], pcr: u32, actual: &[(HashAlg, Vec<u8>)]) -> Re
         let begin = start
             .and_then(|s| s.content.fields.pcr_start.get(alg.name()))
             .and_then(|h| unhex(h))
-            .filter(|b| b.len() == alg.len());
+            .filter(|b| b.len() == alg.digest_len());
         let Some(begin) = begin else {
             if start.is_some() {
                 problems.push(format!("the log-start record has no {alg} value"));
@@ -115,7 +118,9 @@ pub fn verify(records: &[Record], pcr: u32, actual: &[(HashAlg, Vec<u8>)]) -> Re
     } else {
         match matches_at.first().copied().flatten() {
             Some(k) if matches_at.iter().all(|m| *m == Some(k)) && k == n => Verdict::Ok,
-            Some(k) if matches_at.iter().all(|m| *m == Some(k)) && k >= 1 => Verdict::Pending(n - k),
+            Some(k) if matches_at.iter().all(|m| *m == Some(k)) && k >= 1 => {
+                Verdict::Pending(n - k)
+            }
             _ => Verdict::Mismatch,
         }
     };
@@ -157,7 +162,7 @@ mod tests {
         let start = Fields {
             pcr_start: BANKS
                 .iter()
-                .map(|a| (a.name().to_string(), hex(&vec![0; a.len()])))
+                .map(|a| (a.name().to_string(), hex(&vec![0; a.digest_len()])))
                 .collect(),
             ..Fields::default()
         };
@@ -174,7 +179,7 @@ mod tests {
         let pcr = BANKS
             .iter()
             .map(|a| {
-                let mut v = vec![0; a.len()];
+                let mut v = vec![0; a.digest_len()];
                 for r in &recs {
                     v = a.extend(&v, &a.hash(&[r.content.string.as_bytes()]));
                 }

@@ -32,9 +32,7 @@ pub enum Tcti {
 
 /// A TCTI string that does not parse.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "invalid TCTI {0:?}: expected device[:PATH] or swtpm[:host=HOST,port=PORT]"
-)]
+#[error("invalid TCTI {0:?}: expected device[:PATH] or swtpm[:host=HOST,port=PORT]")]
 pub struct TctiError(pub String);
 
 impl std::str::FromStr for Tcti {
@@ -153,7 +151,12 @@ mod tests {
             "device:/dev/tpm0".parse::<Tcti>().unwrap(),
             Tcti::Device("/dev/tpm0".into())
         );
-        for bad in ["mssim:port=1", "swtpm:port=x", "swtpm:colour=red", "device:rel"] {
+        for bad in [
+            "mssim:port=1",
+            "swtpm:port=x",
+            "swtpm:colour=red",
+            "device:rel",
+        ] {
             assert!(bad.parse::<Tcti>().is_err(), "{bad}");
         }
     }

@@ -25,7 +25,13 @@ pub enum TpmPolicyArg {
 pub struct TpmFlags {
     /// TPM event logging (default: best-effort when a TPM is configured
     /// or /dev/tpmrm0 exists, else off).
-    #[arg(long = "tpm", global = true, env = "RUKT_TPM", value_enum, value_name = "off|best-effort|required")]
+    #[arg(
+        long = "tpm",
+        global = true,
+        env = "RUKT_TPM",
+        value_enum,
+        value_name = "off|best-effort|required"
+    )]
     pub policy: Option<TpmPolicyArg>,
     /// The TPM: device:/dev/tpmrm0 (default) or swtpm:host=HOST,port=PORT.
     #[arg(long, global = true, env = "RUKT_TPM_TCTI", value_name = "TCTI")]

@@ -114,7 +114,15 @@ fn records(c: &Config) -> Result<Vec<Record>> {
 fn log(c: &Config, format: Format, pod: Option<&str>) -> Result<ExitCode> {
     let recs: Vec<Record> = records(c)?
         .into_iter()
-        .filter(|r| pod.is_none_or(|p| r.content.fields.pod.as_deref().is_some_and(|u| u.starts_with(p))))
+        .filter(|r| {
+            pod.is_none_or(|p| {
+                r.content
+                    .fields
+                    .pod
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with(p))
+            })
+        })
         .collect();
     let mut out = std::io::stdout().lock();
     if format == Format::Json {
@@ -186,7 +194,10 @@ fn verify(c: &Config) -> Result<ExitCode> {
     writeln!(out, "start: {}", start_origin(&report))?;
     print_report(&mut out, &report)?;
     if pending_mark {
-        writeln!(out, "note: the log is marked as being written (a writer died between append and extend)")?;
+        writeln!(
+            out,
+            "note: the log is marked as being written (a writer died between append and extend)"
+        )?;
     }
     Ok(verdict_exit(&mut out, &report)?)
 }
@@ -198,7 +209,13 @@ pub fn print_report(out: &mut impl Write, report: &Report) -> std::io::Result<()
     }
     for b in &report.banks {
         let state = if b.matches() { "ok" } else { "differs" };
-        writeln!(out, "{}: replayed {} tpm {} {state}", b.alg, b.replayed_hex(), b.actual_hex())?;
+        writeln!(
+            out,
+            "{}: replayed {} tpm {} {state}",
+            b.alg,
+            b.replayed_hex(),
+            b.actual_hex()
+        )?;
     }
     Ok(())
 }
@@ -227,7 +244,11 @@ pub fn verdict_exit(out: &mut impl Write, report: &Report) -> std::io::Result<Ex
 /// Where the PCR's value at the log's start came from: its reset value, or
 /// records of systemd's userspace log for the same PCR, or nothing known.
 fn start_origin(report: &Report) -> String {
-    let Some(b) = report.banks.iter().find(|b| b.alg == HashAlg::Sha256).or(report.banks.first())
+    let Some(b) = report
+        .banks
+        .iter()
+        .find(|b| b.alg == HashAlg::Sha256)
+        .or(report.banks.first())
     else {
         return "unknown".to_string();
     };
@@ -250,7 +271,7 @@ const SYSTEMD_LOG: &str = "/run/log/systemd/tpm2-measure.log";
 /// systemd's records for `pcr`, replayed from zero in bank `alg`.
 fn systemd_replay(pcr: u32, alg: HashAlg) -> Option<(usize, Vec<u8>)> {
     let data = std::fs::read(SYSTEMD_LOG).ok()?;
-    let mut v = vec![0; alg.len()];
+    let mut v = vec![0; alg.digest_len()];
     let mut n = 0;
     for chunk in data.split(|b| *b == 0x1E).filter(|c| !c.is_empty()) {
         let rec: serde_json::Value = serde_json::from_slice(chunk).ok()?;
@@ -317,14 +338,18 @@ fn sealing_warnings(pcr: u32) -> Vec<String> {
 /// already happened: a failure is reported, never refused.
 pub fn measure_exits(m: &Measurer, pod: &rukt_pods::Pod, st: &rukt_pods::PodStatus) {
     if let Err(e) = rukt_pods::measure::pod_exited(m, pod, st) {
-        crate::report(&anyhow::Error::from(e).context(format!("cannot measure the exit of pod {}", pod.uuid)));
+        crate::report(
+            &anyhow::Error::from(e).context(format!("cannot measure the exit of pod {}", pod.uuid)),
+        );
     }
 }
 
 /// Measures the removal of `uuid`; reported, never refused (it is gone).
 pub fn measure_gc(m: &Measurer, uuid: &rukt_pods::PodUuid) {
     if let Err(e) = rukt_pods::measure::pod_gc(m, uuid) {
-        crate::report(&anyhow::Error::from(e).context(format!("cannot measure the removal of pod {uuid}")));
+        crate::report(
+            &anyhow::Error::from(e).context(format!("cannot measure the removal of pod {uuid}")),
+        );
     }
 }
 
@@ -339,5 +364,10 @@ pub fn measure_image(m: &Measurer, rec: &rukt_images::store::ImageRecord) -> Res
     };
     m.measure(rukt_tpm::EventKind::ImageVerified, fields)
         .map(drop)
-        .with_context(|| format!("cannot measure image {} into the TPM (--tpm=required)", rec.name))
+        .with_context(|| {
+            format!(
+                "cannot measure image {} into the TPM (--tpm=required)",
+                rec.name
+            )
+        })
 }

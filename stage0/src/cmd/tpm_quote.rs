@@ -5,6 +5,7 @@
 //! `measure.log` (the log as it was when quoted, under its lock) and
 //! `evidence.json` (PCR, bank, nonce).
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
@@ -76,7 +77,7 @@ pub fn quote(c: &Config, nonce: &str, ak: &Path, export: &Path) -> Result<ExitCo
         &export.join("evidence.json"),
         serde_json::to_string_pretty(&evidence)?.as_bytes(),
     )?;
-    println!("{}", export.display());
+    writeln!(std::io::stdout(), "{}", export.display())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -90,11 +91,13 @@ pub fn verify(c: &Config, dir: &Path, nonce: &str, ak_pub: &Path) -> Result<Exit
     cmd.arg("-f").arg(dir.join("quote.pcrs"));
     cmd.args(["-g", "sha256", "-q", nonce]);
     let mut out = std::io::stdout().lock();
-    use std::io::Write;
     let checked = match run_tool(cmd, "tpm2_checkquote") {
         Ok(text) => text,
         Err(e) => {
-            writeln!(out, "quote: does not verify (signature, nonce or PCR digest): {e:#}")?;
+            writeln!(
+                out,
+                "quote: does not verify (signature, nonce or PCR digest): {e:#}"
+            )?;
             writeln!(out, "verdict: MISMATCH")?;
             return Ok(ExitCode::FAILURE);
         }
