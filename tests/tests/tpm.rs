@@ -199,6 +199,13 @@ fn write_chunks(path: &Path, chunks: &[Vec<u8>]) {
     std::fs::write(path, chunks.concat()).expect("write the log");
 }
 
+/// Writes the log as a writer that died mid-update leaves it: sticky bit set.
+fn write_marked(path: &Path, data: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, data).expect("write the log");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o1644)).expect("mark the log");
+}
+
 #[test]
 fn tampering_gives_mismatch_and_an_unextended_record_pending() {
     let tpm = Swtpm::start();
@@ -252,21 +259,27 @@ fn tampering_gives_mismatch_and_an_unextended_record_pending() {
     pending["recnum"] = (last["recnum"].as_u64().unwrap() + 1).into();
     let mut with_pending = recs.clone();
     with_pending.push([&[0x1E][..], &serde_json::to_vec(&pending).unwrap(), b"\n"].concat());
-    write_chunks(&tpm.log(), &with_pending);
-    assert!(
-        Command::new("chmod")
-            .arg("+t")
-            .arg(tpm.log())
-            .status()
-            .unwrap()
-            .success()
-    );
+    write_marked(&tpm.log(), &with_pending.concat());
     let out = verify(&pods, &tpm);
     assert_verdict(&out, "PENDING", 3);
     // The next writer extends the pending record, and the log replays again.
     let out = run_true(&pods, &tpm, "required");
     assert!(out.success(), "{out}");
     assert!(out.stderr.contains("did not extend"), "{out}");
+    assert_verdict(&verify(&pods, &tpm), "OK", 0);
+
+    // A writer that died while appending: its torn record is left out, then cut.
+    let mut torn = std::fs::read(tpm.log()).unwrap();
+    torn.extend_from_slice(&recs[1][..recs[1].len() / 2]);
+    write_marked(&tpm.log(), &torn);
+    let out = verify(&pods, &tpm);
+    assert_verdict(&out, "OK", 0);
+    assert!(out.stdout.contains("torn last record"), "{out}");
+    let out = run_true(&pods, &tpm, "required");
+    assert!(
+        out.success() && out.stderr.contains("cut a torn record"),
+        "{out}"
+    );
     assert_verdict(&verify(&pods, &tpm), "OK", 0);
 
     // An extend that bypassed the log.

@@ -89,19 +89,56 @@ impl LockedLog {
         }
     }
 
-    /// Every record, in file order.
-    pub fn records(&self) -> Result<Vec<Record>, LogError> {
+    fn read_all(&self) -> Result<Vec<u8>, LogError> {
         let mut f = self.lock.file();
         let mut data = Vec::new();
         f.seek(SeekFrom::Start(0)).map_err(self.io("read"))?;
         f.read_to_end(&mut data).map_err(self.io("read"))?;
-        parse(&self.path, &data)
+        Ok(data)
+    }
+
+    /// Where a torn last record begins (no final newline while the log is
+    /// marked pending), if there is one.
+    fn torn_tail(&self, data: &[u8]) -> Result<Option<usize>, LogError> {
+        if data.is_empty() || data.ends_with(b"\n") || !self.pending_marked()? {
+            return Ok(None);
+        }
+        Ok(Some(data.iter().rposition(|b| *b == RS).unwrap_or(0)))
+    }
+
+    /// Every record, in file order.
+    pub fn records(&self) -> Result<Vec<Record>, LogError> {
+        parse(&self.path, &self.read_all()?)
+    }
+
+    /// Every record but a torn last one when the log is marked pending
+    /// (its writer died while appending it, before it could extend it), and
+    /// whether there was one.
+    pub fn records_but_torn_tail(&self) -> Result<(Vec<Record>, bool), LogError> {
+        let data = self.read_all()?;
+        match self.torn_tail(&data)? {
+            Some(keep) => Ok((parse(&self.path, &data[..keep])?, true)),
+            None => Ok((parse(&self.path, &data)?, false)),
+        }
     }
 
     /// Whether a writer died between appending a record and extending it.
     pub fn pending_marked(&self) -> Result<bool, LogError> {
         let m = self.lock.file().metadata().map_err(self.io("inspect"))?;
         Ok(m.permissions().mode() & 0o1000 != 0)
+    }
+
+    /// Cuts a torn last record (no newline: a writer died while appending
+    /// it) when the log is marked pending, i.e. before that record could
+    /// have been extended; `true` if it did.
+    pub fn drop_torn_tail(&self) -> Result<bool, LogError> {
+        let Some(keep) = self.torn_tail(&self.read_all()?)? else {
+            return Ok(false);
+        };
+        let f: &File = self.lock.file();
+        f.set_len(keep as u64).map_err(self.io("truncate"))?;
+        f.sync_all().map_err(self.io("sync"))?;
+        Ok(true)
     }
 
     /// Appends `record` and syncs it, marking the log pending until

@@ -139,6 +139,12 @@ impl Measurer {
         if banks.is_empty() {
             return Err(MeasureError::NoBanks);
         }
+        if log.drop_torn_tail()? {
+            tracing::warn!(
+                "cut a torn record from the end of {} (its writer died while appending it)",
+                self.config.log.display()
+            );
+        }
         let mut records = log.records()?;
         if let Some(first) = records.first()
             && first.content.boot_id != boot

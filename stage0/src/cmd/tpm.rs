@@ -178,7 +178,7 @@ fn verify(c: &Config) -> Result<ExitCode> {
         bail!("there is no TPM event log at {}", c.log.display());
     }
     let log = LockedLog::open(&c.log, LockMode::Shared)?;
-    let recs = log.records()?;
+    let (recs, torn) = log.records_but_torn_tail()?;
     let pending_mark = log.pending_marked()?;
     let mut tpm = Tpm::open(&c.tcti)?;
     let banks = tpm.active_banks()?;
@@ -193,7 +193,12 @@ fn verify(c: &Config) -> Result<ExitCode> {
     writeln!(out, "pcr: {pcr} (banks: {})", names(&banks))?;
     writeln!(out, "start: {}", start_origin(&report))?;
     print_report(&mut out, &report)?;
-    if pending_mark {
+    if torn {
+        writeln!(
+            out,
+            "note: a torn last record was left out (its writer died while appending it, before extending)"
+        )?;
+    } else if pending_mark {
         writeln!(
             out,
             "note: the log is marked as being written (a writer died between append and extend)"
