@@ -135,10 +135,8 @@ impl Tpm {
             r.u32().ok_or_else(bad)?; // pcrUpdateCounter
             let sel = r.selections().ok_or_else(bad)?;
             if sel != [(alg.id(), bitmap(pcr).to_vec())] {
-                return Err(TpmError::Refused {
-                    command: "PCR_Read (bank not active)",
-                    code: 0,
-                });
+                // The TPM left the bank out: it is not active.
+                return Err(TpmError::Malformed("PCR_Read"));
             }
             if r.u32() != Some(1) {
                 return Err(bad());
