@@ -497,3 +497,48 @@ fn a_log_of_another_boot_is_archived_and_a_new_one_starts_at_the_pcr_value() {
     assert_verdict(&out, "OK", 0);
     assert!(out.stdout.contains("before the log began"), "{out}");
 }
+
+#[test]
+fn fetch_measures_the_verified_image_with_settings_from_tpm_toml() {
+    let tpm = Swtpm::start();
+    let pods = PodStore::new();
+    // No flags and no environment: the config file says it all.
+    let config = tpm.dir().join("etc");
+    std::fs::create_dir(&config).unwrap();
+    let toml = format!(
+        "policy = \"required\"\ntcti = \"{}\"\npcr = 14\nlog = \"{}\"\n",
+        tpm.tcti(),
+        tpm.log().display()
+    );
+    std::fs::write(config.join("tpm.toml"), toml).unwrap();
+    let config = config.to_str().expect("utf-8");
+    let out = run_command(
+        pods.rukt()
+            .command(&["--config-dir", config, "fetch", &pods.image]),
+    );
+    assert!(out.success(), "{out}");
+    let recs = records(&pods, &tpm);
+    assert_eq!(events(&recs), ["log-start", "image-verified"]);
+    let record = pods.rukt().record(&pods.image_id);
+    let c = &recs[1]["content"];
+    assert_eq!(c["image_digests"][0], record["manifest"]);
+    assert_eq!(c["config_digests"][0], pods.image_id.as_str());
+    let diff_ids: Vec<Value> = pods.rukt().inspect(&pods.image)["layers"]
+        .as_array()
+        .expect("layers")
+        .iter()
+        .map(|l| l["diff_id"].clone())
+        .collect();
+    assert_eq!(c["layers"].as_array(), Some(&diff_ids));
+    assert_eq!(recs[1]["pcr"], 14);
+    let out = run_command(
+        pods.rukt()
+            .command(&["--config-dir", config, "tpm", "verify"]),
+    );
+    assert_verdict(&out, "OK", 0);
+    assert!(
+        out.stdout
+            .contains(&format!("sha256: replayed {}", tpm.pcr("sha256", 14))),
+        "{out}"
+    );
+}
