@@ -61,7 +61,7 @@ pub fn apps_started(
     argv: &[OsString],
     cache_dir: &Path,
 ) -> Result<(), MeasureError> {
-    if m.config().policy == rukt_tpm::Policy::Off {
+    if !m.is_on() {
         return Ok(());
     }
     let path = &stage1.info().path;
@@ -89,7 +89,7 @@ pub fn apps_started(
 /// `app-exited` for each app and `pod-exited`, once per pod: when `st` says
 /// the pod is over with every exit code known and no one measured it yet.
 pub fn pod_exited(m: &Measurer, pod: &Pod, st: &PodStatus) -> Result<(), MeasureError> {
-    if m.config().policy == rukt_tpm::Policy::Off || !st.exited() {
+    if !m.is_on() || !st.exited() {
         return Ok(());
     }
     let Some(code) = pod_exit_code(st) else {

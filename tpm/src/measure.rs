@@ -103,6 +103,11 @@ impl Measurer {
         &self.config
     }
 
+    /// Whether it measures at all (the policy is not off).
+    pub fn is_on(&self) -> bool {
+        self.config.policy != Policy::Off
+    }
+
     /// Measures `event` as the policy says: nothing when off; when best
     /// effort, a failure is logged (a warning the first time) and `Ok`;
     /// when required, a failure is returned. `Ok(Some(recnum))` when

@@ -17,7 +17,7 @@ pub fn rm(g: &Globals, uuids: &[String], file: Option<&Path>) -> Result<ExitCode
     let mut failed = 0;
     let mut out = std::io::stdout().lock();
     for pod in find_all(g, uuids, file)? {
-        super::tpm::measure_exits(&tpm, &pod, &rukt_pods::status(&pod));
+        super::tpm::measure_exits_of(&tpm, &pod);
         match rukt_pods::rm(&pods, &pod, g.debug) {
             Ok(()) => {
                 super::tpm::measure_gc(&tpm, &pod.uuid);
@@ -50,8 +50,13 @@ pub fn gc(
     let pods = existing_pods(g);
     let tpm = g.measurer()?;
     // Exits not yet measured are, before gc removes their records.
-    for pod in pods.all().unwrap_or_default() {
-        super::tpm::measure_exits(&tpm, &pod, &rukt_pods::status(&pod));
+    for pod in tpm
+        .is_on()
+        .then(|| pods.all().ok())
+        .flatten()
+        .unwrap_or_default()
+    {
+        super::tpm::measure_exits_of(&tpm, &pod);
     }
     let report = rukt_pods::gc(&pods, opts)?;
     for u in &report.removed {

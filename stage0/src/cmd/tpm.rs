@@ -349,6 +349,13 @@ pub fn measure_exits(m: &Measurer, pod: &rukt_pods::Pod, st: &rukt_pods::PodStat
     }
 }
 
+/// [`measure_exits`] of `pod`, reading its status only when measuring.
+pub fn measure_exits_of(m: &Measurer, pod: &rukt_pods::Pod) {
+    if m.is_on() {
+        measure_exits(m, pod, &rukt_pods::status(pod));
+    }
+}
+
 /// Measures the removal of `uuid`; reported, never refused (it is gone).
 pub fn measure_gc(m: &Measurer, uuid: &rukt_pods::PodUuid) {
     if let Err(e) = rukt_pods::measure::pod_gc(m, uuid) {
