@@ -184,3 +184,25 @@ pub fn binary_digest(path: &Path, cache_dir: &Path) -> std::io::Result<String> {
     }
     Ok(digest)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_digest_is_cached_by_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bin, cache) = (dir.path().join("stage1"), dir.path().join("cache"));
+        std::fs::write(&bin, b"one").unwrap();
+        let first = binary_digest(&bin, &cache).unwrap();
+        assert_eq!(first, Digest::sha256_of(b"one").to_string());
+        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+        assert_eq!(binary_digest(&bin, &cache).unwrap(), first);
+        // Rewritten in place (same inode): its ctime and size change, so it is hashed again.
+        std::fs::write(&bin, b"two!").unwrap();
+        assert_eq!(
+            binary_digest(&bin, &cache).unwrap(),
+            Digest::sha256_of(b"two!").to_string()
+        );
+    }
+}

@@ -124,6 +124,15 @@ fn measured_pod(pods: &PodStore, pod_flags: &[&str]) {
     );
     assert_eq!(recs[3]["content"]["exit_status"], 3);
     assert_eq!(recs[4]["content"]["exit_status"], 3);
+    // --pod picks one pod's records by UUID prefix.
+    let out = rukt(
+        pods,
+        &tpm,
+        "off",
+        &["tpm", "log", "--format", "json", "--pod", &uuid[..8]],
+    );
+    let mine: Vec<Value> = serde_json::from_str(&out.stdout).expect("tpm log prints JSON");
+    assert_eq!(mine.len(), 5, "{out}");
     for r in &recs {
         assert_eq!(r["pcr"], 15);
         assert_eq!(r["content_type"], "rukt");
