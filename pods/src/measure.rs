@@ -3,7 +3,8 @@
 //! manifest), its apps started (stage0 is about to exec the stage1: the
 //! stage1 binary's digest and its argv's, the manifest's digest and each
 //! app's image), its apps and the pod exited (measured once, by whichever
-//! stage0 first sees the exit: `status`, `gc`, `rm`), and its removal.
+//! stage0 first sees the exit: `status`, `gc`, `rm`), and its removal; and
+//! an image verified by `rukt fetch`.
 //!
 //! The policy is the [`Measurer`]'s: these return an error only when
 //! measurement is required and failed.
@@ -16,6 +17,7 @@ use std::path::Path;
 
 use rukt_contract::{App, PodManifest};
 use rukt_images::digest::Digest;
+use rukt_images::store::ImageRecord;
 pub use rukt_tpm::{EventKind, Fields, MeasureError, Measurer};
 
 use crate::pod::Pod;
@@ -131,6 +133,19 @@ pub fn pod_exited(m: &Measurer, pod: &Pod, st: &PodStatus) -> Result<(), Measure
         let _ = std::fs::remove_file(&marker);
     }
     result.map(drop)
+}
+
+/// `image-verified`: `rec` was fetched (or found in the store) and checked
+/// against its digests.
+pub fn image_verified(m: &Measurer, rec: &ImageRecord) -> Result<(), MeasureError> {
+    let fields = Fields {
+        image: Some(rec.name.clone()),
+        image_digests: vec![rec.manifest.to_string()],
+        config_digests: vec![rec.id.to_string()],
+        layers: rec.layers.iter().map(|l| l.diff_id.to_string()).collect(),
+        ..Fields::default()
+    };
+    m.measure(EventKind::ImageVerified, fields).map(drop)
 }
 
 /// `pod-gc`: the pod was removed.

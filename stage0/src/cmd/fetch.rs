@@ -72,7 +72,7 @@ pub fn run(g: &Globals, args: FetchArgs) -> Result<ExitCode> {
         let record = fetcher
             .fetch(image, progress)
             .with_context(|| format!("cannot fetch {text}"))?;
-        super::tpm::measure_image(&tpm, &record)?;
+        super::tpm_measure::measure_image(&tpm, &record)?;
         writeln!(out, "{}", record.id)?;
     }
     Ok(ExitCode::SUCCESS)

@@ -17,10 +17,10 @@ pub fn rm(g: &Globals, uuids: &[String], file: Option<&Path>) -> Result<ExitCode
     let mut failed = 0;
     let mut out = std::io::stdout().lock();
     for pod in find_all(g, uuids, file)? {
-        super::tpm::measure_exits_of(&tpm, &pod);
+        super::tpm_measure::measure_exits_of(&tpm, &pod);
         match rukt_pods::rm(&pods, &pod, g.debug) {
             Ok(()) => {
-                super::tpm::measure_gc(&tpm, &pod.uuid);
+                super::tpm_measure::measure_gc(&tpm, &pod.uuid);
                 writeln!(out, "{}", pod.uuid)?
             }
             Err(e) => {
@@ -56,11 +56,11 @@ pub fn gc(
         .flatten()
         .unwrap_or_default()
     {
-        super::tpm::measure_exits_of(&tpm, &pod);
+        super::tpm_measure::measure_exits_of(&tpm, &pod);
     }
     let report = rukt_pods::gc(&pods, opts)?;
     for u in &report.removed {
-        super::tpm::measure_gc(&tpm, u);
+        super::tpm_measure::measure_gc(&tpm, u);
     }
     let mut out = std::io::stdout().lock();
     for u in &report.marked {

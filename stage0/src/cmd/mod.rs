@@ -13,6 +13,7 @@ mod status;
 mod stop;
 mod table;
 mod tpm;
+mod tpm_measure;
 mod tpm_quote;
 
 use std::process::ExitCode;
@@ -44,7 +45,7 @@ impl Globals {
 
     /// The TPM measurer the global flags ask for (off: measures nothing).
     pub fn measurer(&self) -> Result<rukt_tpm::Measurer> {
-        tpm::measurer(self)
+        tpm_measure::measurer(self)
     }
 
     /// Fetch options from the global flags, with the library's defaults for

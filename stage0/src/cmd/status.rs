@@ -33,7 +33,7 @@ pub fn run(
         pod = rukt_pods::wait(&existing_pods(g), &pod, (!limit.is_zero()).then_some(limit))?;
     }
     let st = rukt_pods::status(&pod);
-    super::tpm::measure_exits(&g.measurer()?, &pod, &st);
+    super::tpm_measure::measure_exits(&g.measurer()?, &pod, &st);
     let mut out = std::io::stdout().lock();
     if format == Format::Json {
         serde_json::to_writer_pretty(&mut out, &st)?;
