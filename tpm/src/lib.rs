@@ -9,7 +9,9 @@
 //!   canonical string per event whose hash is what is measured.
 //! - [`measure`]: lock, append and sync, then extend, under a policy.
 //! - [`replay`]: verification by replay per bank (OK, PENDING, MISMATCH).
-
+//!
+//! Quotes are not here: they need keys, sessions and signatures, and go
+//! through tpm2-tools (`rukt tpm quote`).
 //!
 //! A floor crate: it depends on `rukt-sys` and pure-Rust crates only, logs
 //! through `tracing` and never prints.
