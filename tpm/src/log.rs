@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rukt_sys::lock::{FileLock, LockMode};
@@ -106,6 +106,42 @@ impl LockedLog {
         Ok(Some(data.iter().rposition(|b| *b == RS).unwrap_or(0)))
     }
 
+    /// The first record's boot id and the last record's recnum, from the
+    /// ends of the file only: the log grows with every pod, and a writer
+    /// must not parse it whole each time. `None` when it is empty.
+    pub fn ends(&self) -> Result<Option<(String, u64)>, LogError> {
+        const WINDOW: u64 = 64 * 1024;
+        let f = self.lock.file();
+        let len = f.metadata().map_err(self.io("inspect"))?.len();
+        if len == 0 {
+            return Ok(None);
+        }
+        let read = |from: u64, n: u64| {
+            let mut buf = vec![0; n as usize];
+            f.read_exact_at(&mut buf, from).map(|()| buf)
+        };
+        let head = read(0, len.min(WINDOW)).map_err(self.io("read"))?;
+        let tail_from = len.saturating_sub(WINDOW);
+        let tail = read(tail_from, len - tail_from).map_err(self.io("read"))?;
+        let first = head
+            .iter()
+            .position(|b| *b == b'\n')
+            .map(|end| &head[..=end]);
+        let last = tail.iter().rposition(|b| *b == RS).map(|i| &tail[i..]);
+        let (first, last) = match (first, last) {
+            (Some(first), Some(last)) => (
+                parse(&self.path, first)?.pop(),
+                parse(&self.path, last)?.pop(),
+            ),
+            // A record larger than the window: read it all.
+            _ => {
+                let mut all = self.records()?;
+                (all.first().cloned(), all.pop())
+            }
+        };
+        Ok(first.zip(last).map(|(f, l)| (f.content.boot_id, l.recnum)))
+    }
+
     /// Every record, in file order.
     pub fn records(&self) -> Result<Vec<Record>, LogError> {
         parse(&self.path, &self.read_all()?)
@@ -132,6 +168,9 @@ impl LockedLog {
     /// it) when the log is marked pending, i.e. before that record could
     /// have been extended; `true` if it did.
     pub fn drop_torn_tail(&self) -> Result<bool, LogError> {
+        if !self.pending_marked()? {
+            return Ok(false);
+        }
         let Some(keep) = self.torn_tail(&self.read_all()?)? else {
             return Ok(false);
         };
@@ -229,6 +268,7 @@ mod tests {
         let path = dir.path().join("sub/measure.log");
         let log = LockedLog::open(&path, LockMode::Exclusive).unwrap();
         assert!(log.records().unwrap().is_empty());
+        assert_eq!(log.ends().unwrap(), None);
         for n in 0..3 {
             let c = Content::new(EventKind::PodGc, "b".into(), n, Fields::default());
             log.append(&Record::new(n, 15, &[HashAlg::Sha256], c))
@@ -239,6 +279,7 @@ mod tests {
         assert!(!log.pending_marked().unwrap());
         let recs = log.records().unwrap();
         assert_eq!(recs.iter().map(|r| r.recnum).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(log.ends().unwrap(), Some(("b".to_string(), 2)));
         let data = std::fs::read(&path).unwrap();
         assert_eq!(data[0], 0x1E);
         // A torn last record is reported, not skipped.

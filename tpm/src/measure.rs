@@ -150,35 +150,33 @@ impl Measurer {
                 self.config.log.display()
             );
         }
-        let mut records = log.records()?;
-        if let Some(first) = records.first()
-            && first.content.boot_id != boot
+        let mut ends = log.ends()?;
+        if let Some((first_boot, _)) = &ends
+            && *first_boot != boot
         {
-            let archive = self.config.archive_dir.join(format!(
-                "measure-{}-{}.log",
-                first.content.boot_id,
-                now_ns()
-            ));
+            let archive = self
+                .config
+                .archive_dir
+                .join(format!("measure-{first_boot}-{}.log", now_ns()));
             log.archive(&archive)?;
             tracing::info!(
-                "archived the TPM event log of boot {} to {}",
-                first.content.boot_id,
+                "archived the TPM event log of boot {first_boot} to {}",
                 archive.display()
             );
             log = LockedLog::open(&self.config.log, LockMode::Exclusive)?;
-            records = log.records()?;
-            if records.is_empty() {
+            ends = log.ends()?;
+            if ends.is_none() {
                 let previous = Some(archive.display().to_string());
                 self.start_log(&log, &mut tpm, pcr, &banks, &boot, previous)?;
-                records = log.records()?;
+                ends = Some((boot.clone(), 0));
             }
-        } else if records.is_empty() {
+        } else if ends.is_none() {
             self.start_log(&log, &mut tpm, pcr, &banks, &boot, None)?;
-            records = log.records()?;
+            ends = Some((boot.clone(), 0));
         } else if log.pending_marked()? {
-            complete_pending(&log, &mut tpm, pcr, &banks, &records)?;
+            complete_pending(&log, &mut tpm, pcr, &banks, &log.records()?)?;
         }
-        let recnum = records.last().map_or(0, |r| r.recnum + 1);
+        let recnum = ends.map_or(0, |(_, last)| last + 1);
         let content = Content::new(event, boot, now_ns(), fields);
         let record = Record::new(recnum, pcr, &banks, content);
         write_and_extend(&log, &mut tpm, &record)?;
