@@ -3,7 +3,8 @@
 
     stage1-*  ->  contract, sys, net; never stage0, pods or images
     net       ->  contract, sys
-    contract  ->  sys          images -> sys          pods -> contract, images, sys
+    contract  ->  sys          images -> sys          pods -> contract, images, net, sys, tpm
+    tpm       ->  sys (a floor crate: TPM event logging)
     rukt      ->  no async runtime (tokio) in the small synchronous CLI
     pods      ->  no command-line parser (clap)
 
@@ -23,7 +24,8 @@ ALLOWED = {
     "rukt-contract": {"rukt-sys"},
     "rukt-net": {"rukt-contract", "rukt-sys"},
     "rukt-images": {"rukt-sys"},
-    "rukt-pods": {"rukt-contract", "rukt-images", "rukt-sys", "rukt-net"},
+    "rukt-tpm": {"rukt-sys"},
+    "rukt-pods": {"rukt-contract", "rukt-images", "rukt-sys", "rukt-net", "rukt-tpm"},
 }
 STAGE1 = {"rukt-contract", "rukt-sys", "rukt-net"}
 # An engine's own parts (kvm's guest init, built into its initramfs).
@@ -83,6 +85,9 @@ def self_test():
     ]
     assert violations(pk, {"b": ["e"]}) == ["rukt-pods depends on clap, which it must not"]
     assert violations(pk, {"c": ["d"]}) == ["rukt-contract depends on rukt-images (allowed: rukt-sys)"]
+    # The tpm floor crate may not climb the layers.
+    pk["g"] = "rukt-tpm"
+    assert violations(pk, {"g": ["c"]}) == ["rukt-tpm depends on rukt-contract (allowed: rukt-sys)"]
     print("check-layering: self-test passed")
 
 

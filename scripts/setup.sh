@@ -20,6 +20,8 @@ done
 # network backend, its peer).
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(containernetworking-plugins iptables iproute2) ;; esac
 case " ${groups[*]} " in *" bench "*) pkgs+=(iperf3 netavark aardvark-dns) ;; esac
+# TPM event logging's tests and benchmark: a software TPM and tpm2-tools.
+case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(swtpm swtpm-tools tpm2-tools) ;; esac
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

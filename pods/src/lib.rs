@@ -22,6 +22,7 @@ pub mod features;
 pub mod gc;
 pub mod id;
 pub mod images;
+pub mod measure;
 pub mod mount;
 pub mod network;
 pub mod pod;

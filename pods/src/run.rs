@@ -34,6 +34,8 @@ pub struct RunOptions {
     /// Socket activation's descriptors this process was given, checked
     /// ([`inherited_listen_fds`]); handed on to an engine that takes them.
     pub listen_fds: Option<ListenFds>,
+    /// Measure the apps' start into the TPM event log (`crate::measure`).
+    pub tpm: Option<crate::measure::Measurer>,
 }
 
 /// Why a pod did not start.
@@ -48,6 +50,9 @@ pub enum RunError {
     /// The stage1 would not do what the run asks.
     #[error(transparent)]
     Unsupported(#[from] Unsupported),
+    /// Measurement is required and failed (nothing was started).
+    #[error("the pod's start could not be measured into the TPM (--tpm=required)")]
+    Measure(#[source] crate::measure::MeasureError),
 }
 
 /// `LISTEN_FDS` names descriptors that are not open.
@@ -96,6 +101,20 @@ pub fn run_preparing(
     if let Err(e) = preparing.stage1.require(run_needs(&opts)) {
         return e.into();
     }
+    let measured = measure_start(
+        store,
+        &preparing.pod,
+        &preparing.manifest,
+        &preparing.stage1,
+        &opts,
+    );
+    if let Err(e) = measured {
+        // Required and failed: leave nothing behind.
+        if let Err(err) = crate::remove::remove_pod_dir(&preparing.pod.path) {
+            tracing::warn!("cannot remove pod {}: {err}", preparing.pod.uuid);
+        }
+        return e;
+    }
     let pod = match pods.move_to(&preparing.pod, Dir::Run) {
         Ok(pod) => pod,
         Err(e) => return e.into(),
@@ -137,6 +156,8 @@ pub fn run_prepared(pods: &Pods, store: &Store, pod: &Pod, opts: RunOptions) -> 
                 .into_iter()
                 .chain(run_needs(&opts)),
         )?;
+        // Required and failed: the pod stays prepared.
+        measure_start(store, &pod, &manifest, &stage1, &opts)?;
         let pod = pods.move_to(&pod, Dir::Run)?;
         Ok((pod, lock, manifest, stage1))
     };
@@ -146,6 +167,32 @@ pub fn run_prepared(pods: &Pods, store: &Store, pod: &Pod, opts: RunOptions) -> 
         }
         Err(e) => e,
     }
+}
+
+/// The `run` entrypoint's arguments for `pod`.
+fn run_args(pod: &Pod, opts: &RunOptions) -> RunArgs {
+    RunArgs {
+        debug: opts.debug,
+        interactive: opts.interactive,
+        uuid: pod.uuid.to_string(),
+    }
+}
+
+/// Measures the apps' start (stage1 and its argv) when asked to; an error
+/// only when measurement is required.
+fn measure_start(
+    store: &Store,
+    pod: &Pod,
+    manifest: &PodManifest,
+    stage1: &Stage1,
+    opts: &RunOptions,
+) -> Result<(), RunError> {
+    let Some(m) = &opts.tpm else {
+        return Ok(());
+    };
+    let cache = rukt_contract::cache_dir(store.root(), rukt_contract::STAGE0_CACHE);
+    let argv = run_args(pod, opts).to_argv();
+    crate::measure::apps_started(m, pod, manifest, stage1, &argv, &cache).map_err(RunError::Measure)
 }
 
 /// What running (rather than the pod) asks of the engine.
@@ -176,12 +223,7 @@ fn exec_stage1(
     let (mut keep, mut env) = passed_on(stage1, opts.listen_fds.as_ref());
     keep.push(lock_fd);
     env.push((ENV_LOCK_FD, lock_fd.to_string()));
-    let args = RunArgs {
-        debug: opts.debug,
-        interactive: opts.interactive,
-        uuid: pod.uuid.to_string(),
-    };
-    let err = stage1.exec(pod, args.to_argv(), &env, keep);
+    let err = stage1.exec(pod, run_args(pod, &opts).to_argv(), &env, keep);
     // Still here: exec failed.
     let _ = unmount_below(&apps);
     drop(lock);

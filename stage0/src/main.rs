@@ -4,7 +4,8 @@
 //! Exit codes: 0 success; 2 usage error (clap's, a malformed `run` word, a
 //! flag the chosen stage1 would not enforce); 254 rukt's own failure (as
 //! rkt); `run` and `run-prepared` exit with the pod's exit code (they become
-//! it), `enter` with the command's.
+//! it), `enter` with the command's; `tpm verify` 1 on MISMATCH and 3 on
+//! PENDING.
 
 #![forbid(unsafe_code)]
 
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
     let level = if cli.debug { "debug" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUKT_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!(
-            "rukt={level},rukt_images={level},rukt_pods={level}"
+            "rukt={level},rukt_images={level},rukt_pods={level},rukt_tpm={level}"
         ))
     });
     tracing_subscriber::fmt()

@@ -14,6 +14,7 @@ pub mod pods;
 pub mod push;
 pub mod registry;
 pub mod rukt;
+pub mod swtpm;
 pub mod tools;
 pub mod tree;
 pub mod umoci;

@@ -18,3 +18,4 @@ mod pods;
 mod registries;
 mod sources;
 mod store;
+mod tpm;

@@ -4,6 +4,7 @@
 
 pub mod flags;
 pub mod netflags;
+pub mod tpm;
 pub mod words;
 
 use std::path::PathBuf;
@@ -40,6 +41,9 @@ pub struct Cli {
     /// Log debug output to stderr.
     #[arg(long, global = true)]
     pub debug: bool,
+    /// TPM event logging.
+    #[command(flatten)]
+    pub tpm: tpm::TpmFlags,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -191,6 +195,9 @@ pub enum Command {
     /// Change the apps of a running pod (mutable pods, on engines that support them).
     #[command(subcommand)]
     App(AppCommand),
+    /// The TPM event log: show, verify, quote, check.
+    #[command(subcommand)]
+    Tpm(tpm::TpmCommand),
 }
 
 /// `rukt app ...`, as rkt's.

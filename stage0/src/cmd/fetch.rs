@@ -66,11 +66,13 @@ pub fn run(g: &Globals, args: FetchArgs) -> Result<ExitCode> {
         Some(b) => b,
         None => &NoProgress,
     };
+    let tpm = g.measurer()?;
     let mut out = std::io::stdout().lock();
     for (text, image) in args.images.iter().zip(&refs) {
         let record = fetcher
             .fetch(image, progress)
             .with_context(|| format!("cannot fetch {text}"))?;
+        super::tpm_measure::measure_image(&tpm, &record)?;
         writeln!(out, "{}", record.id)?;
     }
     Ok(ExitCode::SUCCESS)

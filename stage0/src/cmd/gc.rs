@@ -13,11 +13,16 @@ use super::pods::{existing_pods, find_all};
 
 pub fn rm(g: &Globals, uuids: &[String], file: Option<&Path>) -> Result<ExitCode> {
     let pods = existing_pods(g);
+    let tpm = g.measurer()?;
     let mut failed = 0;
     let mut out = std::io::stdout().lock();
     for pod in find_all(g, uuids, file)? {
+        super::tpm_measure::measure_exits_of(&tpm, &pod);
         match rukt_pods::rm(&pods, &pod, g.debug) {
-            Ok(()) => writeln!(out, "{}", pod.uuid)?,
+            Ok(()) => {
+                super::tpm_measure::measure_gc(&tpm, &pod.uuid);
+                writeln!(out, "{}", pod.uuid)?
+            }
             Err(e) => {
                 crate::report(&e.into());
                 failed += 1;
@@ -42,7 +47,21 @@ pub fn gc(
         mark_only,
         debug: g.debug,
     };
-    let report = rukt_pods::gc(&existing_pods(g), opts)?;
+    let pods = existing_pods(g);
+    let tpm = g.measurer()?;
+    // Exits not yet measured are, before gc removes their records.
+    for pod in tpm
+        .is_on()
+        .then(|| pods.all().ok())
+        .flatten()
+        .unwrap_or_default()
+    {
+        super::tpm_measure::measure_exits_of(&tpm, &pod);
+    }
+    let report = rukt_pods::gc(&pods, opts)?;
+    for u in &report.removed {
+        super::tpm_measure::measure_gc(&tpm, u);
+    }
     let mut out = std::io::stdout().lock();
     for u in &report.marked {
         writeln!(out, "marked {u}")?;

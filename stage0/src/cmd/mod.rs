@@ -12,6 +12,9 @@ mod run;
 mod status;
 mod stop;
 mod table;
+mod tpm;
+mod tpm_measure;
+mod tpm_quote;
 
 use std::process::ExitCode;
 
@@ -31,6 +34,8 @@ pub struct Globals {
     pub cni_plugin_path: Vec<std::path::PathBuf>,
     /// Socket activation's descriptors, checked before anything was opened.
     pub listen_fds: Option<rukt_contract::ListenFds>,
+    /// The TPM event log's flags.
+    pub tpm: crate::cli::tpm::TpmFlags,
 }
 
 impl Globals {
@@ -47,6 +52,11 @@ impl Globals {
             c.plugin_dirs = self.cni_plugin_path.clone();
         }
         c
+    }
+
+    /// The TPM measurer the global flags ask for (off: measures nothing).
+    pub fn measurer(&self) -> Result<rukt_tpm::Measurer> {
+        tpm_measure::measurer(self)
     }
 
     /// Fetch options from the global flags, with the library's defaults for
@@ -72,6 +82,7 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
         insecure_http: cli.insecure_options.contains(&InsecureOption::Http),
         cni_plugin_path: cli.cni_plugin_path,
         listen_fds,
+        tpm: cli.tpm,
     };
     match cli.command {
         Command::Fetch(args) => fetch::run(&g, args),
@@ -119,5 +130,6 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
             uuid_file,
             words,
         } => enter::run(&g, app, uuid_file.as_deref(), &words),
+        Command::Tpm(cmd) => tpm::run(&g, cmd),
     }
 }

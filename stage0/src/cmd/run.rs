@@ -20,12 +20,14 @@ struct Prepared {
     preparing: Preparing,
     store: Store,
     pods: Pods,
+    tpm: rukt_tpm::Measurer,
 }
 
 /// Prepares a pod from the words of `run`/`prepare`.
 fn prepare_from(g: &Globals, words: &[String], durable: bool) -> Result<Prepared> {
     let mut w = RunWords::parse(words)?;
     w.spec.environment = environment(&w)?;
+    let tpm = g.measurer()?;
     let store = g.store()?;
     let pods = pods(g)?;
     let preparing = with_fetcher(
@@ -47,6 +49,15 @@ fn prepare_from(g: &Globals, words: &[String], durable: bool) -> Result<Prepared
             .context("cannot prepare the pod")
         },
     )?;
+    let (pod, manifest) = (&preparing.pod, &preparing.manifest);
+    if let Err(e) = rukt_pods::measure::pod_prepared(&tpm, pod, manifest) {
+        // Required and failed: leave nothing behind.
+        let _ = rukt_pods::remove::remove_pod_dir(&pod.path);
+        return Err(anyhow!(e).context(format!(
+            "cannot measure pod {} into the TPM (--tpm=required); removed it",
+            pod.uuid
+        )));
+    }
     if let Some(f) = &w.uuid_file_save {
         save_uuid(f, &preparing.pod.uuid.to_string())?;
     }
@@ -55,6 +66,7 @@ fn prepare_from(g: &Globals, words: &[String], durable: bool) -> Result<Prepared
         preparing,
         store,
         pods,
+        tpm,
     })
 }
 
@@ -106,6 +118,7 @@ pub fn run(g: &Globals, words: &[String]) -> Result<ExitCode> {
         debug: g.debug,
         interactive: p.words.spec.interactive,
         listen_fds: g.listen_fds.clone(),
+        tpm: Some(p.tpm),
     };
     let err = rukt_pods::run_preparing(&p.pods, &p.store, p.preparing, opts);
     Err(anyhow!(err).context(format!("cannot start pod {uuid}")))
@@ -122,6 +135,7 @@ pub fn run_prepared(
         debug: g.debug,
         interactive,
         listen_fds: g.listen_fds.clone(),
+        tpm: Some(g.measurer()?),
     };
     let err = rukt_pods::run_prepared(&existing_pods(g), &g.store()?, &pod, opts);
     Err(anyhow!(err).context(format!("cannot start pod {}", pod.uuid)))

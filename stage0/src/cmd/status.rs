@@ -37,6 +37,7 @@ pub fn run(
         rukt_pods::check_network(&pod).context("the pod's networks do not pass CNI CHECK")?;
     }
     let st = rukt_pods::status(&pod);
+    super::tpm_measure::measure_exits(&g.measurer()?, &pod, &st);
     let mut out = std::io::stdout().lock();
     if format == Format::Json {
         serde_json::to_writer_pretty(&mut out, &st)?;
