@@ -13,6 +13,7 @@ pub mod pods;
 pub mod push;
 pub mod registry;
 pub mod rukt;
+pub mod signing;
 pub mod tools;
 pub mod tree;
 pub mod umoci;

@@ -72,7 +72,7 @@ pub enum TrustError {
         policy: String,
     },
     /// The scope's policy is `reject`.
-    #[error("{image} is rejected by the signature policy (scope {scope})")]
+    #[error("rejected by the signature policy (scope {scope})")]
     Rejected {
         /// The image.
         image: String,
@@ -80,7 +80,7 @@ pub enum TrustError {
         scope: String,
     },
     /// A signature is required but the transport carries none.
-    #[error("{image} must be signed (scope {scope}), but {transport} images carry no signatures rukt can read")]
+    #[error("the signature policy wants a signature (scope {scope}), but {transport} images carry none rukt can read")]
     NoSignatures {
         /// The image.
         image: String,
@@ -90,7 +90,7 @@ pub enum TrustError {
         transport: &'static str,
     },
     /// No signature satisfies a requirement.
-    #[error("{image} is not trusted: {requirement} (scope {scope}) is not satisfied: {}", reasons.join("; "))]
+    #[error("not trusted: {requirement} (scope {scope}) is not satisfied: {}", reasons.join("; "))]
     Unverified {
         /// The image.
         image: String,
@@ -157,6 +157,23 @@ impl TrustPolicy {
             registries_d: RegistriesD::load(&rd)?,
             insecure: false,
         })
+    }
+
+    /// Refuses a `rukt trust` scope (`""` for root keys) that the policy
+    /// file `load` would read defines already.
+    pub fn check_new_scope(config_dir: &Path, policy: Option<&Path>, scope: &str) -> Result<(), TrustError> {
+        let path = policy.map(Path::to_path_buf).unwrap_or_else(|| config_dir.join("policy.json"));
+        if policy.is_none() && !path.exists() {
+            return Ok(());
+        }
+        let file = PolicyFile::load(&path)?;
+        if file.transports.get("docker").is_some_and(|d| d.contains_key(scope)) {
+            return Err(TrustError::Conflict {
+                scope: scope.to_string(),
+                policy: path.display().to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// `--insecure-options=image`: accept anything, recorded as such.

@@ -12,6 +12,7 @@ mod run;
 mod status;
 mod stop;
 mod table;
+mod trust;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,9 @@ pub struct Globals {
     pub dir: std::path::PathBuf,
     pub config_dir: std::path::PathBuf,
     pub insecure_http: bool,
+    /// Where the signature policy comes from (`--signature-policy`,
+    /// `--registries-d`, `--insecure-options=image`).
+    pub trust: rukt_images::fetch::TrustOptions,
     /// Socket activation's descriptors, checked before anything was opened.
     pub listen_fds: Option<rukt_contract::ListenFds>,
 }
@@ -44,6 +48,7 @@ impl Globals {
         FetchOptions {
             insecure_http: self.insecure_http,
             config_dir: self.config_dir.clone(),
+            trust: self.trust.clone(),
             ..FetchOptions::default()
         }
     }
@@ -59,11 +64,17 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
             .with_context(|| format!("invalid --dir {}", cli.dir.display()))?,
         config_dir: cli.config_dir,
         insecure_http: cli.insecure_options.contains(&InsecureOption::Http),
+        trust: rukt_images::fetch::TrustOptions {
+            policy: cli.trust.signature_policy,
+            registries_d: cli.trust.registries_d,
+            insecure: cli.insecure_options.contains(&InsecureOption::Image),
+        },
         listen_fds,
     };
     match cli.command {
         Command::Fetch(args) => fetch::run(&g, args),
         Command::Image(cmd) => image::run(&g, cmd),
+        Command::Trust(args) => trust::run(&g, args),
         Command::App(cmd) => app::run(&g, cmd),
         Command::Run(w) => run::run(&g, &w.words),
         Command::Prepare(w) => run::prepare(&g, &w.words),
