@@ -15,6 +15,8 @@ for g in "${groups[@]}"; do
     *) echo "setup.sh: unknown group $g (build|test|bench)" >&2; exit 2 ;;
     esac
 done
+# Image trust (docs/trust.md): gpg keys and signatures, openssl P-256 sigstore keys.
+case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(gnupg openssl) ;; esac
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

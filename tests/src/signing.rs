@@ -19,11 +19,17 @@ fn run_env(program: &Path, args: &[&str], env: &[(&str, &Path)], input: Option<&
     cmd.args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
     if let Some(data) = input {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("piped stdin");
@@ -65,15 +71,25 @@ impl GpgKey {
         let mut perms = std::fs::metadata(&home).unwrap().permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o700);
         std::fs::set_permissions(&home, perms).unwrap();
-        let mut key = GpgKey { home, fingerprint: String::new() };
+        let mut key = GpgKey {
+            home,
+            fingerprint: String::new(),
+        };
         let uid = format!("rukt test {name} <{name}@x.invalid>");
         let mut args = key.base_args();
         if let Some(t) = faked_time {
             args.extend(["--faked-system-time".to_string(), t.to_string()]);
         }
-        args.extend(["--quick-gen-key".into(), uid, "ed25519".into(), "sign".into(), expire.into()]);
+        args.extend([
+            "--quick-gen-key".into(),
+            uid,
+            "ed25519".into(),
+            "sign".into(),
+            expire.into(),
+        ]);
         key.gpg(&args, None);
-        let listing = String::from_utf8(key.gpg(&key.with(&["--with-colons", "--list-keys"]), None)).unwrap();
+        let listing =
+            String::from_utf8(key.gpg(&key.with(&["--with-colons", "--list-keys"]), None)).unwrap();
         key.fingerprint = listing
             .lines()
             .find_map(|l| l.strip_prefix("fpr:"))
@@ -83,9 +99,16 @@ impl GpgKey {
     }
 
     fn base_args(&self) -> Vec<String> {
-        ["--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", ""]
-            .map(String::from)
-            .to_vec()
+        [
+            "--batch",
+            "--yes",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn with(&self, extra: &[&str]) -> Vec<String> {
@@ -112,20 +135,32 @@ impl GpgKey {
 
     /// `gpg --sign` (a compressed one-pass signed message, as simple signing wants) of `data`.
     pub fn sign(&self, data: &[u8]) -> Vec<u8> {
-        self.gpg(&self.with(&["--local-user", &self.fingerprint, "--sign"]), Some(data))
+        self.gpg(
+            &self.with(&["--local-user", &self.fingerprint, "--sign"]),
+            Some(data),
+        )
     }
 
     /// `--sign` at a faked time (to sign with a key that has since expired).
     pub fn sign_at(&self, data: &[u8], faked_time: &str) -> Vec<u8> {
         self.gpg(
-            &self.with(&["--faked-system-time", faked_time, "--local-user", &self.fingerprint, "--sign"]),
+            &self.with(&[
+                "--faked-system-time",
+                faked_time,
+                "--local-user",
+                &self.fingerprint,
+                "--sign",
+            ]),
             Some(data),
         )
     }
 
     /// `gpg --clearsign` of `data` (refused by verifiers).
     pub fn clearsign(&self, data: &[u8]) -> Vec<u8> {
-        self.gpg(&self.with(&["--local-user", &self.fingerprint, "--clearsign"]), Some(data))
+        self.gpg(
+            &self.with(&["--local-user", &self.fingerprint, "--clearsign"]),
+            Some(data),
+        )
     }
 
     /// `gpg --store`: a literal data packet, unsigned.
@@ -135,16 +170,29 @@ impl GpgKey {
 
     /// Revokes the key with the revocation certificate gpg made with it.
     pub fn revoke(&self) {
-        let cert = self.home.join("openpgp-revocs.d").join(format!("{}.rev", self.fingerprint));
+        let cert = self
+            .home
+            .join("openpgp-revocs.d")
+            .join(format!("{}.rev", self.fingerprint));
         let text = std::fs::read_to_string(&cert).expect("gpg's revocation certificate");
         // gpg prefixes the armour line with ':' against accidental import.
-        let text = text.replace(":-----BEGIN PGP PUBLIC KEY BLOCK-----", "-----BEGIN PGP PUBLIC KEY BLOCK-----");
+        let text = text.replace(
+            ":-----BEGIN PGP PUBLIC KEY BLOCK-----",
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----",
+        );
         self.gpg(&self.with(&["--import"]), Some(text.as_bytes()));
     }
 
     /// `skopeo copy --sign-by` of `oci:LAYOUT:TAG` to `docker://HOST/NAME_TAG`, with
     /// registries.d in `registries_d` saying where the lookaside is.
-    pub fn push_signed(&self, layout_dir: &Path, tag: &str, registry: &Registry, name_tag: &str, registries_d: &Path) {
+    pub fn push_signed(
+        &self,
+        layout_dir: &Path,
+        tag: &str,
+        registry: &Registry,
+        name_tag: &str,
+        registries_d: &Path,
+    ) {
         let skopeo = tools::require("skopeo", "install the Debian package skopeo");
         let src = format!("oci:{}:{tag}", layout_dir.display());
         let dest = format!("docker://{}/{name_tag}", registry.host());
@@ -226,14 +274,40 @@ impl P256Key {
         let private = dir.join(format!("{name}.key.pem"));
         let public = dir.join(format!("{name}.pub.pem"));
         let o = openssl();
-        tools::run_checked(&o, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", private.to_str().unwrap()]);
-        tools::run_checked(&o, &["pkey", "-in", private.to_str().unwrap(), "-pubout", "-out", public.to_str().unwrap()]);
+        tools::run_checked(
+            &o,
+            &[
+                "ecparam",
+                "-name",
+                "prime256v1",
+                "-genkey",
+                "-noout",
+                "-out",
+                private.to_str().unwrap(),
+            ],
+        );
+        tools::run_checked(
+            &o,
+            &[
+                "pkey",
+                "-in",
+                private.to_str().unwrap(),
+                "-pubout",
+                "-out",
+                public.to_str().unwrap(),
+            ],
+        );
         P256Key { private, public }
     }
 
     /// Base64 DER ECDSA-SHA256 signature of `data` (`openssl dgst -sha256 -sign`).
     pub fn sign(&self, data: &[u8]) -> String {
-        let sig = run_env(&openssl(), &["dgst", "-sha256", "-sign", self.private.to_str().unwrap()], &[], Some(data));
+        let sig = run_env(
+            &openssl(),
+            &["dgst", "-sha256", "-sign", self.private.to_str().unwrap()],
+            &[],
+            Some(data),
+        );
         let b64 = run_env(&openssl(), &["base64", "-A"], &[], Some(&sig));
         String::from_utf8(b64).unwrap().trim().to_string()
     }
@@ -242,7 +316,13 @@ impl P256Key {
 /// Pushes a cosign-style attachment `sha256-<hex>.sig` for `digest` to `repo` on the
 /// registry: an OCI layout written by hand (empty config, one payload layer per signature,
 /// the signature in the layer's annotation), copied with `skopeo copy --preserve-digests`.
-pub fn push_attachment(dir: &Path, registry: &Registry, repo: &str, digest: &str, sigs: &[(Vec<u8>, String)]) {
+pub fn push_attachment(
+    dir: &Path,
+    registry: &Registry,
+    repo: &str,
+    digest: &str,
+    sigs: &[(Vec<u8>, String)],
+) {
     let layout = dir.join(format!("att-{}", &hex_of(digest)[..12]));
     let blobs = layout.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
@@ -285,12 +365,28 @@ pub fn push_attachment(dir: &Path, registry: &Registry, repo: &str, digest: &str
     }))
     .unwrap();
     std::fs::write(layout.join("index.json"), index).unwrap();
-    std::fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
     let skopeo = tools::require("skopeo", "install the Debian package skopeo");
     let src = format!("oci:{}:sig", layout.display());
-    let dest = format!("docker://{}/{repo}:sha256-{}.sig", registry.host(), hex_of(digest));
+    let dest = format!(
+        "docker://{}/{repo}:sha256-{}.sig",
+        registry.host(),
+        hex_of(digest)
+    );
     tools::run_checked(
         &skopeo,
-        &["--insecure-policy", "copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false", &src, &dest],
+        &[
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            &src,
+            &dest,
+        ],
     );
 }

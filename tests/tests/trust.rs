@@ -40,7 +40,13 @@ impl World {
             ),
         )
         .unwrap();
-        World { tmp, registry, conf, lookaside, rukt: Rukt::new() }
+        World {
+            tmp,
+            registry,
+            conf,
+            lookaside,
+            rukt: Rukt::new(),
+        }
     }
 
     fn host(&self) -> String {
@@ -52,7 +58,11 @@ impl World {
     }
 
     fn policy(&self, p: Value) {
-        std::fs::write(self.conf.join("policy.json"), serde_json::to_vec_pretty(&p).unwrap()).unwrap();
+        std::fs::write(
+            self.conf.join("policy.json"),
+            serde_json::to_vec_pretty(&p).unwrap(),
+        )
+        .unwrap();
     }
 
     /// Policy: `default` rejects; `HOST/test` requires `req`, plus extra scopes.
@@ -83,7 +93,13 @@ impl World {
     /// Pushes `repo:v1` signed by `key` with skopeo.
     fn push_signed(&self, key: &GpgKey, repo: &str) -> (String, String) {
         let (dir, digest) = self.layout(repo);
-        key.push_signed(&dir, "v1", &self.registry, &format!("{repo}:v1"), &self.conf.join("registries.d"));
+        key.push_signed(
+            &dir,
+            "v1",
+            &self.registry,
+            &format!("{repo}:v1"),
+            &self.conf.join("registries.d"),
+        );
         (format!("docker://{}/{repo}:v1", self.host()), digest)
     }
 
@@ -126,9 +142,20 @@ impl World {
         let out = self.cmd(&a);
         rukt_tests::note(&format!("REFUSED {needle}: {}", out.stderr.trim()));
         assert_clean_failure(&out);
-        assert!(out.stderr.contains(needle), "the refusal of {args:?} should say {needle:?}:\n{out}");
-        assert_store_unchanged(&before, &self.rukt.snapshot(), &format!("the refused fetch of {args:?}"));
-        assert_eq!(self.ok(&["image", "list", "--format", "json"]), listed, "image list changed");
+        assert!(
+            out.stderr.contains(needle),
+            "the refusal of {args:?} should say {needle:?}:\n{out}"
+        );
+        assert_store_unchanged(
+            &before,
+            &self.rukt.snapshot(),
+            &format!("the refused fetch of {args:?}"),
+        );
+        assert_eq!(
+            self.ok(&["image", "list", "--format", "json"]),
+            listed,
+            "image list changed"
+        );
         out
     }
 }
@@ -141,8 +168,17 @@ fn skopeo_copy(from: &str, to: &str) {
     let skopeo = tools::require("skopeo", "install the Debian package skopeo");
     tools::run_checked(
         &skopeo,
-        &["--insecure-policy", "copy", "--quiet", "--preserve-digests", "--remove-signatures",
-          "--src-tls-verify=false", "--dest-tls-verify=false", from, to],
+        &[
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--remove-signatures",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            from,
+            to,
+        ],
     );
 }
 
@@ -152,12 +188,18 @@ fn gpg_signed_image_is_fetched_and_what_verified_it_is_recorded() {
     let key = GpgKey::generate(w.tmp.path(), "a");
     let key_file = key.export_to(&w.path("a.gpg"));
     let (reference, digest) = w.push_signed(&key, "test/img");
-    assert!(signing::lookaside_file(&w.lookaside, "test/img", &digest, 1).exists(), "skopeo wrote no signature");
+    assert!(
+        signing::lookaside_file(&w.lookaside, "test/img", &digest, 1).exists(),
+        "skopeo wrote no signature"
+    );
     w.policy_for_test(signed_by(&key_file), &[]);
 
     let rec = w.fetch(&reference);
     assert_eq!(rec["trust"]["policy"], json!(["signedBy"]));
-    assert_eq!(rec["trust"]["scope"], json!(format!("docker:{}/test", w.host())));
+    assert_eq!(
+        rec["trust"]["scope"],
+        json!(format!("docker:{}/test", w.host()))
+    );
     let signer = &rec["trust"]["signers"][0];
     assert_eq!(signer["kind"], "openpgp");
     assert_eq!(signer["fingerprint"], json!(key.fingerprint));
@@ -166,7 +208,10 @@ fn gpg_signed_image_is_fetched_and_what_verified_it_is_recorded() {
 
     // By digest: the same repository is enough (matchRepoDigestOrExact).
     let by_digest = format!("docker://{}/test/img@{digest}", w.host());
-    assert_eq!(w.fetch(&by_digest)["trust"]["signers"][0]["fingerprint"], json!(key.fingerprint));
+    assert_eq!(
+        w.fetch(&by_digest)["trust"]["signers"][0]["fingerprint"],
+        json!(key.fingerprint)
+    );
     // An update re-checks, and still passes.
     w.ok(&["fetch", "--quiet", "--pull-policy=update", &reference]);
 }
@@ -181,7 +226,13 @@ fn gpg_refusals_store_nothing() {
     let (signed, signed_digest) = w.push_signed(&a, "test/img");
     // b is trusted, but only for another scope.
     w.policy_for_test(signed_by(&a_file), &[("other", signed_by(&b_file))]);
-    let good_sig = std::fs::read(signing::lookaside_file(&w.lookaside, "test/img", &signed_digest, 1)).unwrap();
+    let good_sig = std::fs::read(signing::lookaside_file(
+        &w.lookaside,
+        "test/img",
+        &signed_digest,
+        1,
+    ))
+    .unwrap();
 
     let (unsigned, _) = w.push("test/unsigned");
     w.refused(&[&unsigned], "no signature for");
@@ -219,7 +270,10 @@ fn gpg_refusals_store_nothing() {
         put_signature(&w.lookaside, &repo, &digest, 1, &blob);
         let out = w.refused(&[&reference], needle);
         if name == "unparsed" {
-            assert!(!out.stderr.contains("invalid payload"), "parsed before verification:\n{out}");
+            assert!(
+                !out.stderr.contains("invalid payload"),
+                "parsed before verification:\n{out}"
+            );
         }
     }
 
@@ -230,7 +284,13 @@ fn gpg_refusals_store_nothing() {
     }
     w.refused(&[&many], "more than 128 signatures");
     let (big, big_digest) = w.push("test/big");
-    put_signature(&w.lookaside, "test/big", &big_digest, 1, &vec![0x80u8; 5 << 20]);
+    put_signature(
+        &w.lookaside,
+        "test/big",
+        &big_digest,
+        1,
+        &vec![0x80u8; 5 << 20],
+    );
     w.refused(&[&big], "larger than 4 MiB");
 }
 
@@ -253,7 +313,10 @@ fn expired_and_revoked_keys_are_refused() {
     let expired = GpgKey::generate_with(w.tmp.path(), "old", "1d", Some("20200101T000000"));
     let revoked = GpgKey::generate(w.tmp.path(), "rev");
     let (old_ref, old_digest) = w.push("test/old");
-    let blob = expired.sign_at(&payload(SIMPLE, &old_digest, &w.identity("test/old"), ""), "20200101T120000");
+    let blob = expired.sign_at(
+        &payload(SIMPLE, &old_digest, &w.identity("test/old"), ""),
+        "20200101T120000",
+    );
     put_signature(&w.lookaside, "test/old", &old_digest, 1, &blob);
     let (rev_ref, rev_digest) = w.push("test/rev");
     let blob = revoked.sign(&payload(SIMPLE, &rev_digest, &w.identity("test/rev"), ""));
@@ -261,10 +324,12 @@ fn expired_and_revoked_keys_are_refused() {
     revoked.revoke();
     let old_file = expired.export_to(&w.path("old.gpg"));
     let rev_file = revoked.export_to(&w.path("rev.gpg"));
-    w.policy(json!({"default": [{"type": "reject"}], "transports": {"docker": {
-        format!("{}/test/old", w.host()): [signed_by(&old_file)],
-        format!("{}/test/rev", w.host()): [signed_by(&rev_file)],
-    }}}));
+    w.policy(
+        json!({"default": [{"type": "reject"}], "transports": {"docker": {
+            format!("{}/test/old", w.host()): [signed_by(&old_file)],
+            format!("{}/test/rev", w.host()): [signed_by(&rev_file)],
+        }}}),
+    );
     w.refused(&[&old_ref], "has expired");
     w.refused(&[&rev_ref], "is revoked");
 }
@@ -288,19 +353,38 @@ fn sigstore_attachments_with_p256_keys() {
     // keyDatas, with the key among others.
     let b64 = |f: &Path| {
         let o = tools::require("openssl", "install openssl");
-        String::from_utf8(tools::run_checked(&o, &["base64", "-A", "-in", f.to_str().unwrap()])).unwrap()
+        String::from_utf8(tools::run_checked(
+            &o,
+            &["base64", "-A", "-in", f.to_str().unwrap()],
+        ))
+        .unwrap()
     };
-    w.policy_for_test(json!({"type": "sigstoreSigned", "keyDatas": [b64(&other.public), b64(&k.public)]}), &[]);
+    w.policy_for_test(
+        json!({"type": "sigstoreSigned", "keyDatas": [b64(&other.public), b64(&k.public)]}),
+        &[],
+    );
     w.ok(&["fetch", "--quiet", "--pull-policy=update", &reference]);
 
     // Another key is refused; so is a simple-signing payload in an attachment, and an
     // OpenPGP key for a sigstore signature.
-    w.policy_for_test(json!({"type": "sigstoreSigned", "keyPath": other.public}), &[]);
-    w.refused(&["--pull-policy=update", &reference], "no trusted sigstore key made this signature");
+    w.policy_for_test(
+        json!({"type": "sigstoreSigned", "keyPath": other.public}),
+        &[],
+    );
+    w.refused(
+        &["--pull-policy=update", &reference],
+        "no trusted sigstore key made this signature",
+    );
     let (wrong_type, wt_digest) = w.push("test/wrongtype");
     let p = payload(SIMPLE, &wt_digest, &w.identity("test/wrongtype"), "");
     let sig = other.sign(&p);
-    signing::push_attachment(w.tmp.path(), &w.registry, "test/wrongtype", &wt_digest, &[(p, sig)]);
+    signing::push_attachment(
+        w.tmp.path(),
+        &w.registry,
+        "test/wrongtype",
+        &wt_digest,
+        &[(p, sig)],
+    );
     w.refused(&[&wrong_type], "payload type");
     let gpg = GpgKey::generate(w.tmp.path(), "g");
     w.policy_for_test(signed_by(&gpg.export_to(&w.path("g.gpg"))), &[]);
@@ -313,20 +397,32 @@ fn an_index_must_carry_the_signed_digest() {
     let key = GpgKey::generate(w.tmp.path(), "a");
     let key_file = key.export_to(&w.path("a.gpg"));
     let (_, signed_digest) = w.push_signed(&key, "test/img");
-    let good = std::fs::read(signing::lookaside_file(&w.lookaside, "test/img", &signed_digest, 1)).unwrap();
+    let good = std::fs::read(signing::lookaside_file(
+        &w.lookaside,
+        "test/img",
+        &signed_digest,
+        1,
+    ))
+    .unwrap();
     let arch = match std::env::consts::ARCH {
         "aarch64" => "arm64",
         _ => "amd64",
     };
     let (dir, index_digest) = w.layout_of(
         "multi",
-        &[tiny_image("m1").arch(arch, None), tiny_image("m2").arch("s390x", None)],
+        &[
+            tiny_image("m1").arch(arch, None),
+            tiny_image("m2").arch("s390x", None),
+        ],
     );
     push(&dir, "v1", &w.registry, "test/multi:v1");
     // The valid signature (of another manifest) placed for the index and its instance.
     put_signature(&w.lookaside, "test/multi", &index_digest, 1, &good);
     w.policy_for_test(signed_by(&key_file), &[]);
-    w.refused(&[&format!("docker://{}/test/multi:v1", w.host())], "the signature is for");
+    w.refused(
+        &[&format!("docker://{}/test/multi:v1", w.host())],
+        "the signature is for",
+    );
 }
 
 #[test]
@@ -336,17 +432,29 @@ fn rukt_trust_prefixes_merge_into_the_policy() {
     let key_file = key.export_to(&w.path("a.gpg"));
     let prefix = format!("{}/test", w.host());
     let out = w.ok(&["trust", "--prefix", &prefix, key_file.to_str().unwrap()]);
-    assert!(out.contains(&key.fingerprint), "rukt trust must show the fingerprint:\n{out}");
+    assert!(
+        out.contains(&key.fingerprint),
+        "rukt trust must show the fingerprint:\n{out}"
+    );
     let listed = w.ok(&["trust", "list", "--no-legend"]);
-    assert!(listed.contains(&prefix) && listed.contains(&key.fingerprint) && listed.contains("openpgp"), "{listed}");
+    assert!(
+        listed.contains(&prefix) && listed.contains(&key.fingerprint) && listed.contains("openpgp"),
+        "{listed}"
+    );
 
     let (signed, _) = w.push_signed(&key, "test/img");
-    assert_eq!(w.fetch(&signed)["trust"]["signers"][0]["fingerprint"], json!(key.fingerprint));
+    assert_eq!(
+        w.fetch(&signed)["trust"]["signers"][0]["fingerprint"],
+        json!(key.fingerprint)
+    );
     let (unsigned, _) = w.push("test/unsigned");
     w.refused(&[&unsigned], "no signature for");
     // Path components, not string prefixes: test does not cover testx.
     let (beside, _) = w.push("testx/u");
-    assert_eq!(w.fetch(&beside)["trust"]["policy"], json!(["insecureAcceptAnything"]));
+    assert_eq!(
+        w.fetch(&beside)["trust"]["policy"],
+        json!(["insecureAcceptAnything"])
+    );
 
     // A prefix policy.json defines is refused, and so is the conflict at fetch.
     w.policy(json!({"default": [{"type": "insecureAcceptAnything"}], "transports": {"docker": {prefix.clone(): [{"type": "reject"}]}}}));
@@ -372,9 +480,17 @@ fn rukt_trust_prefixes_merge_into_the_policy() {
 fn policy_file_errors_insecure_option_and_recheck() {
     let w = World::new();
     let (reference, _) = w.push("test/img");
-    std::fs::write(w.conf.join("policy.json"), r#"{"default":[{"type":"insecureAcceptAnything"}],"extra":1}"#).unwrap();
+    std::fs::write(
+        w.conf.join("policy.json"),
+        r#"{"default":[{"type":"insecureAcceptAnything"}],"extra":1}"#,
+    )
+    .unwrap();
     w.refused(&[&reference], "unknown field `extra`");
-    std::fs::write(w.conf.join("policy.json"), r#"{"default":[{"type":"insecureAcceptAnything"}],"default":[]}"#).unwrap();
+    std::fs::write(
+        w.conf.join("policy.json"),
+        r#"{"default":[{"type":"insecureAcceptAnything"}],"default":[]}"#,
+    )
+    .unwrap();
     w.refused(&[&reference], "duplicate field `default`");
 
     // --signature-policy: another file, podman's format.
@@ -385,10 +501,22 @@ fn policy_file_errors_insecure_option_and_recheck() {
     w.refused(&[&flag, &reference], "rejected by the signature policy");
 
     // --insecure-options=image skips it, says so and records it.
-    let out = w.cmd(&[&flag, "--insecure-options=http,image", "fetch", "--quiet", &reference]);
+    let out = w.cmd(&[
+        &flag,
+        "--insecure-options=http,image",
+        "fetch",
+        "--quiet",
+        &reference,
+    ]);
     assert!(out.success(), "{out}");
-    assert!(out.stderr.contains("--insecure-options=image"), "not said on stderr:\n{out}");
-    assert_eq!(w.inspect(&reference)["trust"]["policy"], json!(["--insecure-options=image"]));
+    assert!(
+        out.stderr.contains("--insecure-options=image"),
+        "not said on stderr:\n{out}"
+    );
+    assert_eq!(
+        w.inspect(&reference)["trust"]["policy"],
+        json!(["--insecure-options=image"])
+    );
 
     // Stored, but the policy now wants a signature for it: checked again.
     let key = GpgKey::generate(w.tmp.path(), "a");
@@ -406,16 +534,83 @@ fn remap_identity_accepts_a_mirror() {
     let (signed, digest) = w.push_signed(&key, "test/img");
     let mirror = format!("docker://{}/mirror/img:v1", w.host());
     skopeo_copy(&signed, &mirror);
-    let sig = std::fs::read(signing::lookaside_file(&w.lookaside, "test/img", &digest, 1)).unwrap();
+    let sig = std::fs::read(signing::lookaside_file(
+        &w.lookaside,
+        "test/img",
+        &digest,
+        1,
+    ))
+    .unwrap();
     put_signature(&w.lookaside, "mirror/img", &digest, 1, &sig);
 
     let host = w.host();
-    w.policy(json!({"default": [{"type": "reject"}], "transports": {"docker": {
-        format!("{host}/mirror"): [signed_by(&key_file)],
-    }}}));
+    w.policy(
+        json!({"default": [{"type": "reject"}], "transports": {"docker": {
+            format!("{host}/mirror"): [signed_by(&key_file)],
+        }}}),
+    );
     w.refused(&[&mirror], "is not accepted for");
     let mut remap = signed_by(&key_file);
     remap["signedIdentity"] = json!({"type": "remapIdentity", "prefix": format!("{host}/mirror"), "signedPrefix": format!("{host}/test")});
     w.policy(json!({"default": [{"type": "reject"}], "transports": {"docker": {format!("{host}/mirror"): [remap]}}}));
-    assert_eq!(w.fetch(&mirror)["trust"]["signers"][0]["identity"], json!(w.identity("test/img")));
+    assert_eq!(
+        w.fetch(&mirror)["trust"]["signers"][0]["identity"],
+        json!(w.identity("test/img"))
+    );
+}
+
+#[test]
+fn signed_images_run_and_refused_ones_store_nothing() {
+    let w = World::new();
+    let key = GpgKey::generate(w.tmp.path(), "a");
+    let key_file = key.export_to(&w.path("a.gpg"));
+    let spec = rukt_tests::pods::pod_image();
+    let (dir, _) = w.layout_of("pod", std::slice::from_ref(&spec));
+    key.push_signed(
+        &dir,
+        "v1",
+        &w.registry,
+        "test/pod:v1",
+        &w.conf.join("registries.d"),
+    );
+    push(&dir, "v1", &w.registry, "test/unsigned-pod:v1");
+    w.policy_for_test(signed_by(&key_file), &[]);
+    let host = w.host();
+    let uuid_file = w.path("uuid");
+    let run = |repo: &str| {
+        let image = format!("docker://{host}/{repo}:v1");
+        let save = format!("--uuid-file-save={}", uuid_file.display());
+        w.cmd(&[
+            "run",
+            "--stage1=fly",
+            "--quiet",
+            &save,
+            &image,
+            "--exec",
+            "/bin/sh",
+            "--",
+            "-c",
+            "echo signed-and-running",
+        ])
+    };
+
+    let out = run("test/pod");
+    assert!(out.success(), "the signed image should run:\n{out}");
+    assert!(out.stdout.contains("signed-and-running"), "{out}");
+    assert_eq!(
+        w.inspect(&format!("{host}/test/pod:v1"))["trust"]["signers"][0]["fingerprint"],
+        json!(key.fingerprint)
+    );
+
+    // The pod is removed (its mounts with it) so that the store compares.
+    w.ok(&["rm", "--uuid-file", uuid_file.to_str().unwrap()]);
+    std::fs::remove_file(&uuid_file).unwrap();
+    // The same image, unsigned under another name: refused before anything is stored.
+    let listed = w.ok(&["image", "list", "--format", "json"]);
+    let before = w.rukt.snapshot();
+    let out = run("test/unsigned-pod");
+    assert_clean_failure(&out);
+    assert!(out.stderr.contains("no signature for"), "{out}");
+    assert_store_unchanged(&before, &w.rukt.snapshot(), "the refused run");
+    assert_eq!(w.ok(&["image", "list", "--format", "json"]), listed);
 }

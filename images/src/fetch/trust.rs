@@ -17,8 +17,13 @@ pub(crate) struct SourceSignatures<'a> {
 
 impl Signatures for SourceSignatures<'_> {
     fn attachment(&self, tag: &str) -> Result<Option<Vec<u8>>, String> {
-        let m = self.source.tagged_manifest(tag).map_err(|e| e.to_string())?;
-        if m.as_ref().is_some_and(|b| b.len() as u64 > MAX_SIGNATURE_SIZE) {
+        let m = self
+            .source
+            .tagged_manifest(tag)
+            .map_err(|e| e.to_string())?;
+        if m.as_ref()
+            .is_some_and(|b| b.len() as u64 > MAX_SIGNATURE_SIZE)
+        {
             return Err("the attachment manifest is larger than 4 MiB".into());
         }
         Ok(m)

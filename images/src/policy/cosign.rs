@@ -25,7 +25,10 @@ pub struct Keys {
 /// The fingerprint rukt shows for a public key: SHA-256 of its DER
 /// SubjectPublicKeyInfo.
 fn fingerprint(k: &VerifyingKey) -> String {
-    let der = k.to_public_key_der().map(|d| d.as_bytes().to_vec()).unwrap_or_default();
+    let der = k
+        .to_public_key_der()
+        .map(|d| d.as_bytes().to_vec())
+        .unwrap_or_default();
     format!("SHA256:{}", Digest::sha256_of(&der).hex())
 }
 

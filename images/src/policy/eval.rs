@@ -80,7 +80,9 @@ pub enum TrustError {
         scope: String,
     },
     /// A signature is required but the transport carries none.
-    #[error("the signature policy wants a signature (scope {scope}), but {transport} images carry none rukt can read")]
+    #[error(
+        "the signature policy wants a signature (scope {scope}), but {transport} images carry none rukt can read"
+    )]
     NoSignatures {
         /// The image.
         image: String,
@@ -133,8 +135,14 @@ impl TrustPolicy {
     /// Loads `policy` (default `config_dir/policy.json`; an explicit path
     /// must exist), `registries_d` (default `config_dir/registries.d`) and
     /// the keys `rukt trust` stored under `config_dir`.
-    pub fn load(config_dir: &Path, policy: Option<&Path>, registries_d: Option<&Path>) -> Result<TrustPolicy, TrustError> {
-        let path = policy.map(Path::to_path_buf).unwrap_or_else(|| config_dir.join("policy.json"));
+    pub fn load(
+        config_dir: &Path,
+        policy: Option<&Path>,
+        registries_d: Option<&Path>,
+    ) -> Result<TrustPolicy, TrustError> {
+        let path = policy
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| config_dir.join("policy.json"));
         let mut file = if policy.is_none() && !path.exists() {
             debug!(path = %path.display(), "no signature policy; unsigned images are accepted outside rukt trust prefixes");
             default_policy()
@@ -146,11 +154,16 @@ impl TrustPolicy {
         for (prefix, req) in Keystore::new(config_dir).scopes()? {
             let scope = prefix.unwrap_or_default();
             if docker.contains_key(&scope) {
-                return Err(TrustError::Conflict { scope, policy: origin });
+                return Err(TrustError::Conflict {
+                    scope,
+                    policy: origin,
+                });
             }
             docker.insert(scope, vec![req]);
         }
-        let rd = registries_d.map(Path::to_path_buf).unwrap_or_else(|| config_dir.join("registries.d"));
+        let rd = registries_d
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| config_dir.join("registries.d"));
         Ok(TrustPolicy {
             policy: file,
             origin,
@@ -161,13 +174,23 @@ impl TrustPolicy {
 
     /// Refuses a `rukt trust` scope (`""` for root keys) that the policy
     /// file `load` would read defines already.
-    pub fn check_new_scope(config_dir: &Path, policy: Option<&Path>, scope: &str) -> Result<(), TrustError> {
-        let path = policy.map(Path::to_path_buf).unwrap_or_else(|| config_dir.join("policy.json"));
+    pub fn check_new_scope(
+        config_dir: &Path,
+        policy: Option<&Path>,
+        scope: &str,
+    ) -> Result<(), TrustError> {
+        let path = policy
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| config_dir.join("policy.json"));
         if policy.is_none() && !path.exists() {
             return Ok(());
         }
         let file = PolicyFile::load(&path)?;
-        if file.transports.get("docker").is_some_and(|d| d.contains_key(scope)) {
+        if file
+            .transports
+            .get("docker")
+            .is_some_and(|d| d.contains_key(scope))
+        {
             return Err(TrustError::Conflict {
                 scope: scope.to_string(),
                 policy: path.display().to_string(),
@@ -225,7 +248,12 @@ impl TrustPolicy {
     /// Decides on `image`, whose manifest digests are `digests` (the one
     /// the reference names, then the chosen instance of an index), with
     /// signatures read through `sigs`.
-    pub fn evaluate(&self, image: &ImageRef, digests: &[Digest], sigs: &dyn Signatures) -> Result<Verdict, TrustError> {
+    pub fn evaluate(
+        &self,
+        image: &ImageRef,
+        digests: &[Digest],
+        sigs: &dyn Signatures,
+    ) -> Result<Verdict, TrustError> {
         if self.insecure {
             warn!(%image, "signature policy skipped (--insecure-options=image)");
             return Ok(Verdict {
@@ -263,9 +291,14 @@ impl TrustPolicy {
                     transport: scope::transport(image),
                 });
             };
+            let subject = Subject {
+                image: r,
+                digests,
+                sigs,
+            };
             let result = match req {
-                Requirement::SignedBy { .. } => self.check_signed_by(req, r, digests, sigs)?,
-                _ => self.check_sigstore(req, r, digests, sigs)?,
+                Requirement::SignedBy { .. } => self.check_signed_by(req, &subject)?,
+                _ => self.check_sigstore(req, &subject)?,
             };
             match result {
                 Ok(signer) => verdict.signers.push(signer),
@@ -282,7 +315,8 @@ impl TrustPolicy {
         Ok(verdict)
     }
 
-    fn check_signed_by(&self, req: &Requirement, r: &RegistryRef, digests: &[Digest], sigs: &dyn Signatures) -> Result<Result<Signer, Vec<String>>, TrustError> {
+    fn check_signed_by(&self, req: &Requirement, s: &Subject<'_>) -> Checked {
+        let (r, digests, sigs) = (s.image, s.digests, s.sigs);
         let Requirement::SignedBy {
             key_path,
             key_paths,
@@ -294,7 +328,10 @@ impl TrustPolicy {
         };
         let mut ring = openpgp::Keyring::default();
         for (what, data) in key_material(key_path, key_paths, key_data.iter().collect())? {
-            ring.extend(openpgp::Keyring::parse(&data).map_err(|reason| TrustError::Key { what, reason })?);
+            ring.extend(
+                openpgp::Keyring::parse(&data)
+                    .map_err(|reason| TrustError::Key { what, reason })?,
+            );
         }
         let rule = req.identity();
         let storage = self.registries_d.storage_for(r);
@@ -336,7 +373,8 @@ impl TrustPolicy {
         Ok(Err(reasons))
     }
 
-    fn check_sigstore(&self, req: &Requirement, r: &RegistryRef, digests: &[Digest], sigs: &dyn Signatures) -> Result<Result<Signer, Vec<String>>, TrustError> {
+    fn check_sigstore(&self, req: &Requirement, s: &Subject<'_>) -> Checked {
+        let (r, digests, sigs) = (s.image, s.digests, s.sigs);
         let Requirement::SigstoreSigned {
             key_path,
             key_paths,
@@ -350,7 +388,9 @@ impl TrustPolicy {
         let datas: Vec<&String> = key_data.iter().chain(key_datas.iter().flatten()).collect();
         let mut keys = cosign::Keys::default();
         for (what, data) in key_material(key_path, key_paths, datas)? {
-            keys.extend(cosign::Keys::parse(&data).map_err(|reason| TrustError::Key { what, reason })?);
+            keys.extend(
+                cosign::Keys::parse(&data).map_err(|reason| TrustError::Key { what, reason })?,
+            );
         }
         let rule = req.identity();
         if !self.registries_d.storage_for(r).attachments() {
@@ -399,34 +439,69 @@ impl TrustPolicy {
     }
 }
 
+/// What a signature requirement is checked against.
+struct Subject<'a> {
+    image: &'a RegistryRef,
+    digests: &'a [Digest],
+    sigs: &'a dyn Signatures,
+}
+
+/// A signature requirement's outcome: the signer, or why each signature
+/// failed; `Err` when the requirement itself is unusable.
+type Checked = Result<Result<Signer, Vec<String>>, TrustError>;
+
 /// A verified payload must sign the digest it was found for and name an
 /// acceptable identity.
-fn accept_claims(c: &payload::Claims, d: &Digest, rule: &super::file::SignedIdentity, r: &RegistryRef) -> Result<(), String> {
+fn accept_claims(
+    c: &payload::Claims,
+    d: &Digest,
+    rule: &super::file::SignedIdentity,
+    r: &RegistryRef,
+) -> Result<(), String> {
     if &c.digest != d {
         return Err(format!("the signature is for {}, not {d}", c.digest));
     }
     if !identity::matches(rule, r, &c.identity)? {
-        return Err(format!("its identity {} is not accepted for {r}", c.identity));
+        return Err(format!(
+            "its identity {} is not accepted for {r}",
+            c.identity
+        ));
     }
     Ok(())
 }
 
 /// The bytes of every key a requirement names, with a description.
-fn key_material(path: &Option<PathBuf>, paths: &Option<Vec<PathBuf>>, datas: Vec<&String>) -> Result<Vec<(String, Vec<u8>)>, TrustError> {
+fn key_material(
+    path: &Option<PathBuf>,
+    paths: &Option<Vec<PathBuf>>,
+    datas: Vec<&String>,
+) -> Result<Vec<(String, Vec<u8>)>, TrustError> {
     let mut out = Vec::new();
     for p in path.iter().chain(paths.iter().flatten()) {
         let what = p.display().to_string();
-        let meta = std::fs::metadata(p).map_err(|e| TrustError::Key { what: what.clone(), reason: e.to_string() })?;
+        let meta = std::fs::metadata(p).map_err(|e| TrustError::Key {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
         if meta.len() > MAX_SIGNATURE_SIZE {
-            return Err(TrustError::Key { what, reason: "larger than 4 MiB".into() });
+            return Err(TrustError::Key {
+                what,
+                reason: "larger than 4 MiB".into(),
+            });
         }
-        let data = std::fs::read(p).map_err(|e| TrustError::Key { what: what.clone(), reason: e.to_string() })?;
+        let data = std::fs::read(p).map_err(|e| TrustError::Key {
+            what: what.clone(),
+            reason: e.to_string(),
+        })?;
         out.push((what, data));
     }
     for d in datas {
         let data = base64::engine::general_purpose::STANDARD
             .decode(d.trim())
-            .map_err(|_| TrustError::Key { what: "keyData".into(), reason: "not base64".into() })?;
+            .map_err(|_| TrustError::Key {
+                what: "keyData".into(),
+                reason: "not base64".into(),
+            })?;
         out.push(("keyData".into(), data));
     }
     Ok(out)
@@ -434,7 +509,12 @@ fn key_material(path: &Option<PathBuf>, paths: &Option<Vec<PathBuf>>, datas: Vec
 
 /// Reads `signature-1`, `signature-2`, ... for `digest` until one is
 /// missing; more than [`MAX_SIGNATURES`] is refused.
-fn read_lookaside(base: &str, r: &RegistryRef, digest: &Digest, sigs: &dyn Signatures) -> Result<Vec<Vec<u8>>, String> {
+fn read_lookaside(
+    base: &str,
+    r: &RegistryRef,
+    digest: &Digest,
+    sigs: &dyn Signatures,
+) -> Result<Vec<Vec<u8>>, String> {
     let mut out = Vec::new();
     for n in 1..=MAX_SIGNATURES + 1 {
         let url = lookaside_url(base, r, digest, n);
@@ -448,7 +528,9 @@ fn read_lookaside(base: &str, r: &RegistryRef, digest: &Digest, sigs: &dyn Signa
             break;
         };
         if n > MAX_SIGNATURES {
-            return Err(format!("more than {MAX_SIGNATURES} signatures for {digest}"));
+            return Err(format!(
+                "more than {MAX_SIGNATURES} signatures for {digest}"
+            ));
         }
         out.push(bytes);
     }

@@ -191,7 +191,8 @@ impl PolicyFile {
                 ));
             }
             for (scope, reqs) in scopes {
-                super::scope::check_scope(t, scope).map_err(|e| format!("{t} scope {scope:?}: {e}"))?;
+                super::scope::check_scope(t, scope)
+                    .map_err(|e| format!("{t} scope {scope:?}: {e}"))?;
                 if reqs.is_empty() {
                     return Err(format!("{t} scope {scope:?}: no requirements"));
                 }
@@ -226,7 +227,9 @@ impl Requirement {
                 ..
             } => {
                 if key_type != "GPGKeys" {
-                    return Err(format!("signedBy: unknown keyType {key_type:?} (only GPGKeys)"));
+                    return Err(format!(
+                        "signedBy: unknown keyType {key_type:?} (only GPGKeys)"
+                    ));
                 }
                 let n = [key_path.is_some(), key_paths.is_some(), key_data.is_some()]
                     .iter()
@@ -340,7 +343,8 @@ where
     struct Inner<V>(BTreeMap<String, V>);
     impl<'de, V: Deserialize<'de>> Deserialize<'de> for Inner<V> {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            d.deserialize_map(UniqueMap(std::marker::PhantomData)).map(Inner)
+            d.deserialize_map(UniqueMap(std::marker::PhantomData))
+                .map(Inner)
         }
     }
     let outer: BTreeMap<String, Inner<V>> =

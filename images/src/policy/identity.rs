@@ -18,7 +18,9 @@ fn parse(s: &str) -> Result<RegistryRef, String> {
 /// Parses without implying `:latest` (for repositories).
 fn parse_repo(s: &str) -> Result<String, String> {
     if s.contains('@') || s.rsplit_once(':').is_some_and(|(_, t)| !t.contains('/')) {
-        return Err(format!("{s:?} is not a repository (it has a tag or digest)"));
+        return Err(format!(
+            "{s:?} is not a repository (it has a tag or digest)"
+        ));
     }
     parse(s).map(|r| repo(&r))
 }
@@ -80,22 +82,43 @@ mod tests {
 
     #[test]
     fn each_kind() {
-        let m = |rule: SignedIdentity, image: &str, signed: &str| matches(&rule, &r(image), signed).unwrap();
+        let m = |rule: SignedIdentity, image: &str, signed: &str| {
+            matches(&rule, &r(image), signed).unwrap()
+        };
         use SignedIdentity::*;
         assert!(m(MatchRepoDigestOrExact {}, "a.io/x:v1", "a.io/x:v1"));
         assert!(!m(MatchRepoDigestOrExact {}, "a.io/x:v2", "a.io/x:v1"));
-        assert!(m(MatchRepoDigestOrExact {}, &format!("a.io/x@{D}"), "a.io/x:v1"));
-        assert!(!m(MatchRepoDigestOrExact {}, &format!("a.io/y@{D}"), "a.io/x:v1"));
-        assert!(m(MatchRepoDigestOrExact {}, "busybox", "docker.io/library/busybox:latest"));
+        assert!(m(
+            MatchRepoDigestOrExact {},
+            &format!("a.io/x@{D}"),
+            "a.io/x:v1"
+        ));
+        assert!(!m(
+            MatchRepoDigestOrExact {},
+            &format!("a.io/y@{D}"),
+            "a.io/x:v1"
+        ));
+        assert!(m(
+            MatchRepoDigestOrExact {},
+            "busybox",
+            "docker.io/library/busybox:latest"
+        ));
         assert!(!m(MatchExact {}, &format!("a.io/x@{D}"), "a.io/x:v1"));
         assert!(m(MatchRepository {}, "a.io/x:v2", "a.io/x:v1"));
         assert!(!m(MatchRepository {}, "a.io/xy:v1", "a.io/x:v1"));
-        let er = ExactReference { docker_reference: "a.io/x:v1".into() };
+        let er = ExactReference {
+            docker_reference: "a.io/x:v1".into(),
+        };
         assert!(m(er.clone(), "b.io/anything:else", "a.io/x:v1"));
         assert!(!m(er, "b.io/anything:else", "a.io/x:v2"));
-        let erepo = ExactRepository { docker_repository: "a.io/x".into() };
+        let erepo = ExactRepository {
+            docker_repository: "a.io/x".into(),
+        };
         assert!(m(erepo, "b.io/q:z", "a.io/x:v9"));
-        let remap = RemapIdentity { prefix: "mirror.io/m".into(), signed_prefix: "a.io/x".into() };
+        let remap = RemapIdentity {
+            prefix: "mirror.io/m".into(),
+            signed_prefix: "a.io/x".into(),
+        };
         assert!(m(remap.clone(), "mirror.io/m/app:v1", "a.io/x/app:v1"));
         assert!(!m(remap.clone(), "mirror.io/m/app:v1", "a.io/x/app:v2"));
         assert!(!m(remap, "mirror.io/mm/app:v1", "a.io/x/app:v1"));

@@ -29,7 +29,10 @@ impl KeyKind {
 
     /// Tells the kind from the key's bytes.
     pub fn of(data: &[u8]) -> KeyKind {
-        if data.trim_ascii_start().starts_with(b"-----BEGIN PUBLIC KEY-----") {
+        if data
+            .trim_ascii_start()
+            .starts_with(b"-----BEGIN PUBLIC KEY-----")
+        {
             KeyKind::Sigstore
         } else {
             KeyKind::OpenPgp
@@ -109,7 +112,10 @@ impl Keystore {
     pub fn check_prefix(prefix: &str) -> Result<(), KeystoreError> {
         super::scope::check_docker_scope(prefix)
             .map_err(|e| KeystoreError::Invalid(format!("invalid prefix {prefix:?}: {e}")))?;
-        if prefix.starts_with("*.") || prefix.contains(['@']) || prefix.split('/').any(|c| c == "..") {
+        if prefix.starts_with("*.")
+            || prefix.contains(['@'])
+            || prefix.split('/').any(|c| c == "..")
+        {
             return Err(KeystoreError::Invalid(format!(
                 "invalid prefix {prefix:?}: a host, namespace or repository"
             )));
@@ -156,7 +162,12 @@ impl Keystore {
 
     /// Removes a key by fingerprint (from every prefix when `prefix` is
     /// `None` and `root` is false); returns what was removed.
-    pub fn remove(&self, fingerprint: &str, prefix: Option<&str>, root: bool) -> Result<Vec<TrustedKey>, KeystoreError> {
+    pub fn remove(
+        &self,
+        fingerprint: &str,
+        prefix: Option<&str>,
+        root: bool,
+    ) -> Result<Vec<TrustedKey>, KeystoreError> {
         let wanted = fingerprint.replace(':', "-").to_ascii_uppercase();
         let gone: Vec<TrustedKey> = self
             .list()?
@@ -169,7 +180,9 @@ impl Keystore {
             })
             .collect();
         if gone.is_empty() {
-            return Err(KeystoreError::Invalid(format!("no trusted key {fingerprint}")));
+            return Err(KeystoreError::Invalid(format!(
+                "no trusted key {fingerprint}"
+            )));
         }
         for k in &gone {
             std::fs::remove_file(&k.path).map_err(io(&k.path))?;
@@ -181,11 +194,22 @@ impl Keystore {
     pub fn list(&self) -> Result<Vec<TrustedKey>, KeystoreError> {
         let mut out = Vec::new();
         self.walk(&self.root.join("root.d"), None, false, &mut out)?;
-        self.walk(&self.root.join("prefix.d"), Some(String::new()), true, &mut out)?;
+        self.walk(
+            &self.root.join("prefix.d"),
+            Some(String::new()),
+            true,
+            &mut out,
+        )?;
         Ok(out)
     }
 
-    fn walk(&self, dir: &Path, prefix: Option<String>, recurse: bool, out: &mut Vec<TrustedKey>) -> Result<(), KeystoreError> {
+    fn walk(
+        &self,
+        dir: &Path,
+        prefix: Option<String>,
+        recurse: bool,
+        out: &mut Vec<TrustedKey>,
+    ) -> Result<(), KeystoreError> {
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

@@ -17,7 +17,7 @@ pub mod payload;
 pub mod registries_d;
 pub mod scope;
 
-pub use eval::{Signatures, TrustPolicy, Verdict, TrustError};
+pub use eval::{Signatures, TrustError, TrustPolicy, Verdict};
 
 /// Signatures read per image at most.
 pub const MAX_SIGNATURES: usize = 128;

@@ -52,7 +52,10 @@ impl Keyring {
 
     /// The primary keys' fingerprints.
     pub fn fingerprints(&self) -> Vec<String> {
-        self.keys.iter().map(|k| fingerprint_hex(&k.primary_key)).collect()
+        self.keys
+            .iter()
+            .map(|k| fingerprint_hex(&k.primary_key))
+            .collect()
     }
 
     /// Verifies a simple-signing blob; returns the payload and the primary
@@ -62,7 +65,9 @@ impl Keyring {
             return Err("signature larger than 4 MiB".into());
         }
         if blob.first().is_none_or(|b| b & 0x80 == 0) {
-            return Err("not a binary OpenPGP message (cleartext or armored signatures are refused)".into());
+            return Err(
+                "not a binary OpenPGP message (cleartext or armored signatures are refused)".into(),
+            );
         }
         let msg = Message::from_bytes(blob).map_err(|e| format!("not an OpenPGP message: {e}"))?;
         let mut msg = msg
@@ -70,10 +75,18 @@ impl Keyring {
             .map_err(|e| format!("cannot decompress the OpenPGP message: {e}"))?;
         match &msg {
             Message::Signed { reader, .. } if reader.num_signatures() == 1 => {}
-            Message::Signed { .. } => return Err("the message must carry exactly one signature".into()),
-            Message::Literal { .. } => return Err("the OpenPGP message is not signed (literal data only)".into()),
-            Message::Encrypted { .. } => return Err("the OpenPGP message is encrypted, not signed".into()),
-            Message::Compressed { .. } => return Err("the OpenPGP message is compressed twice".into()),
+            Message::Signed { .. } => {
+                return Err("the message must carry exactly one signature".into());
+            }
+            Message::Literal { .. } => {
+                return Err("the OpenPGP message is not signed (literal data only)".into());
+            }
+            Message::Encrypted { .. } => {
+                return Err("the OpenPGP message is encrypted, not signed".into());
+            }
+            Message::Compressed { .. } => {
+                return Err("the OpenPGP message is compressed twice".into());
+            }
         }
         let mut payload = Vec::new();
         (&mut msg)
@@ -93,8 +106,12 @@ impl Keyring {
             return Err(format!("unexpected signature type {:?}", sig.typ()));
         }
         let (primary, signer) = self.issuer(sig)?;
-        msg.verify(signer)
-            .map_err(|e| format!("signature by {} does not verify: {e}", fingerprint_hex(&primary.primary_key)))?;
+        msg.verify(signer).map_err(|e| {
+            format!(
+                "signature by {} does not verify: {e}",
+                fingerprint_hex(&primary.primary_key)
+            )
+        })?;
         check_signature_time(sig)?;
         Ok((payload, fingerprint_hex(&primary.primary_key)))
     }
@@ -194,7 +211,10 @@ fn subkey_valid(
 }
 
 fn check_signature_time(sig: &Signature) -> Result<(), String> {
-    let created: SystemTime = sig.created().ok_or("the signature has no creation time")?.into();
+    let created: SystemTime = sig
+        .created()
+        .ok_or("the signature has no creation time")?
+        .into();
     if expired(created, sig.signature_expiration_time(), SystemTime::now()) {
         return Err("the signature has expired".into());
     }

@@ -98,18 +98,39 @@ mod tests {
 
     #[test]
     fn accepts_the_real_shape_and_refuses_tricks() {
-        let c = parse(&doc("", r#"{"creator":"x","timestamp":1,"other":2}"#, SIMPLE_SIGNING_TYPE), SIMPLE_SIGNING_TYPE).unwrap();
+        let c = parse(
+            &doc(
+                "",
+                r#"{"creator":"x","timestamp":1,"other":2}"#,
+                SIMPLE_SIGNING_TYPE,
+            ),
+            SIMPLE_SIGNING_TYPE,
+        )
+        .unwrap();
         assert_eq!(c.identity, "a.io/b:c");
         parse(&doc("", "null", COSIGN_TYPE), COSIGN_TYPE).unwrap();
         for (bytes, kind) in [
-            (doc(r#","extra":1"#, "{}", SIMPLE_SIGNING_TYPE), SIMPLE_SIGNING_TYPE),
-            (doc(r#","type":"x""#, "{}", SIMPLE_SIGNING_TYPE), SIMPLE_SIGNING_TYPE),
-            (doc("", r#"{"timestamp":1.5}"#, SIMPLE_SIGNING_TYPE), SIMPLE_SIGNING_TYPE),
+            (
+                doc(r#","extra":1"#, "{}", SIMPLE_SIGNING_TYPE),
+                SIMPLE_SIGNING_TYPE,
+            ),
+            (
+                doc(r#","type":"x""#, "{}", SIMPLE_SIGNING_TYPE),
+                SIMPLE_SIGNING_TYPE,
+            ),
+            (
+                doc("", r#"{"timestamp":1.5}"#, SIMPLE_SIGNING_TYPE),
+                SIMPLE_SIGNING_TYPE,
+            ),
             (doc("", "{}", COSIGN_TYPE), SIMPLE_SIGNING_TYPE),
             (doc("", "{}", SIMPLE_SIGNING_TYPE), COSIGN_TYPE),
             (doc("", "null", SIMPLE_SIGNING_TYPE), SIMPLE_SIGNING_TYPE),
         ] {
-            assert!(parse(&bytes, kind).is_err(), "{}", String::from_utf8_lossy(&bytes));
+            assert!(
+                parse(&bytes, kind).is_err(),
+                "{}",
+                String::from_utf8_lossy(&bytes)
+            );
         }
     }
 }

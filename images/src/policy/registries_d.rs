@@ -95,7 +95,8 @@ impl RegistriesD {
             self.default_docker = Some(d);
         }
         for (scope, s) in doc.docker {
-            super::scope::check_docker_scope(&scope).map_err(|e| format!("scope {scope:?}: {e}"))?;
+            super::scope::check_docker_scope(&scope)
+                .map_err(|e| format!("scope {scope:?}: {e}"))?;
             check(&s).map_err(|e| format!("scope {scope:?}: {e}"))?;
             if self.docker.insert(scope.clone(), s).is_some() {
                 return Err(format!("scope {scope:?} is defined in more than one file"));
@@ -123,7 +124,9 @@ fn check(s: &SignatureStorage) -> Result<(), String> {
     if let Some(u) = s.lookaside.as_ref().or(s.sigstore.as_ref())
         && !(u.starts_with("file:///") || u.starts_with("https://") || u.starts_with("http://"))
     {
-        return Err(format!("lookaside {u:?} is not a file:///, https:// or http:// URL"));
+        return Err(format!(
+            "lookaside {u:?} is not a file:///, https:// or http:// URL"
+        ));
     }
     Ok(())
 }
@@ -166,9 +169,18 @@ mod tests {
         assert!(d.storage_for(&r).attachments());
         let other = RegistryRef::parse("a.io/teamx/app:v1").unwrap();
         assert_eq!(d.storage_for(&other).lookaside(), Some("file:///d"));
-        assert!(d.add("docker:\n  a.io/team:\n    lookaside: file:///x\n").is_err());
-        assert!(d.add("docker:\n  b.io:\n    lookasid: file:///x\n").unwrap_err().contains("lookasid"));
-        let dg: Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".parse().unwrap();
+        assert!(
+            d.add("docker:\n  a.io/team:\n    lookaside: file:///x\n")
+                .is_err()
+        );
+        assert!(
+            d.add("docker:\n  b.io:\n    lookasid: file:///x\n")
+                .unwrap_err()
+                .contains("lookasid")
+        );
+        let dg: Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            .parse()
+            .unwrap();
         assert_eq!(
             lookaside_url("file:///l/", &r, &dg, 1),
             "file:///l/team/app@sha256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855/signature-1"

@@ -26,7 +26,12 @@ pub struct Cli {
     pub config_dir: PathBuf,
     /// Relax security checks: `http` allows plain-HTTP registries,
     /// `image` skips the signature policy (said on stderr).
-    #[arg(long, global = true, value_delimiter = ',', value_name = "none|http|image")]
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        value_name = "none|http|image"
+    )]
     pub insecure_options: Vec<InsecureOption>,
     /// Image trust: the signature policy file (containers-policy.json).
     #[command(flatten)]

@@ -35,7 +35,11 @@ fn add(g: &Globals, prefix: Option<&str>, key: &std::path::Path) -> Result<ExitC
     if let Some(p) = prefix {
         Keystore::check_prefix(p)?;
     }
-    TrustPolicy::check_new_scope(&g.config_dir, g.trust.policy.as_deref(), prefix.unwrap_or(""))?;
+    TrustPolicy::check_new_scope(
+        &g.config_dir,
+        g.trust.policy.as_deref(),
+        prefix.unwrap_or(""),
+    )?;
     let stored = Keystore::new(&g.config_dir).add(prefix, &data)?;
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -43,7 +47,10 @@ fn add(g: &Globals, prefix: Option<&str>, key: &std::path::Path) -> Result<ExitC
         "trusting {} key {} for {}",
         kind.name(),
         fprs.join(", "),
-        prefix.map_or_else(|| "every docker image (root)".to_string(), |p| format!("prefix {p}"))
+        prefix.map_or_else(
+            || "every docker image (root)".to_string(),
+            |p| format!("prefix {p}")
+        )
     )?;
     writeln!(out, "stored at {}", stored.path.display())?;
     Ok(ExitCode::SUCCESS)
@@ -52,7 +59,11 @@ fn add(g: &Globals, prefix: Option<&str>, key: &std::path::Path) -> Result<ExitC
 fn list(g: &Globals, policy: bool, no_legend: bool) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if policy {
-        let p = TrustPolicy::load(&g.config_dir, g.trust.policy.as_deref(), g.trust.registries_d.as_deref())?;
+        let p = TrustPolicy::load(
+            &g.config_dir,
+            g.trust.policy.as_deref(),
+            g.trust.registries_d.as_deref(),
+        )?;
         serde_json::to_writer_pretty(&mut out, p.merged())?;
         writeln!(out)?;
         return Ok(ExitCode::SUCCESS);
