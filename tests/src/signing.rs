@@ -127,6 +127,14 @@ impl GpgKey {
         self.gpg(&self.with(&["--export", &self.fingerprint]), None)
     }
 
+    /// The public key, ASCII-armored.
+    pub fn export_armored(&self) -> Vec<u8> {
+        self.gpg(
+            &self.with(&["--export", "--armor", &self.fingerprint]),
+            None,
+        )
+    }
+
     /// Writes the public key to `path` and returns it.
     pub fn export_to(&self, path: &Path) -> PathBuf {
         std::fs::write(path, self.export()).unwrap();

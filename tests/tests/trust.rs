@@ -386,6 +386,15 @@ fn sigstore_attachments_with_p256_keys() {
         &[(p, sig)],
     );
     w.refused(&[&wrong_type], "payload type");
+    // The same key through rukt trust, with no policy.json.
+    std::fs::remove_file(w.conf.join("policy.json")).unwrap();
+    let prefix = format!("{}/test/cos", w.host());
+    let out = w.ok(&["trust", "--prefix", &prefix, k.public.to_str().unwrap()]);
+    assert!(out.contains("sigstore key SHA256:"), "{out}");
+    let rec = w.fetch(&format!("docker://{}/test/cos@{digest}", w.host()));
+    assert_eq!(rec["trust"]["policy"], json!(["sigstoreSigned"]));
+    let fingerprint = out.split_whitespace().nth(3).unwrap();
+    w.ok(&["trust", "rm", fingerprint]);
     let gpg = GpgKey::generate(w.tmp.path(), "g");
     w.policy_for_test(signed_by(&gpg.export_to(&w.path("g.gpg"))), &[]);
     w.refused(&["--pull-policy=update", &reference], "no signature for");
@@ -419,10 +428,20 @@ fn an_index_must_carry_the_signed_digest() {
     // The valid signature (of another manifest) placed for the index and its instance.
     put_signature(&w.lookaside, "test/multi", &index_digest, 1, &good);
     w.policy_for_test(signed_by(&key_file), &[]);
-    w.refused(
-        &[&format!("docker://{}/test/multi:v1", w.host())],
-        "the signature is for",
-    );
+    let multi = format!("docker://{}/test/multi:v1", w.host());
+    w.refused(&[&multi], "the signature is for");
+
+    // Signed as it should be (the index digest): accepted, and the record says so.
+    let blob = key.sign(&payload(
+        SIMPLE,
+        &index_digest,
+        &w.identity("test/multi"),
+        "",
+    ));
+    put_signature(&w.lookaside, "test/multi", &index_digest, 1, &blob);
+    let rec = w.fetch(&multi);
+    assert_eq!(rec["trust"]["signers"][0]["digest"], json!(index_digest));
+    assert_eq!(rec["index"], json!(index_digest));
 }
 
 #[test]
@@ -468,8 +487,11 @@ fn rukt_trust_prefixes_merge_into_the_policy() {
     assert!(out.contains(&key.fingerprint), "{out}");
     w.fetch(&unsigned);
 
-    // A root key: every docker image must be signed.
-    w.ok(&["trust", "--root", key_file.to_str().unwrap()]);
+    // A root key (armored this time): every docker image must be signed.
+    let armored = w.path("a.asc");
+    std::fs::write(&armored, key.export_armored()).unwrap();
+    let out = w.ok(&["trust", "--root", armored.to_str().unwrap()]);
+    assert!(out.contains(&key.fingerprint), "{out}");
     let (elsewhere, _) = w.push("elsewhere/u");
     w.refused(&[&elsewhere], "no signature for");
     let merged = w.ok(&["trust", "list", "--policy"]);
