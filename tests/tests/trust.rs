@@ -546,6 +546,30 @@ fn policy_file_errors_insecure_option_and_recheck() {
     let out = w.cmd(&["fetch", "--quiet", &reference]);
     assert_clean_failure(&out);
     assert!(out.stderr.contains("no signature for"), "{out}");
+
+    // Local transports: their own scopes (absolute paths), and no signatures to read.
+    let (dir, _) = w.layout("local");
+    let local = format!("oci:{}:v1", dir.display());
+    w.refused(
+        &[&local],
+        "rejected by the signature policy (scope default)",
+    );
+    w.policy(
+        json!({"default": [{"type": "reject"}], "transports": {"oci": {
+            dir.to_str().unwrap(): [signed_by(&w.path("a.gpg"))],
+            w.tmp.path().join("elsewhere").to_str().unwrap(): [{"type": "insecureAcceptAnything"}],
+        }}}),
+    );
+    w.refused(&[&local], "oci images carry none rukt can read");
+    w.policy(
+        json!({"default": [{"type": "reject"}], "transports": {"oci": {
+            w.tmp.path().to_str().unwrap(): [{"type": "insecureAcceptAnything"}],
+        }}}),
+    );
+    assert_eq!(
+        w.fetch(&local)["trust"]["scope"],
+        json!(format!("oci:{}", w.tmp.path().display()))
+    );
 }
 
 #[test]
