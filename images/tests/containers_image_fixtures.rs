@@ -121,3 +121,27 @@ fn cosign_signatures() {
     let (bytes, sig) = read("unknown-cosign-key.signature");
     assert!(keys.verify(&bytes, &sig).is_err());
 }
+
+/// Every truncation and every single-byte corruption of a real signature
+/// is an error (or, for bytes outside what is signed, the same verdict),
+/// never a panic.
+#[test]
+fn mangled_signatures_fail_cleanly() {
+    let ring = Keyring::parse(&fx("public-key.gpg")).unwrap();
+    let good = fx("image.signature");
+    for len in 0..good.len() {
+        assert!(
+            ring.verify(&good[..len]).is_err(),
+            "truncated to {len} bytes"
+        );
+    }
+    for i in 0..good.len() {
+        let mut bad = good.clone();
+        bad[i] ^= 0x5a;
+        if let Ok((bytes, _)) = ring.verify(&bad) {
+            // Only unsigned framing may change without failing; the payload may not.
+            let (orig, _) = ring.verify(&good).unwrap();
+            assert_eq!(bytes, orig, "byte {i} changed the payload yet verified");
+        }
+    }
+}
