@@ -50,7 +50,7 @@ hyperfine --style basic --runs "$runs" --warmup 2 --export-json "$work/result.js
     -n rukt-signedBy --prepare "$(aside "$work/store")" "$r --signature-policy $work/signed.json fetch -q $ref" \
     -n rukt-insecureAcceptAnything --prepare "$(aside "$work/store")" "$r --signature-policy $work/open.json fetch -q $ref" \
     -n skopeo-signedBy --prepare "$(aside "$work/oci")" \
-    "skopeo --policy $work/signed.json --registries.d $work/conf/registries.d copy -q --src-tls-verify=false $ref oci:$work/oci:1" >&2
+    "skopeo --policy $work/signed.json --registries.d $work/conf/registries.d copy -q --remove-signatures --src-tls-verify=false $ref oci:$work/oci:1" >&2
 
 python3 - "$work/result.json" <<'PY'
 import json, sys
