@@ -660,3 +660,66 @@ fn signed_images_run_and_refused_ones_store_nothing() {
     assert_store_unchanged(&before, &w.rukt.snapshot(), "the refused run");
     assert_eq!(w.ok(&["image", "list", "--format", "json"]), listed);
 }
+
+/// A lookaside served over HTTP (signatures are verified, so the transport needs no
+/// trust): found signatures verify, a missing one (404) is "no signature".
+#[test]
+fn lookaside_over_http() {
+    let w = World::new();
+    let key = GpgKey::generate(w.tmp.path(), "a");
+    let key_file = key.export_to(&w.path("a.gpg"));
+    let (signed, _) = w.push_signed(&key, "test/img");
+    let (unsigned, _) = w.push("test/unsigned");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let python = tools::require("python3", "install the Debian package python3");
+    let server = std::process::Command::new(python)
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(&w.lookaside)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = KillOnDrop(server);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::fs::write(
+        w.conf.join("registries.d/test.yaml"),
+        format!(
+            "docker:\n  {}:\n    lookaside: http://127.0.0.1:{port}\n",
+            w.host()
+        ),
+    )
+    .unwrap();
+    w.policy_for_test(signed_by(&key_file), &[]);
+    let rec = w.fetch(&signed);
+    assert_eq!(
+        rec["trust"]["signers"][0]["fingerprint"],
+        json!(key.fingerprint)
+    );
+    w.refused(&[&unsigned], "no signature for");
+}
+
+/// A child process killed (and reaped) when the test ends, passing or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
