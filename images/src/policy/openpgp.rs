@@ -167,13 +167,20 @@ fn key_valid(key: &SignedPublicKey, now: SystemTime) -> Result<(), String> {
     {
         return Err(format!("key {fpr} is revoked"));
     }
-    // The newest self-certification says when the key expires.
+    // The newest self-signature (not a third party's certification) says
+    // when the key expires.
+    let own_fp = key.primary_key.fingerprint();
+    let own_id = key.primary_key.legacy_key_id();
     let newest = key
         .details
         .users
         .iter()
         .flat_map(|u| u.signatures.iter())
         .chain(key.details.direct_signatures.iter())
+        .filter(|s| {
+            s.issuer_fingerprint().iter().any(|f| **f == own_fp)
+                || s.issuer_key_id().iter().any(|i| **i == own_id)
+        })
         .max_by_key(|s| s.created().map(|t| t.as_secs()).unwrap_or(0));
     let created: SystemTime = key.primary_key.created_at().into();
     if newest.is_some_and(|s| expired(created, s.key_expiration_time(), now)) {
