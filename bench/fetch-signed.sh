@@ -62,7 +62,7 @@ hyperfine --style basic --runs "$runs" --warmup 2 --export-json "$work/result.js
 python3 - "$work/result.json" <<'PY'
 import json, sys
 res = {r["command"]: r["median"] for r in json.load(open(sys.argv[1]))["results"]}
-print(f"{"signed image":<36} {'median ms':>9}")
+print(f"{'signed image':<36} {'median ms':>9}")
 for k, v in res.items():
     print(f"{k:<36} {v * 1000:9.1f}")
 extra = (res["rukt-signedBy"] - res["rukt-insecureAcceptAnything"]) * 1000
