@@ -394,6 +394,11 @@ fn sigstore_attachments_with_p256_keys() {
     let rec = w.fetch(&format!("docker://{}/test/cos@{digest}", w.host()));
     assert_eq!(rec["trust"]["policy"], json!(["sigstoreSigned"]));
     let fingerprint = out.split_whitespace().nth(3).unwrap();
+    let listed = w.ok(&["trust", "list", "--no-legend"]);
+    assert!(
+        listed.contains(fingerprint) && listed.contains("sigstore"),
+        "{listed}"
+    );
     w.ok(&["trust", "rm", fingerprint]);
     let gpg = GpgKey::generate(w.tmp.path(), "g");
     w.policy_for_test(signed_by(&gpg.export_to(&w.path("g.gpg"))), &[]);

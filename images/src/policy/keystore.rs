@@ -83,6 +83,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeystoreError + '_ {
     }
 }
 
+/// The file a key is stored in: its fingerprint, `SHA256:` written
+/// `SHA256-` (sigstore keys).
+fn file_name(fingerprint: &str) -> String {
+    fingerprint.replace(':', "-")
+}
+
 /// Fingerprints of the key(s) in `data`, with their kind.
 pub fn inspect_key(data: &[u8]) -> Result<(KeyKind, Vec<String>), String> {
     let kind = KeyKind::of(data);
@@ -135,7 +141,7 @@ impl Keystore {
                 fprs.len()
             )));
         }
-        let fingerprint = fprs[0].replace(':', "-");
+        let fingerprint = fprs[0].clone();
         if let Some(other) = self
             .list()?
             .into_iter()
@@ -150,7 +156,7 @@ impl Keystore {
         }
         let dir = self.dir_for(prefix);
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let path = dir.join(&fingerprint);
+        let path = dir.join(file_name(&fingerprint));
         rukt_sys::atomic::write_atomic(&path, data).map_err(io(&path))?;
         Ok(TrustedKey {
             prefix: prefix.map(str::to_string),
@@ -168,11 +174,11 @@ impl Keystore {
         prefix: Option<&str>,
         root: bool,
     ) -> Result<Vec<TrustedKey>, KeystoreError> {
-        let wanted = fingerprint.replace(':', "-").to_ascii_uppercase();
+        let wanted = file_name(fingerprint).to_ascii_uppercase();
         let gone: Vec<TrustedKey> = self
             .list()?
             .into_iter()
-            .filter(|k| k.fingerprint.to_ascii_uppercase() == wanted)
+            .filter(|k| file_name(&k.fingerprint).to_ascii_uppercase() == wanted)
             .filter(|k| match (prefix, root) {
                 (Some(p), _) => k.prefix.as_deref() == Some(p),
                 (None, true) => k.prefix.is_none(),
@@ -234,7 +240,7 @@ impl Keystore {
                 let data = std::fs::read(&path).map_err(io(&path))?;
                 out.push(TrustedKey {
                     prefix: prefix.clone(),
-                    fingerprint: name,
+                    fingerprint: name.replacen("SHA256-", "SHA256:", 1),
                     kind: KeyKind::of(&data),
                     path,
                 });
