@@ -212,7 +212,17 @@ fn gpg_signed_image_is_fetched_and_what_verified_it_is_recorded() {
         w.fetch(&by_digest)["trust"]["signers"][0]["fingerprint"],
         json!(key.fingerprint)
     );
-    // An update re-checks, and still passes.
+    // An update re-checks, and still passes; so does the key given inline (keyData).
+    w.ok(&["fetch", "--quiet", "--pull-policy=update", &reference]);
+    let openssl = tools::require("openssl", "install the Debian package openssl");
+    let b64 = tools::run_checked(
+        &openssl,
+        &["base64", "-A", "-in", key_file.to_str().unwrap()],
+    );
+    w.policy_for_test(
+        json!({"type": "signedBy", "keyType": "GPGKeys", "keyData": String::from_utf8(b64).unwrap()}),
+        &[],
+    );
     w.ok(&["fetch", "--quiet", "--pull-policy=update", &reference]);
 }
 
