@@ -10,6 +10,7 @@
 # Prints medians and the ratios the images issue targets:
 #   rukt >= 2x faster than skopeo+umoci; rukt within 1.5x of the floor;
 #   dropped-halfway within 1.3x of clean through the proxy (resumed, not restarted).
+# Then the signed-image row, bench/fetch-signed.sh (image trust).
 # Not a test: it never fails on a time.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -89,3 +90,6 @@ print(f"dropped halfway / clean, through the proxy = {res['rukt-proxy-drop-half'
 if "podman" in res:
     print(f"podman / rukt       = {res['podman'] / rukt:.2f}x")
 PY
+
+# The signed-image row (image trust): signedBy vs insecureAcceptAnything vs skopeo.
+"$here/bench/fetch-signed.sh"

@@ -22,6 +22,8 @@ case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(containernetworking-pl
 case " ${groups[*]} " in *" bench "*) pkgs+=(iperf3 netavark aardvark-dns) ;; esac
 # TPM event logging's tests and benchmark: a software TPM and tpm2-tools.
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(swtpm swtpm-tools tpm2-tools) ;; esac
+# Image trust (docs/trust.md): gpg keys and signatures, openssl P-256 sigstore keys.
+case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(gnupg openssl) ;; esac
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

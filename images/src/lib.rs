@@ -21,6 +21,7 @@ pub mod gc;
 pub mod lookup;
 pub mod media;
 pub mod platform;
+pub mod policy;
 pub mod reference;
 pub mod registry;
 pub mod source;

@@ -15,6 +15,7 @@ pub mod push;
 pub mod registry;
 pub mod rukt;
 pub mod swtpm;
+pub mod signing;
 pub mod tools;
 pub mod tree;
 pub mod umoci;

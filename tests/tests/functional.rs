@@ -19,3 +19,4 @@ mod registries;
 mod sources;
 mod store;
 mod tpm;
+mod trust;

@@ -74,6 +74,9 @@ pub enum FetchError {
     /// The source failed.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The signature policy refuses the image.
+    #[error(transparent)]
+    Trust(#[from] crate::policy::TrustError),
     /// `--pull-policy=never` and the store lacks it.
     #[error("{name} is not in the store (pull policy is never)")]
     NotInStore {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod layer;
 pub mod progress;
 pub mod stream;
+mod trust;
 
 pub use error::{FetchError, LayerError};
 
@@ -25,6 +26,7 @@ pub use progress::{LayerFate, NoProgress, Progress};
 use crate::digest::{Digest, VerifyStreamError, VerifyingReader};
 use crate::media::{self, ManifestKind};
 use crate::platform::Platform;
+use crate::policy::{TrustError, TrustPolicy, Verdict};
 use crate::reference::ImageRef;
 use crate::registry::{Client, ClientOptions, Credentials, MAX_MANIFEST_SIZE, RegistriesConf};
 use crate::source::{self, Source, SourceContext};
@@ -70,6 +72,30 @@ pub struct FetchOptions {
     pub retries: u32,
     /// The whole fetch must be over within this (`--timeout`).
     pub timeout: Option<Duration>,
+    /// Where the signature policy comes from.
+    pub trust: TrustOptions,
+}
+
+/// Where the signature policy and the signature locations come from.
+#[derive(Debug, Clone, Default)]
+pub struct TrustOptions {
+    /// `--signature-policy`: instead of `<config-dir>/policy.json`.
+    pub policy: Option<PathBuf>,
+    /// `--registries-d`: instead of `<config-dir>/registries.d`.
+    pub registries_d: Option<PathBuf>,
+    /// `--insecure-options=image`: no signature check.
+    pub insecure: bool,
+}
+
+/// Why a fetcher cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// registries.conf is unusable.
+    #[error(transparent)]
+    Registries(#[from] crate::registry::config::ConfigError),
+    /// The signature policy is unusable.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
 }
 
 impl Default for FetchOptions {
@@ -84,6 +110,7 @@ impl Default for FetchOptions {
             stall_timeout: crate::registry::DEFAULT_STALL_TIMEOUT,
             retries: crate::registry::DEFAULT_RETRIES,
             timeout: None,
+            trust: TrustOptions::default(),
         }
     }
 }
@@ -100,6 +127,7 @@ pub struct Fetcher<'a> {
     store: &'a Store,
     client: Client,
     registries: RegistriesConf,
+    trust: TrustPolicy,
     opts: FetchOptions,
 }
 
@@ -112,13 +140,16 @@ struct Chosen {
 }
 
 impl<'a> Fetcher<'a> {
-    /// A fetcher reading `registries.conf` and credentials from the
-    /// options' config directory.
-    pub fn new(
-        store: &'a Store,
-        opts: FetchOptions,
-    ) -> Result<Fetcher<'a>, crate::registry::config::ConfigError> {
+    /// A fetcher reading `registries.conf`, credentials and the signature
+    /// policy from the options' config directory.
+    pub fn new(store: &'a Store, opts: FetchOptions) -> Result<Fetcher<'a>, SetupError> {
         let registries = RegistriesConf::load(&opts.config_dir.join("registries.conf"))?;
+        let mut trust = TrustPolicy::load(
+            &opts.config_dir,
+            opts.trust.policy.as_deref(),
+            opts.trust.registries_d.as_deref(),
+        )?;
+        trust.set_insecure(opts.trust.insecure);
         let client = Client::new(
             Credentials::load(&opts.config_dir),
             ClientOptions {
@@ -130,6 +161,7 @@ impl<'a> Fetcher<'a> {
             store,
             client,
             registries,
+            trust,
             opts,
         })
     }
@@ -167,6 +199,9 @@ impl<'a> Fetcher<'a> {
             && let Some(rec) = self.store.index()?.images.get(name)
         {
             debug!(%name, "in the store already");
+            if self.trust.requires_signatures(image) {
+                self.recheck(image, rec)?;
+            }
             return Ok(rec.clone());
         }
         if self.opts.pull_policy == PullPolicy::Never {
@@ -221,7 +256,9 @@ impl<'a> Fetcher<'a> {
         deadline: Option<Instant>,
         created: &mut Vec<Created>,
     ) -> Result<ImageRecord, FetchError> {
+        let top = resolved.digest.clone();
         let chosen = self.choose_manifest(src, resolved)?;
+        let verdict = self.check_trust(src, image, &top, &chosen.digest)?;
         if let Some(rec) = self.store.index()?.images.get(name)
             && rec.manifest == chosen.digest
             && self.complete(rec)
@@ -337,11 +374,49 @@ impl<'a> Fetcher<'a> {
             fetched: now.clone(),
             last_used: now,
             source: image.to_string(),
+            trust: Some(verdict),
         };
         self.store
             .update_index(|idx| idx.images.insert(record.name.clone(), record.clone()))?;
         info!(name = %record.name, id = %record.id, "image stored");
         Ok(record)
+    }
+
+    /// Applies the signature policy to the manifest the reference names and
+    /// the instance chosen from it (when it is an index), before anything
+    /// is stored.
+    fn check_trust(
+        &self,
+        src: &dyn Source,
+        image: &ImageRef,
+        top: &Digest,
+        chosen: &Digest,
+    ) -> Result<Verdict, FetchError> {
+        let mut digests = vec![top.clone()];
+        if chosen != top {
+            digests.push(chosen.clone());
+        }
+        let sigs = trust::SourceSignatures {
+            source: src,
+            client: &self.client,
+        };
+        let verdict = self.trust.evaluate(image, &digests, &sigs)?;
+        info!(%image, policy = ?verdict.policy, signers = verdict.signers.len(), "signature policy satisfied");
+        Ok(verdict)
+    }
+
+    /// Checks a stored image again when the policy for `image` wants
+    /// signatures: the stored digests against signatures read now.
+    fn recheck(&self, image: &ImageRef, rec: &ImageRecord) -> Result<(), FetchError> {
+        let ctx = SourceContext {
+            client: &self.client,
+            registries: &self.registries,
+            insecure_http: self.opts.insecure_http,
+        };
+        let src = source::open(image, &ctx)?;
+        let top = rec.index.clone().unwrap_or_else(|| rec.manifest.clone());
+        self.check_trust(src.as_ref(), image, &top, &rec.manifest)?;
+        Ok(())
     }
 
     /// Follows an index to the manifest for the wanted platform.

@@ -194,6 +194,35 @@ impl Client {
         Ok((body, media_type, claimed))
     }
 
+    /// GETs a URL outside the registry API (a signature lookaside):
+    /// `None` on 404, refused past `limit` bytes. No credentials are sent.
+    pub fn get_url(&self, url: &str, limit: u64) -> Result<Option<Vec<u8>>, RegistryError> {
+        let resp = self
+            .agent
+            .get(url)
+            .call()
+            .map_err(|source| RegistryError::Transport {
+                url: url.to_string(),
+                source,
+            })?;
+        match resp.status().as_u16() {
+            200..=299 => {}
+            404 => return Ok(None),
+            status => {
+                return Err(RegistryError::Status {
+                    url: url.to_string(),
+                    status,
+                });
+            }
+        }
+        resp.into_body()
+            .into_with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map(Some)
+            .map_err(|e| self.body_error(url, e.into_io()))
+    }
+
     /// Opens a blob for streaming; dropped and stalled transfers resume.
     pub fn blob(&self, ep: &Endpoint, digest: &str) -> Result<ResumingBlob<'_>, RegistryError> {
         ResumingBlob::open(self, ep, digest)

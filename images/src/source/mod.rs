@@ -80,6 +80,13 @@ pub trait Source: Send + Sync {
         drop(on_retry);
         self.blob(digest)
     }
+    /// A manifest of the same repository by tag (a sigstore signature
+    /// attachment), `None` when absent or the source has no tags of that
+    /// kind (local layouts and archives).
+    fn tagged_manifest(&self, tag: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        let _ = tag;
+        Ok(None)
+    }
     /// The name the source itself gives the image (a `docker save` tag).
     fn name(&self) -> Option<String> {
         None

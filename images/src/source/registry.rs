@@ -117,6 +117,18 @@ impl Source for RegistrySource<'_> {
         })
     }
 
+    fn tagged_manifest(&self, tag: &str) -> Result<Option<Vec<u8>>, SourceError> {
+        match self.each(|ep| {
+            self.client
+                .manifest(ep, tag, media::MANIFEST_ACCEPT)
+                .map(|(b, _, _)| b)
+        }) {
+            Ok(b) => Ok(Some(b)),
+            Err(SourceError::Registry(RegistryError::NotFound { .. })) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn blob(&self, digest: &Digest) -> Result<Box<dyn Read + Send + '_>, SourceError> {
         let d = digest.to_string();
         self.each(|ep| {

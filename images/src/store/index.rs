@@ -56,6 +56,10 @@ pub struct ImageRecord {
     pub last_used: String,
     /// Where it came from, as the user wrote it.
     pub source: String,
+    /// What let it in: the signature policy that applied and the keys
+    /// whose signatures satisfied it (absent in records older than trust).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<crate::policy::Verdict>,
 }
 
 impl ImageRecord {

@@ -35,9 +35,18 @@ pub struct Cli {
         value_name = "DIR:..."
     )]
     pub cni_plugin_path: Vec<PathBuf>,
-    /// Relax security checks: `http` allows plain-HTTP registries.
-    #[arg(long, global = true, value_delimiter = ',', value_name = "none|http")]
+    /// Relax security checks: `http` allows plain-HTTP registries,
+    /// `image` skips the signature policy (said on stderr).
+    #[arg(
+        long,
+        global = true,
+        value_delimiter = ',',
+        value_name = "none|http|image"
+    )]
     pub insecure_options: Vec<InsecureOption>,
+    /// Image trust: the signature policy file (containers-policy.json).
+    #[command(flatten)]
+    pub trust: TrustFlags,
     /// Log debug output to stderr.
     #[arg(long, global = true)]
     pub debug: bool,
@@ -56,6 +65,65 @@ pub enum InsecureOption {
     None,
     /// Plain HTTP to registries.
     Http,
+    /// No signature check of images.
+    Image,
+}
+
+/// Where the signature policy and signature locations are read from.
+#[derive(Debug, Args)]
+pub struct TrustFlags {
+    /// The signature policy, instead of CONFIG-DIR/policy.json (e.g.
+    /// podman's /etc/containers/policy.json).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub signature_policy: Option<PathBuf>,
+    /// Where signatures are found, instead of CONFIG-DIR/registries.d
+    /// (e.g. /etc/containers/registries.d).
+    #[arg(long = "registries-d", global = true, value_name = "DIR")]
+    pub registries_d: Option<PathBuf>,
+}
+
+/// `rukt trust`: rkt-style trusted keys per image prefix.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct TrustArgs {
+    /// Trust the key for images under this prefix (host, namespace or
+    /// repository; matched by path component).
+    #[arg(long, conflicts_with = "root", required_unless_present_any = ["root"])]
+    pub prefix: Option<String>,
+    /// Trust the key for every docker image not under a prefix.
+    #[arg(long)]
+    pub root: bool,
+    /// The public key: OpenPGP (binary or armored) or a PEM P-256 key.
+    #[arg(value_name = "KEYFILE", required = true)]
+    pub key: Option<PathBuf>,
+    /// `list` or `rm`.
+    #[command(subcommand)]
+    pub command: Option<TrustCommand>,
+}
+
+/// `rukt trust list|rm`.
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// List trusted keys (or, with --policy, print the merged policy).
+    List {
+        /// Print the policy rukt evaluates: policy.json with the keys merged in.
+        #[arg(long)]
+        policy: bool,
+        /// Leave out the header line.
+        #[arg(long)]
+        no_legend: bool,
+    },
+    /// Stop trusting a key.
+    Rm {
+        /// Its fingerprint, as `rukt trust list` shows it.
+        fingerprint: String,
+        /// Only for this prefix.
+        #[arg(long, conflicts_with = "root")]
+        prefix: Option<String>,
+        /// Only the root key.
+        #[arg(long)]
+        root: bool,
+    },
 }
 
 /// Top-level commands.
@@ -192,6 +260,11 @@ pub enum Command {
     /// Operate on stored images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Trust a key for signed images (rkt's trust; see docs/trust.md).
+    ///
+    /// rukt trust --prefix REPO KEYFILE | --root KEYFILE | list | rm FINGERPRINT
+    #[command(verbatim_doc_comment)]
+    Trust(TrustArgs),
     /// Change the apps of a running pod (mutable pods, on engines that support them).
     #[command(subcommand)]
     App(AppCommand),

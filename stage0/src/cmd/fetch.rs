@@ -43,7 +43,7 @@ pub fn with_fetcher<T>(
         timeout: limits.timeout,
         ..defaults
     };
-    let fetcher = Fetcher::new(store, options).context("cannot load the registry configuration")?;
+    let fetcher = Fetcher::new(store, options).context("cannot load the fetch configuration")?;
     let bars = crate::progress::Bars::for_terminal(quiet);
     let progress: &dyn Progress = match &bars {
         Some(b) => b,
@@ -60,7 +60,7 @@ pub fn run(g: &Globals, args: FetchArgs) -> Result<ExitCode> {
         .collect::<Result<Vec<_>>>()?;
     let store = g.store()?;
     let fetcher = Fetcher::new(&store, options(g, &args.flags))
-        .context("cannot load the registry configuration")?;
+        .context("cannot load the fetch configuration")?;
     let bars = crate::progress::Bars::for_terminal(args.quiet);
     let progress: &dyn Progress = match &bars {
         Some(b) => b,

@@ -15,6 +15,7 @@ mod table;
 mod tpm;
 mod tpm_measure;
 mod tpm_quote;
+mod trust;
 
 use std::process::ExitCode;
 
@@ -32,6 +33,9 @@ pub struct Globals {
     pub insecure_http: bool,
     /// `--cni-plugin-path`; empty for the default.
     pub cni_plugin_path: Vec<std::path::PathBuf>,
+    /// Where the signature policy comes from (`--signature-policy`,
+    /// `--registries-d`, `--insecure-options=image`).
+    pub trust: rukt_images::fetch::TrustOptions,
     /// Socket activation's descriptors, checked before anything was opened.
     pub listen_fds: Option<rukt_contract::ListenFds>,
     /// The TPM event log's flags.
@@ -65,6 +69,7 @@ impl Globals {
         FetchOptions {
             insecure_http: self.insecure_http,
             config_dir: self.config_dir.clone(),
+            trust: self.trust.clone(),
             ..FetchOptions::default()
         }
     }
@@ -81,12 +86,18 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
         config_dir: cli.config_dir,
         insecure_http: cli.insecure_options.contains(&InsecureOption::Http),
         cni_plugin_path: cli.cni_plugin_path,
+        trust: rukt_images::fetch::TrustOptions {
+            policy: cli.trust.signature_policy,
+            registries_d: cli.trust.registries_d,
+            insecure: cli.insecure_options.contains(&InsecureOption::Image),
+        },
         listen_fds,
         tpm: cli.tpm,
     };
     match cli.command {
         Command::Fetch(args) => fetch::run(&g, args),
         Command::Image(cmd) => image::run(&g, cmd),
+        Command::Trust(args) => trust::run(&g, args),
         Command::App(cmd) => app::run(&g, cmd),
         Command::Run(w) => run::run(&g, &w.words),
         Command::Prepare(w) => run::prepare(&g, &w.words),
