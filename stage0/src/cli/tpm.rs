@@ -26,6 +26,7 @@ pub struct TpmFlags {
     /// TPM event logging (default: best-effort when a TPM is configured
     /// or /dev/tpmrm0 exists, else off).
     #[arg(
+        id = "tpm",
         long = "tpm",
         global = true,
         env = "RUKT_TPM",
