@@ -52,6 +52,9 @@ pub struct PodManifest {
     /// Options of the kvm stage1.
     #[serde(default)]
     pub kvm: KvmOptions,
+    /// Version 2: how the apps' log files rotate.
+    #[serde(default, skip_serializing_if = "crate::logfmt::LogOptions::is_default")]
+    pub logs: crate::logfmt::LogOptions,
     /// Creation time, RFC 3339 UTC.
     pub created: String,
 }
@@ -304,6 +307,10 @@ mod tests {
             },
             kvm: KvmOptions {
                 accel: crate::KvmAccel::Tcg,
+            },
+            logs: crate::logfmt::LogOptions {
+                max_size: 1024,
+                max_files: 2,
             },
             created: "2026-11-22T00:00:00Z".into(),
         }

@@ -124,6 +124,7 @@ pub fn prepare(
         kvm: rukt_contract::KvmOptions {
             accel: spec.kvm_accel.unwrap_or_default(),
         },
+        logs: spec.logs,
         created: rukt_images::store::index::now_rfc3339(),
         revision: 0,
         networks: Vec::new(),

@@ -108,4 +108,6 @@ pub struct PodSpec {
     /// The pod will run on the caller's terminal (`rukt run --interactive`),
     /// so its engine must be able to give it one; checked when preparing.
     pub interactive: bool,
+    /// How the apps' log files rotate.
+    pub logs: rukt_contract::logfmt::LogOptions,
 }

@@ -24,6 +24,8 @@ mod enter;
 mod etc;
 mod executor;
 mod gc;
+mod listen;
+mod logs;
 mod memory;
 mod pause;
 mod podns;
@@ -48,7 +50,8 @@ impl Engine for Nspawn {
     /// pod's ([`pause`]), pod and app cgroups ([`cgroups`]),
     /// `oom_score_adj`, capabilities, seccomp and read-only root and
     /// volumes in each app's OCI spec ([`spec`]), any number of apps, and a
-    /// pty for `--interactive` ([`console`]). Nothing of version 2 yet.
+    /// pty for `--interactive` ([`console`]); of version 2, per-app log files
+    /// ([`logs`]), readiness (`rukt_contract::sdnotify`) and socket activation ([`listen`]).
     const FEATURES: &'static [Feature] = &[
         Feature::Hostname,
         Feature::NetNone,
@@ -67,6 +70,9 @@ impl Engine for Nspawn {
         Feature::ReadonlyVolumes,
         Feature::MultipleApps,
         Feature::Interactive,
+        Feature::AppLogs,
+        Feature::NotifySocket,
+        Feature::ListenFds,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

@@ -11,13 +11,15 @@ use libcontainer::container::Container;
 use rukt_contract::runtime::{PodLock, load_manifest, write_atomic};
 use rukt_contract::{NetMode, PID_FILE, PodManifest, READY_FILE, RunArgs, Sharing};
 
+use crate::apps::AppIo;
 use crate::cgroups::{self, Layout};
 use crate::console::{ConsoleSocket, Relay};
+use crate::logs::Output;
 use crate::podns::{self, PodNamespaces};
 use crate::signals::Signals;
 use crate::spec::{self, AppContext};
 use crate::supervise::{Running, Supervisor};
-use crate::{apps, bpf, etc, memory, pause};
+use crate::{apps, bpf, etc, listen, memory, pause};
 
 /// Runs the pod; returns its exit code once every app has exited, or an
 /// error if it failed before any app ran.
@@ -51,7 +53,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         layout,
         interactive: args.interactive,
     };
-    let (running, relay) = match setup.start_apps() {
+    let (running, relay, output) = match setup.start_apps() {
         Ok(started) => started,
         Err(e) => {
             cgroups::destroy_pod(layout, &pod.uuid);
@@ -59,8 +61,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         }
     };
     write_atomic(&pod_dir_fd, READY_FILE, b"").context("cannot write the ready file")?;
+    rukt_contract::sdnotify::pod_ready(running.len());
     memory::shrink();
-    let code = Supervisor::new(&pod, &pod_dir, layout, running, signals, relay).supervise();
+    let code = Supervisor::new(&pod, &pod_dir, layout, running, signals, relay)
+        .with_output(output)
+        .supervise();
     cgroups::destroy_pod(layout, &pod.uuid);
     drop(lock);
     Ok(code)
@@ -78,7 +83,7 @@ struct Setup<'a> {
 impl Setup<'_> {
     /// Namespaces, cgroup, `/etc` files, then every app created and started;
     /// for an interactive pod, also the relay to its app's terminal.
-    fn start_apps(&self) -> anyhow::Result<(Vec<Running>, Option<Relay>)> {
+    fn start_apps(&self) -> anyhow::Result<(Vec<Running>, Option<Relay>, Output)> {
         let pod = self.pod;
         let ns = PodNamespaces::of(pod);
         let hostname = match (&pod.hostname, pod.net) {
@@ -111,6 +116,8 @@ impl Setup<'_> {
         };
         let seccomp_cache = bpf::cache_dir(self.pod_dir);
         let mut created: Vec<(String, Container)> = Vec::new();
+        let mut output = Output::default();
+        let listen = listen::Activation::from_env(pod);
         for app in &pod.apps {
             let ctx = AppContext {
                 pod,
@@ -124,14 +131,29 @@ impl Setup<'_> {
                 layout: self.layout,
             };
             let made = (|| {
-                let config = spec::config(&ctx)?;
+                let mut config = spec::config(&ctx)?;
+                let io = AppIo {
+                    output: (!self.interactive)
+                        .then(|| output.add(self.pod_dir, &app.name, pod.logs))
+                        .transpose()?,
+                    preserve: listen
+                        .as_ref()
+                        .map_or(Ok(0), |l| l.give(app, &mut config))?,
+                };
                 let filter = spec::seccomp_filter(app)?;
                 let seccomp =
                     bpf::compiled(&filter, seccomp_cache.as_deref()).with_context(|| {
                         format!("app {}: cannot compile its seccomp filter", app.name)
                     })?;
                 let socket = console.as_ref().map(|c| c.path.as_path());
-                apps::create(self.pod_dir, &app.name, &config, (&filter, seccomp), socket)
+                apps::create(
+                    self.pod_dir,
+                    &app.name,
+                    &config,
+                    (&filter, seccomp),
+                    socket,
+                    io,
+                )
             })();
             let container = match made {
                 Ok(c) => c,
@@ -180,7 +202,7 @@ impl Setup<'_> {
                 status: None,
             });
         }
-        Ok((running, relay))
+        Ok((running, relay, output))
     }
 }
 

@@ -20,6 +20,8 @@ pub enum Wake {
     Forward(i32),
     /// The terminal was resized (SIGWINCH).
     Resize,
+    /// Reopen the log files (SIGUSR1).
+    Reopen,
     /// The extra descriptor at this index is ready.
     Ready(usize),
     /// The timeout passed.
@@ -31,7 +33,10 @@ fn handled() -> libc::sigset_t {
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for s in [libc::SIGCHLD, libc::SIGWINCH].iter().chain(&FORWARDED) {
+        for s in [libc::SIGCHLD, libc::SIGWINCH, libc::SIGUSR1]
+            .iter()
+            .chain(&FORWARDED)
+        {
             libc::sigaddset(&mut set, *s);
         }
         set
@@ -107,6 +112,7 @@ impl Signals {
         Some(match info.ssi_signo as i32 {
             libc::SIGCHLD => Wake::Child,
             libc::SIGWINCH => Wake::Resize,
+            libc::SIGUSR1 => Wake::Reopen,
             s => Wake::Forward(s),
         })
     }

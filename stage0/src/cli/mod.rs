@@ -3,6 +3,7 @@
 //! behaviour: each value is parsed once, into the libraries' types.
 
 pub mod flags;
+pub mod logs;
 pub mod words;
 
 use std::path::PathBuf;
@@ -169,6 +170,8 @@ pub enum Command {
         )]
         words: Vec<String>,
     },
+    /// Print the apps' output of a pod (running or exited, until gc removes it).
+    Logs(logs::LogsArgs),
     /// Operate on stored images.
     #[command(subcommand)]
     Image(ImageCommand),

@@ -285,6 +285,26 @@ impl RunWords {
                         reason: "expected auto, kvm or tcg",
                     })?)
                 }
+                "--log-max-size" => {
+                    let v = value("--log-max-size")?;
+                    spec.logs.max_size = isolation::size("--log-max-size", &v)?;
+                    if spec.logs.max_size < 4096 {
+                        return Err(isolation::invalid(
+                            "--log-max-size",
+                            &v,
+                            "must be at least 4Ki",
+                        ));
+                    }
+                }
+                "--log-max-files" => {
+                    spec.logs.max_files = isolation::number(
+                        "--log-max-files",
+                        &value("--log-max-files")?,
+                        1,
+                        1000,
+                        "expected 1 to 1000",
+                    )?
+                }
                 "--quiet" | "-q" => out.quiet = true,
                 _ => return Err(SpecError::UnknownFlag(flag)),
             }

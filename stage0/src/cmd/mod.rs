@@ -7,6 +7,7 @@ mod fetch;
 mod gc;
 mod image;
 mod list;
+mod logs;
 mod pods;
 mod run;
 mod status;
@@ -64,6 +65,7 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
     match cli.command {
         Command::Fetch(args) => fetch::run(&g, args),
         Command::Image(cmd) => image::run(&g, cmd),
+        Command::Logs(args) => logs::run(&g, &args),
         Command::App(cmd) => app::run(&g, cmd),
         Command::Run(w) => run::run(&g, &w.words),
         Command::Prepare(w) => run::prepare(&g, &w.words),

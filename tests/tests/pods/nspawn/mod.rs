@@ -14,6 +14,7 @@ mod hostile;
 mod isolation;
 mod lifecycle;
 mod limits;
+mod logs;
 mod pod;
 mod terminal;
 
