@@ -58,13 +58,15 @@ pub enum Feature {
     NotifySocket,
     /// The apps' stdout and stderr also written to `logs/<app>.log`.
     AppLogs,
+    /// `--sd-notify=app`: an app's own readiness, relayed.
+    NotifyApp,
     /// `--kvm-accel`: the choice of the VM's accelerator.
     KvmAccel,
 }
 
 impl Feature {
     /// Every feature, in declaration order.
-    pub const ALL: [Feature; 23] = [
+    pub const ALL: [Feature; 24] = [
         Feature::Hostname,
         Feature::NetNone,
         Feature::NetHost,
@@ -87,17 +89,19 @@ impl Feature {
         Feature::ListenFds,
         Feature::NotifySocket,
         Feature::AppLogs,
+        Feature::NotifyApp,
         Feature::KvmAccel,
     ];
 
     /// What version 1 could not express: a stage1 without `features` does
     /// none of these.
-    pub const NEW_IN_2: [Feature; 5] = [
+    pub const NEW_IN_2: [Feature; 6] = [
         Feature::Networks,
         Feature::MutablePods,
         Feature::ListenFds,
         Feature::NotifySocket,
         Feature::AppLogs,
+        Feature::NotifyApp,
     ];
 
     /// Its name in `features` JSON (`readonly-rootfs`).
@@ -125,6 +129,7 @@ impl Feature {
             Feature::ListenFds => "listen-fds",
             Feature::NotifySocket => "notify-socket",
             Feature::AppLogs => "app-logs",
+            Feature::NotifyApp => "notify-app",
             Feature::KvmAccel => "kvm-accel",
         }
     }
@@ -177,6 +182,7 @@ impl Feature {
             Feature::ListenFds => "LISTEN_FDS",
             Feature::NotifySocket => "NOTIFY_SOCKET",
             Feature::AppLogs => "per-app log files",
+            Feature::NotifyApp => "--sd-notify=app",
             Feature::KvmAccel => "--kvm-accel",
         }
     }
@@ -294,9 +300,10 @@ mod tests {
             Feature::ListenFds,
             Feature::NotifySocket,
             Feature::AppLogs,
+            Feature::NotifyApp,
         ] {
             assert!(!v1.enforces(f), "{f:?}");
         }
-        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 5);
+        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 6);
     }
 }

@@ -10,6 +10,32 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 
 use crate::ENV_NOTIFY_SOCKET;
 
+/// Version 2: who tells the service manager the pod is ready, when
+/// `NOTIFY_SOCKET` is set (`--sd-notify`, in the pod manifest).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SdNotify {
+    /// The engine, once every app has started.
+    #[default]
+    Pod,
+    /// This app, through a socket at [`APP_SOCKET`] the engine relays
+    /// ([`RELAYED_KEYS`] only).
+    App(String),
+    /// Nobody: stage0 does not pass `NOTIFY_SOCKET` on.
+    Ignore,
+}
+
+impl SdNotify {
+    /// Whether this is the default.
+    pub fn is_pod(&self) -> bool {
+        *self == SdNotify::Pod
+    }
+}
+
+/// Where the gating app finds its notification socket (as runc and
+/// podman), with `NOTIFY_SOCKET` set to it.
+pub const APP_SOCKET: &str = "/run/notify/notify.sock";
+
 /// A notification socket.
 #[derive(Debug)]
 pub struct Notifier {
@@ -59,15 +85,33 @@ pub fn notify(message: &str) -> std::io::Result<()> {
     }
 }
 
+/// The engine's notifier, made on first use from `NOTIFY_SOCKET`. An
+/// engine calls this before it leaves the host's network namespace: an
+/// abstract socket is found in the namespace its sender was created in.
+#[cfg(feature = "runtime")]
+pub fn engine_notifier() -> Option<&'static Notifier> {
+    static NOTIFIER: std::sync::OnceLock<Option<Notifier>> = std::sync::OnceLock::new();
+    NOTIFIER.get_or_init(Notifier::from_env).as_ref()
+}
+
+/// Sends `message` with [`engine_notifier`], if there is one; a failure
+/// is logged.
+#[cfg(feature = "runtime")]
+pub fn engine_notify(message: &str) {
+    if let Some(n) = engine_notifier() {
+        log_failure(n.send(message));
+    }
+}
+
 /// An engine's `READY=1`, once its `apps` have started: with a status
 /// line, and `MAINPID=` (this process: stage0 exec'd the engine, so it is
 /// the unit's main PID already; said for clarity). A failure is logged.
 #[cfg(feature = "runtime")]
 pub fn pod_ready(apps: usize) {
-    log_failure(notify(&format!(
+    engine_notify(&format!(
         "READY=1\nSTATUS=running {apps} app(s)\nMAINPID={}",
         std::process::id()
-    )));
+    ));
 }
 
 /// An engine's `STOPPING=1`, sent once however often it is called.
@@ -75,7 +119,7 @@ pub fn pod_ready(apps: usize) {
 pub fn pod_stopping() {
     static SENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if !SENT.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        log_failure(notify("STOPPING=1"));
+        engine_notify("STOPPING=1");
     }
 }
 

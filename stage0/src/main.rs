@@ -10,6 +10,7 @@
 
 mod cli;
 mod cmd;
+mod notify;
 mod progress;
 
 use std::process::ExitCode;

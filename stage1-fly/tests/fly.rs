@@ -257,6 +257,7 @@ fn manifest(exec: &[&str]) -> PodManifest {
         resources: Default::default(),
         kvm: Default::default(),
         logs: Default::default(),
+        sd_notify: Default::default(),
         created: "2026-01-01T00:00:00Z".into(),
     }
 }

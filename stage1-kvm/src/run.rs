@@ -33,6 +33,8 @@ const KILLED: u8 = 128 + 9;
 
 /// Runs the pod; its exit code.
 pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
+    // In the host's network namespace, where an abstract NOTIFY_SOCKET is.
+    rukt_contract::sdnotify::engine_notifier();
     let manifest = pod::load(&args.uuid)?;
     if manifest.net == NetMode::Host {
         bail!(

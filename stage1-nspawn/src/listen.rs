@@ -21,6 +21,15 @@ impl Activation {
     /// The descriptors this process was given, if any, and their app.
     pub fn from_env(pod: &PodManifest) -> Option<Activation> {
         let fds = ListenFds::from_env()?;
+        // libcontainer's init reads LISTEN_FDS from its own environment and
+        // would hand the descriptors to every app: only the variables in the
+        // chosen app's spec may say they exist.
+        for var in [ENV_LISTEN_FDS, ENV_LISTEN_FDNAMES, ENV_LISTEN_PID] {
+            // SAFETY: the supervisor is single-threaded
+            // (`apps::ensure_single_threaded`): nothing reads the
+            // environment concurrently.
+            unsafe { std::env::remove_var(var) };
+        }
         let app = pod
             .apps
             .iter()

@@ -27,6 +27,7 @@ mod gc;
 mod listen;
 mod logs;
 mod memory;
+mod notify;
 mod pause;
 mod podns;
 mod run;
@@ -51,7 +52,7 @@ impl Engine for Nspawn {
     /// `oom_score_adj`, capabilities, seccomp and read-only root and
     /// volumes in each app's OCI spec ([`spec`]), any number of apps, and a
     /// pty for `--interactive` ([`console`]); of version 2, per-app log files
-    /// ([`logs`]), readiness (`rukt_contract::sdnotify`) and socket activation ([`listen`]).
+    /// ([`logs`]), readiness (`rukt_contract::sdnotify`, an app's relayed by [`notify`]) and socket activation ([`listen`]).
     const FEATURES: &'static [Feature] = &[
         Feature::Hostname,
         Feature::NetNone,
@@ -73,6 +74,7 @@ impl Engine for Nspawn {
         Feature::AppLogs,
         Feature::NotifySocket,
         Feature::ListenFds,
+        Feature::NotifyApp,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

@@ -15,11 +15,13 @@ use crate::apps::AppIo;
 use crate::cgroups::{self, Layout};
 use crate::console::{ConsoleSocket, Relay};
 use crate::logs::Output;
+use crate::notify::AppNotify;
 use crate::podns::{self, PodNamespaces};
 use crate::signals::Signals;
 use crate::spec::{self, AppContext};
 use crate::supervise::{Running, Supervisor};
 use crate::{apps, bpf, etc, listen, memory, pause};
+use rukt_contract::sdnotify::SdNotify;
 
 /// Runs the pod; returns its exit code once every app has exited, or an
 /// error if it failed before any app ran.
@@ -46,7 +48,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         .context("cannot create the status directory")?;
 
     let layout = Layout::detect();
+    // Before the pod's network namespace: an abstract NOTIFY_SOCKET is the host's.
+    rukt_contract::sdnotify::engine_notifier();
+    let app_notify = AppNotify::open(&pod, &pod_dir)?;
     let setup = Setup {
+        app_notify: app_notify.as_ref(),
         pod: &pod,
         pod_dir: &pod_dir,
         pod_dir_fd: &pod_dir_fd,
@@ -61,10 +67,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         }
     };
     write_atomic(&pod_dir_fd, READY_FILE, b"").context("cannot write the ready file")?;
-    rukt_contract::sdnotify::pod_ready(running.len());
+    if pod.sd_notify == SdNotify::Pod {
+        rukt_contract::sdnotify::pod_ready(running.len());
+    }
     memory::shrink();
     let code = Supervisor::new(&pod, &pod_dir, layout, running, signals, relay)
         .with_output(output)
+        .with_notify(app_notify)
         .supervise();
     cgroups::destroy_pod(layout, &pod.uuid);
     drop(lock);
@@ -78,6 +87,7 @@ struct Setup<'a> {
     pod_dir_fd: &'a std::fs::File,
     layout: Layout,
     interactive: bool,
+    app_notify: Option<&'a AppNotify>,
 }
 
 impl Setup<'_> {
@@ -140,6 +150,9 @@ impl Setup<'_> {
                         .as_ref()
                         .map_or(Ok(0), |l| l.give(app, &mut config))?,
                 };
+                if let Some(n) = self.app_notify {
+                    n.give(app, &mut config);
+                }
                 let filter = spec::seccomp_filter(app)?;
                 let seccomp =
                     bpf::compiled(&filter, seccomp_cache.as_deref()).with_context(|| {

@@ -20,6 +20,7 @@ use rukt_contract::{PodManifest, exit_code_from_wait_status};
 use crate::cgroups::{self, Layout};
 use crate::console::Relay;
 use crate::logs::Output;
+use crate::notify::AppNotify;
 use crate::signals::{self, Signals, Wake};
 
 /// How long apps get between SIGTERM and SIGKILL when the pod ends because
@@ -49,6 +50,7 @@ pub struct Supervisor<'a> {
     signals: Signals,
     relay: Option<Relay>,
     output: Output,
+    notify: Option<AppNotify>,
 }
 
 impl<'a> Supervisor<'a> {
@@ -75,7 +77,14 @@ impl<'a> Supervisor<'a> {
             signals,
             relay,
             output: Output::default(),
+            notify: None,
         }
+    }
+
+    /// Relays the gating app's notifications from `notify`.
+    pub fn with_notify(mut self, notify: Option<AppNotify>) -> Self {
+        self.notify = notify;
+        self
     }
 
     /// Logs the apps' output from `output`'s pipes.
@@ -95,6 +104,8 @@ impl<'a> Supervisor<'a> {
             let mut fds = self.relay.as_ref().map(Relay::fds).unwrap_or_default();
             let relayed = fds.len();
             fds.extend(self.output.fds());
+            let logged = fds.len();
+            fds.extend(self.notify.as_ref().map(AppNotify::fd));
             let wake = self.signals.wait(timeout, &fds);
             drop(fds);
             match wake {
@@ -105,6 +116,7 @@ impl<'a> Supervisor<'a> {
                     }
                 }
                 // When the app closes its terminal, its exit follows.
+                Wake::Ready(i) if i >= logged => self.notify.iter().for_each(AppNotify::ready),
                 Wake::Ready(i) if i >= relayed => self.output.ready(i - relayed),
                 Wake::Ready(i) => Relay::on_ready(&mut self.relay, i),
                 Wake::Reopen => self.output.reopen(),

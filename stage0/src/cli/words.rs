@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 
 use clap::ValueEnum;
+use rukt_contract::sdnotify::SdNotify;
 use rukt_contract::{KvmAccel, NetMode, Resources, Sharing};
 use rukt_images::fetch::PullPolicy;
 use rukt_images::reference::ImageRef;
@@ -284,6 +285,22 @@ impl RunWords {
                         value: v,
                         reason: "expected auto, kvm or tcg",
                     })?)
+                }
+                "--sd-notify" => {
+                    let v = value("--sd-notify")?;
+                    spec.sd_notify = match v.split_once(':') {
+                        _ if v == "pod" => SdNotify::Pod,
+                        _ if v == "ignore" => SdNotify::Ignore,
+                        _ if v == "app" => SdNotify::App(String::new()),
+                        Some(("app", name)) if !name.is_empty() => SdNotify::App(name.to_string()),
+                        _ => {
+                            return Err(SpecError::Invalid {
+                                flag: "--sd-notify",
+                                value: v,
+                                reason: "expected pod, app, app:NAME or ignore",
+                            });
+                        }
+                    }
                 }
                 "--log-max-size" => {
                     let v = value("--log-max-size")?;

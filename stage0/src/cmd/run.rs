@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
+use rukt_images::fetch::Progress;
 use rukt_images::store::Store;
 use rukt_pods::{Dir, Pods, Preparing, RunOptions};
 
@@ -35,8 +36,13 @@ fn prepare_from(g: &Globals, words: &[String], durable: bool) -> Result<Prepared
         w.limits,
         w.quiet,
         |fetcher, progress| {
-            rukt_pods::prepare(&pods, &store, fetcher, &w.spec, progress, durable)
-                .context("cannot prepare the pod")
+            let notifying = w.spec.sd_notify != rukt_contract::sdnotify::SdNotify::Ignore;
+            let systemd = crate::notify::Fetching::wrap(progress, notifying);
+            let progress = systemd.as_ref().map_or(progress, |s| s as &dyn Progress);
+            let prepared = rukt_pods::prepare(&pods, &store, fetcher, &w.spec, progress, durable)
+                .context("cannot prepare the pod");
+            systemd.iter().for_each(crate::notify::Fetching::done);
+            prepared
         },
     )?;
     if let Some(f) = &w.uuid_file_save {
