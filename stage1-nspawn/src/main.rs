@@ -36,6 +36,7 @@ mod signals;
 mod spec;
 mod stop;
 mod supervise;
+mod unit;
 
 use std::process::ExitCode;
 

@@ -20,7 +20,7 @@ use crate::podns::{self, PodNamespaces};
 use crate::signals::Signals;
 use crate::spec::{self, AppContext};
 use crate::supervise::{Running, Supervisor};
-use crate::{apps, bpf, etc, listen, memory, pause};
+use crate::{apps, bpf, etc, listen, memory, pause, unit};
 use rukt_contract::sdnotify::SdNotify;
 
 /// Runs the pod; returns its exit code once every app has exited, or an
@@ -48,6 +48,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         .context("cannot create the status directory")?;
 
     let layout = Layout::detect();
+    unit::adopt(layout, &pod_dir)?;
     // Before the pod's network namespace: an abstract NOTIFY_SOCKET is the host's.
     rukt_contract::sdnotify::engine_notifier();
     let app_notify = AppNotify::open(&pod, &pod_dir)?;

@@ -17,6 +17,7 @@ mod limits;
 mod logs;
 mod pod;
 mod terminal;
+mod unit;
 
 use std::collections::BTreeMap;
 
