@@ -17,3 +17,4 @@ mod pods;
 mod registries;
 mod sources;
 mod store;
+mod systemd;

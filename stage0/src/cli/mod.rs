@@ -10,12 +10,15 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The default store (`--dir`).
+pub const DEFAULT_DIR: &str = "/var/lib/rukt";
+
 /// rukt: pods without a daemon, on OCI images.
 #[derive(Debug, Parser)]
 #[command(name = "rukt", version, about, propagate_version = true)]
 pub struct Cli {
     /// Store and pod state directory.
-    #[arg(long, global = true, default_value = "/var/lib/rukt", env = "RUKT_DIR")]
+    #[arg(long, global = true, default_value = DEFAULT_DIR, env = "RUKT_DIR")]
     pub dir: PathBuf,
     /// Configuration directory (registries.conf, auth.json).
     #[arg(
@@ -170,6 +173,9 @@ pub enum Command {
         )]
         words: Vec<String>,
     },
+    /// Print configuration for other tools: `rukt generate systemd [POD FLAGS] IMAGE ...`.
+    #[command(subcommand)]
+    Generate(GenerateCommand),
     /// Print the apps' output of a pod (running or exited, until gc removes it).
     Logs(logs::LogsArgs),
     /// Operate on stored images.
@@ -178,6 +184,23 @@ pub enum Command {
     /// Change the apps of a running pod (mutable pods, on engines that support them).
     #[command(subcommand)]
     App(AppCommand),
+}
+
+/// `rukt generate ...`.
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Print a systemd unit running the pod `rukt run WORDS` would (Type=notify,
+    /// KillMode=mixed, Delegate=yes, ExecStopPost=-rukt gc --mark-only).
+    Systemd {
+        /// The words of `rukt run`: [POD FLAGS] IMAGE [APP FLAGS] [-- ARGS] ...
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "WORDS"
+        )]
+        words: Vec<String>,
+    },
 }
 
 /// `rukt app ...`, as rkt's.
