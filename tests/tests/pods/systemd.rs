@@ -13,7 +13,7 @@ use rukt_tests::inspector::{self, PATH as INSPECTOR};
 use rukt_tests::pods::{HostDir, PodStore, RunningPod, WAIT, wait_timeout};
 
 /// A datagram socket standing in for the service manager's.
-struct Manager {
+pub(super) struct Manager {
     socket: UnixDatagram,
     /// `NOTIFY_SOCKET`'s value.
     name: String,
@@ -21,7 +21,7 @@ struct Manager {
 }
 
 impl Manager {
-    fn path() -> Manager {
+    pub(super) fn path() -> Manager {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notify.sock");
         let socket = UnixDatagram::bind(&path).unwrap();
@@ -48,7 +48,7 @@ impl Manager {
         }
     }
 
-    fn env(&self) -> [(&'static str, String); 1] {
+    pub(super) fn env(&self) -> [(&'static str, String); 1] {
         [("NOTIFY_SOCKET", self.name.clone())]
     }
 
@@ -61,7 +61,7 @@ impl Manager {
     }
 
     /// Datagrams until one has line `line`; panics after `WAIT`.
-    fn until(&self, line: &str) -> Vec<String> {
+    pub(super) fn until(&self, line: &str) -> Vec<String> {
         let start = Instant::now();
         let mut got = Vec::new();
         while start.elapsed() < WAIT {
