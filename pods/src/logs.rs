@@ -147,6 +147,7 @@ pub fn logs(
         for r in &mut readers {
             r.read_more(&mut new)?;
         }
+        new.sort_by_key(|l| l.time);
         for l in new.iter().filter(|l| in_window(query, l.time)) {
             sink(l).map_err(LogsError::Sink)?;
         }
@@ -341,5 +342,77 @@ impl AppReader {
     /// The pieces of a line the app had not ended when it stopped.
     fn flush(&mut self, out: &mut Vec<LogLine>) {
         out.extend(self.pending.iter_mut().filter_map(Option::take));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotated_files_first_pieces_joined_and_rotation_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.log.2"), "1970-01-01T00:00:01Z stdout F one\n").unwrap();
+        std::fs::write(
+            d.join("a.log.1"),
+            "1970-01-01T00:00:02Z stdout P tw\n1970-01-01T00:00:02Z stderr F err\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("a.log"),
+            "1970-01-01T00:00:03Z stdout F o\n1970-01-01T00:00:04Z std",
+        )
+        .unwrap();
+        let mut r = AppReader::new(d, "a");
+        let mut got = Vec::new();
+        r.read_history(&mut got).unwrap();
+        let text: Vec<(Stream, String)> = got
+            .iter()
+            .map(|l| (l.stream, String::from_utf8_lossy(&l.message).into_owned()))
+            .collect();
+        assert_eq!(
+            text,
+            [
+                (Stream::Stdout, "one".into()),
+                (Stream::Stderr, "err".into()),
+                (Stream::Stdout, "two".into()),
+            ]
+        );
+        assert_eq!(
+            got[2].time,
+            Duration::from_secs(2),
+            "a line's time is its first piece's"
+        );
+        // The half-written entry is completed, then the file rotated away.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(d.join("a.log"))
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"out F four\n").unwrap();
+        std::fs::rename(d.join("a.log"), d.join("a.log.1")).unwrap();
+        std::fs::write(d.join("a.log"), "1970-01-01T00:00:05Z stdout F five\n").unwrap();
+        let mut more = Vec::new();
+        r.read_more(&mut more).unwrap();
+        let msgs: Vec<&[u8]> = more.iter().map(|l| l.message.as_slice()).collect();
+        assert_eq!(msgs, [&b"four"[..], b"five"]);
+    }
+
+    #[test]
+    fn a_garbled_line_names_its_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.log"),
+            "1970-01-01T00:00:01Z stdout F ok\nnonsense\n",
+        )
+        .unwrap();
+        let err = AppReader::new(dir.path(), "a")
+            .read_history(&mut Vec::new())
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("a.log: line 2: not a CRI log line (bad timestamp)"),
+            "{err}"
+        );
     }
 }

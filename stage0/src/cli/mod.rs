@@ -69,6 +69,8 @@ pub enum Command {
     ///   --uuid-file-save FILE               write the pod's UUID to FILE
     ///   --pull-policy never|new|update      when to fetch images
     ///   --quiet                             no progress bars
+    ///   --sd-notify=pod|app[:NAME]|ignore   who says READY=1 under systemd (NOTIFY_SOCKET)
+    ///   --log-max-size=SIZE, --log-max-files=N   logs/<app>.log rotation (10Mi, 5)
     /// Limits: before the first image they limit the whole pod, after an image that app:
     ///   --memory=SIZE (256Mi, 1G), --cpu=CORES (500m, 1.5), --cpu-shares=N, --pids-limit=N
     /// App flags (after the image they apply to):
@@ -443,6 +445,9 @@ mod tests {
         "--cpu=500m",
         "--cpu-shares=512",
         "--pids-limit=10",
+        "--sd-notify=app:a",
+        "--log-max-size=1Mi",
+        "--log-max-files=2",
     ];
     const APP_FLAGS: &[&str] = &[
         "--name=a",

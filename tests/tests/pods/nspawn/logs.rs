@@ -248,3 +248,15 @@ fn a_fly_pod_keeps_no_logs_and_says_why() {
     );
     assert!(bad.stderr.contains("that is fly's point"), "{bad}");
 }
+
+#[test]
+fn an_apps_pipeline_ends_when_its_reader_does() {
+    // SIGPIPE is the default in the app, not the Rust supervisor's ignored one.
+    let script = "yes | head -c 5 >/dev/null; echo ended";
+    let pods = store();
+    let out = run(&pods, &[], &[App::sh("pipe", script)]);
+    assert!(out.success() && out.stdout == "ended\n", "{out}");
+    let fly = PodStore::new();
+    let out = fly.sh("pipe", script);
+    assert!(out.success() && out.stdout == "ended\n", "fly: {out}");
+}
