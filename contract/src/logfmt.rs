@@ -115,39 +115,59 @@ impl<'a> Entry<'a> {
 pub fn encode(time: SystemTime, stream: Stream, data: &[u8], out: &mut Vec<u8>) {
     let mut stamp = [0u8; 30];
     let stamp = format_rfc3339(time, &mut stamp);
+    let prefix: &[u8] = match stream {
+        Stream::Stdout => b" stdout ",
+        Stream::Stderr => b" stderr ",
+    };
+    out.reserve(data.len() + data.len() / 8 + 64);
     let mut rest = data;
     while !rest.is_empty() {
-        let (piece, full, used) = match rest.iter().position(|b| *b == b'\n') {
+        let (piece, full, used) = match memchr::memchr(b'\n', rest) {
             Some(n) if n <= MAX_PIECE => (&rest[..n], true, n + 1),
             _ if rest.len() <= MAX_PIECE => (rest, false, rest.len()),
             _ => (&rest[..MAX_PIECE], false, MAX_PIECE),
         };
         out.extend_from_slice(stamp);
-        out.push(b' ');
-        out.extend_from_slice(stream.as_str().as_bytes());
-        out.extend_from_slice(if full { b" F " } else { b" P " });
+        out.extend_from_slice(prefix);
+        out.extend_from_slice(if full { b"F " } else { b"P " });
         out.extend_from_slice(piece);
         out.push(b'\n');
         rest = &rest[used..];
     }
 }
 
-/// `time` as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`, written into `buf`.
+/// `time` as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`, written into `buf` digit by
+/// digit (no formatting machinery: the supervisor runs this per read).
 pub fn format_rfc3339(time: SystemTime, buf: &mut [u8; 30]) -> &[u8] {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let tod = secs % 86_400;
-    let s = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:09}Z",
-        tod / 3600,
-        tod / 60 % 60,
-        tod % 60,
-        since.subsec_nanos()
-    );
-    let n = s.len().min(buf.len());
-    buf[..n].copy_from_slice(&s.as_bytes()[..n]);
-    &buf[..n]
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (at..at + width).rev() {
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y.clamp(0, 9999) as u64);
+    put(5, 2, u64::from(m));
+    put(8, 2, u64::from(d));
+    put(11, 2, tod / 3600);
+    put(14, 2, tod / 60 % 60);
+    put(17, 2, tod % 60);
+    put(20, 9, u64::from(since.subsec_nanos()));
+    for (i, c) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (29, b'Z'),
+    ] {
+        buf[i] = c;
+    }
+    &buf[..]
 }
 
 /// Parses an RFC 3339 timestamp (`Z` or a `±HH:MM` offset, any number of
