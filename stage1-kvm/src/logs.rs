@@ -27,6 +27,11 @@ impl Logs {
         )
     }
 
+    /// Reopens every log file (`SIGUSR1`: after an outside rotation).
+    pub fn reopen(&mut self) {
+        self.0.iter_mut().flatten().for_each(AppLog::reopen);
+    }
+
     /// Appends output of app `index`.
     pub fn record(&mut self, index: usize, stream: Stream, data: &[u8]) {
         if let Some(Some(log)) = self.0.get_mut(index) {

@@ -262,6 +262,10 @@ impl Supervisor {
     fn forward_signal(&mut self) -> anyhow::Result<()> {
         while let Ok(Some(info)) = self.signals.read_signal() {
             let signo = info.ssi_signo as u8;
+            if i32::from(signo) == libc::SIGUSR1 {
+                self.logs.reopen();
+                continue;
+            }
             debug!("forwarding signal {signo} to the apps");
             rukt_contract::sdnotify::pod_stopping();
             for id in 0..self.apps.len() as u32 {
@@ -359,6 +363,8 @@ pub fn signal_fd() -> anyhow::Result<SignalFd> {
     for s in FORWARDED {
         mask.add(s);
     }
+    // Not forwarded: the supervisor reopens its log files.
+    mask.add(Signal::SIGUSR1);
     mask.thread_block().context("cannot block signals")?;
     SignalFd::with_flags(
         &mask,
