@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what rukt needs on a Debian 12 machine (run as root). Groups:
 #   build  - compilers and -dev packages the workspace links against (libseccomp for nspawn)
-#   test   - the real parts the functional tests drive (registry, skopeo, umoci, busybox)
+#   test   - the real parts the functional tests drive (registry, skopeo, umoci, busybox,
+#            systemd-analyze, systemd-socket-activate and systemd-tmpfiles from systemd)
 #   bench  - test plus the peers the benchmarks measure (hyperfine, podman, pigz)
 # Idempotent: packages already installed are not fetched again.
 set -euo pipefail
@@ -10,8 +11,8 @@ pkgs=(ca-certificates gcc make pkg-config libseccomp-dev)
 for g in "${groups[@]}"; do
     case "$g" in
     build) ;;
-    test) pkgs+=(docker-registry skopeo umoci busybox-static zstd pigz tar python3) ;;
-    bench) pkgs+=(docker-registry skopeo umoci busybox-static zstd pigz tar python3 hyperfine podman) ;;
+    test) pkgs+=(docker-registry skopeo umoci busybox-static zstd pigz tar python3 systemd) ;;
+    bench) pkgs+=(docker-registry skopeo umoci busybox-static zstd pigz tar python3 systemd hyperfine podman) ;;
     *) echo "setup.sh: unknown group $g (build|test|bench)" >&2; exit 2 ;;
     esac
 done

@@ -67,13 +67,15 @@ pub enum Feature {
     NotifySocket,
     /// The apps' stdout and stderr also written to `logs/<app>.log`.
     AppLogs,
+    /// `--sd-notify=app`: an app's own readiness, relayed.
+    NotifyApp,
     /// `--kvm-accel`: the choice of the VM's accelerator.
     KvmAccel,
 }
 
 impl Feature {
     /// Every feature, in declaration order.
-    pub const ALL: [Feature; 27] = [
+    pub const ALL: [Feature; 28] = [
         Feature::Hostname,
         Feature::NetNone,
         Feature::NetHost,
@@ -100,12 +102,13 @@ impl Feature {
         Feature::ListenFds,
         Feature::NotifySocket,
         Feature::AppLogs,
+        Feature::NotifyApp,
         Feature::KvmAccel,
     ];
 
     /// What version 1 could not express: a stage1 without `features` does
     /// none of these.
-    pub const NEW_IN_2: [Feature; 9] = [
+    pub const NEW_IN_2: [Feature; 10] = [
         Feature::Networks,
         Feature::Ports,
         Feature::Dns,
@@ -115,6 +118,7 @@ impl Feature {
         Feature::ListenFds,
         Feature::NotifySocket,
         Feature::AppLogs,
+        Feature::NotifyApp,
     ];
 
     /// Its name in `features` JSON (`readonly-rootfs`).
@@ -146,6 +150,7 @@ impl Feature {
             Feature::ListenFds => "listen-fds",
             Feature::NotifySocket => "notify-socket",
             Feature::AppLogs => "app-logs",
+            Feature::NotifyApp => "notify-app",
             Feature::KvmAccel => "kvm-accel",
         }
     }
@@ -202,6 +207,7 @@ impl Feature {
             Feature::ListenFds => "LISTEN_FDS",
             Feature::NotifySocket => "NOTIFY_SOCKET",
             Feature::AppLogs => "per-app log files",
+            Feature::NotifyApp => "--sd-notify=app",
             Feature::KvmAccel => "--kvm-accel",
         }
     }
@@ -323,9 +329,10 @@ mod tests {
             Feature::ListenFds,
             Feature::NotifySocket,
             Feature::AppLogs,
+            Feature::NotifyApp,
         ] {
             assert!(!v1.enforces(f), "{f:?}");
         }
-        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 9);
+        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 10);
     }
 }

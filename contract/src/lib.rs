@@ -20,10 +20,12 @@ pub mod descriptors;
 pub mod features;
 pub mod isolation;
 pub mod layout;
+pub mod logfmt;
 pub mod manifest;
 pub mod net;
 #[cfg(feature = "runtime")]
 pub mod runtime;
+pub mod sdnotify;
 
 pub use args::{AppArgs, AppStopArgs, ArgsError, EnterArgs, Entrypoint, GcArgs, RunArgs, StopArgs};
 pub use descriptors::{

@@ -62,6 +62,12 @@ pub struct PodManifest {
     /// Options of the kvm stage1.
     #[serde(default)]
     pub kvm: KvmOptions,
+    /// Version 2: who tells systemd the pod is ready (`--sd-notify`).
+    #[serde(default, skip_serializing_if = "crate::sdnotify::SdNotify::is_pod")]
+    pub sd_notify: crate::sdnotify::SdNotify,
+    /// Version 2: how the apps' log files rotate.
+    #[serde(default, skip_serializing_if = "crate::logfmt::LogOptions::is_default")]
+    pub logs: crate::logfmt::LogOptions,
     /// Creation time, RFC 3339 UTC.
     pub created: String,
 }
@@ -255,6 +261,10 @@ impl PodManifest {
         ask(!self.resources.is_empty(), Feature::Resources);
         ask(self.apps.len() > 1, Feature::MultipleApps);
         ask(
+            matches!(self.sd_notify, crate::sdnotify::SdNotify::App(_)),
+            Feature::NotifyApp,
+        );
+        ask(
             self.kvm.accel != crate::KvmAccel::default(),
             Feature::KvmAccel,
         );
@@ -382,6 +392,11 @@ mod tests {
             kvm: KvmOptions {
                 accel: crate::KvmAccel::Tcg,
             },
+            logs: crate::logfmt::LogOptions {
+                max_size: 1024,
+                max_files: 2,
+            },
+            sd_notify: crate::sdnotify::SdNotify::App("web".into()),
             created: "2026-11-22T00:00:00Z".into(),
         }
     }
@@ -462,6 +477,7 @@ mod tests {
             Feature::ReadonlyVolumes,
             Feature::RecursiveVolumes,
             Feature::VolumePropagation,
+            Feature::NotifyApp,
             Feature::KvmAccel,
         ];
         assert_eq!(asked, want.into_iter().collect());

@@ -4,6 +4,7 @@
 //! Every stage1 engine needs exactly this; stage0 never uses it. The
 //! engines' common `main` is in [`engine`].
 
+pub mod applog;
 pub mod engine;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};

@@ -95,6 +95,10 @@ pub fn required_by_pod(spec: &PodSpec) -> BTreeSet<Feature> {
     want(spec.apps.len() > 1, Feature::MultipleApps);
     want(spec.interactive, Feature::Interactive);
     want(spec.kvm_accel.is_some(), Feature::KvmAccel);
+    want(
+        matches!(spec.sd_notify, rukt_contract::sdnotify::SdNotify::App(_)),
+        Feature::NotifyApp,
+    );
     need
 }
 

@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 
+use rukt_contract::sdnotify::SdNotify;
 use rukt_contract::{Feature, PodManifest, Sharing, Volume, VolumeKind};
 use rukt_images::fetch::{Fetcher, Progress};
 use rukt_images::store::{FileLock, ImageRecord, LockMode, Store, fsutil};
@@ -60,6 +61,23 @@ pub(crate) fn invalid(msg: impl Into<String>) -> PrepareError {
     PrepareError::Invalid(msg.into())
 }
 
+/// `--sd-notify=app[:NAME]` resolved to an app of the pod (the first
+/// without a name).
+fn notifying_app(asked: &SdNotify, apps: &[rukt_contract::App]) -> Result<SdNotify, PrepareError> {
+    let SdNotify::App(name) = asked else {
+        return Ok(asked.clone());
+    };
+    let found = match name.as_str() {
+        "" => apps.first(),
+        n => apps.iter().find(|a| a.name == n),
+    };
+    found.map(|a| SdNotify::App(a.name.clone())).ok_or_else(|| {
+        invalid(format!(
+            "--sd-notify=app:{name}: the pod has no app {name:?}"
+        ))
+    })
+}
+
 /// A pod in `prepare/`, locked by this process.
 pub struct Preparing {
     /// The pod.
@@ -105,6 +123,7 @@ pub fn prepare(
         apps.push(app);
     }
     let net = crate::network::settle(spec, &stage1, catalog, store, &records)?;
+    let sd_notify = notifying_app(&spec.sd_notify, &apps)?;
     let uuid = PodUuid::new_random();
     let manifest = PodManifest {
         interface_version: stage1.version(),
@@ -126,6 +145,8 @@ pub fn prepare(
         kvm: rukt_contract::KvmOptions {
             accel: spec.kvm_accel.unwrap_or_default(),
         },
+        logs: spec.logs,
+        sd_notify,
         created: rukt_images::store::index::now_rfc3339(),
         revision: 0,
         cni_path: if net.networks.is_empty() {

@@ -221,6 +221,9 @@ fn exec_stage1(
     }
     let lock_fd = lock.file().as_raw_fd();
     let (mut keep, mut env) = passed_on(stage1, opts.listen_fds.as_ref());
+    if manifest.sd_notify == rukt_contract::sdnotify::SdNotify::Ignore {
+        env.retain(|(k, _)| *k != ENV_NOTIFY_SOCKET);
+    }
     keep.push(lock_fd);
     env.push((ENV_LOCK_FD, lock_fd.to_string()));
     let err = stage1.exec(pod, run_args(pod, &opts).to_argv(), &env, keep);

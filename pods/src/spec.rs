@@ -142,4 +142,8 @@ pub struct PodSpec {
     /// The pod will run on the caller's terminal (`rukt run --interactive`),
     /// so its engine must be able to give it one; checked when preparing.
     pub interactive: bool,
+    /// Who tells systemd the pod is ready; `App("")` is the first app.
+    pub sd_notify: rukt_contract::sdnotify::SdNotify,
+    /// How the apps' log files rotate.
+    pub logs: rukt_contract::logfmt::LogOptions,
 }

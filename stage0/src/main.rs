@@ -11,7 +11,10 @@
 
 mod cli;
 mod cmd;
+mod generator;
+mod notify;
 mod progress;
+mod unit;
 
 use std::process::ExitCode;
 
@@ -23,6 +26,12 @@ const EXIT_FAILURE: u8 = 254;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    // Installed as a systemd generator under another name (a symlink).
+    let mut argv = std::env::args();
+    let name = argv.next().unwrap_or_default();
+    if std::path::Path::new(&name).file_name() == Some(std::ffi::OsStr::new(generator::NAME)) {
+        return generator::main(&argv.collect::<Vec<_>>());
+    }
     // Before anything is opened: the numbers socket activation names must
     // be the caller's descriptors, not ours.
     let listen_fds = rukt_pods::run::inherited_listen_fds();

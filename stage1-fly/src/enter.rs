@@ -42,5 +42,5 @@ pub fn enter(args: &EnterArgs) -> anyhow::Result<Infallible> {
         argv,
         env,
     };
-    exec::launch(&launch, None)
+    exec::launch(&launch, &[])
 }

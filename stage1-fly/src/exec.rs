@@ -5,7 +5,7 @@
 
 use std::convert::Infallible;
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{BorrowedFd, RawFd};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -48,8 +48,9 @@ pub fn set_var(env: &mut Vec<String>, name: &str, value: &str) {
 }
 
 /// Chroots into the app's root and the rest; returns only on failure. Every
-/// descriptor above 2 is closed by the exec except `keep` (the pod lock).
-pub fn launch(launch: &Launch<'_>, keep: Option<BorrowedFd<'_>>) -> anyhow::Result<Infallible> {
+/// descriptor above 2 is closed by the exec except `keep` (the pod lock,
+/// socket activation's descriptors).
+pub fn launch(launch: &Launch<'_>, keep: &[RawFd]) -> anyhow::Result<Infallible> {
     rustix::process::fchdir(launch.root).context("cannot change into the app's root")?;
     rustix::process::chroot(".").context("cannot chroot into the app's root")?;
     let dir = &launch.app.working_dir;
@@ -58,9 +59,17 @@ pub fn launch(launch: &Launch<'_>, keep: Option<BorrowedFd<'_>>) -> anyhow::Resu
     user::become_user(launch.app)?;
     // Marked close-on-exec, not closed: they stay usable until the exec
     // succeeds (to undo things if it fails), then are gone.
-    let keep: Vec<_> = keep.iter().map(|fd| fd.as_raw_fd()).collect();
-    rukt_sys::fds::cloexec_except(&keep)
+    rukt_sys::fds::cloexec_except(keep)
         .context("cannot mark descriptors close-on-exec and pass the pod lock on")?;
+    // Rust ignores SIGPIPE in this process, and an ignored signal stays
+    // ignored across exec: give the app the default, as a shell would.
+    // SAFETY: SIG_DFL installs no handler of ours.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    };
     Err(execvpe(launch.argv, &launch.env))
 }
 

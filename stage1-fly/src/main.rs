@@ -20,6 +20,7 @@ mod enter;
 mod exec;
 mod exitinfo;
 mod gc;
+mod listen;
 mod mounts;
 mod pod;
 mod resolve;
@@ -53,6 +54,8 @@ impl Engine for Fly {
         Feature::RecursiveVolumes,
         Feature::VolumePropagation,
         Feature::Interactive,
+        Feature::ListenFds,
+        Feature::NotifySocket,
     ];
 
     /// Returns only on failure: on success the process became the app.

@@ -10,7 +10,7 @@
 //! terminal.
 
 use std::convert::Infallible;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -109,13 +109,18 @@ fn start(
     rukt_contract::runtime::write_atomic(&pod_dir, READY_FILE, b"")
         .with_context(|| format!("cannot write {READY_FILE}"))?;
 
+    let mut env = exec::environment(app);
+    let mut keep = vec![lock.as_fd().as_raw_fd()];
+    keep.extend(crate::listen::hand_on(&mut env));
     let launch = Launch {
         root: root.as_fd(),
         app,
         argv: &app.exec,
-        env: exec::environment(app),
+        env,
     };
-    exec::launch(&launch, Some(lock.as_fd()))
+    // This process becomes the app: ready now (sd_notify, `MAINPID` is the app's).
+    rukt_contract::sdnotify::pod_ready(1);
+    exec::launch(&launch, &keep)
 }
 
 /// Leaves the chroot if we are in it (possible while still root), then

@@ -259,6 +259,8 @@ fn manifest(exec: &[&str]) -> PodManifest {
         namespaces: Default::default(),
         resources: Default::default(),
         kvm: Default::default(),
+        logs: Default::default(),
+        sd_notify: Default::default(),
         created: "2026-01-01T00:00:00Z".into(),
     }
 }

@@ -25,6 +25,7 @@ mod enter;
 mod gc;
 mod host;
 mod kernel;
+mod logs;
 mod pod;
 mod procs;
 mod run;
@@ -51,7 +52,8 @@ impl Engine for Kvm {
     /// in the guest's one IPC and one PID namespace (`--ipc=pod`,
     /// `--pid=pod`), and the choice of accelerator. Not: private or host
     /// IPC and PID namespaces, seccomp (no filter in the guest), a pty for
-    /// `--interactive` (stdin is forwarded, output relayed).
+    /// `--interactive` (stdin is forwarded, output relayed), socket activation.
+    /// Of version 2: per-app log files ([`logs`]) and readiness.
     const FEATURES: &'static [Feature] = &[
         Feature::Hostname,
         Feature::NetNone,
@@ -64,6 +66,8 @@ impl Engine for Kvm {
         Feature::ReadonlyRootfs,
         Feature::ReadonlyVolumes,
         Feature::MultipleApps,
+        Feature::AppLogs,
+        Feature::NotifySocket,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

@@ -33,6 +33,8 @@ const KILLED: u8 = 128 + 9;
 
 /// Runs the pod; its exit code.
 pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
+    // In the host's network namespace, where an abstract NOTIFY_SOCKET is.
+    rukt_contract::sdnotify::engine_notifier();
     let manifest = pod::load(&args.uuid)?;
     if manifest.net == NetMode::Host {
         bail!(
@@ -166,9 +168,11 @@ fn start_and_supervise(
         debug: args.debug,
     };
     let frame = Frame::new(Kind::Pod, 0, serde_json::to_vec(&guest_pod)?);
-    let names = manifest.apps.iter().map(|a| a.name.clone()).collect();
-    let outcome =
-        Supervisor::new(guest, control, pidfd, signals, guest_pod.stdin, names).run(frame)?;
+    let names: Vec<String> = manifest.apps.iter().map(|a| a.name.clone()).collect();
+    let logs = crate::logs::Logs::open(Path::new("."), &names, manifest.logs);
+    let outcome = Supervisor::new(guest, control, pidfd, signals, guest_pod.stdin, names)
+        .with_logs(logs)
+        .run(frame)?;
     if !outcome.started && outcome.error.is_none() {
         bail!(
             "the VM ended before the pod's apps started; its console said: {}",

@@ -1,7 +1,7 @@
 //! The host side of a running kvm pod: the stage1 process stays, holding
 //! the pod lock, as the VM's supervisor. One poll loop relays the guest's
-//! frames (app output to our stdout/stderr, exit statuses to `status/`,
-//! readiness to `ready`), forwards our stdin to the first app and
+//! frames (app output to our stdout/stderr and `logs/`, exit statuses to `status/`,
+//! readiness to `ready` and systemd's `NOTIFY_SOCKET`), forwards our stdin to the first app and
 //! SIGTERM/SIGINT/SIGHUP to every app, and serves `enter` and `stop` on the
 //! control socket, each client a session multiplexed onto the one
 //! virtio-serial port. It returns when the VM is gone.
@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
+use rukt_contract::logfmt::Stream;
 use rukt_contract::{READY_FILE, STATUS_DIR};
 use rukt_kvm_init::proto::{Decoder, Frame, Kind, SESSION_BASE, encode_chunked, parse_exit};
 use rustix::event::{PollFd, PollFlags};
@@ -51,6 +52,7 @@ pub struct Supervisor {
     stdin: Option<io::Stdin>,
     apps: Vec<String>,
     outcome: Outcome,
+    logs: crate::logs::Logs,
 }
 
 /// The signals forwarded to the apps.
@@ -82,7 +84,14 @@ impl Supervisor {
                 codes: vec![None; n],
                 ..Outcome::default()
             },
+            logs: crate::logs::Logs::default(),
         }
+    }
+
+    /// Writes the apps' output to `logs` too.
+    pub fn with_logs(mut self, logs: crate::logs::Logs) -> Supervisor {
+        self.logs = logs;
+        self
     }
 
     /// Sends the first frame (the pod) and serves until the VM is gone.
@@ -201,11 +210,20 @@ impl Supervisor {
         }
         let app = self.apps.get(frame.id as usize).cloned();
         match (frame.kind, app) {
-            (Kind::Stdout, Some(_)) => write_out(&mut io::stdout().lock(), &frame.payload),
-            (Kind::Stderr, Some(_)) => write_out(&mut io::stderr().lock(), &frame.payload),
+            (Kind::Stdout, Some(_)) => {
+                self.logs
+                    .record(frame.id as usize, Stream::Stdout, &frame.payload);
+                write_out(&mut io::stdout().lock(), &frame.payload)
+            }
+            (Kind::Stderr, Some(_)) => {
+                self.logs
+                    .record(frame.id as usize, Stream::Stderr, &frame.payload);
+                write_out(&mut io::stderr().lock(), &frame.payload)
+            }
             (Kind::Started, _) => {
                 self.outcome.started = true;
                 crate::pod::write_file(".", READY_FILE, b"")?;
+                rukt_contract::sdnotify::pod_ready(self.apps.len());
             }
             (Kind::Exit, Some(app)) => {
                 let Some((code, reason)) = parse_exit(&frame.payload) else {
@@ -244,7 +262,12 @@ impl Supervisor {
     fn forward_signal(&mut self) -> anyhow::Result<()> {
         while let Ok(Some(info)) = self.signals.read_signal() {
             let signo = info.ssi_signo as u8;
+            if i32::from(signo) == libc::SIGUSR1 {
+                self.logs.reopen();
+                continue;
+            }
             debug!("forwarding signal {signo} to the apps");
+            rukt_contract::sdnotify::pod_stopping();
             for id in 0..self.apps.len() as u32 {
                 self.send_guest(&Frame::new(Kind::Signal, id, vec![signo]))?;
             }
@@ -340,6 +363,8 @@ pub fn signal_fd() -> anyhow::Result<SignalFd> {
     for s in FORWARDED {
         mask.add(s);
     }
+    // Not forwarded: the supervisor reopens its log files.
+    mask.add(Signal::SIGUSR1);
     mask.thread_block().context("cannot block signals")?;
     SignalFd::with_flags(
         &mask,

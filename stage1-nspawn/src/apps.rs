@@ -32,13 +32,15 @@ pub const SECCOMP_JSON: &str = "seccomp.json";
 /// `app`'s bundle and
 /// creates its container (the init waits for [`Container::start`]). With
 /// `console`, libcontainer sends the master of the app's terminal to that
-/// socket.
+/// socket; with `io`, the app's stdout and stderr are those descriptors
+/// and it keeps `io.preserve` descriptors from fd 3 (socket activation's).
 pub fn create(
     pod_dir: &Path,
     app: &str,
     config: &Value,
     seccomp: (&Value, Vec<u8>),
     console: Option<&Path>,
+    io: AppIo,
 ) -> anyhow::Result<Container> {
     let bundle = pod_dir.join(BUNDLE_DIR).join(app);
     std::fs::create_dir_all(&bundle)
@@ -51,7 +53,12 @@ pub fn create(
     let root = state_root(pod_dir);
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
     ensure_single_threaded()?;
-    ContainerBuilder::new(app.to_string(), SyscallType::default())
+    let mut builder = ContainerBuilder::new(app.to_string(), SyscallType::default())
+        .with_preserved_fds(io.preserve);
+    if let Some((out, err)) = io.output {
+        builder = builder.with_stdout(out).with_stderr(err);
+    }
+    builder
         .with_root_path(&root)
         .with_context(|| format!("app {app}: invalid state directory"))?
         .with_executor(AppExecutor {
@@ -65,6 +72,16 @@ pub fn create(
         .with_detach(true)
         .build()
         .with_context(|| format!("cannot create app {app} (--debug shows libcontainer's log)"))
+}
+
+/// An app's descriptors beyond its root: its output pipes (none: the
+/// supervisor's stdio) and how many descriptors from fd 3 it keeps.
+#[derive(Default)]
+pub struct AppIo {
+    /// Its stdout and stderr.
+    pub output: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
+    /// Descriptors `3..3+preserve` it inherits.
+    pub preserve: i32,
 }
 
 /// libcontainer clones without glibc's fork handlers: with a second thread

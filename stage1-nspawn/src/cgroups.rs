@@ -2,7 +2,9 @@
 //! (the unified tree). Each pod has `/rukt/<uuid>` with the pod-wide limits
 //! and one child per app (`/rukt/<uuid>/<app>`, created by libcontainer with
 //! the app's limits). This module makes the pod level, reads what happened
-//! (OOM kills), kills what is left and removes the tree.
+//! (OOM kills), kills what is left and removes the tree. Under a systemd
+//! unit the tree nests below the unit's own cgroup ([`crate::unit`]):
+//! `<unit>/rukt/<uuid>`.
 
 use std::path::{Path, PathBuf};
 
@@ -54,12 +56,12 @@ impl Layout {
 
 /// The cgroup path (relative to a hierarchy's root) of pod `uuid`.
 pub fn pod_path(uuid: &str) -> String {
-    format!("/rukt/{uuid}")
+    format!("{}/rukt/{uuid}", crate::unit::parent())
 }
 
 /// The cgroup path of `app` in pod `uuid`.
 pub fn app_path(uuid: &str, app: &str) -> String {
-    format!("/rukt/{uuid}/{app}")
+    format!("{}/{app}", pod_path(uuid))
 }
 
 /// The directories of cgroup `path` in every hierarchy that has it (or would).
@@ -145,10 +147,11 @@ pub fn create_pod(layout: Layout, uuid: &str, limits: &Resources) -> Result<(), 
     Ok(())
 }
 
-/// cgroup v2 hands controllers down level by level: enable the ones the root
-/// offers on `/rukt` and `/rukt/<uuid>`.
+/// cgroup v2 hands controllers down level by level: enable the ones the
+/// parent (the root, or a unit's delegated cgroup) offers on it, `rukt` and
+/// `rukt/<uuid>`.
 fn enable_v2_controllers(uuid: &str) -> Result<(), CgroupError> {
-    let root = Path::new(ROOT);
+    let root = Path::new(ROOT).join(crate::unit::parent().trim_start_matches('/'));
     let available = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
     let wanted: Vec<String> = available
         .split_whitespace()

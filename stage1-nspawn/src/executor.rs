@@ -38,6 +38,11 @@ impl Executor for AppExecutor {
             libc::sigemptyset(&mut none);
             libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
         }
+        // The Rust runtime ignores SIGPIPE in the supervisor, and an ignored
+        // signal stays ignored across exec: `yes | head` in an app would
+        // spin on EPIPE. The app gets the default, as from a shell.
+        // SAFETY: signal(2) with SIG_DFL installs no handler of ours.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
         // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and touches
         // no memory of ours.
         if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } != 0 {

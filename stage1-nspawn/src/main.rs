@@ -24,8 +24,11 @@ mod enter;
 mod etc;
 mod executor;
 mod gc;
+mod listen;
+mod logs;
 mod memory;
 mod network;
+mod notify;
 mod pause;
 mod podns;
 mod run;
@@ -34,6 +37,7 @@ mod signals;
 mod spec;
 mod stop;
 mod supervise;
+mod unit;
 
 use std::process::ExitCode;
 
@@ -50,7 +54,9 @@ impl Engine for Nspawn {
     /// `oom_score_adj`, capabilities, seccomp and read-only root and
     /// volumes in each app's OCI spec ([`spec`]), any number of apps, and a
     /// pty for `--interactive` ([`console`]); of version 2, CNI networks,
-    /// published ports and DNS settings ([`network`], [`etc`]).
+    /// published ports and DNS settings ([`network`], [`etc`]), per-app log
+    /// files ([`logs`]), readiness (`rukt_contract::sdnotify`, an app's relayed
+    /// by [`notify`]) and socket activation ([`listen`]).
     const FEATURES: &'static [Feature] = &[
         Feature::Hostname,
         Feature::NetNone,
@@ -74,6 +80,10 @@ impl Engine for Nspawn {
         Feature::Dns,
         Feature::RecursiveVolumes,
         Feature::VolumePropagation,
+        Feature::AppLogs,
+        Feature::NotifySocket,
+        Feature::ListenFds,
+        Feature::NotifyApp,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

@@ -11,14 +11,18 @@ use libcontainer::container::Container;
 use rukt_contract::runtime::{PodLock, load_manifest, write_atomic};
 use rukt_contract::{NetMode, PID_FILE, PodManifest, READY_FILE, RunArgs, Sharing};
 
+use crate::apps::AppIo;
 use crate::cgroups::{self, Layout};
 use crate::console::{ConsoleSocket, Relay};
+use crate::logs::Output;
 use crate::network::{self, PodNetwork};
+use crate::notify::AppNotify;
 use crate::podns::{self, PodNamespaces};
 use crate::signals::Signals;
 use crate::spec::{self, AppContext};
 use crate::supervise::{Running, Supervisor};
-use crate::{apps, bpf, etc, memory, pause};
+use crate::{apps, bpf, etc, listen, memory, pause, unit};
+use rukt_contract::sdnotify::SdNotify;
 
 /// Runs the pod; returns its exit code once every app has exited, or an
 /// error if it failed before any app ran.
@@ -45,16 +49,21 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         .context("cannot create the status directory")?;
 
     let layout = Layout::detect();
+    unit::adopt(layout, &pod_dir)?;
+    // Before the pod's network namespace: an abstract NOTIFY_SOCKET is the host's.
+    rukt_contract::sdnotify::engine_notifier();
+    let app_notify = AppNotify::open(&pod, &pod_dir)?;
     // Before any namespace of the pod's: the plugins run from the host's.
     let net = network::attach(&pod_dir, &pod)?;
     let setup = Setup {
+        app_notify: app_notify.as_ref(),
         pod: &pod,
         pod_dir: &pod_dir,
         pod_dir_fd: &pod_dir_fd,
         layout,
         interactive: args.interactive,
     };
-    let (running, relay) = match setup.start_apps(net.as_ref()) {
+    let (running, relay, output) = match setup.start_apps(net.as_ref()) {
         Ok(started) => started,
         Err(e) => {
             cgroups::destroy_pod(layout, &pod.uuid);
@@ -65,8 +74,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         }
     };
     write_atomic(&pod_dir_fd, READY_FILE, b"").context("cannot write the ready file")?;
+    if pod.sd_notify == SdNotify::Pod {
+        rukt_contract::sdnotify::pod_ready(running.len());
+    }
     memory::shrink();
-    let code = Supervisor::new(&pod, &pod_dir, layout, running, signals, relay).supervise();
+    let code = Supervisor::new(&pod, &pod_dir, layout, running, signals, relay)
+        .with_output(output)
+        .with_notify(app_notify)
+        .supervise();
     cgroups::destroy_pod(layout, &pod.uuid);
     if let Some(n) = net {
         n.detach(&pod_dir, &pod);
@@ -82,6 +97,7 @@ struct Setup<'a> {
     pod_dir_fd: &'a std::fs::File,
     layout: Layout,
     interactive: bool,
+    app_notify: Option<&'a AppNotify>,
 }
 
 impl Setup<'_> {
@@ -90,7 +106,7 @@ impl Setup<'_> {
     fn start_apps(
         &self,
         net: Option<&PodNetwork>,
-    ) -> anyhow::Result<(Vec<Running>, Option<Relay>)> {
+    ) -> anyhow::Result<(Vec<Running>, Option<Relay>, Output)> {
         let pod = self.pod;
         let ns = PodNamespaces::of(pod);
         let hostname = match (&pod.hostname, pod.net) {
@@ -128,6 +144,8 @@ impl Setup<'_> {
         };
         let seccomp_cache = bpf::cache_dir(self.pod_dir);
         let mut created: Vec<(String, Container)> = Vec::new();
+        let mut output = Output::default();
+        let listen = listen::Activation::from_env(pod);
         for app in &pod.apps {
             let ctx = AppContext {
                 pod,
@@ -141,14 +159,32 @@ impl Setup<'_> {
                 layout: self.layout,
             };
             let made = (|| {
-                let config = spec::config(&ctx)?;
+                let mut config = spec::config(&ctx)?;
+                let io = AppIo {
+                    output: (!self.interactive)
+                        .then(|| output.add(self.pod_dir, &app.name, pod.logs))
+                        .transpose()?,
+                    preserve: listen
+                        .as_ref()
+                        .map_or(Ok(0), |l| l.give(app, &mut config))?,
+                };
+                if let Some(n) = self.app_notify {
+                    n.give(app, &mut config);
+                }
                 let filter = spec::seccomp_filter(app)?;
                 let seccomp =
                     bpf::compiled(&filter, seccomp_cache.as_deref()).with_context(|| {
                         format!("app {}: cannot compile its seccomp filter", app.name)
                     })?;
                 let socket = console.as_ref().map(|c| c.path.as_path());
-                apps::create(self.pod_dir, &app.name, &config, (&filter, seccomp), socket)
+                apps::create(
+                    self.pod_dir,
+                    &app.name,
+                    &config,
+                    (&filter, seccomp),
+                    socket,
+                    io,
+                )
             })();
             let container = match made {
                 Ok(c) => c,
@@ -197,7 +233,7 @@ impl Setup<'_> {
                 status: None,
             });
         }
-        Ok((running, relay))
+        Ok((running, relay, output))
     }
 }
 

@@ -1,7 +1,8 @@
 //! The supervisor's loop once the apps run: reap them, record each app's
 //! exit status (`status/<app>`, and `status/<app>.reason` = `oom-killed`
 //! when the OOM killer ended it), pass SIGTERM/SIGINT/SIGHUP on to every
-//! app, and end the pod when its apps are done.
+//! app, and end the pod when its apps are done; meanwhile log the apps'
+//! output ([`crate::logs`], reopened on SIGUSR1).
 //!
 //! Policy, as in rkt: the pod runs until every app has exited. When an app
 //! fails (non-zero exit or killed), the others are sent SIGTERM and, after
@@ -18,6 +19,8 @@ use rukt_contract::{PodManifest, exit_code_from_wait_status};
 
 use crate::cgroups::{self, Layout};
 use crate::console::Relay;
+use crate::logs::Output;
+use crate::notify::AppNotify;
 use crate::signals::{self, Signals, Wake};
 
 /// How long apps get between SIGTERM and SIGKILL when the pod ends because
@@ -46,6 +49,8 @@ pub struct Supervisor<'a> {
     kill_at: Option<Instant>,
     signals: Signals,
     relay: Option<Relay>,
+    output: Output,
+    notify: Option<AppNotify>,
 }
 
 impl<'a> Supervisor<'a> {
@@ -71,7 +76,21 @@ impl<'a> Supervisor<'a> {
             kill_at: None,
             signals,
             relay,
+            output: Output::default(),
+            notify: None,
         }
+    }
+
+    /// Relays the gating app's notifications from `notify`.
+    pub fn with_notify(mut self, notify: Option<AppNotify>) -> Self {
+        self.notify = notify;
+        self
+    }
+
+    /// Logs the apps' output from `output`'s pipes.
+    pub fn with_output(mut self, output: Output) -> Self {
+        self.output = output;
+        self
     }
 
     /// Runs until every app has exited; returns the pod's exit code.
@@ -82,7 +101,11 @@ impl<'a> Supervisor<'a> {
             let timeout = self
                 .kill_at
                 .map(|t| t.saturating_duration_since(Instant::now()));
-            let fds = self.relay.as_ref().map(Relay::fds).unwrap_or_default();
+            let mut fds = self.relay.as_ref().map(Relay::fds).unwrap_or_default();
+            let relayed = fds.len();
+            fds.extend(self.output.fds());
+            let logged = fds.len();
+            fds.extend(self.notify.as_ref().map(AppNotify::fd));
             let wake = self.signals.wait(timeout, &fds);
             drop(fds);
             match wake {
@@ -93,9 +116,13 @@ impl<'a> Supervisor<'a> {
                     }
                 }
                 // When the app closes its terminal, its exit follows.
+                Wake::Ready(i) if i >= logged => self.notify.iter().for_each(AppNotify::ready),
+                Wake::Ready(i) if i >= relayed => self.output.ready(i - relayed),
                 Wake::Ready(i) => Relay::on_ready(&mut self.relay, i),
+                Wake::Reopen => self.output.reopen(),
                 Wake::Forward(sig) => {
                     tracing::debug!(signal = sig, "forwarding to the apps");
+                    rukt_contract::sdnotify::pod_stopping();
                     self.signal_running(sig);
                 }
                 Wake::Timeout => {
@@ -108,6 +135,8 @@ impl<'a> Supervisor<'a> {
         if let Some(mut r) = self.relay.take() {
             r.drain();
         }
+        self.output.drain();
+        rukt_contract::sdnotify::pod_stopping();
         // No libcontainer delete: it would probe every cgroup controller
         // again (milliseconds) to remove what `destroy_pod` removes next, and
         // its state goes with the pod directory.
@@ -162,6 +191,7 @@ impl<'a> Supervisor<'a> {
             self.first_failure = Some(code);
             if self.apps.iter().any(|a| a.status.is_none()) {
                 tracing::debug!("an app failed: stopping the others");
+                rukt_contract::sdnotify::pod_stopping();
                 self.signal_running(libc::SIGTERM);
                 self.kill_at = Some(Instant::now() + GRACE);
             }

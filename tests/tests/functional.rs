@@ -18,5 +18,6 @@ mod pods;
 mod registries;
 mod sources;
 mod store;
+mod systemd;
 mod tpm;
 mod trust;

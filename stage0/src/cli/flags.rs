@@ -6,7 +6,7 @@ use rukt_contract::{Seccomp, SeccompMode, isolation::known_capability};
 
 use super::words::SpecError;
 
-fn invalid(flag: &'static str, value: &str, reason: &'static str) -> SpecError {
+pub fn invalid(flag: &'static str, value: &str, reason: &'static str) -> SpecError {
     SpecError::Invalid {
         flag,
         value: value.to_string(),
@@ -18,6 +18,16 @@ fn invalid(flag: &'static str, value: &str, reason: &'static str) -> SpecError {
 /// as Kubernetes) or `Ki`/`Mi`/`Gi`/`Ti` (powers of 1024). A lowercase
 /// `k`/`m`/`g` (`podman --memory=256m`) means powers of 1024, as docker.
 pub fn memory(flag: &'static str, v: &str) -> Result<u64, SpecError> {
+    let bytes = size(flag, v)?;
+    // Below this, the kernel cannot even start the app.
+    if bytes < 4 << 20 {
+        return Err(invalid(flag, v, "must be at least 4Mi"));
+    }
+    Ok(bytes)
+}
+
+/// A size in bytes, with [`memory`]'s units.
+pub fn size(flag: &'static str, v: &str) -> Result<u64, SpecError> {
     let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
     let (num, unit) = v.split_at(split);
     let n: u64 = num
@@ -38,10 +48,6 @@ pub fn memory(flag: &'static str, v: &str) -> Result<u64, SpecError> {
     let bytes = n
         .checked_mul(mult)
         .ok_or_else(|| invalid(flag, v, "too large"))?;
-    // Below this, the kernel cannot even start the app.
-    if bytes < 4 << 20 {
-        return Err(invalid(flag, v, "must be at least 4Mi"));
-    }
     Ok(bytes)
 }
 

@@ -3,6 +3,7 @@
 //! behaviour: each value is parsed once, into the libraries' types.
 
 pub mod flags;
+pub mod logs;
 pub mod netflags;
 pub mod tpm;
 pub mod words;
@@ -11,12 +12,15 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The default store (`--dir`).
+pub const DEFAULT_DIR: &str = "/var/lib/rukt";
+
 /// rukt: pods without a daemon, on OCI images.
 #[derive(Debug, Parser)]
 #[command(name = "rukt", version, about, propagate_version = true)]
 pub struct Cli {
     /// Store and pod state directory.
-    #[arg(long, global = true, default_value = "/var/lib/rukt", env = "RUKT_DIR")]
+    #[arg(long, global = true, default_value = DEFAULT_DIR, env = "RUKT_DIR")]
     pub dir: PathBuf,
     /// Configuration directory (registries.conf, auth.json, net.d/).
     #[arg(
@@ -150,6 +154,8 @@ pub enum Command {
     ///   --uuid-file-save FILE               write the pod's UUID to FILE
     ///   --pull-policy never|new|update      when to fetch images
     ///   --quiet                             no progress bars
+    ///   --sd-notify=pod|app[:NAME]|ignore   who says READY=1 under systemd (NOTIFY_SOCKET)
+    ///   --log-max-size=SIZE, --log-max-files=N   logs/<app>.log rotation (10Mi, 5)
     /// Limits: before the first image they limit the whole pod, after an image that app:
     ///   --memory=SIZE (256Mi, 1G), --cpu=CORES (500m, 1.5), --cpu-shares=N, --pids-limit=N
     /// App flags (after the image they apply to):
@@ -257,6 +263,11 @@ pub enum Command {
         )]
         words: Vec<String>,
     },
+    /// Print configuration for other tools: `rukt generate systemd [POD FLAGS] IMAGE ...`.
+    #[command(subcommand)]
+    Generate(GenerateCommand),
+    /// Print the apps' output of a pod (running or exited, until gc removes it).
+    Logs(logs::LogsArgs),
     /// Operate on stored images.
     #[command(subcommand)]
     Image(ImageCommand),
@@ -271,6 +282,23 @@ pub enum Command {
     /// The TPM event log: show, verify, quote, check.
     #[command(subcommand)]
     Tpm(tpm::TpmCommand),
+}
+
+/// `rukt generate ...`.
+#[derive(Debug, Subcommand)]
+pub enum GenerateCommand {
+    /// Print a systemd unit running the pod `rukt run WORDS` would (Type=notify,
+    /// KillMode=mixed, Delegate=yes, ExecStopPost=-rukt gc --mark-only).
+    Systemd {
+        /// The words of `rukt run`: [POD FLAGS] IMAGE [APP FLAGS] [-- ARGS] ...
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "WORDS"
+        )]
+        words: Vec<String>,
+    },
 }
 
 /// `rukt app ...`, as rkt's.
@@ -520,6 +548,9 @@ mod tests {
         "--cpu=500m",
         "--cpu-shares=512",
         "--pids-limit=10",
+        "--sd-notify=app:a",
+        "--log-max-size=1Mi",
+        "--log-max-files=2",
     ];
     const APP_FLAGS: &[&str] = &[
         "--name=a",

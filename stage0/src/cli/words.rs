@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 
 use clap::ValueEnum;
+use rukt_contract::sdnotify::SdNotify;
 use rukt_contract::{KvmAccel, Resources, Sharing};
 use rukt_images::fetch::PullPolicy;
 use rukt_images::reference::ImageRef;
@@ -298,6 +299,42 @@ impl RunWords {
                         value: v,
                         reason: "expected auto, kvm or tcg",
                     })?)
+                }
+                "--sd-notify" => {
+                    let v = value("--sd-notify")?;
+                    spec.sd_notify = match v.split_once(':') {
+                        _ if v == "pod" => SdNotify::Pod,
+                        _ if v == "ignore" => SdNotify::Ignore,
+                        _ if v == "app" => SdNotify::App(String::new()),
+                        Some(("app", name)) if !name.is_empty() => SdNotify::App(name.to_string()),
+                        _ => {
+                            return Err(SpecError::Invalid {
+                                flag: "--sd-notify",
+                                value: v,
+                                reason: "expected pod, app, app:NAME or ignore",
+                            });
+                        }
+                    }
+                }
+                "--log-max-size" => {
+                    let v = value("--log-max-size")?;
+                    spec.logs.max_size = isolation::size("--log-max-size", &v)?;
+                    if spec.logs.max_size < 4096 {
+                        return Err(isolation::invalid(
+                            "--log-max-size",
+                            &v,
+                            "must be at least 4Ki",
+                        ));
+                    }
+                }
+                "--log-max-files" => {
+                    spec.logs.max_files = isolation::number(
+                        "--log-max-files",
+                        &value("--log-max-files")?,
+                        1,
+                        1000,
+                        "expected 1 to 1000",
+                    )?
                 }
                 "--quiet" | "-q" => out.quiet = true,
                 _ => return Err(SpecError::UnknownFlag(flag)),

@@ -5,8 +5,10 @@ mod app;
 mod enter;
 mod fetch;
 mod gc;
+mod generate;
 mod image;
 mod list;
+mod logs;
 mod pods;
 mod run;
 mod status;
@@ -98,6 +100,10 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
         Command::Fetch(args) => fetch::run(&g, args),
         Command::Image(cmd) => image::run(&g, cmd),
         Command::Trust(args) => trust::run(&g, args),
+        Command::Logs(args) => logs::run(&g, &args),
+        Command::Generate(crate::cli::GenerateCommand::Systemd { words }) => {
+            generate::systemd(&g, &words)
+        }
         Command::App(cmd) => app::run(&g, cmd),
         Command::Run(w) => run::run(&g, &w.words),
         Command::Prepare(w) => run::prepare(&g, &w.words),

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
+use rukt_images::fetch::Progress;
 use rukt_images::store::Store;
 use rukt_pods::{Dir, Pods, Preparing, RunOptions};
 
@@ -37,7 +38,10 @@ fn prepare_from(g: &Globals, words: &[String], durable: bool) -> Result<Prepared
         w.limits,
         w.quiet,
         |fetcher, progress| {
-            rukt_pods::prepare(
+            let notifying = w.spec.sd_notify != rukt_contract::sdnotify::SdNotify::Ignore;
+            let systemd = crate::notify::Fetching::wrap(progress, notifying);
+            let progress = systemd.as_ref().map_or(progress, |s| s as &dyn Progress);
+            let prepared = rukt_pods::prepare(
                 &pods,
                 &store,
                 fetcher,
@@ -46,7 +50,9 @@ fn prepare_from(g: &Globals, words: &[String], durable: bool) -> Result<Prepared
                 progress,
                 durable,
             )
-            .context("cannot prepare the pod")
+            .context("cannot prepare the pod");
+            systemd.iter().for_each(crate::notify::Fetching::done);
+            prepared
         },
     )?;
     let (pod, manifest) = (&preparing.pod, &preparing.manifest);

@@ -12,10 +12,13 @@
 //! rukt-inspector connect PORT [WAIT [MSG]]   talk to a loopback server, retrying WAIT seconds
 //! rukt-inspector try-write-exe PID [WAIT]    open /proc/PID/exe for writing (never writes)
 //! rukt-inspector sleep SECS
+//! rukt-inspector notify MSG                  send MSG to NOTIFY_SOCKET (`\n` for newlines)
+//! rukt-inspector serve-fd3                   serve one TCP connection on socket-activated fd 3
 //! ```
 //!
 //! Exit codes: 0 done, 1 the probe failed (`connect`), 2 usage, 3 an I/O error.
 
+mod activation;
 mod exe;
 mod load;
 mod net;
@@ -47,6 +50,8 @@ enum Command {
         wait: u64,
     },
     Sleep(u64),
+    Notify(String),
+    ServeFd3,
 }
 
 /// Parses the arguments after the program name.
@@ -90,6 +95,11 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
             3,
         ),
         "sleep" => (Command::Sleep(num(args, 1, "SECS")?), 2),
+        "notify" => (
+            Command::Notify(args.get(1).cloned().ok_or("missing MSG")?),
+            2,
+        ),
+        "serve-fd3" => (Command::ServeFd3, 1),
         other => return Err(format!("unknown command {other:?}")),
     };
     if args.len() > max {
@@ -114,6 +124,8 @@ fn run(cmd: Command, out: &mut impl Write) -> std::io::Result<bool> {
             writeln!(out, "{result}")?;
         }
         Command::Sleep(secs) => std::thread::sleep(Duration::from_secs(secs)),
+        Command::Notify(message) => return activation::notify(&message, out),
+        Command::ServeFd3 => return activation::serve_fd3(out),
     }
     Ok(true)
 }

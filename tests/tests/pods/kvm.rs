@@ -340,3 +340,47 @@ fn net_host_is_refused_clearly() {
     assert_eq!(pods.pod_dirs(), before, "a refused pod left a directory");
     pods.assert_no_mounts("after a refused --net=host");
 }
+
+#[test]
+fn logs_and_readiness_of_a_kvm_pod() {
+    let _vm = one_vm_at_a_time();
+    let pods = kvm_store();
+    let manager = super::systemd::Manager::path();
+    let script = "echo out; echo err >&2; sleep 0.5; echo late";
+    let mut pod = pods.spawn_pod_with_env(
+        &[TCG],
+        &["--name", "vm", "--exec", "/bin/sh", "--", "-c", script],
+        &manager.env(),
+    );
+    let got = manager.until("READY=1");
+    assert!(
+        got.last()
+            .unwrap()
+            .contains(&format!("MAINPID={}", pod.pid())),
+        "{got:?}"
+    );
+    assert_eq!(pod.wait_code(), 0, "{}", pod.take_stderr());
+    let out = pods.ok(&["logs", "--format", "json", &pod.uuid]);
+    let lines: Vec<(String, String)> = out
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["stream"].as_str().unwrap().into(),
+                v["message"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let want = [("stdout", "out"), ("stderr", "err"), ("stdout", "late")];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(s, m)| ((*s).into(), (*m).into()))
+        .collect();
+    assert_eq!(lines, want, "the kvm pod's output in its log file");
+    assert!(
+        pods.pod_dir(&pod.uuid)
+            .unwrap()
+            .join("logs/vm.log")
+            .exists()
+    );
+}

@@ -14,3 +14,4 @@ mod lifecycle;
 mod nspawn;
 mod run;
 mod stub;
+mod systemd;

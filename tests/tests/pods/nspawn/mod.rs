@@ -14,8 +14,10 @@ mod hostile;
 mod isolation;
 mod lifecycle;
 mod limits;
+mod logs;
 mod pod;
 mod terminal;
+mod unit;
 
 use std::collections::BTreeMap;
 

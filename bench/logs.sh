@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Benchmark: an app writing BENCH_SIZE (1 GiB) of 100-byte lines, side by side:
+#   floor    the same busybox pipeline chrooted into the image, writing straight to a
+#            file on the same disk (no supervisor at all)
+#   rukt     rukt run --stage1=nspawn: the supervisor reads the app's pipe, writes CRI
+#            lines to logs/<app>.log (10 MiB x 5 rotation, the defaults) and copies the
+#            output to its own stdout (/dev/null here)
+#   podman   podman run --log-driver=k8s-file --log-opt max-size=10mb (conmon writes
+#            the CRI file, capped like rukt's, and streams to the attached podman, whose
+#            stdout is /dev/null)
+# Disk: at most one contender's output at a time (about BENCH_SIZE), removed after it.
+# For each: wall time, throughput of the app's bytes, and the CPU time and peak RSS of
+# the process that logs (rukt's supervisor; conmon), sampled from /proc every 100 ms.
+# BENCH_ROUNDS (3) rounds, alternating the order; medians. Prints the ratios the logs issue targets: rukt >= 80% of the floor's throughput and
+# >= 2x podman's; the supervisor's RSS < 2 MiB while logging. Not a test.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+work=$(realpath -m "${BENCH_DIR:-$here/bench/out/logs}")
+size=${BENCH_SIZE:-1073741824}
+rounds=${BENCH_ROUNDS:-3}
+[ "$(id -u)" = 0 ] || { echo "logs.sh: needs root (namespaces, cgroups, mounts)" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$here/bench/lib.sh"
+"$here/scripts/setup.sh" bench >/dev/null
+build_release nspawn
+rukt="$bin/rukt"
+store="$work/store"
+podman_img=localhost/rukt-bench-logs:latest
+# As bench/nspawn.sh: runc refuses podman's default rlimits here.
+podman_flags=(--rm --network none --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
+cleanup() {
+    if [ -d "$store" ]; then "$rukt" --dir "$store" gc --grace-period=0s >/dev/null 2>&1 || true; fi
+    unmount_below "$work"
+    podman rmi -f "$podman_img" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+mkdir -p "$work"
+cleanup
+no_mounts_below "$work"
+rm -rf "$store" "$work/rootfs" "$work/layout" "$work/extracted" "$work"/*.log
+make_busybox_image "$work" "$store"
+"$rukt" --dir "$store" image extract "$img" "$work/extracted"
+line=$(printf '%099d' 0)
+writer="yes $line | head -c $size"
+
+# sample PID OUT: until PID exits, keeps "cpu-seconds max-rss-kib" of PID itself (not
+# its children) in OUT, the RSS counted from the second sample on (after set-up:
+# rukt's supervisor drops its set-up pages once the apps run).
+sample() {
+    local pid=$1 out=$2 max=0 ticks=0 rss stat n=0
+    local hz
+    hz=$(getconf CLK_TCK)
+    while stat=$(cat "/proc/$pid/stat" 2>/dev/null); do
+        stat=${stat##*) }
+        # shellcheck disable=SC2086
+        set -- $stat
+        ticks=$((${12} + ${13}))
+        rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
+        n=$((n + 1))
+        if [ "$n" -gt 2 ] && [ "${rss:-0}" -gt "$max" ]; then max=$rss; fi
+        echo "$(awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') $max" >"$out"
+        sleep 0.1
+    done
+}
+
+now() { date +%s.%N; }
+results="$work/results"
+: >"$results"
+report() { # NAME START END CPU RSS
+    awk -v n="$1" -v s="$2" -v e="$3" -v c="$4" -v r="$5" -v b="$size" 'BEGIN {
+        t = e - s; printf "%-7s %7.2f s %8.1f MiB/s  logger CPU %6s s  logger RSS %6s KiB\n", n, t, b / t / 1048576, c, r
+    }' | tee -a "$results" >&2
+}
+
+run_floor() {
+    local start
+    start=$(now)
+    chroot "$work/extracted" /bin/sh -c "$writer" >"$work/floor.log"
+    report floor "$start" "$(now)" - -
+    rm -f "$work/floor.log"
+}
+
+run_rukt() {
+    local start end pid cpu rss
+    start=$(now)
+    "$rukt" --dir "$store" run --quiet --uuid-file-save "$work/rukt.uuid" "$img" \
+        --name writer --exec /bin/sh -- -c "$writer" >/dev/null &
+    pid=$!
+    sample "$pid" "$work/rukt.sample" &
+    wait "$pid"
+    end=$(now)
+    wait
+    read -r cpu rss <"$work/rukt.sample"
+    report rukt "$start" "$end" "$cpu" "$rss"
+    "$rukt" --dir "$store" gc --grace-period=0s >/dev/null 2>&1
+}
+
+run_podman() {
+    local start end pid conmon="" cpu rss
+    start=$(now)
+    podman run "${podman_flags[@]}" --log-driver=k8s-file \
+        --log-opt "path=$work/podman.log" --log-opt max-size=10mb "$podman_img" /bin/sh -c "$writer" >/dev/null </dev/null &
+    pid=$!
+    for _ in $(seq 100); do
+        conmon=$(pgrep -n -f "conmon.*$work/podman.log" || true)
+        [ -n "$conmon" ] && break
+        sleep 0.05
+    done
+    [ -n "$conmon" ] && sample "$conmon" "$work/podman.sample" &
+    wait "$pid"
+    end=$(now)
+    wait
+    read -r cpu rss <"$work/podman.sample" || { cpu=-; rss=-; }
+    report podman "$start" "$end" "$cpu" "$rss"
+    rm -f "$work/podman.log"
+}
+
+contenders=(floor rukt)
+if skopeo copy -q "$img" "containers-storage:$podman_img" >/dev/null &&
+    podman run "${podman_flags[@]}" "$podman_img" /bin/true </dev/null; then
+    contenders+=(podman)
+else
+    echo "logs.sh: podman run does not work here; leaving it out" >&2
+fi
+# The machine is shared and its load drifts: rounds, every other one in reverse order,
+# and the medians over all rounds.
+for r in $(seq "$rounds"); do
+    echo "==> round $r of $rounds" >&2
+    order=("${contenders[@]}")
+    if [ $((r % 2)) = 0 ]; then
+        order=()
+        for ((i = ${#contenders[@]} - 1; i >= 0; i--)); do order+=("${contenders[i]}"); done
+    fi
+    for c in "${order[@]}"; do "run_$c"; done
+done
+
+echo "==> medians of $rounds rounds ($((size >> 20)) MiB of 100-byte lines)" >&2
+sort -k1,1 -k4,4n "$results" | awk '
+    { n[$1]++; tp[$1, n[$1]] = $4; t[$1, n[$1]] = $2; c[$1, n[$1]] = $8; r[$1, n[$1]] = $12 }
+    END {
+        for (k in n) {
+            m = int((n[k] + 1) / 2)
+            printf "%-7s %7.2f s %8.1f MiB/s  logger CPU %6s s  logger RSS %6s KiB\n", k, t[k, m], tp[k, m], c[k, m], r[k, m]
+            med[k] = tp[k, m]
+        }
+        if (med["floor"]) printf "rukt/floor throughput  %.2f (target >= 0.80)\n", med["rukt"] / med["floor"]
+        if (med["podman"]) printf "rukt/podman throughput %.2f (target >= 2)\n", med["rukt"] / med["podman"]
+    }'

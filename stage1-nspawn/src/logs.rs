@@ -1,0 +1,154 @@
+//! The apps' stdout and stderr, owned by the supervisor: each app writes
+//! into two pipes; the supervisor reads them in its poll loop, appends what
+//! it read to `logs/<app>.log` ([`AppLog`], CRI entries timestamped at
+//! read) and copies it to its own stdout or stderr (the caller's terminal,
+//! a pipe, journald under a unit), once. An interactive app's terminal is
+//! the relay's ([`crate::console`]) and is not logged.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use anyhow::Context;
+use rukt_contract::logfmt::{LogOptions, Stream};
+use rukt_contract::runtime::applog::AppLog;
+use rustix::io::Errno;
+
+/// How much is read from a pipe at a time (and the pipes' size).
+const CHUNK: usize = 64 * 1024;
+/// The pipes' capacity, so a burst does not stop the app at once.
+const PIPE_SIZE: usize = 1024 * 1024;
+
+/// The read end of one app stream.
+struct Pipe {
+    app: usize,
+    stream: Stream,
+    read: OwnedFd,
+}
+
+/// The pod's log files and the pipes feeding them.
+#[derive(Default)]
+pub struct Output {
+    logs: Vec<AppLog>,
+    pipes: Vec<Pipe>,
+    buf: Vec<u8>,
+}
+
+impl Output {
+    /// Opens `app`'s log and makes its pipes; returns their write ends
+    /// (stdout, stderr) for the app.
+    pub fn add(
+        &mut self,
+        pod_dir: &Path,
+        app: &str,
+        options: LogOptions,
+    ) -> anyhow::Result<(OwnedFd, OwnedFd)> {
+        let log = AppLog::open(pod_dir, app, options)
+            .with_context(|| format!("app {app}: cannot open its log file"))?;
+        self.logs.push(log);
+        let index = self.logs.len() - 1;
+        let mut ends = Vec::new();
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+                .with_context(|| format!("app {app}: cannot make its output pipes"))?;
+            let _ = rustix::pipe::fcntl_setpipe_size(&read, PIPE_SIZE);
+            rustix::fs::fcntl_setfl(&read, rustix::fs::OFlags::NONBLOCK)
+                .context("cannot make a pipe non-blocking")?;
+            self.pipes.push(Pipe {
+                app: index,
+                stream,
+                read,
+            });
+            ends.push(write);
+        }
+        let stderr = ends.pop().expect("two pipes");
+        Ok((ends.pop().expect("two pipes"), stderr))
+    }
+
+    /// The descriptors to poll, in the order [`Output::ready`] takes.
+    pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+        self.pipes.iter().map(|p| p.read.as_fd())
+    }
+
+    /// Reads what pipe `index` of [`Output::fds`] holds; a pipe whose
+    /// writers are all gone is closed.
+    pub fn ready(&mut self, index: usize) {
+        if !self.read_once(index) {
+            self.pipes.remove(index);
+        }
+    }
+
+    /// One read; false at end of file.
+    fn read_once(&mut self, index: usize) -> bool {
+        let pipe = &self.pipes[index];
+        if self.buf.len() < CHUNK {
+            self.buf.resize(CHUNK, 0);
+        }
+        match rustix::io::read(&pipe.read, &mut self.buf[..]) {
+            Ok(0) => false,
+            Ok(n) => {
+                let data = &self.buf[..n];
+                self.logs[pipe.app].record(pipe.stream, data);
+                copy_to_caller(pipe.stream, data);
+                true
+            }
+            Err(Errno::AGAIN | Errno::INTR) => true,
+            Err(e) => {
+                tracing::warn!("cannot read an app's output: {e}");
+                false
+            }
+        }
+    }
+
+    /// Reads whatever the pipes still hold, once the apps are gone.
+    pub fn drain(&mut self) {
+        for i in (0..self.pipes.len()).rev() {
+            for _ in 0..4096 {
+                let before = self.pending(i);
+                if before == 0 || !self.read_once(i) {
+                    break;
+                }
+            }
+        }
+        for log in &self.logs {
+            if log.dropped() > 0 {
+                tracing::warn!("{} bytes of app output could not be logged", log.dropped());
+            }
+        }
+    }
+
+    /// Bytes waiting in pipe `i`.
+    fn pending(&self, i: usize) -> usize {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int into `n`.
+        let r = unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&self.pipes[i].read),
+                libc::FIONREAD,
+                &mut n,
+            )
+        };
+        if r == 0 { n.max(0) as usize } else { 0 }
+    }
+
+    /// Reopens every log file (`SIGUSR1`: after an outside rotation).
+    pub fn reopen(&mut self) {
+        self.logs.iter_mut().for_each(AppLog::reopen);
+    }
+}
+
+/// Copies app output to the supervisor's own stdout or stderr; a caller
+/// that went away (a closed pipe) loses it, as the app's own write would.
+fn copy_to_caller(stream: Stream, mut data: &[u8]) {
+    let fd = match stream {
+        Stream::Stdout => rustix::stdio::stdout(),
+        Stream::Stderr => rustix::stdio::stderr(),
+    };
+    while !data.is_empty() {
+        match rustix::io::write(fd, data) {
+            Ok(0) => return,
+            Ok(n) => data = &data[n..],
+            Err(Errno::INTR) => {}
+            Err(_) => return,
+        }
+    }
+}
