@@ -89,7 +89,7 @@ split="$work/split.txt"
 for flags in "--net=default" "--net=default -p 18084:80"; do
     for _ in $(seq "$runs"); do
         "${nsx[@]}" $r --debug run $flags $run_img 2>&1 >/dev/null |
-            sed -n "s/.*elapsed_us=\([0-9]*\) networks \(up\|down\).*/${flags// /_} \2 \1/p" >>"$split"
+            sed -n "s/.*networks \(up\|down\) elapsed_us=\([0-9]*\).*/${flags// /_} \1 \2/p" >>"$split"
     done
     $r gc --grace-period=0s >/dev/null 2>&1 || true
 done
@@ -123,9 +123,11 @@ if command -v iperf3 >/dev/null; then
     cp "$(command -v iperf3)" "$work/iperf/bin/"
     # iperf3 is dynamic: the pod gets it with the host's /lib and /usr/lib read-only.
     srv_flags=(--net=default --volume lib,kind=host,source=/lib,readOnly=true
+        --volume lib64,kind=host,source=/lib64,readOnly=true
         --volume usrlib,kind=host,source=/usr/lib,readOnly=true
         --volume iperf,kind=host,source="$work/iperf/bin",readOnly=true)
-    app_mounts=(--mount volume=lib,target=/lib --mount volume=usrlib,target=/usr/lib
+    app_mounts=(--mount volume=lib,target=/lib --mount volume=lib64,target=/lib64
+        --mount volume=usrlib,target=/usr/lib
         --mount volume=iperf,target=/opt/iperf)
     "${nsx[@]}" $r run "${srv_flags[@]}" --uuid-file-save "$work/srv.uuid" "$img" "${app_mounts[@]}" \
         --exec /opt/iperf/iperf3 -- -s -1 >/dev/null 2>&1 &
