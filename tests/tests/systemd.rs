@@ -101,7 +101,7 @@ fn generated_units_pass_verify_and_quote_their_words() {
     let dir = tempfile::tempdir().unwrap();
     verify(&[install(dir.path(), "pod.service", &unit)]);
 
-    let bad = rukt.run(&["generate", "systemd", "--net=moon", "busybox"]);
+    let bad = rukt.run(&["generate", "systemd", "--net=host,moon", "busybox"]);
     assert_eq!(bad.code(), Some(2), "a usage error: {bad}");
 }
 
