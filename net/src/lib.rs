@@ -16,6 +16,7 @@
 //! - [`record`]: what a pod attached, written before each ADD;
 //! - [`ports`]: host port reservations shared by every pod of a store;
 //! - [`dns`]: the pod's `resolv.conf` and `hosts`;
+//! - [`podfiles`]: the pod's three `/etc` files, for every engine;
 //! - [`pod`]: setting a pod's networks up and tearing them down.
 
 #![forbid(unsafe_code)]
@@ -28,6 +29,7 @@ pub mod dns;
 pub mod netns;
 pub mod plugin;
 pub mod pod;
+pub mod podfiles;
 pub mod ports;
 pub mod record;
 pub mod result;
