@@ -23,7 +23,7 @@ use crate::conf::{ConfError, NetConf};
 use crate::netns::{self, NetnsError};
 use crate::plugin::{Invocation, PluginError};
 use crate::record::{Attachment, Record};
-use crate::result::{Route, routes, summarise};
+use crate::result::summarise;
 
 /// Why a pod's networks could not be set up or torn down.
 #[derive(Debug, thiserror::Error)]
@@ -78,8 +78,6 @@ pub struct Attached {
     pub path: PathBuf,
     /// What each network gave, in order (also in `net-info.json`).
     pub results: Vec<NetworkResult>,
-    /// The routes each network asked for, in the same order.
-    pub routes: Vec<Vec<Route>>,
 }
 
 /// The interface of the `index`-th network unless the request names one.
@@ -98,6 +96,15 @@ pub fn cni_args(args: &BTreeMap<String, String>) -> String {
         .chain(args.iter().map(|(k, v)| format!("{k}={v}")))
         .collect::<Vec<_>>()
         .join(";")
+}
+
+/// [`teardown`] for a pod whose stage1 died (its `gc`): nothing to do,
+/// and no lock taken, for a pod that had no networks and no ports.
+pub fn teardown_leftovers(pod_dir: &Path, pod: &PodManifest) -> Result<(), NetError> {
+    if pod.networks.is_empty() && pod.ports.is_empty() {
+        return Ok(());
+    }
+    teardown(pod_dir, pod)
 }
 
 fn load_conf(pod_dir: &Path, network: &str) -> Result<NetConf, NetError> {
@@ -143,7 +150,6 @@ pub fn setup(pod_dir: &Path, pod: &PodManifest) -> Result<Attached, NetError> {
     let attached = (|| {
         let fd = netns::create(&path)?;
         let mut results = Vec::new();
-        let mut all_routes = Vec::new();
         for (i, req) in pod.networks.iter().enumerate() {
             let conf = load_conf(pod_dir, &req.name)?;
             let ifname = ifname(i, req.interface.as_deref());
@@ -168,7 +174,6 @@ pub fn setup(pod_dir: &Path, pod: &PodManifest) -> Result<Attached, NetError> {
                 }
             })?;
             results.push(summarise(&req.name, &ifname, &result));
-            all_routes.push(routes(&result));
             record.attachments[i].result = Some(result);
             record.save(pod_dir).map_err(record_err("write"))?;
         }
@@ -179,7 +184,6 @@ pub fn setup(pod_dir: &Path, pod: &PodManifest) -> Result<Attached, NetError> {
             netns: fd,
             path: path.clone(),
             results,
-            routes: all_routes,
         })
     })();
     if attached.is_err()
@@ -195,15 +199,6 @@ pub fn setup(pod_dir: &Path, pod: &PodManifest) -> Result<Attached, NetError> {
 pub fn teardown(pod_dir: &Path, pod: &PodManifest) -> Result<(), NetError> {
     let _lock = cni_lock(pod_dir)?;
     teardown_locked(pod_dir, pod)
-}
-
-/// [`teardown`] for a pod whose stage1 died (its `gc`): nothing to do,
-/// and no lock taken, for a pod that had no networks and no ports.
-pub fn teardown_leftovers(pod_dir: &Path, pod: &PodManifest) -> Result<(), NetError> {
-    if pod.networks.is_empty() && pod.ports.is_empty() {
-        return Ok(());
-    }
-    teardown(pod_dir, pod)
 }
 
 /// [`teardown`] under the plugin lock the caller holds.

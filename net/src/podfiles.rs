@@ -39,7 +39,12 @@ pub fn render(
         ),
         _ => (
             dns::hosts(&pod.dns, hostname, first_ip),
-            if own_netns && results.is_empty() && pod.dns.nameservers.is_empty() {
+            if own_netns
+                && results.is_empty()
+                && pod.dns.nameservers.is_empty()
+                && !pod.dns.host
+                && !pod.dns.none
+            {
                 (
                     Source::Text("# rukt: --net=none, no name servers\n".to_string()),
                     None,

@@ -30,6 +30,8 @@ use rukt_contract::PodManifest;
 use rukt_kvm_init::proto::GuestNic;
 use rukt_net::netns;
 use rukt_net::pod::{self, Attached};
+use rukt_net::record::Record;
+use rukt_net::result::routes;
 use rukt_sys::netdev;
 use tracing::{debug, warn};
 
@@ -58,7 +60,7 @@ pub fn attach(pod_dir: &Path, pod: &PodManifest) -> anyhow::Result<Option<PodNet
     }
     let attached = pod::setup(pod_dir, pod).context("cannot set up the pod's networks")?;
     let started = Instant::now();
-    match plumb(&attached) {
+    match plumb(pod_dir, &attached) {
         Ok(nics) => {
             debug!(
                 "{} NIC(s) plumbed in {:.1} ms",
@@ -98,7 +100,22 @@ pub fn detach_leftovers(pod_dir: &Path, pod: &PodManifest) -> anyhow::Result<()>
 
 /// Makes the taps and the redirects, from a thread inside the pod's
 /// namespace (which the commands it runs inherit).
-fn plumb(attached: &Attached) -> anyhow::Result<Vec<Nic>> {
+fn plumb(pod_dir: &Path, attached: &Attached) -> anyhow::Result<Vec<Nic>> {
+    let record = Record::load(pod_dir)
+        .context("cannot read the pod's network record")?
+        .unwrap_or_default();
+    let routes_of = |i: usize| -> Vec<(String, Option<String>)> {
+        record
+            .attachments
+            .get(i)
+            .and_then(|a| a.result.as_ref())
+            .map(routes)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| !r.dst.contains(':'))
+            .map(|r| (r.dst, r.gw))
+            .collect()
+    };
     std::thread::scope(|s| {
         s.spawn(|| -> anyhow::Result<Vec<Nic>> {
             netns::enter(&attached.netns).context("cannot enter the pod's network namespace")?;
@@ -117,7 +134,6 @@ fn plumb(attached: &Attached) -> anyhow::Result<Vec<Nic>> {
                 let tap = netdev::open_tap(&tap_name)?;
                 netdev::set_mtu(&tap_name, mtu)?;
                 netdev::set_up(&tap_name)?;
-                let routes = attached.routes.get(i).cloned().unwrap_or_default();
                 nics.push(Nic {
                     tap,
                     guest: GuestNic {
@@ -125,11 +141,7 @@ fn plumb(attached: &Attached) -> anyhow::Result<Vec<Nic>> {
                         mtu,
                         addresses,
                         gateway: r.gateway.clone(),
-                        routes: routes
-                            .into_iter()
-                            .filter(|r| !r.dst.contains(':'))
-                            .map(|r| (r.dst, r.gw))
-                            .collect(),
+                        routes: routes_of(i),
                     },
                 });
                 links.push((link.to_string(), tap_name));

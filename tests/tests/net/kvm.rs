@@ -6,17 +6,27 @@
 //! taking turns with the other kvm tests'.
 
 use rukt_tests::nethost::{TestHost, pod_netns_left};
+use rukt_tests::pods::PodStore;
 
-use super::{client, pod_ip, store_for, web_pod};
+use super::{client, net_layer, pod_ip, store, web_pod};
 use crate::pods::kvm::one_vm_at_a_time;
 
 const TCG: &str = "--kvm-accel=tcg";
+
+/// [`store`] for `--stage1=kvm`.
+fn kvm_store(host: &TestHost) -> PodStore {
+    let mut pods = PodStore::with_stage1("kvm", vec![net_layer()]);
+    pods.set_netns(&host.path());
+    let harness_default = pods.rukt().config_dir().join("net.d/99-default.conflist");
+    std::fs::remove_file(harness_default).expect("the harness's default network");
+    pods
+}
 
 #[test]
 fn a_kvm_pod_serves_its_address_and_published_ports() {
     let _vm = one_vm_at_a_time();
     let host = TestHost::new();
-    let pods = store_for(&host, "kvm");
+    let pods = kvm_store(&host);
     let mut web = web_pod(&pods, &[TCG, "-p", "8082:8080"], 8080);
     let ip = pod_ip(&pods, &web.uuid);
     assert!(ip.starts_with("172.16.28."), "default network address {ip}");
@@ -44,7 +54,7 @@ fn a_kvm_pod_serves_its_address_and_published_ports() {
 #[test]
 fn a_kvm_pod_reaches_an_nspawn_pod_and_gets_the_same_etc_files() {
     let host = TestHost::new();
-    let pods = store_for(&host, "nspawn");
+    let pods = store(&host);
     let web = web_pod(&pods, &[], 8080);
     let web_ip = pod_ip(&pods, &web.uuid);
     let nspawn_resolv = client(&pods, &[], "cat /etc/resolv.conf");

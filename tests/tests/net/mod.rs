@@ -1,7 +1,8 @@
 //! Pod networking on the real CNI plugins (Debian's `containernetworking-plugins`), as root:
 //! every test makes its own stand-in host (`TestHost`, a network namespace with an `uplink`
 //! address) and runs rukt inside it, so bridges, veths, leases and iptables rules never touch
-//! the machine's own network. Pods run under nspawn (and kvm in [`kvm`]); the built-in `default` network is used
+//! the machine's own network. Pods run under nspawn (and kvm, [`kvm`]); the built-in `default`
+//! network is used
 //! (the harness's loopback-only override is removed).
 
 mod errors;
@@ -20,19 +21,19 @@ const NET_APPLETS: &[&str] = &[
     "wget", "httpd", "ip", "nc", "grep", "cut", "head", "kill", "timeout",
 ];
 
-/// An nspawn store running inside `host`, with the built-in networks.
-pub fn store(host: &TestHost) -> PodStore {
-    store_for(host, "nspawn")
-}
-
-/// [`store`] for `--stage1=STAGE1`.
-pub fn store_for(host: &TestHost, stage1: &str) -> PodStore {
+/// The layer with the networking applets and `/www/index.html`.
+pub fn net_layer() -> Layer {
     let mut entries = vec![Entry::dir("bin"), Entry::dir("www")];
     for a in NET_APPLETS {
         entries.push(Entry::symlink(&format!("bin/{a}"), "busybox"));
     }
     entries.push(Entry::file("www/index.html", "hello from the pod\n"));
-    let mut pods = PodStore::with_stage1(stage1, vec![Layer::new(Compression::Gzip, entries)]);
+    Layer::new(Compression::Gzip, entries)
+}
+
+/// An nspawn store running inside `host`, with the built-in networks.
+pub fn store(host: &TestHost) -> PodStore {
+    let mut pods = PodStore::with_stage1("nspawn", vec![net_layer()]);
     pods.set_netns(&host.path());
     std::fs::remove_file(pods.rukt().config_dir().join("net.d/99-default.conflist"))
         .expect("the harness's default network");
