@@ -2,13 +2,13 @@
 //! a server in a VM is reached at the pod's address, through a published port from the host's
 //! address and from 127.0.0.1, and a VM reaches an nspawn pod on the same bridge; the guest
 //! has the same `/etc/resolv.conf` as an nspawn pod and `/etc/hosts` naming it on its address;
-//! and the networks are detached when the VM ends. TCG boots are slow: two tests, their VMs
+//! the networks are detached when the VM ends, and by `gc` after a `kill -9` of its supervisor. TCG boots are slow: two tests, their VMs
 //! taking turns with the other kvm tests'.
 
 use rukt_tests::nethost::{TestHost, pod_netns_left};
-use rukt_tests::pods::PodStore;
+use rukt_tests::pods::{PodStore, send_signal};
 
-use super::{client, net_layer, pod_ip, store, web_pod};
+use super::{client, leases, net_layer, pod_ip, store, web_pod};
 use crate::pods::kvm::one_vm_at_a_time;
 
 const TCG: &str = "--kvm-accel=tcg";
@@ -63,6 +63,7 @@ fn a_kvm_pod_reaches_an_nspawn_pod_and_gets_the_same_etc_files() {
          ip -4 -o addr show eth0 | grep -o 'inet [0-9.]*'; cat /etc/hosts; echo ---; \
          cat /etc/resolv.conf"
     );
+    let (veths, rules) = (host.veths(), host.cni_rules());
     let _vm = one_vm_at_a_time();
     let out = pods.run(&[
         "run",
