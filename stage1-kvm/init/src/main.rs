@@ -44,7 +44,15 @@ fn run() -> io::Result<()> {
     let (pod, decoder) = receive_pod(&mut port)?;
     boot::mount_share()?;
     boot::hostname(&pod.hostname)?;
+    let net_started = std::time::Instant::now();
     net::configure(&pod.nics)?;
+    if pod.debug {
+        let ms = net_started.elapsed().as_secs_f64() * 1000.0;
+        log(&format!(
+            "{} NIC(s) configured in {ms:.1} ms",
+            pod.nics.len()
+        ));
+    }
     etc::write(&pod.etc)?;
     limits::setup(&pod.apps)?;
     if pod.debug {
