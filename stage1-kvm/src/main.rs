@@ -33,6 +33,7 @@ mod share;
 mod sizing;
 mod stop;
 mod supervisor;
+mod tc;
 mod vmm;
 
 use std::process::ExitCode;

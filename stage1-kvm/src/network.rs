@@ -6,7 +6,8 @@
 //! `tapN` (opened here by `TUNSETIFF`; it lives as long as its descriptor,
 //! which qemu inherits), with the link's MTU, and an ingress `u32` filter
 //! on each side that redirects every frame to the other (`mirred egress
-//! redirect`; these kernels have no matchall or flower). The link keeps its
+//! redirect`; these kernels have no matchall or flower), over rtnetlink
+//! ([`crate::tc`]). The link keeps its
 //! address: nothing in the namespace ever receives a frame, and the bridge
 //! plugin's DEL reads the address off the link to find its masquerade
 //! rules (after a crash too, from `gc`). The VM's NIC gets the link's MAC,
@@ -19,10 +20,8 @@
 //! plugin) gives the VM no NIC. Detached at exit, and by `gc` after a
 //! crash; deleting the namespace takes the taps with it.
 
-use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -34,6 +33,8 @@ use rukt_net::record::Record;
 use rukt_net::result::routes;
 use rukt_sys::netdev;
 use tracing::{debug, warn};
+
+use crate::tc::Tc;
 
 /// One network's link, plumbed to a tap.
 pub struct Nic {
@@ -156,56 +157,15 @@ fn plumb(pod_dir: &Path, attached: &Attached) -> anyhow::Result<Vec<Nic>> {
     })
 }
 
-/// Redirects each link's frames to its tap and back: one `tc -batch`
-/// (iproute2).
+/// Redirects each link's frames to its tap and back ([`crate::tc`]).
 fn redirect(links: &[(String, String)]) -> anyhow::Result<()> {
-    let mut tc = String::new();
+    let mut tc = Tc::open().context("cannot open a route netlink socket")?;
     for (link, tap) in links {
-        for (from, to) in [(link, tap), (tap, link)] {
-            tc.push_str(&format!(
-                "qdisc add dev {from} ingress\n\
-                 filter add dev {from} parent ffff: protocol all u32 match u8 0 0 \
-                 action mirred egress redirect dev {to}\n"
-            ));
+        let (l, t) = (netdev::index(link)?, netdev::index(tap)?);
+        for (from, to, name) in [(l, t, link), (t, l, tap)] {
+            tc.redirect(from, to)
+                .with_context(|| format!("cannot redirect {name}'s frames"))?;
         }
     }
-    batch("tc", &tc)
-}
-
-/// Runs `tool -batch -` on `script`.
-fn batch(tool: &str, script: &str) -> anyhow::Result<()> {
-    let program = find(tool)?;
-    let mut child = Command::new(&program)
-        .args(["-batch", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot run {}", program.display()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(script.as_bytes())
-            .with_context(|| format!("cannot write to {tool}"))?;
-    }
-    let out = child
-        .wait_with_output()
-        .with_context(|| format!("cannot wait for {tool}"))?;
-    if !out.status.success() {
-        bail!(
-            "{tool} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
     Ok(())
-}
-
-/// An iproute2 tool on `PATH` or in the system directories.
-fn find(tool: &str) -> anyhow::Result<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|d| d.join(tool))
-        .find(|p| p.is_file())
-        .with_context(|| format!("{tool} (iproute2) is needed for kvm pod networking"))
 }

@@ -1,6 +1,7 @@
 //! Network devices by the classic `ioctl(2)`s, in the network namespace of
 //! the calling thread: opening a tap device (`TUNSETIFF` on
-//! `/dev/net/tun`), reading and setting an interface's MTU, MAC and flags,
+//! `/dev/net/tun`), reading an interface's index, reading and setting its
+//! MTU, MAC and flags,
 //! giving it an IPv4 address and adding IPv4 routes (`SIOCADDRT`). The kvm
 //! stage1 makes its pod's tap with them; its guest init configures the
 //! VM's network interfaces with them (a static binary with no `ip`).
@@ -74,6 +75,15 @@ pub fn open_tap(name: &str) -> io::Result<OwnedFd> {
     ioctl(&fd, libc::TUNSETIFF as c_ulong, &mut req)
         .map_err(|e| with_context(e, "create tap", name))?;
     Ok(fd)
+}
+
+/// The index of interface `name`.
+pub fn index(name: &str) -> io::Result<u32> {
+    let mut req = ifreq(name)?;
+    ioctl(&control_socket()?, libc::SIOCGIFINDEX, &mut req)
+        .map_err(|e| with_context(e, "find", name))?;
+    // SAFETY: SIOCGIFINDEX filled in the `ifindex` member.
+    Ok(unsafe { req.ifr_ifru.ifru_ifindex } as u32)
 }
 
 /// The MTU of interface `name`.
@@ -235,6 +245,7 @@ mod tests {
         // Every network namespace has `lo`.
         assert!(mtu("lo").unwrap() >= 1500);
         assert_eq!(mac("lo").unwrap(), [0; 6]);
+        assert!(index("lo").unwrap() >= 1);
         assert!(mtu("no-such-if0").is_err());
     }
 }
