@@ -39,7 +39,14 @@ pub fn configure(nics: &[GuestNic]) -> io::Result<()> {
                 Some(g) => Some(ipv4(g)?),
                 None => None,
             };
-            netdev::add_route_v4(dst_ip, prefix, gw, &name)?;
+            // A second network's default route: the first network's stays
+            // (as the pod's netns would have refused it too).
+            match netdev::add_route_v4(dst_ip, prefix, gw, &name) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    crate::log(&format!("route {dst} on {name}: already there, skipped"));
+                }
+                r => r?,
+            }
         }
     }
     Ok(())
