@@ -61,7 +61,12 @@ fn a_kvm_pod_reaches_an_nspawn_pod_and_gets_the_same_etc_files() {
     let pods = store(&host);
     let web = web_pod(&pods, &[], 8080);
     let web_ip = pod_ip(&pods, &web.uuid);
-    let nspawn_resolv = client(&pods, &[], "cat /etc/resolv.conf");
+    let dns = [
+        "--dns=192.0.2.53",
+        "--dns-search=pods.test",
+        "--hosts-entry=192.0.2.9=db.test",
+    ];
+    let nspawn_resolv = client(&pods, &dns, "cat /etc/resolv.conf");
     let script = format!(
         "timeout 10 wget -q -O - http://{web_ip}:8080/; ip route; \
          ip -4 -o addr show eth0 | grep -o 'inet [0-9.]*'; cat /etc/hosts; echo ---; \
@@ -74,6 +79,9 @@ fn a_kvm_pod_reaches_an_nspawn_pod_and_gets_the_same_etc_files() {
         "--stage1=kvm",
         TCG,
         "--hostname=vm",
+        dns[0],
+        dns[1],
+        dns[2],
         pods.image.as_str(),
         "--exec",
         "/bin/sh",
@@ -103,6 +111,11 @@ fn a_kvm_pod_reaches_an_nspawn_pod_and_gets_the_same_etc_files() {
         head.contains(&format!("\n{own_ip}\tvm\n")),
         "hosts does not name the pod on its address:\n{out}"
     );
+    assert!(
+        head.contains("\n192.0.2.9\tdb.test\n"),
+        "no --hosts-entry:\n{out}"
+    );
+    assert!(resolv.contains("nameserver 192.0.2.53\n"), "{out}");
     assert_eq!(
         resolv, nspawn_resolv,
         "kvm's resolv.conf differs from nspawn's"
