@@ -39,7 +39,7 @@ img="oci:$work/layout:bench"
 
 # One run builds and caches the vmlinux and the initramfs, and probes the accel.
 accel=${BENCH_ACCEL:-auto}
-"$rukt" --dir "$store" run --stage1=kvm --kvm-accel="$accel" "$img" --exec /bin/true
+"$rukt" --dir "$store" run --stage1=kvm --net=none --kvm-accel="$accel" "$img" --exec /bin/true
 if [ "$accel" = auto ]; then
     accel=$(cat "$store"/cache/stage1-kvm/accel-*)
 fi
@@ -81,7 +81,7 @@ floor="$qemu -L $qemu_data -nodefaults -no-user-config -display none -no-reboot 
 
 gc="$rukt --dir $store gc --grace-period=0s"
 cmds=(-n floor --prepare true "$floor"
-    -n rukt-kvm --prepare "$gc" "$rukt --dir $store run --stage1=kvm --kvm-accel=$accel $img --exec /bin/true")
+    -n rukt-kvm --prepare "$gc" "$rukt --dir $store run --stage1=kvm --net=none --kvm-accel=$accel $img --exec /bin/true")
 note=""
 if "$rukt" --dir "$store" run --stage1=nspawn --net=none "$img" --exec /bin/true >"$work/nspawn.out" 2>&1; then
     cmds+=(-n rukt-nspawn --prepare "$gc" "$rukt --dir $store run --stage1=nspawn --net=none $img --exec /bin/true")
@@ -94,7 +94,7 @@ hyperfine -N --warmup 1 --runs "$runs" --export-json "$work/hyperfine.json" "${c
 
 # Boot-time budget: one --debug run; the kernel's own timestamps on its console.
 $gc >/dev/null 2>&1
-"$rukt" --dir "$store" --debug run --stage1=kvm --kvm-accel="$accel" "$img" --exec /bin/true \
+"$rukt" --dir "$store" --debug run --stage1=kvm --net=none --kvm-accel="$accel" "$img" --exec /bin/true \
     >"$work/debug.out" 2>&1 || true
 console=$(ls -t "$store"/pods/*/*/stage1/console.log | head -1)
 

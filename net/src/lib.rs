@@ -16,6 +16,7 @@
 //! - [`record`]: what a pod attached, written before each ADD;
 //! - [`ports`]: host port reservations shared by every pod of a store;
 //! - [`dns`]: the pod's `resolv.conf` and `hosts`;
+//! - [`podfiles`]: the pod's three `/etc` files, for every engine;
 //! - [`sweep`]: rules a plugin could not remove once the namespace was gone;
 //! - [`pod`]: setting a pod's networks up and tearing them down.
 
@@ -29,6 +30,7 @@ pub mod dns;
 pub mod netns;
 pub mod plugin;
 pub mod pod;
+pub mod podfiles;
 pub mod ports;
 pub mod record;
 pub mod result;

@@ -101,6 +101,15 @@ pub fn cni_args(args: &BTreeMap<String, String>) -> String {
         .join(";")
 }
 
+/// [`teardown`] for a pod whose stage1 died (its `gc`): nothing to do,
+/// and no lock taken, for a pod that had no networks and no ports.
+pub fn teardown_leftovers(pod_dir: &Path, pod: &PodManifest) -> Result<(), NetError> {
+    if pod.networks.is_empty() && pod.ports.is_empty() {
+        return Ok(());
+    }
+    teardown(pod_dir, pod)
+}
+
 fn load_conf(pod_dir: &Path, network: &str) -> Result<NetConf, NetError> {
     let path = pod_dir.join(net_conf(network));
     let data = std::fs::read(&path).map_err(|source| NetError::ReadConf {

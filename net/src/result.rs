@@ -1,6 +1,7 @@
 //! A CNI result (0.3.0 to 1.0.0: `interfaces`, `ips`, `routes`, `dns`) as
 //! the contract's [`NetworkResult`]: the interface inside the pod, its
-//! addresses, gateway and MAC, and the DNS settings the network offers.
+//! addresses, gateway and MAC, and the DNS settings the network offers;
+//! and the routes it asks for (which a kvm guest must set itself).
 
 use serde_json::Value;
 
@@ -87,6 +88,31 @@ pub fn summarise(name: &str, ifname: &str, result: &Value) -> NetworkResult {
     }
 }
 
+/// A route a network result asks for inside the pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The destination, `0.0.0.0/0` for the default route.
+    pub dst: String,
+    /// The next hop; `None` for the network's gateway (CNI's rule).
+    pub gw: Option<String>,
+}
+
+/// The routes of `result` (`routes`), in order.
+pub fn routes(result: &Value) -> Vec<Route> {
+    result
+        .get("routes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            Some(Route {
+                dst: r.get("dst")?.as_str()?.to_string(),
+                gw: r.get("gw").and_then(Value::as_str).map(str::to_string),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +137,14 @@ mod tests {
         assert_eq!(s.mac.as_deref(), Some("aa:aa:aa:aa:aa:03"));
         assert_eq!(s.dns.nameservers, ["10.0.0.53"]);
         assert_eq!(s.dns.search, ["pods.test", "svc.test"]);
+        assert_eq!(
+            routes(&r),
+            [Route {
+                dst: "0.0.0.0/0".into(),
+                gw: None
+            }]
+        );
+        assert!(routes(&json!({})).is_empty());
     }
 
     #[test]

@@ -98,6 +98,7 @@ fn probe(host: &Host, boot: &Boot, vmm: &dyn Vmm) -> anyhow::Result<(Accel, Stri
         ctl_socket: None,
         console: &console,
         pidfile: None,
+        nics: &[],
     };
     let mut cmd = Command::new(vmm.program());
     cmd.args(vmm.args(&spec))

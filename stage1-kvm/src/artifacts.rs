@@ -1,12 +1,13 @@
 //! The two boot artifacts, built once per kernel and init and cached
 //! ([`crate::cache`]): the kernel qemu loads (the PVH vmlinux extracted
 //! from the bzImage, or the bzImage itself when that is not possible) and
-//! the initramfs (the guest init as `/init`, plus the modules it loads).
+//! the initramfs (the guest init as `/init`, plus the modules it loads, those of
+//! networking included).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use rukt_kvm_init::{MODULES, MODULES_DIR};
+use rukt_kvm_init::{MODULES, MODULES_DIR, NET_MODULES};
 use tracing::{debug, warn};
 
 use crate::cache;
@@ -96,7 +97,7 @@ fn initramfs(host: &Host) -> anyhow::Result<PathBuf> {
     })
 }
 
-/// Each module of [`MODULES`] found under `dir` (`kernel/**/<name>.ko`);
+/// Each module of [`MODULES`] and [`NET_MODULES`] found under `dir` (`kernel/**/<name>.ko`);
 /// one that is missing is built into the kernel, or the guest will say so.
 fn module_paths(dir: &Path) -> anyhow::Result<Vec<(&'static str, PathBuf)>> {
     let mut found = Vec::new();
@@ -114,13 +115,13 @@ fn module_paths(dir: &Path) -> anyhow::Result<Vec<(&'static str, PathBuf)>> {
             }
         }
     }
-    for name in MODULES {
+    for name in MODULES.iter().chain(&NET_MODULES) {
         let file = format!("{name}.ko");
         if let Some(p) = all
             .iter()
             .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == file))
         {
-            found.push((name, p.clone()));
+            found.push((*name, p.clone()));
         }
     }
     Ok(found)

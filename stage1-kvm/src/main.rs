@@ -26,6 +26,7 @@ mod gc;
 mod host;
 mod kernel;
 mod logs;
+mod network;
 mod pod;
 mod procs;
 mod run;
@@ -33,6 +34,7 @@ mod share;
 mod sizing;
 mod stop;
 mod supervisor;
+mod tc;
 mod vmm;
 
 use std::process::ExitCode;
@@ -45,7 +47,9 @@ struct Kvm;
 impl Engine for Kvm {
     const NAME: &'static str = "rukt-stage1-kvm";
     /// What the VM and the guest init do: the guest's hostname, no network
-    /// device (`--net=none`; `host` is refused in [`run`]), the VM sized by
+    /// device (`--net=none`; `host` is refused in [`run`]) or CNI networks
+    /// plumbed to the VM's NICs with published ports and the pod's DNS
+    /// settings ([`network`]), the VM sized by
     /// and each app's guest cgroup limited by the resources, each app's
     /// `oom_score_adj` and capability bounding set, its volumes read-only
     /// as asked and its root remounted read-only, any number of apps, all
@@ -57,6 +61,9 @@ impl Engine for Kvm {
     const FEATURES: &'static [Feature] = &[
         Feature::Hostname,
         Feature::NetNone,
+        Feature::Networks,
+        Feature::Ports,
+        Feature::Dns,
         Feature::IpcPod,
         Feature::PidPod,
         Feature::KvmAccel,

@@ -4,26 +4,31 @@
 //! In order: check the pod, take over the lock, write `pid`; find qemu,
 //! the kernel and the init ([`crate::host`]), get the cached boot artifacts
 //! and the acceleration; listen on the virtiofs, guest and control sockets
-//! in `stage1/`; start virtiofsd and qemu, both tied to this process
+//! in `stage1/`; attach the pod's networks ([`crate::network`]); start
+//! virtiofsd and qemu, both tied to this process
 //! ([`crate::procs`]); hand the guest the pod and supervise
 //! ([`crate::supervisor`]). Whatever way the VM ends, virtiofsd and qemu are
-//! killed and the sockets removed before this returns.
+//! killed, the sockets removed and the networks detached before this
+//! returns.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use rukt_contract::{App, NetMode, PID_FILE, PodManifest, RunArgs, STATUS_DIR};
+use rukt_contract::{App, NetMode, NetworkResult, PID_FILE, PodManifest, RunArgs, STATUS_DIR};
 use rukt_kvm_init::proto::{Frame, GuestPod, Kind};
+use rukt_net::dns::Source;
+use rukt_net::podfiles;
 use tracing::{debug, warn};
 
 use crate::host::Host;
+use crate::network::{self, PodNetwork};
 use crate::supervisor::{self, Outcome, Supervisor};
 use crate::vmm::qemu::Qemu;
-use crate::vmm::{Accel, VmSpec, Vmm};
+use crate::vmm::{Accel, NicSpec, VmSpec, Vmm};
 use crate::{accel, artifacts, cmdline, pod, procs, share, sizing};
 
 /// How long qemu may take to connect to the control socket.
@@ -59,11 +64,25 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let accel = accel::choose(manifest.kvm.accel, &host, &boot, &qemu)?;
     debug!("accel {}", accel.name());
 
+    let net = network::attach(&pod_dir, &manifest)?;
     let mut vm = Vm::default();
     let result = start_and_supervise(
-        &manifest, args, &host, &qemu, &boot, accel, &stage1, &pod_dir, signals, &mut vm,
+        &manifest,
+        args,
+        &host,
+        &qemu,
+        &boot,
+        accel,
+        &stage1,
+        &pod_dir,
+        signals,
+        net.as_ref(),
+        &mut vm,
     );
     vm.end(&stage1);
+    if let Some(net) = net {
+        net.detach(&pod_dir, &manifest);
+    }
     let outcome = result?;
     finish(&manifest.apps, outcome, &stage1)
 }
@@ -102,8 +121,17 @@ fn start_and_supervise(
     stage1: &Path,
     pod_dir: &Path,
     signals: nix::sys::signalfd::SignalFd,
+    net: Option<&PodNetwork>,
     vm: &mut Vm,
 ) -> anyhow::Result<Outcome> {
+    let nics: Vec<NicSpec> = net
+        .iter()
+        .flat_map(|n| &n.nics)
+        .map(|n| NicSpec {
+            fd: n.tap.as_raw_fd(),
+            mac: n.guest.mac.clone(),
+        })
+        .collect();
     let fs_sock = stage1.join("fs.sock");
     let guest_sock = stage1.join("guest.sock");
     let fs_listener = listen(&fs_sock)?;
@@ -132,6 +160,7 @@ fn start_and_supervise(
         ctl_socket: Some(&guest_sock),
         console: &console,
         pidfile: Some(&stage1.join("qemu.pid")),
+        nics: &nics,
     };
     debug!("{} {:?}", vmm.name(), spec.size);
     let log_path = stage1.join("qemu.log");
@@ -143,6 +172,7 @@ fn start_and_supervise(
         .stdout(log.try_clone()?)
         .stderr(log);
     procs::tie_to_us(&mut cmd);
+    rukt_sys::fds::close_fds_on_exec(&mut cmd, nics.iter().map(|n| n.fd).collect());
     let child = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", vmm.program().display()))?;
@@ -157,15 +187,24 @@ fn start_and_supervise(
     let Some(guest) = supervisor::accept_guest(&guest_listener, pidfd.as_fd(), VMM_CONNECT)? else {
         bail!("{} did not start: {}", vmm.name(), tail(&log_path));
     };
+    let hostname = manifest
+        .hostname
+        .clone()
+        .unwrap_or_else(|| format!("rukt-{}", manifest.uuid.split('-').next().unwrap_or("pod")));
+    let results = net.map_or(&[][..], |n| &n.attached.results[..]);
     let guest_pod = GuestPod {
         uuid: manifest.uuid.clone(),
-        hostname: manifest.hostname.clone().unwrap_or_else(|| {
-            format!("rukt-{}", manifest.uuid.split('-').next().unwrap_or("pod"))
-        }),
+        etc: etc_files(manifest, &hostname, results),
+        hostname,
         apps: manifest.apps.clone(),
         volumes: manifest.volumes.clone(),
         stdin: forward_stdin(args.interactive),
         debug: args.debug,
+        nics: net
+            .iter()
+            .flat_map(|n| &n.nics)
+            .map(|n| n.guest.clone())
+            .collect(),
     };
     let frame = Frame::new(Kind::Pod, 0, serde_json::to_vec(&guest_pod)?);
     let names: Vec<String> = manifest.apps.iter().map(|a| a.name.clone()).collect();
@@ -180,6 +219,29 @@ fn start_and_supervise(
         );
     }
     Ok(outcome)
+}
+
+/// The pod's `/etc` files for the guest, as nspawn's (`rukt_net::podfiles`);
+/// a host file named instead is sent as it is now.
+fn etc_files(
+    pod: &PodManifest,
+    hostname: &str,
+    results: &[NetworkResult],
+) -> Vec<(String, String)> {
+    let (files, warning) = podfiles::render(pod, hostname, results);
+    if let Some(w) = warning {
+        warn!("{w}");
+    }
+    files
+        .into_iter()
+        .filter_map(|(name, source)| match source {
+            Source::Text(text) => Some((name.to_string(), text)),
+            Source::Host(path) => std::fs::read_to_string(path)
+                .ok()
+                .map(|text| (name.to_string(), text)),
+            Source::Image => None,
+        })
+        .collect()
 }
 
 /// Records the apps the VM took down with it; the pod's exit code.

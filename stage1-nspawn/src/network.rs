@@ -49,8 +49,5 @@ impl PodNetwork {
 
 /// Detaches what a pod whose supervisor died left (from `gc`).
 pub fn detach_leftovers(pod_dir: &Path, pod: &PodManifest) -> anyhow::Result<()> {
-    if pod.networks.is_empty() && pod.ports.is_empty() {
-        return Ok(());
-    }
-    pod::teardown(pod_dir, pod).context("cannot tear down the pod's networks")
+    pod::teardown_leftovers(pod_dir, pod).context("cannot tear down the pod's networks")
 }

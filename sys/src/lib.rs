@@ -13,16 +13,19 @@
 //!   directory were `/`;
 //! - [`fds`]: closing inherited descriptors (`close_range`), now or at exec;
 //! - [`view`]: a detached read-only view of a directory (`open_tree`,
-//!   `mount_setattr`), to execute a binary nobody can write through.
+//!   `mount_setattr`), to execute a binary nobody can write through;
+//! - [`netdev`]: tap devices and IPv4 interface settings by `ioctl(2)`.
 //!
 //! System calls go through **rustix**; `libc` only where rustix has no
-//! wrapper (`close_range`, `fcntl(F_GETFD)` on a raw number, `mount_setattr`). This crate
+//! wrapper (`close_range`, `fcntl(F_GETFD)` on a raw number, `mount_setattr`, the
+//! interface `ioctl`s). This crate
 //! depends on no other rukt crate.
 
 pub mod atomic;
 pub mod fds;
 pub mod lock;
 pub mod mountinfo;
+pub mod netdev;
 pub mod resolve;
 pub mod unmount;
 pub mod view;

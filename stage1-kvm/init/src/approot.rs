@@ -1,7 +1,8 @@
 //! An app's root inside the guest: its directory in the share
 //! (`/rukt/apps/<app>`, the overlay stage0 mounted on the host), made a
 //! mount point of its own, with the guest's `/dev`, a `/proc`, `/sys`, a
-//! `/tmp` and the app's volumes mounted in it, then made read-only if the
+//! `/tmp`, the app's volumes and the pod's `/etc` files mounted in it,
+//! then made read-only if the
 //! app asks for it. Mount targets are resolved inside the app's root
 //! (`RESOLVE_IN_ROOT`), so an image's symlinks cannot point them elsewhere.
 
@@ -21,8 +22,9 @@ pub fn path(app: &str) -> String {
     format!("{SHARE}/apps/{app}")
 }
 
-/// Mounts what `app` needs in its root; returns the root's path.
-pub fn prepare(app: &App, volumes: &[Volume]) -> io::Result<String> {
+/// Mounts what `app` needs in its root, the pod's `/etc` files (`etc`)
+/// included; returns the root's path.
+pub fn prepare(app: &App, volumes: &[Volume], etc: &[(String, String)]) -> io::Result<String> {
     let root = path(&app.name);
     mount_bind(&root, &root).map_err(|e| with_context(e, &format!("bind {root}")))?;
     let root_fd = rustix::fs::open(
@@ -60,6 +62,10 @@ pub fn prepare(app: &App, volumes: &[Volume]) -> io::Result<String> {
             mount_remount(fd_path(&mounted), MountFlags::BIND | MountFlags::RDONLY, "")
                 .map_err(|e| with_context(e, &format!("make {} read-only", m.target)))?;
         }
+    }
+    if !etc.is_empty() {
+        let etc_dir = dir_in_root(&root_fd, "/etc")?;
+        crate::etc::bind(&root_fd, &etc_dir, etc)?;
     }
     if app.readonly_rootfs {
         mount_remount(&root, MountFlags::BIND | MountFlags::RDONLY, "")

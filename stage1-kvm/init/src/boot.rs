@@ -5,7 +5,7 @@
 use std::ffi::CString;
 use std::io;
 
-use rukt_kvm_init::{MODULES, MODULES_DIR, proto::FS_TAG};
+use rukt_kvm_init::{MODULES_DIR, proto::FS_TAG};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::mount::{MountFlags, mount};
@@ -29,11 +29,13 @@ pub fn kernel_filesystems() -> io::Result<()> {
     Ok(())
 }
 
-/// Loads [`MODULES`] from [`MODULES_DIR`]; one that is built in (`EEXIST`)
-/// or missing from the initramfs (built into this kernel) is skipped.
-pub fn load_modules() -> io::Result<()> {
+/// Loads `modules` (file stems, in order; [`rukt_kvm_init::MODULES`] at
+/// boot) from
+/// [`MODULES_DIR`]; one that is built in (`EEXIST`) or missing from the
+/// initramfs (built into this kernel) is skipped.
+pub fn load_modules(modules: &[&str]) -> io::Result<()> {
     let none = CString::default();
-    for name in MODULES {
+    for name in modules {
         let path = format!("{MODULES_DIR}/{name}.ko");
         let fd = match rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
             Ok(fd) => fd,

@@ -24,3 +24,6 @@ pub const MODULES: [&str; 6] = [
     "fuse",
     "virtiofs",
 ];
+/// The modules a pod with networks needs too (`virtio_net` and what it
+/// depends on), loaded only then.
+pub const NET_MODULES: [&str; 3] = ["failover", "net_failover", "virtio_net"];

@@ -2,7 +2,8 @@
 //!
 //! Mounts the kernel filesystems, loads the virtio, console and virtiofs
 //! modules from the initramfs, opens the control port, receives the pod from
-//! the host, mounts the pod's share, runs the apps ([`supervise`]) and
+//! the host, mounts the pod's share, configures the network ([`net`]) and
+//! the pod's `/etc` files ([`etc`]), runs the apps ([`supervise`]) and
 //! powers the VM off when the pod is over, or at once in probe mode
 //! (`rukt_probe=1` on the kernel command line). Anything that goes wrong is
 //! written to the console (the host keeps it in `stage1/console.log`) and
@@ -14,7 +15,9 @@
 
 mod approot;
 mod boot;
+mod etc;
 mod limits;
+mod net;
 mod port;
 mod spawn;
 mod supervise;
@@ -36,11 +39,21 @@ fn main() {
 
 fn run() -> io::Result<()> {
     boot::kernel_filesystems()?;
-    boot::load_modules()?;
+    boot::load_modules(&rukt_kvm_init::MODULES)?;
     let mut port = port::open()?;
     let (pod, decoder) = receive_pod(&mut port)?;
     boot::mount_share()?;
     boot::hostname(&pod.hostname)?;
+    let net_started = std::time::Instant::now();
+    net::configure(&pod.nics)?;
+    if pod.debug {
+        let ms = net_started.elapsed().as_secs_f64() * 1000.0;
+        log(&format!(
+            "{} NIC(s) configured in {ms:.1} ms",
+            pod.nics.len()
+        ));
+    }
+    etc::write(&pod.etc)?;
     limits::setup(&pod.apps)?;
     if pod.debug {
         log(&format!("pod {}: {} app(s)", pod.uuid, pod.apps.len()));

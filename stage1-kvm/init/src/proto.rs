@@ -180,6 +180,29 @@ pub struct GuestPod {
     pub stdin: bool,
     /// Log what the init does to the console.
     pub debug: bool,
+    /// The VM's network interfaces, which the init configures.
+    #[serde(default)]
+    pub nics: Vec<GuestNic>,
+    /// Files the init writes once and binds onto `/etc/<name>` in every
+    /// app: `(name, contents)`.
+    #[serde(default)]
+    pub etc: Vec<(String, String)>,
+}
+
+/// One network interface of the VM, as its pod network set it up on the
+/// host (the pod netns's link, whose MAC the VM's NIC has).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestNic {
+    /// Its MAC, `aa:bb:cc:dd:ee:ff`: how the init finds it.
+    pub mac: String,
+    /// Its MTU.
+    pub mtu: u32,
+    /// Its IPv4 addresses, `10.1.0.5/24`.
+    pub addresses: Vec<String>,
+    /// Its gateway, for routes without a next hop.
+    pub gateway: Option<String>,
+    /// Its routes: `(destination, next hop)`.
+    pub routes: Vec<(String, Option<String>)>,
 }
 
 /// A command to run inside an app (`enter`).

@@ -63,15 +63,16 @@ impl Guest {
     pub fn run(mut self) -> io::Result<()> {
         let apps = self.pod.apps.clone();
         for (i, app) in apps.iter().enumerate() {
-            let started = approot::prepare(app, &self.pod.volumes).and_then(|root| {
-                spawn::spawn(&spawn::Spec {
-                    root: &root,
-                    app,
-                    argv: &app.exec,
-                    extra_env: &[],
-                    stdin: i == 0 && self.pod.stdin,
-                })
-            });
+            let started =
+                approot::prepare(app, &self.pod.volumes, &self.pod.etc).and_then(|root| {
+                    spawn::spawn(&spawn::Spec {
+                        root: &root,
+                        app,
+                        argv: &app.exec,
+                        extra_env: &[],
+                        stdin: i == 0 && self.pod.stdin,
+                    })
+                });
             match started {
                 Ok(child) => self.add(i as u32, child),
                 Err(e) => {

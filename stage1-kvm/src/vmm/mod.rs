@@ -1,6 +1,6 @@
 //! The VMM behind a small interface: what a pod's VM needs (kernel,
 //! initramfs, command line, size, acceleration, the pod's virtiofs socket,
-//! the control port's socket, a console log) and how a VMM turns that into
+//! the control port's socket, a console log, the taps of its NICs) and how a VMM turns that into
 //! a command line. qemu's `microvm` ([`qemu::Qemu`]) is the one there is;
 //! cloud-hypervisor or firecracker would be another implementation (both
 //! take a PVH vmlinux, a vhost-user-fs socket and a virtio console).
@@ -50,6 +50,17 @@ pub struct VmSpec<'a> {
     pub console: &'a Path,
     /// Where the VMM writes its PID.
     pub pidfile: Option<&'a Path>,
+    /// The network interfaces.
+    pub nics: &'a [NicSpec],
+}
+
+/// One network interface of the VM: a tap the VMM inherits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicSpec {
+    /// The tap's descriptor number in the VMM (inherited).
+    pub fd: std::os::fd::RawFd,
+    /// The NIC's MAC.
+    pub mac: String,
 }
 
 /// A virtual machine monitor.

@@ -1,8 +1,9 @@
 //! qemu's `microvm` machine: no PCI, no firmware beyond qboot, virtio-mmio
 //! devices (modern ones: `virtio-mmio.force-legacy=false`, which
 //! vhost-user-fs needs), guest memory in a shared memfd (virtiofsd maps it),
-//! the kernel loaded directly, the serial console to a file, and no
-//! reboot: a guest reboot or panic ends qemu.
+//! the kernel loaded directly, the serial console to a file, a
+//! `virtio-net-device` per tap it inherits, and no reboot: a guest reboot
+//! or panic ends qemu.
 
 use std::path::PathBuf;
 
@@ -94,6 +95,15 @@ impl Vmm for Qemu {
                 ),
             ]);
         }
+        // vhost stays off: these hosts have no /dev/vhost-net.
+        for (i, nic) in spec.nics.iter().enumerate() {
+            a.extend([
+                "-netdev".into(),
+                format!("tap,id=n{i},fd={},vhost=off", nic.fd),
+                "-device".into(),
+                format!("virtio-net-device,netdev=n{i},mac={}", nic.mac),
+            ]);
+        }
         if let Some(pidfile) = spec.pidfile {
             a.extend(["-pidfile".into(), escape(pidfile)]);
         }
@@ -106,9 +116,17 @@ mod tests {
     use super::*;
     use crate::artifacts::Boot;
     use crate::sizing::Size;
+    use crate::vmm::NicSpec;
     use std::path::Path;
 
     fn args(accel: Accel, fs: Option<&Path>) -> Vec<String> {
+        let nics: Vec<NicSpec> = fs
+            .map(|_| NicSpec {
+                fd: 7,
+                mac: "0a:58:ac:10:1c:05".into(),
+            })
+            .into_iter()
+            .collect();
         let boot = Boot {
             kernel: "/c/vmlinux".into(),
             initrd: "/c/init,rd.cpio".into(),
@@ -129,6 +147,7 @@ mod tests {
             ctl_socket: fs.map(|_| Path::new("/pod/stage1/ctl.sock")),
             console: Path::new("/pod/stage1/console.log"),
             pidfile: Some(Path::new("/pod/stage1/qemu.pid")),
+            nics: &nics,
         })
     }
 
@@ -159,9 +178,11 @@ mod tests {
             [
                 "vhost-user-fs-device,chardev=fs,tag=rukt",
                 "virtio-serial-device,max_ports=2",
-                "virtserialport,chardev=ctl,name=rukt.ctl"
+                "virtserialport,chardev=ctl,name=rukt.ctl",
+                "virtio-net-device,netdev=n0,mac=0a:58:ac:10:1c:05"
             ]
         );
+        assert_eq!(after(&a, "-netdev"), ["tap,id=n0,fd=7,vhost=off"]);
         assert_eq!(after(&a, "-pidfile"), ["/pod/stage1/qemu.pid"]);
         assert_eq!(after(&a, "-serial"), ["file:/pod/stage1/console.log"]);
     }

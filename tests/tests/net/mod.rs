@@ -1,10 +1,12 @@
 //! Pod networking on the real CNI plugins (Debian's `containernetworking-plugins`), as root:
 //! every test makes its own stand-in host (`TestHost`, a network namespace with an `uplink`
 //! address) and runs rukt inside it, so bridges, veths, leases and iptables rules never touch
-//! the machine's own network. Pods run under nspawn; the built-in `default` network is used
+//! the machine's own network. Pods run under nspawn (and kvm, [`kvm`]); the built-in `default`
+//! network is used
 //! (the harness's loopback-only override is removed).
 
 mod errors;
+mod kvm;
 mod leaks;
 mod reach;
 

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use rukt_tests::pods::{HostDir, MARKER_TEXT, PodStore, send_signal};
 
-/// Serialises the VMs of this module.
-fn one_vm_at_a_time() -> MutexGuard<'static, ()> {
+/// Serialises the VMs of this module (and of the kvm networking tests).
+pub(crate) fn one_vm_at_a_time() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -9,7 +9,7 @@ mod agent;
 mod concurrency;
 mod errors;
 mod images;
-mod kvm;
+pub(crate) mod kvm;
 mod lifecycle;
 mod nspawn;
 mod run;
