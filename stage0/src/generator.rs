@@ -198,7 +198,8 @@ fn run_words(def: &Definition) -> Result<Vec<String>> {
             "WorkingDir" => app.push(flag("--working-dir")),
             "ReadOnlyRootfs" if value == "true" => app.push("--readonly-rootfs".into()),
             "ReadOnlyRootfs" if value == "false" => {}
-            "Port" => bail!("Port= needs port forwarding, which this rukt does not have yet"),
+            "Port" | "PublishPort" => pod.push(flag("--publish")),
+            "Dns" => pod.push(flag("--dns")),
             other => bail!("unknown key {other}= in [Pod]"),
         }
     }
