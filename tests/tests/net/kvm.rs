@@ -5,10 +5,10 @@
 //! the networks are detached when the VM ends, and by `gc` after a `kill -9` of its supervisor. TCG boots are slow: two tests, their VMs
 //! taking turns with the other kvm tests'.
 
-use rukt_tests::nethost::{TestHost, pod_netns_left};
-use rukt_tests::pods::{PodStore, send_signal};
+use rukt_tests::nethost::TestHost;
+use rukt_tests::pods::PodStore;
 
-use super::{client, leases, net_layer, pod_ip, store, web_pod};
+use super::{client, net_layer, pod_ip, store, web_pod};
 use crate::pods::kvm::one_vm_at_a_time;
 
 const TCG: &str = "--kvm-accel=tcg";
@@ -39,20 +39,7 @@ fn a_kvm_pod_serves_its_address_and_published_ports() {
         assert_eq!(got, "hello from the pod\n", "{url}");
     }
     // The supervisor dies with its VM: gc detaches what it left.
-    send_signal(web.pid(), "KILL");
-    web.wait();
-    pods.ok(&["gc", "--grace-period=0s"]);
-    assert_eq!(
-        leases(&pods),
-        Vec::<std::path::PathBuf>::new(),
-        "leases left"
-    );
-    assert_eq!(host.veths(), Vec::<String>::new(), "veths left");
-    assert_eq!(host.cni_rules(), Vec::<String>::new(), "rules left");
-    assert_eq!(
-        pod_netns_left(std::slice::from_ref(&web.uuid)),
-        Vec::<String>::new()
-    );
+    super::kill_and_collect(&host, &pods, &mut web, &[]);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! lease, the veth, the iptables rules and the namespace; 50 networked pods started and
 //! removed, 10 at a time, leave the counts where they were.
 
-use rukt_tests::nethost::{TestHost, pod_netns_left};
+use rukt_tests::nethost::TestHost;
 use rukt_tests::pods::send_signal;
 
 use super::{leases, store, web_pod};
@@ -19,20 +19,7 @@ fn gc_after_kill_9_frees_everything() {
         host.cni_rules().len() > rules_before.len(),
         "no portmap rules?"
     );
-    send_signal(web.pid(), "KILL");
-    web.wait();
-    pods.ok(&["gc", "--grace-period=0s"]);
-    assert_eq!(
-        leases(&pods),
-        Vec::<std::path::PathBuf>::new(),
-        "leases left"
-    );
-    assert_eq!(host.veths(), Vec::<String>::new(), "veths left");
-    assert_eq!(host.cni_rules(), rules_before, "rules left");
-    assert_eq!(
-        pod_netns_left(std::slice::from_ref(&web.uuid)),
-        Vec::<String>::new()
-    );
+    super::kill_and_collect(&host, &pods, &mut web, &rules_before);
     assert!(
         !pods.store().join("net/ports/tcp-8083").exists(),
         "port still reserved"

@@ -105,3 +105,25 @@ pub fn leases(pods: &PodStore) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Kills pod `web`'s stage1 with SIGKILL, runs `rukt gc`, and asserts that nothing of its
+/// network is left: no lease, veth, per-pod rule (`rules_before` are the host's own) or
+/// network namespace.
+pub fn kill_and_collect(
+    host: &TestHost,
+    pods: &PodStore,
+    web: &mut RunningPod,
+    rules_before: &[String],
+) {
+    rukt_tests::pods::send_signal(web.pid(), "KILL");
+    web.wait();
+    pods.ok(&["gc", "--grace-period=0s"]);
+    assert_eq!(leases(pods), Vec::<PathBuf>::new(), "leases left");
+    assert_eq!(host.veths(), Vec::<String>::new(), "veths left");
+    assert_eq!(host.cni_rules(), rules_before, "rules left");
+    assert_eq!(
+        rukt_tests::nethost::pod_netns_left(std::slice::from_ref(&web.uuid)),
+        Vec::<String>::new(),
+        "a network namespace left"
+    );
+}
