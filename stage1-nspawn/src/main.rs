@@ -79,7 +79,6 @@ impl Engine for Nspawn {
         Feature::Ports,
         Feature::Dns,
         Feature::RecursiveVolumes,
-        Feature::VolumePropagation,
         Feature::AppLogs,
         Feature::NotifySocket,
         Feature::ListenFds,

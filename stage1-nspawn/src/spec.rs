@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use rukt_contract::{App, PodManifest, Propagation, Sharing, VolumeKind};
+use rukt_contract::{App, PodManifest, Sharing, VolumeKind};
 use serde_json::{Value, json};
 
 use rukt_contract::isolation::CPU_PERIOD_US;
@@ -205,13 +205,6 @@ fn mounts(ctx: &AppContext<'_>) -> Result<Vec<Value>, SpecError> {
         if volume.read_only {
             options.push("ro");
         }
-        // The mount's propagation; libcontainer's default is private.
-        options.extend(match volume.propagation {
-            Some(Propagation::Shared) => Some("rshared"),
-            Some(Propagation::Slave) => Some("rslave"),
-            Some(Propagation::Private) => Some("rprivate"),
-            None => None,
-        });
         m.push(
             json!({ "destination": mount.target, "type": "bind", "source": source,
                        "options": options }),

@@ -18,6 +18,7 @@ mod logs;
 mod pod;
 mod terminal;
 mod unit;
+mod volumes;
 
 use std::collections::BTreeMap;
 
