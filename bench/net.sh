@@ -15,8 +15,8 @@
 #   gc-teardown    `rukt gc` of a networked pod whose stage1 was killed with SIGKILL
 #                  (DEL replayed from the pod's record), against
 #   podman-rm      `podman rm -f` of a running bridge-networked container.
-# And TCP throughput (iperf3, 5 s), no target: nspawn pod <-> nspawn pod on `default`, and
-# the floor, two plain veth-connected namespaces.
+# And TCP throughput (iperf3, 5 s), no target: nspawn pod <-> nspawn pod on `default`, a kvm
+# pod's guest -> an nspawn pod, and the floor, two plain veth-connected namespaces.
 # Prints medians, differences and ratios against the issue's targets:
 #   default adds <= 60 ms, with one port <= 100 ms (netavark measured 60 and 103 ms here);
 #   gc teardown no slower than podman's.
@@ -31,7 +31,7 @@ podman_runs=${BENCH_PODMAN_RUNS:-10}
 . "$here/bench/lib.sh"
 "$here/scripts/setup.sh" bench >/dev/null
 ensure_runc
-build_release nspawn
+build_release nspawn kvm
 rukt="$bin/rukt"
 store="$work/store"
 config="$work/config"
@@ -117,6 +117,7 @@ fi
 
 echo "==> TCP throughput (iperf3, 5 s)" >&2
 pod_tput=n/a
+kvm_tput=n/a
 floor_tput=n/a
 if command -v iperf3 >/dev/null; then
     mkdir -p "$work/iperf/bin"
@@ -137,6 +138,15 @@ if command -v iperf3 >/dev/null; then
     pod_tput=$("${nsx[@]}" $r run "${srv_flags[@]}" "$img" "${app_mounts[@]}" \
         --exec /opt/iperf/iperf3 -- -c "$srv_ip" -t 5 -J 2>/dev/null |
         python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))' || echo n/a)
+    # The same from a kvm pod's guest (virtio-net on a tap redirected to its link; TCG here).
+    "${nsx[@]}" $r run "${srv_flags[@]}" --uuid-file-save "$work/srv2.uuid" "$img" "${app_mounts[@]}" \
+        --exec /opt/iperf/iperf3 -- -s -1 >/dev/null 2>&1 &
+    while ! "${nsx[@]}" $r status --uuid-file "$work/srv2.uuid" 2>/dev/null | grep -q '^networks='; do sleep 0.05; done
+    sleep 0.5
+    srv_ip=$("${nsx[@]}" $r status --uuid-file "$work/srv2.uuid" | sed -n 's/^networks=default:ip4=//p')
+    kvm_tput=$("${nsx[@]}" $r run --stage1=kvm "${srv_flags[@]}" "$img" "${app_mounts[@]}" \
+        --exec /opt/iperf/iperf3 -- -c "$srv_ip" -t 5 -J 2>/dev/null |
+        python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))' || echo n/a)
     ip netns add rukt-bench-a && ip netns add rukt-bench-b
     ip link add bench-va netns rukt-bench-a type veth peer name bench-vb netns rukt-bench-b
     ip -n rukt-bench-a addr add 10.216.0.1/24 dev bench-va && ip -n rukt-bench-a link set bench-va up
@@ -147,9 +157,9 @@ if command -v iperf3 >/dev/null; then
         python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))' || echo n/a)
 fi
 
-python3 - "$work" "$pod_tput" "$floor_tput" <<'PY'
+python3 - "$work" "$pod_tput" "$floor_tput" "$kvm_tput" <<'PY'
 import json, os, statistics, sys
-work, pod_tput, floor_tput = sys.argv[1:4]
+work, pod_tput, floor_tput, kvm_tput = sys.argv[1:5]
 split = {}
 for line in open(os.path.join(work, "split.txt")):
     flags, what, us = line.split()
@@ -182,5 +192,5 @@ if "podman-bridge" in res:
 if "podman-rm" in res:
     print(f"gc teardown {res['gc-teardown']:.1f} ms vs podman rm -f {res['podman-rm']:.1f} ms: "
           f"{res['podman-rm'] / res['gc-teardown']:.2f}x (target: no slower: {met(res['gc-teardown'] <= res['podman-rm'])})")
-print(f"TCP nspawn<->nspawn on default: {pod_tput} Gbit/s; veth floor: {floor_tput} Gbit/s")
+print(f"TCP nspawn<->nspawn on default: {pod_tput} Gbit/s; kvm->nspawn: {kvm_tput} Gbit/s; veth floor: {floor_tput} Gbit/s")
 PY
