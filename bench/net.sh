@@ -32,6 +32,8 @@ podman_runs=${BENCH_PODMAN_RUNS:-10}
 "$here/scripts/setup.sh" bench >/dev/null
 ensure_runc
 build_release nspawn kvm
+# The kvm guest init (the throughput row boots a kvm pod).
+(cd "$here" && cargo build --release -q -p rukt-kvm-init)
 rukt="$bin/rukt"
 store="$work/store"
 config="$work/config"
