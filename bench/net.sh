@@ -47,6 +47,14 @@ podman_cmd="podman ${podman_store[*]}"
 podman_flags=(--rm --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
 
 cleanup() {
+    local f
+    # Pods still running (an iperf3 server whose client failed): stopped first, so gc can
+    # collect them and nothing outlives the work directory.
+    for f in "$work"/*.uuid; do
+        if [ -s "$f" ]; then
+            "${nsx[@]}" "$rukt" --dir "$store" stop --force --uuid-file "$f" >/dev/null 2>&1 || true
+        fi
+    done
     "${nsx[@]}" "$rukt" --dir "$store" gc --grace-period=0s >/dev/null 2>&1 || true
     "${nsx[@]}" $podman_cmd rm -f -t 0 rukt-bench-net-victim >/dev/null 2>&1 || true
     $podman_cmd rmi -f "$podman_img" >/dev/null 2>&1 || true
