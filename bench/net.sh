@@ -53,6 +53,7 @@ cleanup() {
     for f in "$work"/*.uuid; do
         if [ -s "$f" ]; then
             "${nsx[@]}" "$rukt" --dir "$store" stop --force --uuid-file "$f" >/dev/null 2>&1 || true
+            "${nsx[@]}" "$rukt" --dir "$store" status --wait=10s --uuid-file "$f" >/dev/null 2>&1 || true
         fi
     done
     "${nsx[@]}" "$rukt" --dir "$store" gc --grace-period=0s >/dev/null 2>&1 || true
