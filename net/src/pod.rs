@@ -120,6 +120,25 @@ fn load_conf(pod_dir: &Path, network: &str) -> Result<NetConf, NetError> {
     Ok(NetConf::parse(&data, &path)?)
 }
 
+/// What the plugins of attachment `att` of `pod` run with.
+fn invocation<'a>(pod: &'a PodManifest, netns: &'a Path, att: &'a Attachment) -> Invocation<'a> {
+    Invocation {
+        container_id: &pod.uuid,
+        netns,
+        ifname: &att.ifname,
+        args: cni_args(&att.args),
+        plugin_dirs: &pod.cni_path,
+    }
+}
+
+/// A plugin's failure on attachment `att`, naming its network.
+fn plugin_err(att: &Attachment) -> impl FnOnce(PluginError) -> NetError + '_ {
+    move |source| NetError::Plugin {
+        network: att.network.clone(),
+        source,
+    }
+}
+
 /// Ports go through the pod's first network only.
 fn runtime_for(pod: &PodManifest, index: usize) -> RuntimeConfig<'_> {
     RuntimeConfig {
@@ -165,23 +184,12 @@ pub fn setup(pod_dir: &Path, pod: &PodManifest) -> Result<Attached, NetError> {
     let attached = (|| {
         let fd = netns::create(&path)?;
         let mut results = Vec::new();
-        for (i, req) in pod.networks.iter().enumerate() {
-            let conf = load_conf(pod_dir, &req.name)?;
-            let ifname = record.attachments[i].ifname.clone();
-            let inv = Invocation {
-                container_id: &pod.uuid,
-                netns: &path,
-                ifname: &ifname,
-                args: cni_args(&req.args),
-                plugin_dirs: &pod.cni_path,
-            };
-            let result = chain::add(&conf, &inv, &runtime_for(pod, i)).map_err(|source| {
-                NetError::Plugin {
-                    network: req.name.clone(),
-                    source,
-                }
-            })?;
-            results.push(summarise(&req.name, &ifname, &result));
+        for i in 0..record.attachments.len() {
+            let att = &record.attachments[i];
+            let conf = load_conf(pod_dir, &att.network)?;
+            let inv = invocation(pod, &path, att);
+            let result = chain::add(&conf, &inv, &runtime_for(pod, i)).map_err(plugin_err(att))?;
+            results.push(summarise(&att.network, &att.ifname, &result));
             record.attachments[i].result = Some(result);
         }
         record.update(pod_dir).map_err(record_err("write"))?;
@@ -219,19 +227,8 @@ pub fn check(pod_dir: &Path, pod: &PodManifest) -> Result<(), NetError> {
         let (Some(result), true) = (&att.result, conf.has_prev_result_on_del()) else {
             continue;
         };
-        let inv = Invocation {
-            container_id: &pod.uuid,
-            netns: &record.netns,
-            ifname: &att.ifname,
-            args: cni_args(&att.args),
-            plugin_dirs: &pod.cni_path,
-        };
-        chain::check(&conf, &inv, &runtime_for(pod, i), result).map_err(|source| {
-            NetError::Plugin {
-                network: att.network.clone(),
-                source,
-            }
-        })?;
+        let inv = invocation(pod, &record.netns, att);
+        chain::check(&conf, &inv, &runtime_for(pod, i), result).map_err(plugin_err(att))?;
     }
     Ok(())
 }
@@ -267,19 +264,9 @@ fn teardown_locked(pod_dir: &Path, pod: &PodManifest) -> Result<(), NetError> {
     {
         let undo = || -> Result<(), NetError> {
             let conf = load_conf(pod_dir, &att.network)?;
-            let inv = Invocation {
-                container_id: &pod.uuid,
-                netns: &netns_path,
-                ifname: &att.ifname,
-                args: cni_args(&att.args),
-                plugin_dirs: &pod.cni_path,
-            };
-            chain::del(&conf, &inv, &runtime_for(pod, i), att.result.as_ref()).map_err(|source| {
-                NetError::Plugin {
-                    network: att.network.clone(),
-                    source,
-                }
-            })
+            let inv = invocation(pod, &netns_path, att);
+            chain::del(&conf, &inv, &runtime_for(pod, i), att.result.as_ref())
+                .map_err(plugin_err(att))
         };
         if let Err(e) = undo() {
             first.get_or_insert(e);
