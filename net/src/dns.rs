@@ -55,7 +55,8 @@ fn parse(text: &str) -> Resolv {
     r
 }
 
-fn is_loopback(s: &str) -> bool {
+/// Whether `s` is a loopback address (`127.0.0.53`, `::1`).
+pub fn is_loopback(s: &str) -> bool {
     s.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 

@@ -46,11 +46,7 @@ pub fn summarise(name: &str, ifname: &str, result: &Value) -> NetworkResult {
         };
         // The loopback plugin reports 127.0.0.1/8 on `lo`: not an address
         // anyone reaches the pod at.
-        let ip_only = a.split('/').next().unwrap_or(a);
-        if ip_only
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|i| i.is_loopback())
-        {
+        if crate::dns::is_loopback(crate::dns::address_of(a)) {
             continue;
         }
         ips.push(a.to_string());

@@ -18,12 +18,6 @@ fn invalid(flag: &'static str, value: &str, reason: &'static str) -> SpecError {
     }
 }
 
-fn network_name_ok(s: &str) -> bool {
-    let mut b = s.bytes();
-    b.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
-}
-
 /// Adds one `--net` value to `spec` (the flag may be given several times).
 pub fn net(spec: &mut PodSpec, v: &str) -> Result<(), SpecError> {
     let bad = |reason| invalid("--net", v, reason);
@@ -44,7 +38,7 @@ pub fn net(spec: &mut PodSpec, v: &str) -> Result<(), SpecError> {
             return Err(bad("none and host cannot be combined with other networks"));
         }
         let (name, args) = part.split_once(':').unwrap_or((part, ""));
-        if !network_name_ok(name) {
+        if !rukt_net::conf::valid_name(name) {
             return Err(bad("a network name is letters, digits, '_', '.' and '-'"));
         }
         let mut request = NetworkRequest {
@@ -108,7 +102,7 @@ pub fn port(v: &str) -> Result<PortSpec, SpecError> {
     let (name, rest) = v
         .split_once(':')
         .ok_or_else(|| invalid("--port", v, "expected NAME:[HOSTIP:]HOSTPORT"))?;
-    if name.is_empty() || !network_name_ok(name) {
+    if name.is_empty() || !rukt_net::conf::valid_name(name) {
         return Err(invalid(
             "--port",
             v,
