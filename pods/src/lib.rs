@@ -23,6 +23,7 @@ pub mod gc;
 pub mod id;
 pub mod images;
 pub mod logs;
+pub mod logwatch;
 pub mod measure;
 pub mod mount;
 pub mod network;

@@ -18,8 +18,9 @@ use crate::pod::{Pod, PodError, Pods};
 use crate::stage1::Stage1;
 use crate::state::State;
 
-/// How often a follower looks for more.
-const FOLLOW_POLL: Duration = Duration::from_millis(100);
+/// How long a follower waits for a change before it looks whether the pod
+/// is still running (appends wake it at once: [`crate::logwatch`]).
+const FOLLOW_RECHECK: Duration = Duration::from_millis(250);
 
 /// What to read.
 #[derive(Debug, Clone, Default)]
@@ -139,6 +140,7 @@ pub fn logs(
     if !query.follow {
         return Ok(());
     }
+    let watch = crate::logwatch::LogWatch::new(&dir);
     loop {
         let running = pods
             .refind(pod.uuid)
@@ -163,7 +165,7 @@ pub fn logs(
         if query.until.is_some_and(|u| now() >= u) {
             return Ok(());
         }
-        std::thread::sleep(FOLLOW_POLL);
+        watch.wait(FOLLOW_RECHECK);
     }
 }
 

@@ -22,6 +22,7 @@ mod exitinfo;
 mod gc;
 mod listen;
 mod mounts;
+mod notify;
 mod pod;
 mod resolve;
 mod run;
@@ -56,6 +57,7 @@ impl Engine for Fly {
         Feature::Interactive,
         Feature::ListenFds,
         Feature::NotifySocket,
+        Feature::NotifyApp,
     ];
 
     /// Returns only on failure: on success the process became the app.

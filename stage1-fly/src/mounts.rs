@@ -76,6 +76,17 @@ fn bind_host_tree(root: BorrowedFd<'_>, tree: &str) -> anyhow::Result<()> {
 /// `propagation=shared` makes the bind a peer of the source, so a mount the
 /// app makes below it appears on the host at the source, as rkt's fly did for
 /// kubelet (docs/stage1-fly.md).
+/// Binds the host file `source` (a socket, say) onto `at` in the app's root,
+/// as a private mount; `gc` removes it with the rest.
+pub fn bind_file(root: BorrowedFd<'_>, source: &str, at: &str) -> anyhow::Result<()> {
+    let source = rustix::fs::open(source, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+        .with_context(|| format!("cannot open {source}"))?;
+    let target = target(root, at, Kind::File)?;
+    debug!("binding a file on {at}");
+    rustix::mount::mount_bind(fd_path(&source), fd_path(&target)).context("cannot bind it")?;
+    Ok(())
+}
+
 fn bind_volume(pod: &PodManifest, root: BorrowedFd<'_>, mount: &Mount) -> anyhow::Result<()> {
     let volume = pod
         .volume(&mount.volume)

@@ -21,7 +21,7 @@ use rustix::process::PidfdFlags;
 use tracing::debug;
 
 use crate::exec::{self, Launch};
-use crate::{mounts, pod, watcher};
+use crate::{mounts, notify, pod, watcher};
 use rukt_contract::runtime::PodLock;
 
 /// Runs the pod; returns only on failure.
@@ -112,14 +112,18 @@ fn start(
     let mut env = exec::environment(app);
     let mut keep = vec![lock.as_fd().as_raw_fd()];
     keep.extend(crate::listen::hand_on(&mut env));
+    notify::give_app(pod, root.as_fd(), &mut env)?;
     let launch = Launch {
         root: root.as_fd(),
         app,
         argv: &app.exec,
         env,
     };
-    // This process becomes the app: ready now (sd_notify, `MAINPID` is the app's).
-    rukt_contract::sdnotify::pod_ready(1);
+    // This process becomes the app: ready now (sd_notify, `MAINPID` is the
+    // app's), unless the app says so itself.
+    if notify::engine_ready(pod) {
+        rukt_contract::sdnotify::pod_ready(1);
+    }
     exec::launch(&launch, &keep)
 }
 

@@ -17,6 +17,7 @@
 //! (`scripts/check-layering.py` checks this).
 
 mod accel;
+mod activation;
 mod artifacts;
 mod cache;
 mod cmdline;
@@ -75,6 +76,8 @@ impl Engine for Kvm {
         Feature::MultipleApps,
         Feature::AppLogs,
         Feature::NotifySocket,
+        Feature::NotifyApp,
+        Feature::ListenFds,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

@@ -4,7 +4,8 @@
 //! In order: check the pod, take over the lock, write `pid`; find qemu,
 //! the kernel and the init ([`crate::host`]), get the cached boot artifacts
 //! and the acceleration; listen on the virtiofs, guest and control sockets
-//! in `stage1/`; attach the pod's networks ([`crate::network`]); start
+//! in `stage1/`; take socket activation's listeners ([`crate::activation`]);
+//! attach the pod's networks ([`crate::network`]); start
 //! virtiofsd and qemu, both tied to this process
 //! ([`crate::procs`]); hand the guest the pod and supervise
 //! ([`crate::supervisor`]). Whatever way the VM ends, virtiofsd and qemu are
@@ -18,6 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use rukt_contract::sdnotify::SdNotify;
 use rukt_contract::{App, NetMode, NetworkResult, PID_FILE, PodManifest, RunArgs, STATUS_DIR};
 use rukt_kvm_init::proto::{Frame, GuestPod, Kind};
 use rukt_net::dns::Source;
@@ -29,7 +31,7 @@ use crate::network::{self, PodNetwork};
 use crate::supervisor::{self, Outcome, Supervisor};
 use crate::vmm::qemu::Qemu;
 use crate::vmm::{Accel, NicSpec, VmSpec, Vmm};
-use crate::{accel, artifacts, cmdline, pod, procs, share, sizing};
+use crate::{accel, activation, artifacts, cmdline, pod, procs, share, sizing};
 
 /// How long qemu may take to connect to the control socket.
 const VMM_CONNECT: Duration = Duration::from_secs(30);
@@ -64,6 +66,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let accel = accel::choose(manifest.kvm.accel, &host, &boot, &qemu)?;
     debug!("accel {}", accel.name());
 
+    let activation = activation::take(&manifest)?;
     let net = network::attach(&pod_dir, &manifest)?;
     let mut vm = Vm::default();
     let result = start_and_supervise(
@@ -77,6 +80,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         &pod_dir,
         signals,
         net.as_ref(),
+        activation,
         &mut vm,
     );
     vm.end(&stage1);
@@ -122,6 +126,7 @@ fn start_and_supervise(
     pod_dir: &Path,
     signals: nix::sys::signalfd::SignalFd,
     net: Option<&PodNetwork>,
+    activation: Option<(activation::Proxy, activation::Plan)>,
     vm: &mut Vm,
 ) -> anyhow::Result<Outcome> {
     let nics: Vec<NicSpec> = net
@@ -205,12 +210,23 @@ fn start_and_supervise(
             .flat_map(|n| &n.nics)
             .map(|n| n.guest.clone())
             .collect(),
+        listen: activation
+            .as_ref()
+            .map(|(_, plan)| plan.listen.clone())
+            .unwrap_or_default(),
+        listen_app: activation.as_ref().map_or(0, |(_, plan)| plan.app),
+        notify_app: match &manifest.sd_notify {
+            SdNotify::App(name) => Some(name.clone()),
+            _ => None,
+        },
     };
     let frame = Frame::new(Kind::Pod, 0, serde_json::to_vec(&guest_pod)?);
     let names: Vec<String> = manifest.apps.iter().map(|a| a.name.clone()).collect();
     let logs = crate::logs::Logs::open(Path::new("."), &names, manifest.logs);
     let outcome = Supervisor::new(guest, control, pidfd, signals, guest_pod.stdin, names)
         .with_logs(logs)
+        .with_activation(activation.map(|(proxy, _)| proxy))
+        .with_app_notify(matches!(manifest.sd_notify, SdNotify::App(_)))
         .run(frame)?;
     if !outcome.started && outcome.error.is_none() {
         bail!(

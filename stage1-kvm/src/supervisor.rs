@@ -1,7 +1,9 @@
 //! The host side of a running kvm pod: the stage1 process stays, holding
 //! the pod lock, as the VM's supervisor. One poll loop relays the guest's
 //! frames (app output to our stdout/stderr and `logs/`, exit statuses to `status/`,
-//! readiness to `ready` and systemd's `NOTIFY_SOCKET`), forwards our stdin to the first app and
+//! readiness to `ready` and systemd's `NOTIFY_SOCKET`, the gating app's notifications
+//! when `--sd-notify=app`), proxies socket activation's connections
+//! ([`crate::activation`]), forwards our stdin to the first app and
 //! SIGTERM/SIGINT/SIGHUP to every app, and serves `enter` and `stop` on the
 //! control socket, each client a session multiplexed onto the one
 //! virtio-serial port. It returns when the VM is gone.
@@ -53,6 +55,8 @@ pub struct Supervisor {
     apps: Vec<String>,
     outcome: Outcome,
     logs: crate::logs::Logs,
+    proxy: Option<crate::activation::Proxy>,
+    relay_notify: bool,
 }
 
 /// The signals forwarded to the apps.
@@ -85,7 +89,21 @@ impl Supervisor {
                 ..Outcome::default()
             },
             logs: crate::logs::Logs::default(),
+            proxy: None,
+            relay_notify: false,
         }
+    }
+
+    /// Proxies socket activation's connections into the guest.
+    pub fn with_activation(mut self, proxy: Option<crate::activation::Proxy>) -> Supervisor {
+        self.proxy = proxy;
+        self
+    }
+
+    /// Relays the gating app's notifications (`--sd-notify=app`).
+    pub fn with_app_notify(mut self, relay: bool) -> Supervisor {
+        self.relay_notify = relay;
+        self
     }
 
     /// Writes the apps' output to `logs` too.
@@ -120,6 +138,16 @@ impl Supervisor {
             for id in ready.clients {
                 self.read_client(id)?;
             }
+            for index in ready.listeners {
+                if let Some(f) = self.proxy.as_mut().and_then(|p| p.accept(index)) {
+                    self.send_guest(&f)?;
+                }
+            }
+            for id in ready.conns {
+                if let Some(f) = self.proxy.as_mut().and_then(|p| p.read(id)) {
+                    self.send_guest(&f)?;
+                }
+            }
         }
         Ok(self.outcome)
     }
@@ -140,6 +168,21 @@ impl Supervisor {
         for c in self.clients.values() {
             fds.push(PollFd::new(&c.stream, PollFlags::IN));
         }
+        let listeners_at = fds.len();
+        let mut conn_ids = Vec::new();
+        if let Some(p) = &self.proxy {
+            fds.extend(
+                p.listeners()
+                    .map(|l| PollFd::from_borrowed_fd(l, PollFlags::IN)),
+            );
+        }
+        let conns_at = fds.len();
+        if let Some(p) = &self.proxy {
+            for (id, fd) in p.readable() {
+                fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+                conn_ids.push(id);
+            }
+        }
         loop {
             match rustix::event::poll(&mut fds, None) {
                 Ok(_) => break,
@@ -158,6 +201,16 @@ impl Supervisor {
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| hit(base + i))
+                .map(|(_, id)| *id)
+                .collect(),
+            listeners: (listeners_at..conns_at)
+                .filter(|i| hit(*i))
+                .map(|i| i - listeners_at)
+                .collect(),
+            conns: conn_ids
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| hit(conns_at + i))
                 .map(|(_, id)| *id)
                 .collect(),
         })
@@ -198,6 +251,21 @@ impl Supervisor {
     }
 
     fn handle_guest(&mut self, frame: Frame) -> anyhow::Result<()> {
+        if frame.kind == Kind::ConnOut {
+            let reply = self
+                .proxy
+                .as_mut()
+                .and_then(|p| p.write(frame.id, &frame.payload));
+            return reply.map_or(Ok(()), |f| self.send_guest(&f));
+        }
+        if frame.kind == Kind::Notify {
+            let allowed = rukt_contract::sdnotify::relayable(&frame.payload);
+            if self.relay_notify && !allowed.is_empty() {
+                debug!("relaying {allowed:?} from the gating app");
+                rukt_contract::sdnotify::engine_notify(&allowed);
+            }
+            return Ok(());
+        }
         if frame.id >= SESSION_BASE {
             if let Some(c) = self.clients.get_mut(&frame.id) {
                 let mut out = Vec::new();
@@ -223,7 +291,10 @@ impl Supervisor {
             (Kind::Started, _) => {
                 self.outcome.started = true;
                 crate::pod::write_file(".", READY_FILE, b"")?;
-                rukt_contract::sdnotify::pod_ready(self.apps.len());
+                // Under `--sd-notify=app` the gating app says when.
+                if !self.relay_notify {
+                    rukt_contract::sdnotify::pod_ready(self.apps.len());
+                }
             }
             (Kind::Exit, Some(app)) => {
                 let Some((code, reason)) = parse_exit(&frame.payload) else {
@@ -349,6 +420,8 @@ struct Ready {
     control: bool,
     stdin: bool,
     clients: Vec<u32>,
+    listeners: Vec<usize>,
+    conns: Vec<u32>,
 }
 
 /// Writes app output; a closed stdout (a pipe whose reader left) drops it,

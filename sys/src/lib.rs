@@ -26,6 +26,7 @@ pub mod fds;
 pub mod lock;
 pub mod mountinfo;
 pub mod netdev;
+pub mod pidns;
 pub mod resolve;
 pub mod unmount;
 pub mod view;

@@ -10,6 +10,7 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path};
 
+use rukt_contract::sdnotify::APP_SOCKET;
 use rukt_contract::{App, Volume};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
@@ -23,8 +24,14 @@ pub fn path(app: &str) -> String {
 }
 
 /// Mounts what `app` needs in its root, the pod's `/etc` files (`etc`)
-/// included; returns the root's path.
-pub fn prepare(app: &App, volumes: &[Volume], etc: &[(String, String)]) -> io::Result<String> {
+/// included, and `notify_dir` read-only at the notification socket's
+/// directory (`--sd-notify=app`); returns the root's path.
+pub fn prepare(
+    app: &App,
+    volumes: &[Volume],
+    etc: &[(String, String)],
+    notify_dir: Option<&str>,
+) -> io::Result<String> {
     let root = path(&app.name);
     mount_bind(&root, &root).map_err(|e| with_context(e, &format!("bind {root}")))?;
     let root_fd = rustix::fs::open(
@@ -66,6 +73,19 @@ pub fn prepare(app: &App, volumes: &[Volume], etc: &[(String, String)]) -> io::R
     if !etc.is_empty() {
         let etc_dir = dir_in_root(&root_fd, "/etc")?;
         crate::etc::bind(&root_fd, &etc_dir, etc)?;
+    }
+    if let Some(dir) = notify_dir {
+        let at = Path::new(APP_SOCKET).parent().expect("a directory");
+        let at = at.to_str().expect("a UTF-8 path");
+        let target = dir_in_root(&root_fd, at)?;
+        mount_bind(dir, fd_path(&target)).map_err(|e| with_context(e, "bind the notify socket"))?;
+        let mounted = dir_in_root(&root_fd, at)?;
+        mount_remount(
+            fd_path(&mounted),
+            MountFlags::BIND | MountFlags::RDONLY | nosuid,
+            "",
+        )
+        .map_err(|e| with_context(e, "make the notify socket's directory read-only"))?;
     }
     if app.readonly_rootfs {
         mount_remount(&root, MountFlags::BIND | MountFlags::RDONLY, "")

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod proto;
+pub mod relay;
 
 /// The file name of the init binary, next to `rukt-stage1-kvm`.
 pub const INIT_BINARY: &str = "rukt-kvm-init";

@@ -13,11 +13,13 @@
 //! `rukt-contract`, `rukt-sys` and its framing protocol with the host
 //! (`rukt_kvm_init::proto`).
 
+mod activation;
 mod approot;
 mod boot;
 mod etc;
 mod limits;
 mod net;
+mod notify;
 mod port;
 mod spawn;
 mod supervise;

@@ -5,7 +5,9 @@
 //! A stream of frames: `kind: u8`, `id: u32` (little endian), `len: u32`
 //! (little endian), then `len` bytes of payload (at most [`MAX_PAYLOAD`]).
 //! `id` names what the frame is about: app `i` of the manifest is id `i`;
-//! ids from [`SESSION_BASE`] on are `enter` sessions. Both sides treat the
+//! ids from [`SESSION_BASE`] on are `enter` sessions, from [`CONN_BASE`] on
+//! connections to socket-activated listeners the host proxies into the
+//! guest. Both sides treat the
 //! other as untrusted: a malformed frame ends the connection.
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,8 @@ pub const MAX_PAYLOAD: u32 = 1 << 20;
 pub const HEADER: usize = 9;
 /// First id of an `enter` session; smaller ids are apps.
 pub const SESSION_BASE: u32 = 1 << 16;
+/// First id of a proxied connection; smaller ids are apps and sessions.
+pub const CONN_BASE: u32 = 1 << 24;
 /// Name of the virtio-serial port the guest looks for.
 pub const PORT_NAME: &str = "rukt.ctl";
 /// virtiofs tag of the pod's share.
@@ -36,6 +40,12 @@ pub enum Kind {
     /// host → guest: stop the pod: SIGTERM every app, SIGKILL after
     /// `payload` (u32 LE seconds), then power off.
     Stop = 5,
+    /// host → guest: a client connected to activated listener
+    /// `payload[0]` ([`GuestPod::listen`]); connection `id` from now on.
+    Accept = 6,
+    /// host → guest: bytes the client of connection `id` sent; empty means
+    /// it will send no more.
+    ConnIn = 7,
     /// guest → host: bytes `id` wrote to its stdout.
     Stdout = 16,
     /// guest → host: bytes `id` wrote to its stderr.
@@ -47,6 +57,12 @@ pub enum Kind {
     Exit = 19,
     /// guest → host: `id` could not be started; payload: the message.
     Error = 20,
+    /// guest → host: bytes the app sent on connection `id`; empty means it
+    /// will send no more (or the connection is gone).
+    ConnOut = 21,
+    /// guest → host: a datagram the gating app sent its notification socket
+    /// (`--sd-notify=app`); the host relays only what sd_notify allows.
+    Notify = 22,
 }
 
 impl Kind {
@@ -58,11 +74,15 @@ impl Kind {
             3 => Kind::Stdin,
             4 => Kind::Signal,
             5 => Kind::Stop,
+            6 => Kind::Accept,
+            7 => Kind::ConnIn,
             16 => Kind::Stdout,
             17 => Kind::Stderr,
             18 => Kind::Started,
             19 => Kind::Exit,
             20 => Kind::Error,
+            21 => Kind::ConnOut,
+            22 => Kind::Notify,
             _ => return None,
         })
     }
@@ -187,6 +207,43 @@ pub struct GuestPod {
     /// app: `(name, contents)`.
     #[serde(default)]
     pub etc: Vec<(String, String)>,
+    /// Socket activation: the listeners the host was given, in
+    /// `LISTEN_FDS` order, recreated in the guest and handed to app
+    /// `listen_app`; the host proxies each connection ([`Kind::Accept`]).
+    #[serde(default)]
+    pub listen: Vec<GuestListener>,
+    /// The app (index) that gets [`GuestPod::listen`].
+    #[serde(default)]
+    pub listen_app: usize,
+    /// `--sd-notify=app:NAME`: the app given a notification socket at
+    /// `rukt_contract::sdnotify::APP_SOCKET`, relayed as [`Kind::Notify`].
+    #[serde(default)]
+    pub notify_app: Option<String>,
+}
+
+/// A socket-activated listener, as the guest recreates it: a stream socket
+/// on the guest's loopback (`Inet`, `Inet6`: the host socket's port) or a
+/// unix socket in the guest (`Unix`), with its `LISTEN_FDNAMES` name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestListener {
+    /// Its address family.
+    pub family: ListenerFamily,
+    /// The port (inet families).
+    pub port: u16,
+    /// Its name (`FileDescriptorName=`).
+    pub name: String,
+}
+
+/// The family of a [`GuestListener`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerFamily {
+    /// IPv4, on 127.0.0.1 in the guest.
+    Inet,
+    /// IPv6, on ::1 in the guest.
+    Inet6,
+    /// A unix stream socket.
+    Unix,
 }
 
 /// One network interface of the VM, as its pod network set it up on the
@@ -243,6 +300,10 @@ mod tests {
             Frame::new(Kind::Stdout, 3, b"hello\n".to_vec()),
             Frame::new(Kind::Stdin, SESSION_BASE + 1, Vec::new()),
             Frame::new(Kind::Exit, 1, exit_payload(137, Some("oom-killed"))),
+            Frame::new(Kind::Accept, CONN_BASE, vec![0]),
+            Frame::new(Kind::ConnIn, CONN_BASE, b"GET /".to_vec()),
+            Frame::new(Kind::ConnOut, CONN_BASE, Vec::new()),
+            Frame::new(Kind::Notify, 0, b"READY=1".to_vec()),
         ];
         let mut wire = Vec::new();
         for f in &frames {
@@ -259,6 +320,21 @@ mod tests {
             }
             assert_eq!(got, frames, "split every {step} bytes");
         }
+    }
+
+    #[test]
+    fn a_pod_without_the_v2_fields_still_decodes() {
+        let old =
+            r#"{"uuid":"u","hostname":"h","apps":[],"volumes":[],"stdin":false,"debug":false}"#;
+        let pod: GuestPod = serde_json::from_str(old).unwrap();
+        assert!(pod.listen.is_empty() && pod.notify_app.is_none());
+        let l = GuestListener {
+            family: ListenerFamily::Inet6,
+            port: 8080,
+            name: "web".into(),
+        };
+        let json = serde_json::to_string(&l).unwrap();
+        assert_eq!(json, r#"{"family":"inet6","port":8080,"name":"web"}"#);
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! app's root, in the app's working directory, with the app's capabilities
 //! and no_new_privs, as its user and groups, with its environment and
 //! `oom_score_adj`, in a session of its own, stdout and stderr on pipes the
-//! init relays to the host (stdin too when the host forwards one).
+//! init relays to the host (stdin too when the host forwards one), and
+//! socket activation's descriptors from 3 on for the app that gets them.
 
 use std::ffi::CString;
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
@@ -25,6 +27,8 @@ pub struct Spec<'a> {
     pub extra_env: &'a [String],
     /// Give it a stdin pipe (else `/dev/null`).
     pub stdin: bool,
+    /// Descriptors it gets from 3 on (socket activation).
+    pub listen: &'a [BorrowedFd<'a>],
 }
 
 /// Starts the process; an exec failure is an error here (std reports it
@@ -58,12 +62,14 @@ pub fn spawn(spec: &Spec<'_>) -> io::Result<Child> {
         limits::cgroup_dir(&spec.app.name)
     ))?;
     let dropped = limits::dropped_capabilities(spec.app);
+    let listen: Vec<RawFd> = spec.listen.iter().map(|f| f.as_raw_fd()).collect();
     // SAFETY: the init is single-threaded, so the forked child is a
     // consistent copy of it and may run any code before exec; the closure
     // only makes system calls on values prepared above.
     unsafe {
         cmd.pre_exec(move || {
             limits::join_cgroup(&procs)?;
+            place_fds(&listen)?;
             rustix::process::chroot(root.as_c_str())?;
             rustix::process::chdir(workdir.as_c_str()).or_else(|_| rustix::process::chdir(c"/"))?;
             if let Some(oom) = &oom {
@@ -75,6 +81,30 @@ pub fn spawn(spec: &Spec<'_>) -> io::Result<Child> {
         });
     }
     cmd.spawn()
+}
+
+/// In the child: `fds` at 3, 4, ... without close-on-exec (every other
+/// descriptor of the init is close-on-exec). Copied out of the way first,
+/// so a source that is itself a target is not overwritten before its turn.
+fn place_fds(fds: &[RawFd]) -> io::Result<()> {
+    let mut high = Vec::with_capacity(fds.len());
+    for &fd in fds {
+        // SAFETY: F_DUPFD_CLOEXEC on a descriptor we own makes a new one;
+        // no memory is involved.
+        let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 64) };
+        if copy < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        high.push(copy);
+    }
+    for (i, copy) in high.into_iter().enumerate() {
+        // SAFETY: dup2 onto a small number in the child about to exec; the
+        // new descriptor is not close-on-exec, which is the point.
+        if unsafe { libc::dup2(copy, 3 + i as RawFd) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 fn setsid() -> io::Result<()> {

@@ -16,13 +16,19 @@ use std::process::{ChildStderr, ChildStdin, ChildStdout};
 use std::time::{Duration, Instant};
 
 use rukt_kvm_init::proto::{
-    Decoder, ExecRequest, Frame, GuestPod, Kind, SESSION_BASE, encode_chunked, exit_payload,
+    CONN_BASE, Decoder, ExecRequest, Frame, GuestPod, Kind, SESSION_BASE, encode_chunked,
+    exit_payload,
 };
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
 
+use crate::activation::{Conns, Listeners};
+use crate::notify::AppNotify;
 use crate::{approot, log, spawn};
+
+/// The poll owner id of the gating app's notification socket.
+const NOTIFY_ID: u32 = u32::MAX;
 
 /// How long the other apps get after one failed.
 const FAIL_GRACE: Duration = Duration::from_secs(10);
@@ -45,6 +51,9 @@ pub struct Guest {
     pod: GuestPod,
     procs: BTreeMap<u32, Proc>,
     kill_at: Option<Instant>,
+    listeners: Option<Listeners>,
+    conns: Conns,
+    notify: Option<AppNotify>,
 }
 
 impl Guest {
@@ -56,23 +65,56 @@ impl Guest {
             pod,
             procs: BTreeMap::new(),
             kill_at: None,
+            listeners: None,
+            conns: Conns::default(),
+            notify: None,
         }
     }
 
     /// Starts the apps and serves until they have all ended.
     pub fn run(mut self) -> io::Result<()> {
+        let listeners = Listeners::open(&self.pod.listen)?;
+        self.notify = self
+            .pod
+            .notify_app
+            .as_deref()
+            .map(AppNotify::open)
+            .transpose()?;
         let apps = self.pod.apps.clone();
         for (i, app) in apps.iter().enumerate() {
-            let started =
-                approot::prepare(app, &self.pod.volumes, &self.pod.etc).and_then(|root| {
-                    spawn::spawn(&spawn::Spec {
-                        root: &root,
-                        app,
-                        argv: &app.exec,
-                        extra_env: &[],
-                        stdin: i == 0 && self.pod.stdin,
-                    })
-                });
+            let notify = self.notify.as_ref().and_then(|n| n.give(&app.name));
+            let activated = i == self.pod.listen_app && !listeners.is_empty();
+            let mut extra_env: Vec<String> = notify.iter().map(|(_, v)| v.clone()).collect();
+            if activated {
+                extra_env.extend(listeners.env());
+            }
+            let fds = if activated {
+                listeners.fds()
+            } else {
+                Vec::new()
+            };
+            let started = approot::prepare(
+                app,
+                &self.pod.volumes,
+                &self.pod.etc,
+                notify.as_ref().map(|(dir, _)| *dir),
+            )
+            .and_then(|root| {
+                let spec = spawn::Spec {
+                    root: &root,
+                    app,
+                    argv: &app.exec,
+                    extra_env: &extra_env,
+                    stdin: i == 0 && self.pod.stdin,
+                    listen: &fds,
+                };
+                if activated {
+                    // PID 1 of a namespace of its own: `LISTEN_PID=1` is true.
+                    rukt_sys::pidns::with_children_in_new_pid_namespace(|| spawn::spawn(&spec))?
+                } else {
+                    spawn::spawn(&spec)
+                }
+            });
             match started {
                 Ok(child) => self.add(i as u32, child),
                 Err(e) => {
@@ -82,6 +124,14 @@ impl Guest {
                     return Ok(());
                 }
             }
+        }
+        let mut listeners = listeners;
+        listeners.close_fds();
+        self.listeners = Some(listeners);
+        // Frames that came with the pod's (a client the host accepted at
+        // once) wait in the decoder; no new bytes on the port would wake us.
+        while let Some(frame) = self.decoder.next_frame().map_err(io::Error::other)? {
+            self.handle(frame)?;
         }
         self.send(Frame::new(Kind::Started, 0, Vec::new()))?;
         if self.pod.debug {
@@ -147,7 +197,15 @@ impl Guest {
             }
         }
         for id in ready {
-            self.relay(id)?;
+            match id {
+                NOTIFY_ID => self.relay_notify()?,
+                id if id >= CONN_BASE => {
+                    if let Some(f) = self.conns.relay(id) {
+                        self.send(f)?;
+                    }
+                }
+                id => self.relay(id)?,
+            }
         }
         self.reap()?;
         if self.kill_at.is_some_and(|t| Instant::now() >= t) {
@@ -173,6 +231,14 @@ impl Guest {
                 fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
                 owners.push(*id);
             }
+        }
+        for (id, fd) in self.conns.pollable() {
+            fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+            owners.push(id);
+        }
+        if let Some(n) = &self.notify {
+            fds.push(PollFd::from_borrowed_fd(n.fd(), PollFlags::IN));
+            owners.push(NOTIFY_ID);
         }
         let ts = Timespec {
             tv_sec: timeout.as_secs() as i64,
@@ -234,6 +300,25 @@ impl Guest {
                 self.kill_at = Some(Instant::now() + Duration::from_secs(u64::from(secs)));
                 Ok(())
             }
+            Kind::Accept if frame.id >= CONN_BASE => {
+                let Some(l) = &self.listeners else {
+                    return Ok(());
+                };
+                let refused = self.conns.accept(l, frame.id, &frame.payload);
+                if self.pod.debug {
+                    let ok = if refused.is_some() {
+                        "refused"
+                    } else {
+                        "connected"
+                    };
+                    log(&format!("connection {}: {ok}", frame.id));
+                }
+                refused.map_or(Ok(()), |f| self.send(f))
+            }
+            Kind::ConnIn => match self.conns.data_in(frame.id, &frame.payload) {
+                Some(f) => self.send(f),
+                None => Ok(()),
+            },
             // Guest → host kinds, or a second pod: ignored.
             _ => Ok(()),
         }
@@ -259,6 +344,7 @@ impl Guest {
             argv,
             extra_env: &req.env,
             stdin: true,
+            listen: &[],
         }) {
             Ok(child) => self.add(id, child),
             Err(e) => {
@@ -267,6 +353,15 @@ impl Guest {
             }
         }
         Ok(())
+    }
+
+    /// Forwards what the gating app sent its notification socket.
+    fn relay_notify(&mut self) -> io::Result<()> {
+        let mut out = Vec::new();
+        if let Some(n) = &self.notify {
+            n.relay(&mut out);
+        }
+        self.port.write_all(&out)
     }
 
     /// Forwards what `id`'s pipes hold now.

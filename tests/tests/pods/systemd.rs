@@ -1,7 +1,9 @@
 //! rukt under systemd without systemd as PID 1: readiness through a `NOTIFY_SOCKET` the test
 //! binds (a path and an abstract `@name`), `READY=1` after the apps started (pod mode) or only
 //! when the gating app says so (`--sd-notify=app`), `STOPPING=1`, `--sd-notify=ignore`; and
-//! socket activation through the real `systemd-socket-activate` for nspawn and fly pods.
+//! socket activation through the real `systemd-socket-activate` for nspawn, fly and kvm pods
+//! (kvm's supervisor proxies the connection into the VM, and relays the gating app's readiness
+//! over the control port).
 
 use std::io::{BufRead, BufReader};
 use std::os::linux::net::SocketAddrExt;
@@ -184,14 +186,29 @@ fn ignore_sends_nothing() {
 /// `systemd-socket-activate -l 127.0.0.1:PORT --fdname=web rukt run FLAGS APPS`, connected
 /// to once: the line the app sent back.
 fn activated(pods: &PodStore, port: u16, flags: &[&str], apps: &[&str]) -> (String, String) {
+    activated_with_env(pods, port, flags, apps, &[])
+}
+
+/// [`activated`] with `env` for `rukt run` (a `NOTIFY_SOCKET`).
+fn activated_with_env(
+    pods: &PodStore,
+    port: u16,
+    flags: &[&str],
+    apps: &[&str],
+    env: &[(&str, String)],
+) -> (String, String) {
     let listen = format!("127.0.0.1:{port}");
-    let mut args: Vec<&str> = vec!["-l", &listen, "--fdname=web"];
+    let mut args: Vec<String> = vec!["-l".into(), listen.clone(), "--fdname=web".into()];
+    // systemd-socket-activate passes on only the variables it is told to.
+    for (k, v) in env {
+        args.extend(["-E".into(), format!("{k}={v}")]);
+    }
     let bin = rukt_tests::rukt::binary();
     let store = pods.store().to_str().unwrap().to_owned();
     let bin = bin.to_str().unwrap();
-    args.extend([bin, "--dir", &store]);
+    args.extend([bin, "--dir", &store].map(String::from));
     let run = pods.pod_args("run", flags, apps);
-    args.extend(run.iter().copied());
+    args.extend(run.iter().map(|a| a.to_string()));
     let mut child = Command::new("systemd-socket-activate")
         .args(&args)
         .stdin(Stdio::null())
@@ -209,12 +226,16 @@ fn activated(pods: &PodStore, port: u16, flags: &[&str], apps: &[&str]) -> (Stri
     };
     stream.set_read_timeout(Some(WAIT)).unwrap();
     let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).unwrap();
+    let read = BufReader::new(stream).read_line(&mut line);
+    if read.is_err() {
+        let _ = child.kill();
+    }
     let status = wait_timeout(&mut child, WAIT).expect("the pod ends");
     let mut out = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(read.is_ok(), "no answer ({read:?}): {out}\n{err}");
     assert!(status.success(), "{status}: {out}\n{err}");
     (line.trim().to_owned(), out)
 }
@@ -264,5 +285,89 @@ fn socket_activation_reaches_a_fly_app() {
         line,
         format!("pid={pid} LISTEN_PID={pid} LISTEN_FDS=1 LISTEN_FDNAMES=web"),
         "{out}"
+    );
+}
+
+/// The datagrams that were not stage0's fetch progress, read until none comes for a while.
+fn relayed(manager: &Manager) -> Vec<String> {
+    let mut got = Vec::new();
+    while let Some(d) = manager.next(Duration::from_millis(300)) {
+        if !(d.starts_with("STATUS=fetching") || d.starts_with("STATUS=starting")) {
+            got.push(d);
+        }
+    }
+    got
+}
+
+#[test]
+fn socket_activation_and_app_readiness_cross_into_a_kvm_pod() {
+    let _vm = super::kvm::one_vm_at_a_time();
+    let pods = inspector::store("kvm");
+    let manager = Manager::path();
+    let script = format!(
+        "{INSPECTOR} notify 'READY=1\\nMAINPID=1\\nSTATUS=serving'; exec {INSPECTOR} serve-fd3"
+    );
+    let apps = ["--name", "web", "--exec", "/bin/sh", "--", "-c", &script];
+    let flags = ["--kvm-accel=tcg", "--net=none", "--sd-notify=app:web"];
+    let (line, out) = activated_with_env(&pods, 47_813, &flags, &apps, &manager.env());
+    // The app is PID 1 of a PID namespace of its own in the guest, as under nspawn.
+    assert_eq!(
+        line, "pid=1 LISTEN_PID=1 LISTEN_FDS=1 LISTEN_FDNAMES=web",
+        "{out}"
+    );
+    // Only the app's readiness, filtered (no MAINPID), and no READY=1 of the engine's own.
+    assert_eq!(relayed(&manager), ["READY=1\nSTATUS=serving"]);
+}
+
+#[test]
+fn a_fly_app_gates_readiness_itself() {
+    let pods = inspector::store("fly");
+    let manager = Manager::path();
+    let script = format!("{INSPECTOR} notify 'READY=1\\nSTATUS=fly app'; echo done");
+    let mut pod = spawn_sh(&pods, &["--sd-notify=app"], &script, &manager.env());
+    pod.wait_line("done");
+    assert_eq!(pod.wait_code(), 0);
+    // Straight from the app (the unit's main process) through the bind-mounted socket; the
+    // engine sent no READY=1 of its own.
+    assert_eq!(relayed(&manager), ["READY=1\nSTATUS=fly app"]);
+}
+
+#[test]
+fn a_kvm_pod_refuses_a_datagram_socket_it_cannot_proxy() {
+    let pods = inspector::store("kvm");
+    let listen = "127.0.0.1:47814";
+    let store = pods.store().to_str().unwrap().to_owned();
+    let bin = rukt_tests::rukt::binary();
+    let run = pods.pod_args(
+        "run",
+        &["--kvm-accel=tcg", "--net=none"],
+        &["--name", "web"],
+    );
+    let mut child = Command::new("systemd-socket-activate")
+        .args(["--datagram", "-l", listen])
+        .arg(bin)
+        .args(["--dir", &store])
+        .args(&run)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("systemd-socket-activate");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let start = Instant::now();
+    // A datagram starts the service; resend until it has.
+    let status = loop {
+        let _ = udp.send_to(b"hello", listen);
+        if let Some(status) = wait_timeout(&mut child, Duration::from_millis(200)) {
+            break status;
+        }
+        assert!(start.elapsed() < WAIT, "rukt did not end");
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(254), "{err}");
+    assert!(
+        err.contains("the kvm stage1 proxies only stream sockets into the VM"),
+        "{err}"
     );
 }
