@@ -57,6 +57,11 @@ impl Stage1 {
         })
     }
 
+    /// What it enforces at the agreed version.
+    pub fn features(&self) -> &Stage1Features {
+        &self.features
+    }
+
     /// The stage1 `pod` was made for, with the version its manifest records.
     pub fn for_pod(pod: &Pod, manifest: &PodManifest) -> Result<Stage1, Stage1Error> {
         let path = &manifest.stage1.path;

@@ -2,6 +2,7 @@
 //! and `prepare` (`words`) and the value parsers they share (`flags`). No
 //! behaviour: each value is parsed once, into the libraries' types.
 
+pub mod about;
 pub mod flags;
 pub mod logs;
 pub mod netflags;
@@ -282,6 +283,14 @@ pub enum Command {
     /// The TPM event log: show, verify, quote, check.
     #[command(subcommand)]
     Tpm(tpm::TpmCommand),
+    /// Print rukt's version, each engine's interface versions and features, and
+    /// what this host offers (KVM, a TPM, the cgroup version).
+    Version(about::VersionArgs),
+    /// Print the configuration as rukt sees it: directories, registries and
+    /// mirrors, credentials and policy files, networks, TPM, engines.
+    Config(about::ConfigArgs),
+    /// Print a completion script for a shell (`source <(rukt completion bash)`).
+    Completion(about::CompletionArgs),
 }
 
 /// `rukt generate ...`.
@@ -298,6 +307,12 @@ pub enum GenerateCommand {
             value_name = "WORDS"
         )]
         words: Vec<String>,
+    },
+    /// Write a man page for rukt and each of its verbs into DIR (rukt.1,
+    /// rukt-run.1, rukt-image-list.1, ...), for packagers.
+    Man {
+        /// Where the pages go (created if missing).
+        dir: PathBuf,
     },
 }
 

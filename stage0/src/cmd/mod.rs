@@ -1,6 +1,7 @@
 //! One module per verb; each turns parsed arguments into library calls and
 //! prints what they return.
 
+mod about;
 mod app;
 mod enter;
 mod fetch;
@@ -104,6 +105,10 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
         Command::Generate(crate::cli::GenerateCommand::Systemd { words }) => {
             generate::systemd(&g, &words)
         }
+        Command::Generate(crate::cli::GenerateCommand::Man { dir }) => about::man(&dir),
+        Command::Version(args) => about::version(&g, args.format),
+        Command::Config(args) => about::config(&g, args.format),
+        Command::Completion(args) => about::completion(args.shell),
         Command::App(cmd) => app::run(&g, cmd),
         Command::Run(w) => run::run(&g, &w.words),
         Command::Prepare(w) => run::prepare(&g, &w.words),
