@@ -108,7 +108,8 @@ fn bind_volume(pod: &PodManifest, root: BorrowedFd<'_>, mount: &Mount) -> anyhow
     let target = target(root, &mount.target, kind)?;
     let shared = volume.propagation == Some(Propagation::Shared);
     if shared {
-        share_source(&source_path)?;
+        rukt_sys::propagation::make_shared(&source_path)
+            .with_context(|| format!("cannot make {} a shared mount", source_path.display()))?;
     }
     debug!(
         recursive = ?volume.recursive,
@@ -140,26 +141,6 @@ fn bind_volume(pod: &PodManifest, root: BorrowedFd<'_>, mount: &Mount) -> anyhow
         remount_read_only(&mounted).context("cannot make it read-only")?;
     }
     Ok(())
-}
-
-/// Makes `source` a shared mount, so a bind of it is its peer: if it is not
-/// a mount point yet, it is bound onto itself first, recursively (as rkt
-/// did; this adds one mount to the host, which stays, like the mounts apps
-/// make there).
-fn share_source(source: &std::path::Path) -> anyhow::Result<()> {
-    let shared = || {
-        rustix::mount::mount_change(source, MountPropagationFlags::SHARED)
-            .with_context(|| format!("cannot make {} a shared mount", source.display()))
-    };
-    if rukt_sys::mountinfo::is_mount_point(source)
-        .with_context(|| format!("cannot read the mount table for {}", source.display()))?
-    {
-        return shared();
-    }
-    // Recursively, so the host's own submounts stay visible at the source.
-    rustix::mount::mount_bind_recursive(source, source)
-        .with_context(|| format!("cannot bind {} onto itself", source.display()))?;
-    shared()
 }
 
 /// Opens `path` in the app's root, creating it if missing, and refuses the

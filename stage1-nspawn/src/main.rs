@@ -31,6 +31,7 @@ mod network;
 mod notify;
 mod pause;
 mod podns;
+mod propagation;
 mod run;
 mod seccomp;
 mod signals;
@@ -79,6 +80,7 @@ impl Engine for Nspawn {
         Feature::Ports,
         Feature::Dns,
         Feature::RecursiveVolumes,
+        Feature::VolumePropagation,
         Feature::AppLogs,
         Feature::NotifySocket,
         Feature::ListenFds,

@@ -171,6 +171,7 @@ impl Setup<'_> {
                 if let Some(n) = self.app_notify {
                     n.give(app, &mut config);
                 }
+                crate::propagation::prepare(pod, app, &mut config)?;
                 let filter = spec::seccomp_filter(app)?;
                 let seccomp =
                     bpf::compiled(&filter, seccomp_cache.as_deref()).with_context(|| {
@@ -194,6 +195,11 @@ impl Setup<'_> {
                 }
             };
             let pid = container.pid().map(|p| p.as_raw());
+            if let Err(e) = crate::propagation::settle(pod, app, pid.unwrap_or(-1)) {
+                created.push((app.name.clone(), container));
+                abandon(created);
+                return Err(e);
+            }
             if let (Some(adj), Some(pid)) = (app.oom_score_adj, pid)
                 && let Err(e) =
                     std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())

@@ -27,6 +27,7 @@ pub mod lock;
 pub mod mountinfo;
 pub mod netdev;
 pub mod pidns;
+pub mod propagation;
 pub mod resolve;
 pub mod unmount;
 pub mod view;

@@ -1,9 +1,10 @@
 //! Host volumes under nspawn: by default a volume is a recursive bind (the source's
 //! submounts come with it) and a slave (a mount the host makes below the source later
 //! appears in the pod, once the source is a shared mount); `recursive=false` leaves the
-//! submounts out; `propagation=` is refused, since libcontainer 0.7 cannot apply a bind's
-//! propagation. The source is bound onto itself as a shared mount for the test, and
-//! unmounted again, also when the test fails.
+//! submounts out; `propagation=shared` makes mounts travel both ways (Kubernetes'
+//! Bidirectional) while the app's other volumes stay slaves, and `private` receives nothing.
+//! Each source is bound onto itself as a shared mount for the test, and unmounted again,
+//! also when the test fails.
 
 use std::process::Command;
 
@@ -40,8 +41,11 @@ impl Drop for SharedSource {
         let _ = Command::new("sh")
             .args([
                 "-c",
-                &format!("umount -l {p}/later; umount -l {p}/pre; umount -l {p}"),
+                &format!(
+                    "umount -l {p}/made; umount -l {p}/later; umount -l {p}/pre; umount -l {p}"
+                ),
             ])
+            .stderr(std::process::Stdio::null())
             .status();
     }
 }
@@ -52,7 +56,7 @@ fn sh(script: &str) {
 }
 
 #[test]
-fn volumes_are_recursive_slaves_unless_asked_and_propagation_is_refused() {
+fn volumes_are_recursive_slaves_unless_asked() {
     let pods = store();
     let src = SharedSource::new();
     let start = |options: &str, name: &str| {
@@ -94,11 +98,84 @@ fn volumes_are_recursive_slaves_unless_asked_and_propagation_is_refused() {
         "",
         "recursive=false brought the submount"
     );
-    let volume = format!("{},propagation=rshared", src.0.volume_flag("v", false));
-    let refused = pods.run(&pods.pod_args("run", &["--volume", &volume], &["--exec", "/bin/true"]));
-    assert_eq!(refused.code(), Some(2), "{refused}");
-    assert!(refused.stderr.contains("propagation="), "{refused}");
     pods.ok(&["stop", "--force", &default.uuid, &flat.uuid]);
     default.wait();
     flat.wait();
+}
+
+#[test]
+fn a_shared_volume_propagates_both_ways_and_the_others_do_not() {
+    let pods = store();
+    let (shared, slave, private) = (
+        SharedSource::new(),
+        SharedSource::new(),
+        SharedSource::new(),
+    );
+    let flag = |src: &SharedSource, name: &str, options: &str| {
+        format!("{}{options}", src.0.volume_flag(name, false))
+    };
+    let script = "mkdir -p /s/made /d/made && mount -t tmpfs app /s/made \
+                  && echo from-the-app > /s/made/f && mount -t tmpfs app /d/made \
+                  && echo stays-in-the-pod > /d/made/f && echo ready; exec sleep 1000";
+    let mut pod = pods.spawn_pod(
+        &[
+            "--net=none",
+            "--volume",
+            &flag(&shared, "s", ",propagation=rshared"),
+            "--volume",
+            &flag(&slave, "d", ""),
+            "--volume",
+            &flag(&private, "p", ",propagation=private"),
+        ],
+        &[
+            "--mount",
+            "volume=s,target=/s",
+            "--mount",
+            "volume=d,target=/d",
+            "--mount",
+            "volume=p,target=/p",
+            "--caps-retain=CAP_SYS_ADMIN",
+            "--name",
+            "kubelet",
+            "--exec",
+            "/bin/sh",
+            "--",
+            "-c",
+            script,
+        ],
+    );
+    pod.wait_line("ready");
+    let on_host = |src: &SharedSource, file: &str| {
+        std::fs::read_to_string(src.0.path().join(file)).unwrap_or_default()
+    };
+    assert_eq!(
+        on_host(&shared, "made/f"),
+        "from-the-app\n",
+        "shared: pod to host"
+    );
+    assert_eq!(
+        on_host(&slave, "made/f"),
+        "",
+        "a slave volume sent a mount back"
+    );
+    shared.mount_later();
+    private.mount_later();
+    let cat = |file: &str| pods.run(&["enter", &pod.uuid, "/bin/cat", file]).stdout;
+    assert_eq!(cat("/s/later/f"), "from-the-host\n", "shared: host to pod");
+    assert_eq!(
+        cat("/p/later/f"),
+        "",
+        "a private volume received the host's mount"
+    );
+    assert_eq!(cat("/s/pre/f"), "submount\n", "recursive by default");
+    pods.ok(&["stop", "--force", &pod.uuid]);
+    pod.wait();
+    pods.ok(&["gc", "--grace-period=0s"]);
+    // The app's mount outlives its pod and gc, as a kubelet's did under rkt.
+    assert_eq!(on_host(&shared, "made/f"), "from-the-app\n");
+    assert_eq!(
+        on_host(&shared, "pre/f"),
+        "submount\n",
+        "the host's own submount is kept"
+    );
 }
