@@ -240,3 +240,23 @@ fn enter_as_the_apps_user_gets_no_more_capabilities() {
     pods.ok(&["stop", "--force", &pod.uuid]);
     pod.wait();
 }
+
+#[test]
+fn a_pod_whose_supervisor_was_killed_ends_and_gc_collects_it() {
+    let pods = store();
+    let mut pod = spawn_sh(&pods, &["--net=none"], "orphan", "exec sleep 1000");
+    let uuid = pod.uuid.clone();
+    // kill -9 of the supervisor (rukt run exec'd it: the pod's PID): nothing of the pod may
+    // live on unsupervised holding its lock.
+    send_signal(pod.pid(), "KILL");
+    pod.wait();
+    let st = pods.wait_exited(&uuid);
+    assert_eq!(get(&st, "state"), "exited", "{st:?}");
+    let out = pods.run(&["gc", "--grace-period=0s"]);
+    assert!(out.success(), "{out}");
+    assert!(
+        pods.list().iter().all(|p| p["uuid"] != uuid.as_str()),
+        "gc left the pod: {:?}\n{out}",
+        pods.list()
+    );
+}
