@@ -17,9 +17,10 @@ target=${CARGO_TARGET_DIR:-$here/target}/$profile
 install -d "$dest$prefix/bin" "$dest$prefix/lib/rukt/stage1" "$dest$unitdir" \
     "$dest/usr/lib/tmpfiles.d" "$dest/usr/lib/systemd/system-generators"
 install -m 0755 "$target/rukt" "$dest$prefix/bin/rukt"
-for s in nspawn kvm fly; do
-    if [ -e "$target/rukt-stage1-$s" ]; then
-        install -m 0755 "$target/rukt-stage1-$s" "$dest$prefix/lib/rukt/stage1/"
+# The kvm engine finds its guest init next to itself.
+for s in rukt-stage1-nspawn rukt-stage1-kvm rukt-stage1-fly rukt-kvm-init; do
+    if [ -e "$target/$s" ]; then
+        install -m 0755 "$target/$s" "$dest$prefix/lib/rukt/stage1/"
     fi
 done
 for u in rukt-gc.service rukt-gc.timer rukt@.service; do

@@ -27,6 +27,8 @@ case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(swtpm swtpm-tools tpm2
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(gnupg openssl) ;; esac
 # `rukt completion` is checked by loading each script in its shell; man pages render with man.
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(zsh fish man-db) ;; esac
+# The Debian package's test: lintian checks it (dpkg-deb builds it).
+case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(lintian) ;; esac
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

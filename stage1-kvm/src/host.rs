@@ -3,7 +3,7 @@
 //!
 //! | what | default | variable |
 //! |---|---|---|
-//! | prefix | `/opt/rukt/kvm` (`scripts/setup-kvm.sh`) | `RUKT_KVM_PREFIX` |
+//! | prefix | `/opt/rukt/kvm` (`scripts/setup-kvm.sh`) if it exists, else the system's own packages (below) | `RUKT_KVM_PREFIX` |
 //! | qemu | `PREFIX/qemu/usr/bin/qemu-system-x86_64` | `RUKT_KVM_QEMU` |
 //! | qemu's data (`qboot.rom`) | `PREFIX/qemu/usr/share/qemu` | `RUKT_KVM_QEMU_DATA` |
 //! | virtiofsd | `PREFIX/qemu/usr/lib/qemu/virtiofsd` | `RUKT_KVM_VIRTIOFSD` |
@@ -11,6 +11,12 @@
 //! | its modules | `PREFIX/kernel/lib/modules/<version>` | `RUKT_KVM_MODULES` |
 //! | guest init | `rukt-kvm-init` next to the stage1 executable named in the pod manifest | `RUKT_KVM_INIT` |
 //! | cache | `<store>/cache/stage1-kvm` | `RUKT_KVM_CACHE` |
+//!
+//! Without a prefix (an installed rukt: the Debian package recommends
+//! `qemu-system-x86` and `linux-image-cloud-amd64`), the parts are the
+//! system's: `/usr/bin/qemu-system-x86_64`, `/usr/share/qemu`,
+//! `/usr/lib/qemu/virtiofsd`, the newest `/boot/vmlinuz-*` and its
+//! `/lib/modules/<version>`.
 
 use std::path::{Path, PathBuf};
 
@@ -47,18 +53,17 @@ impl Host {
     /// it from a detached read-only view, so `/proc/self/exe` says nothing
     /// useful about where it lives).
     pub fn locate(pod_dir: &Path, stage1: &Path) -> anyhow::Result<Host> {
-        let prefix = var("RUKT_KVM_PREFIX").unwrap_or_else(|| PathBuf::from("/opt/rukt/kvm"));
-        let qemu_root = prefix.join("qemu");
+        let (qemu_root, kernel_root) = roots();
         let kernel = match var("RUKT_KVM_KERNEL") {
             Some(k) => k,
-            None => newest(&prefix.join("kernel/boot"), "vmlinuz-")?,
+            None => newest(&kernel_root.join("boot"), "vmlinuz-")?,
         };
         let modules = match var("RUKT_KVM_MODULES") {
             Some(m) => m,
             None => {
                 let name = kernel.file_name().unwrap_or_default().to_string_lossy();
                 let version = name.trim_start_matches("vmlinuz-");
-                prefix.join("kernel/lib/modules").join(version)
+                kernel_root.join("lib/modules").join(version)
             }
         };
         let init = match var("RUKT_KVM_INIT") {
@@ -90,7 +95,9 @@ impl Host {
         ] {
             if !path.is_file() {
                 bail!(
-                    "{what} not found at {} (run scripts/setup-kvm.sh, or see docs/stage1-kvm.md)",
+                    "{what} not found at {} (install the Debian packages qemu-system-x86 and \
+                     linux-image-cloud-amd64, or run scripts/setup-kvm.sh in a checkout; \
+                     see docs/stage1-kvm.md)",
                     path.display()
                 );
             }
@@ -99,11 +106,26 @@ impl Host {
     }
 }
 
+/// Where qemu's and the kernel's files are: under the setup prefix
+/// (`RUKT_KVM_PREFIX`, or `/opt/rukt/kvm` when it exists), else the system's.
+fn roots() -> (PathBuf, PathBuf) {
+    const SETUP_PREFIX: &str = "/opt/rukt/kvm";
+    match var("RUKT_KVM_PREFIX") {
+        Some(p) => (p.join("qemu"), p.join("kernel")),
+        None if Path::new(SETUP_PREFIX).is_dir() => {
+            let p = Path::new(SETUP_PREFIX);
+            (p.join("qemu"), p.join("kernel"))
+        }
+        None => (PathBuf::from("/"), PathBuf::from("/")),
+    }
+}
+
 /// The lexically greatest `dir/<prefix>*`.
 fn newest(dir: &Path, prefix: &str) -> anyhow::Result<PathBuf> {
     let entries = std::fs::read_dir(dir).with_context(|| {
         format!(
-            "no guest kernel in {} (run scripts/setup-kvm.sh, or set RUKT_KVM_KERNEL)",
+            "no guest kernel in {} (install linux-image-cloud-amd64, run scripts/setup-kvm.sh, \
+             or set RUKT_KVM_KERNEL)",
             dir.display()
         )
     })?;

@@ -15,6 +15,7 @@ mod hostile;
 mod interop;
 mod malformed;
 mod net;
+mod package;
 mod pods;
 mod registries;
 mod sources;
