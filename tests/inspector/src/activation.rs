@@ -17,8 +17,9 @@ pub fn notify(message: &str, out: &mut impl Write) -> std::io::Result<bool> {
     Ok(true)
 }
 
-/// Serves one connection on fd 3: writes `pid=P LISTEN_PID=.. LISTEN_FDS=.. LISTEN_FDNAMES=..`.
-pub fn serve_fd3(out: &mut impl Write) -> std::io::Result<bool> {
+/// Serves one connection on fd 3: writes `pid=P LISTEN_PID=.. LISTEN_FDS=.. LISTEN_FDNAMES=..`,
+/// then `mib` MiB of zeros (a throughput probe).
+pub fn serve_fd3(mib: u64, out: &mut impl Write) -> std::io::Result<bool> {
     let var = |n: &str| std::env::var(n).unwrap_or_else(|_| "-".to_owned());
     let line = format!(
         "pid={} LISTEN_PID={} LISTEN_FDS={} LISTEN_FDNAMES={}",
@@ -33,5 +34,9 @@ pub fn serve_fd3(out: &mut impl Write) -> std::io::Result<bool> {
     let listener = unsafe { std::net::TcpListener::from_raw_fd(3) };
     let (mut conn, _) = listener.accept()?;
     writeln!(conn, "{line}")?;
+    let chunk = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        conn.write_all(&chunk)?;
+    }
     Ok(true)
 }

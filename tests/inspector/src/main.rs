@@ -13,7 +13,8 @@
 //! rukt-inspector try-write-exe PID [WAIT]    open /proc/PID/exe for writing (never writes)
 //! rukt-inspector sleep SECS
 //! rukt-inspector notify MSG                  send MSG to NOTIFY_SOCKET (`\n` for newlines)
-//! rukt-inspector serve-fd3                   serve one TCP connection on socket-activated fd 3
+//! rukt-inspector serve-fd3 [MIB]             serve one TCP connection on socket-activated fd 3
+//!                                           (then send MIB MiB of zeros)
 //! ```
 //!
 //! Exit codes: 0 done, 1 the probe failed (`connect`), 2 usage, 3 an I/O error.
@@ -51,7 +52,7 @@ enum Command {
     },
     Sleep(u64),
     Notify(String),
-    ServeFd3,
+    ServeFd3(u64),
 }
 
 /// Parses the arguments after the program name.
@@ -99,7 +100,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
             Command::Notify(args.get(1).cloned().ok_or("missing MSG")?),
             2,
         ),
-        "serve-fd3" => (Command::ServeFd3, 1),
+        "serve-fd3" => (Command::ServeFd3(opt(args, 1, "MIB", 0)?), 2),
         other => return Err(format!("unknown command {other:?}")),
     };
     if args.len() > max {
@@ -125,7 +126,7 @@ fn run(cmd: Command, out: &mut impl Write) -> std::io::Result<bool> {
         }
         Command::Sleep(secs) => std::thread::sleep(Duration::from_secs(secs)),
         Command::Notify(message) => return activation::notify(&message, out),
-        Command::ServeFd3 => return activation::serve_fd3(out),
+        Command::ServeFd3(mib) => return activation::serve_fd3(mib, out),
     }
     Ok(true)
 }
