@@ -46,6 +46,9 @@ pub fn take(pod: &PodManifest) -> anyhow::Result<Option<(Proxy, Plan)>> {
     let Some(fds) = ListenFds::from_env() else {
         return Ok(None);
     };
+    if fds.count > u32::from(u8::MAX) {
+        bail!("{} activated descriptors: the kvm stage1 proxies at most 255", fds.count);
+    }
     let mut listeners = Vec::new();
     let mut listen = Vec::new();
     for (fd, name) in fds.fds().zip(&fds.names) {
