@@ -1,7 +1,7 @@
 //! The host side of a running kvm pod: the stage1 process stays, holding
 //! the pod lock, as the VM's supervisor. One poll loop relays the guest's
 //! frames (app output to our stdout/stderr and `logs/`, exit statuses to `status/`,
-//! readiness to `ready` and systemd's `NOTIFY_SOCKET`), forwards our stdin to the first app and
+//! readiness to `ready` and systemd's `NOTIFY_SOCKET`, both to the event journal), forwards our stdin to the first app and
 //! SIGTERM/SIGINT/SIGHUP to every app, and serves `enter` and `stop` on the
 //! control socket, each client a session multiplexed onto the one
 //! virtio-serial port. It returns when the VM is gone.
@@ -16,6 +16,7 @@ use anyhow::Context;
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use rukt_contract::logfmt::Stream;
+use rukt_contract::runtime::events::PodEvents;
 use rukt_contract::{READY_FILE, STATUS_DIR};
 use rukt_kvm_init::proto::{Decoder, Frame, Kind, SESSION_BASE, encode_chunked, parse_exit};
 use rustix::event::{PollFd, PollFlags};
@@ -53,6 +54,7 @@ pub struct Supervisor {
     apps: Vec<String>,
     outcome: Outcome,
     logs: crate::logs::Logs,
+    events: PodEvents,
 }
 
 /// The signals forwarded to the apps.
@@ -68,6 +70,7 @@ impl Supervisor {
         signals: SignalFd,
         forward_stdin: bool,
         apps: Vec<String>,
+        events: PodEvents,
     ) -> Supervisor {
         let n = apps.len();
         Supervisor {
@@ -85,6 +88,7 @@ impl Supervisor {
                 ..Outcome::default()
             },
             logs: crate::logs::Logs::default(),
+            events,
         }
     }
 
@@ -223,6 +227,8 @@ impl Supervisor {
             (Kind::Started, _) => {
                 self.outcome.started = true;
                 crate::pod::write_file(".", READY_FILE, b"")?;
+                self.apps.iter().for_each(|a| self.events.app_started(a));
+                self.events.pod_started();
                 rukt_contract::sdnotify::pod_ready(self.apps.len());
             }
             (Kind::Exit, Some(app)) => {
@@ -230,11 +236,12 @@ impl Supervisor {
                     return Ok(());
                 };
                 debug!("app {app:?} exited with {code}");
-                if let Some(reason) = reason {
+                if let Some(reason) = &reason {
                     let name = format!("{app}.reason");
                     crate::pod::write_file(STATUS_DIR, &name, reason.as_bytes())?;
                 }
                 crate::pod::write_file(STATUS_DIR, &app, code.to_string().as_bytes())?;
+                self.events.app_exited(&app, code, reason.as_deref());
                 self.outcome.codes[frame.id as usize] = Some(code);
                 if code != 0 && self.outcome.first_failure.is_none() {
                     self.outcome.first_failure = Some(code);

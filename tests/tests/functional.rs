@@ -7,6 +7,8 @@
 
 mod cli;
 mod concurrency;
+// The event journal and `rukt events` (issue 12).
+mod events;
 mod faults;
 mod fetch;
 mod harness;
