@@ -290,3 +290,71 @@ fn twenty_pods_at_once_write_whole_lines() {
         assert_eq!(types(&lines).iter().filter(|t| **t == kind).count(), 20, "{kind}");
     }
 }
+
+/// Replays until an event matches `last`, for writers that finish after the command returns
+/// (fly's exit-status watcher).
+fn replay_until(pods: &PodStore, last: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let all = replay(pods, &[]);
+        if all.iter().any(&last) {
+            return all;
+        }
+        assert!(Instant::now() < deadline, "no such event within {WAIT:?}: {all:#?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The pod events of `uuid`: `(type, exit_code)`, and each one's `attrs.stage1`.
+fn pod_events(all: &[Value], uuid: &str) -> Vec<(String, Option<i64>, String)> {
+    all.iter()
+        .filter(|e| e["id"] == uuid)
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["exit_code"].as_i64(),
+                e["attrs"]["stage1"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn expected(stage1: &str, code: i64) -> Vec<(String, Option<i64>, String)> {
+    [
+        ("pod_prepared", None),
+        ("app_started", None),
+        ("pod_started", None),
+        ("app_exited", Some(code)),
+        ("pod_exited", Some(code)),
+    ]
+    .into_iter()
+    .map(|(t, c)| (t.to_owned(), c, stage1.to_owned()))
+    .collect()
+}
+
+#[test]
+fn fly_records_the_start_before_its_exec_and_the_exit_from_its_watcher() {
+    let pods = PodStore::new();
+    let (code, uuid) = run_sh(&pods, "exit 4", &[]);
+    assert_eq!(code, 4);
+    let all = replay_until(&pods, |e| is(e, "pod_exited", &uuid));
+    assert_eq!(pod_events(&all, &uuid), expected("fly", 4));
+}
+
+#[test]
+fn kvm_records_the_guests_start_and_exit() {
+    let _vm = crate::pods::kvm::one_vm_at_a_time();
+    let pods = PodStore::with_stage1("kvm", Vec::new());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("uuid");
+    let args = pods.pod_args(
+        "run",
+        &["--kvm-accel=tcg", "--uuid-file-save", file.to_str().unwrap()],
+        &["--exec", "/bin/sh", "--", "-c", "exit 5"],
+    );
+    let out = pods.run(&args);
+    assert_eq!(out.code(), Some(5), "{out}");
+    let uuid = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    let all = replay(&pods, &[]);
+    assert_eq!(pod_events(&all, &uuid), expected("kvm", 5));
+}
