@@ -249,7 +249,12 @@ mod tests {
             br#"{"seq":1,"time":"2026-12-01T14:00:00Z","type":"pod_started"}"#,
             br#"{"seq":1,"time":"2026-12-"#,
         ] {
-            assert_eq!(Event::from_line(bad), None, "{}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                Event::from_line(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

@@ -120,7 +120,10 @@ mod tests {
         assert_eq!(f.images, ["busybox"]);
         assert!(matches!(parse(&["bogus"]), Err(FilterError::Syntax(_))));
         assert!(matches!(parse(&["colour=red"]), Err(FilterError::Key(_))));
-        assert!(matches!(parse(&["type=pod_sneezed"]), Err(FilterError::Type(_))));
+        assert!(matches!(
+            parse(&["type=pod_sneezed"]),
+            Err(FilterError::Type(_))
+        ));
         assert!(matches!(parse(&["type="]), Err(FilterError::Syntax(_))));
     }
 

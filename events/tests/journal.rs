@@ -96,7 +96,10 @@ fn garbage_lines_are_skipped_and_counted() {
     let mut r = Reader::open(store.path());
     let got = r.read().unwrap();
     assert_eq!(r.damaged(), 3);
-    assert_eq!(events(got).iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(
+        events(got).iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2]
+    );
 }
 
 #[test]
@@ -146,8 +149,7 @@ fn child_appender() {
         .unwrap();
     let tag = std::process::id() as usize;
     let j = Journal::open(Path::new(&store)).unwrap();
-    let pause: u64 = std::env::var("RUKT_EVENTS_TEST_PAUSE_MS")
-        .map_or(0, |p| p.parse().unwrap());
+    let pause: u64 = std::env::var("RUKT_EVENTS_TEST_PAUSE_MS").map_or(0, |p| p.parse().unwrap());
     for i in 0..count {
         j.append(pod_event(tag * 10_000 + i)).unwrap();
         std::thread::sleep(Duration::from_millis(pause));
@@ -196,10 +198,19 @@ fn rotation_keeps_seq_continuous_and_a_follower_loses_nothing() {
         w.join().unwrap();
     }
     let got = follower.join().unwrap();
-    assert_eq!(got, (1..=60).collect::<Vec<u64>>(), "every event, in order, once");
+    assert_eq!(
+        got,
+        (1..=60).collect::<Vec<u64>>(),
+        "every event, in order, once"
+    );
     let log = std::fs::read_to_string(store.path().join("events/events.log")).unwrap();
     let old = std::fs::read_to_string(store.path().join("events/events.log.1")).unwrap();
-    assert!(log.len() < 2200 && old.len() < 2200, "rotated: {} {}", log.len(), old.len());
+    assert!(
+        log.len() < 2200 && old.len() < 2200,
+        "rotated: {} {}",
+        log.len(),
+        old.len()
+    );
     // What is left is the newest events, continuous.
     let kept = seqs(store.path());
     assert_eq!(*kept.last().unwrap(), 60);
@@ -272,5 +283,9 @@ fn a_follower_gets_an_event_within_50_ms() {
         lags.push(got.duration_since(at));
     }
     lags.sort();
-    assert!(lags[5] < Duration::from_millis(50), "median lag {:?}", lags[5]);
+    assert!(
+        lags[5] < Duration::from_millis(50),
+        "median lag {:?}",
+        lags[5]
+    );
 }

@@ -211,9 +211,17 @@ fn start_and_supervise(
     let names: Vec<String> = manifest.apps.iter().map(|a| a.name.clone()).collect();
     let logs = crate::logs::Logs::open(Path::new("."), &names, manifest.logs);
     let events = PodEvents::new(manifest, "kvm");
-    let outcome = Supervisor::new(guest, control, pidfd, signals, guest_pod.stdin, names, events)
-        .with_logs(logs)
-        .run(frame)?;
+    let outcome = Supervisor::new(
+        guest,
+        control,
+        pidfd,
+        signals,
+        guest_pod.stdin,
+        names,
+        events,
+    )
+    .with_logs(logs)
+    .run(frame)?;
     if !outcome.started && outcome.error.is_none() {
         bail!(
             "the VM ended before the pod's apps started; its console said: {}",

@@ -159,7 +159,13 @@ fn every_writer_in_order_with_increasing_seq_and_filters() {
     assert_eq!(exit["app"], exit["name"]);
     assert!(exit["image"].as_str().is_some(), "{exit}");
     let short = &uuid[..8];
-    let pod_only = replay(&pods, &["--filter", &format!("pod={short},type=pod_started,pod_exited")]);
+    let pod_only = replay(
+        &pods,
+        &[
+            "--filter",
+            &format!("pod={short},type=pod_started,pod_exited"),
+        ],
+    );
     assert_eq!(types(&pod_only), ["pod_started", "pod_exited"]);
     let image_only = replay(&pods, &["--filter", &format!("image={}", pods.image_id)]);
     assert_eq!(types(&image_only), ["image_imported", "image_removed"]);
@@ -192,15 +198,28 @@ fn a_follower_sees_a_pod_start_and_exit_within_a_second() {
     let (code, uuid) = run_sh(&pods, "sleep 0.2", &[]);
     assert_eq!(code, 0);
     let got = follower.until(|v| is(v, "pod_exited", &uuid));
-    let kinds: Vec<&str> = got.iter().map(|(_, v)| v["type"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = got
+        .iter()
+        .map(|(_, v)| v["type"].as_str().unwrap())
+        .collect();
     assert_eq!(
         kinds,
-        ["pod_prepared", "app_started", "pod_started", "app_exited", "pod_exited"]
+        [
+            "pod_prepared",
+            "app_started",
+            "pod_started",
+            "app_exited",
+            "pod_exited"
+        ]
     );
     for (read, v) in &got {
         let written = UNIX_EPOCH + Duration::from_nanos(v["time_ns"].as_u64().unwrap());
         let lag = read.duration_since(written).unwrap_or_default();
-        assert!(lag < Duration::from_secs(1), "{} read {lag:?} after it was written", v["type"]);
+        assert!(
+            lag < Duration::from_secs(1),
+            "{} read {lag:?} after it was written",
+            v["type"]
+        );
     }
 }
 
@@ -212,7 +231,8 @@ fn a_torn_line_is_skipped_and_reported_and_the_next_event_lands() {
         .append(true)
         .open(events_log(&pods))
         .unwrap();
-    log.write_all(br#"{"seq":2,"time":"2026-12-01T14:0"#).unwrap();
+    log.write_all(br#"{"seq":2,"time":"2026-12-01T14:0"#)
+        .unwrap();
     drop(log);
     let (code, uuid) = run_sh(&pods, "exit 0", &[]);
     assert_eq!(code, 0);
@@ -253,7 +273,10 @@ fn rotation_keeps_seq_continuous_and_a_follower_loses_nothing() {
         last = uuid;
     }
     let got = follower.until(|v| is(v, "pod_exited", &last));
-    let seen: Vec<u64> = got.iter().map(|(_, v)| v["seq"].as_u64().unwrap()).collect();
+    let seen: Vec<u64> = got
+        .iter()
+        .map(|(_, v)| v["seq"].as_u64().unwrap())
+        .collect();
     // The image, then 4 pods of 5 events.
     assert_eq!(seen, (1..=21).collect::<Vec<u64>>());
     let dir = pods.store().join("events");
@@ -262,7 +285,10 @@ fn rotation_keeps_seq_continuous_and_a_follower_loses_nothing() {
     // A reader started now has the newest events, continuous, ending with the last.
     let kept = seqs(&replay(&pods, &[]));
     assert_eq!(kept.last(), Some(&21));
-    assert!(kept.len() < 21 && kept.windows(2).all(|w| w[1] == w[0] + 1), "{kept:?}");
+    assert!(
+        kept.len() < 21 && kept.windows(2).all(|w| w[1] == w[0] + 1),
+        "{kept:?}"
+    );
 }
 
 #[test]
@@ -286,8 +312,18 @@ fn twenty_pods_at_once_write_whole_lines() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: a torn line {l:?}")))
         .collect();
     assert_eq!(seqs(&lines), (1..=101).collect::<Vec<u64>>());
-    for kind in ["pod_prepared", "app_started", "pod_started", "app_exited", "pod_exited"] {
-        assert_eq!(types(&lines).iter().filter(|t| **t == kind).count(), 20, "{kind}");
+    for kind in [
+        "pod_prepared",
+        "app_started",
+        "pod_started",
+        "app_exited",
+        "pod_exited",
+    ] {
+        assert_eq!(
+            types(&lines).iter().filter(|t| **t == kind).count(),
+            20,
+            "{kind}"
+        );
     }
 }
 
@@ -300,7 +336,10 @@ fn replay_until(pods: &PodStore, last: impl Fn(&Value) -> bool) -> Vec<Value> {
         if all.iter().any(&last) {
             return all;
         }
-        assert!(Instant::now() < deadline, "no such event within {WAIT:?}: {all:#?}");
+        assert!(
+            Instant::now() < deadline,
+            "no such event within {WAIT:?}: {all:#?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -349,7 +388,11 @@ fn kvm_records_the_guests_start_and_exit() {
     let file = dir.path().join("uuid");
     let args = pods.pod_args(
         "run",
-        &["--kvm-accel=tcg", "--uuid-file-save", file.to_str().unwrap()],
+        &[
+            "--kvm-accel=tcg",
+            "--uuid-file-save",
+            file.to_str().unwrap(),
+        ],
         &["--exec", "/bin/sh", "--", "-c", "exit 5"],
     );
     let out = pods.run(&args);

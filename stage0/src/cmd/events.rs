@@ -24,9 +24,12 @@ pub fn run(g: &Globals, a: &EventsArgs) -> Result<ExitCode> {
     }
     let mut reader = Reader::open(&g.dir);
     let mut out = std::io::stdout().lock();
-    let replayed = reader
-        .read()
-        .with_context(|| format!("cannot read the event journal in {}", reader.dir().display()))?;
+    let replayed = reader.read().with_context(|| {
+        format!(
+            "cannot read the event journal in {}",
+            reader.dir().display()
+        )
+    })?;
     for entry in replayed {
         if !show(&mut out, a.format, &filter, &entry)? {
             return Ok(ExitCode::SUCCESS);
