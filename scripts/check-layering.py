@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """The layering rule of the workspace, checked on cargo's own dependency graph.
 
-    stage1-*  ->  contract, sys, net; never stage0, pods or images
-    net       ->  contract, sys
-    contract  ->  sys          images -> sys          pods -> contract, images, net, sys, tpm
+    stage1-*  ->  contract, sys, net, events; never stage0, pods or images
+    net       ->  contract, sys, events
+    contract  ->  sys, events  images -> sys, events  pods -> contract, images, net, sys, tpm, events
     tpm       ->  sys (a floor crate: TPM event logging)
+    events    ->  sys (a floor crate: the event journal the engines write)
     rukt      ->  no async runtime (tokio) in the small synchronous CLI
     pods      ->  no command-line parser (clap)
 
@@ -21,13 +22,14 @@ import sys
 # Workspace packages each may reach, transitively. None: not constrained.
 ALLOWED = {
     "rukt-sys": set(),
-    "rukt-contract": {"rukt-sys"},
-    "rukt-net": {"rukt-contract", "rukt-sys"},
-    "rukt-images": {"rukt-sys"},
+    "rukt-events": {"rukt-sys"},
+    "rukt-contract": {"rukt-sys", "rukt-events"},
+    "rukt-net": {"rukt-contract", "rukt-sys", "rukt-events"},
+    "rukt-images": {"rukt-sys", "rukt-events"},
     "rukt-tpm": {"rukt-sys"},
-    "rukt-pods": {"rukt-contract", "rukt-images", "rukt-sys", "rukt-net", "rukt-tpm"},
+    "rukt-pods": {"rukt-contract", "rukt-images", "rukt-sys", "rukt-net", "rukt-tpm", "rukt-events"},
 }
-STAGE1 = {"rukt-contract", "rukt-sys", "rukt-net"}
+STAGE1 = {"rukt-contract", "rukt-sys", "rukt-net", "rukt-events"}
 # An engine's own parts (kvm's guest init, built into its initramfs).
 OWN_PARTS = {"rukt-stage1-kvm": {"rukt-kvm-init"}}
 # Registry crates a package must never reach.
@@ -80,14 +82,18 @@ def self_test():
     assert violations(pk, {"a": ["c"], "b": ["c", "d"], "f": ["b"]}) == []
     # A stage1 reaching images through another crate is caught.
     assert violations(pk, {"a": ["b"], "b": ["d"]}) == [
-        "rukt-stage1-x depends on rukt-images (allowed: rukt-contract, rukt-net, rukt-sys)",
-        "rukt-stage1-x depends on rukt-pods (allowed: rukt-contract, rukt-net, rukt-sys)",
+        "rukt-stage1-x depends on rukt-images (allowed: rukt-contract, rukt-events, rukt-net, rukt-sys)",
+        "rukt-stage1-x depends on rukt-pods (allowed: rukt-contract, rukt-events, rukt-net, rukt-sys)",
     ]
     assert violations(pk, {"b": ["e"]}) == ["rukt-pods depends on clap, which it must not"]
-    assert violations(pk, {"c": ["d"]}) == ["rukt-contract depends on rukt-images (allowed: rukt-sys)"]
+    assert violations(pk, {"c": ["d"]}) == ["rukt-contract depends on rukt-images (allowed: rukt-events, rukt-sys)"]
     # The tpm floor crate may not climb the layers.
     pk["g"] = "rukt-tpm"
     assert violations(pk, {"g": ["c"]}) == ["rukt-tpm depends on rukt-contract (allowed: rukt-sys)"]
+    # The events floor crate neither: a stage1 may use it, and it may use only sys.
+    pk["h"], pk["i"] = "rukt-events", "rukt-sys"
+    assert violations(pk, {"a": ["h"], "h": ["i"]}) == []
+    assert violations(pk, {"h": ["c"]}) == ["rukt-events depends on rukt-contract (allowed: rukt-sys)"]
     print("check-layering: self-test passed")
 
 
@@ -107,7 +113,7 @@ def main():
         print(f"check-layering: {b}", file=sys.stderr)
     if bad:
         return 1
-    print("check-layering: the stage1 engines depend only on contract, sys and net; the layers hold")
+    print("check-layering: the stage1 engines depend only on contract, sys, net and events; the layers hold")
     return 0
 
 

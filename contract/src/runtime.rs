@@ -2,10 +2,12 @@
 //! the pod lock stage0 passed, testing whether a pod is running, loading and
 //! checking the pod manifest, and writing the small state files atomically.
 //! Every stage1 engine needs exactly this; stage0 never uses it. The
-//! engines' common `main` is in [`engine`].
+//! engines' common `main` is in [`engine`], the pod's event journal
+//! entries in [`events`].
 
 pub mod applog;
 pub mod engine;
+pub mod events;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};

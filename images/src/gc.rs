@@ -58,18 +58,22 @@ pub fn gc(
         let cutoff = SystemTime::now()
             .checked_sub(grace)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        report.images = store.update_index(|idx| {
-            let stale: Vec<String> = idx
+        let stale = store.update_index(|idx| {
+            let stale: Vec<ImageRecord> = idx
                 .images
                 .values()
                 .filter(|r| !pinned(r) && used_before(store, r, cutoff))
-                .map(|r| r.name.clone())
+                .cloned()
                 .collect();
-            for n in &stale {
-                idx.images.remove(n);
+            for r in &stale {
+                idx.images.remove(&r.name);
             }
             stale
         })?;
+        stale
+            .iter()
+            .for_each(|r| crate::events::removed(store, r, "image gc"));
+        report.images = stale.into_iter().map(|r| r.name).collect();
     }
     let tmp_root = store.tmp_root();
     report.scratch =

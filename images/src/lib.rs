@@ -4,16 +4,18 @@
 //! every digest and size while streaming ([`fetch`]), keeps the result in a
 //! content-addressed store with each layer unpacked once ([`store`],
 //! [`unpack`]; `docs/on-disk-format.md`), and removes, re-verifies, exports
-//! and extracts what it holds ([`gc`], [`verify`], [`export`], [`extract`]).
+//! and extracts what it holds ([`gc`], [`verify`], [`export`], [`extract`]),
+//! recording what it stores and removes in the event journal ([`events`]).
 //!
 //! A library: it returns typed errors and logs through `tracing`, never
 //! prints. It knows nothing of pods; the pods library tells it what pods use
 //! when it collects garbage. It may depend on the system floor (`rukt-sys`)
-//! and nothing else of rukt.
+//! and the event journal (`rukt-events`), and nothing else of rukt.
 
 #![forbid(unsafe_code)]
 
 pub mod digest;
+pub mod events;
 pub mod export;
 pub mod extract;
 pub mod fetch;

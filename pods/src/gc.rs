@@ -151,6 +151,9 @@ pub fn destroy(pod: &Pod, debug: bool) -> Result<bool, PodError> {
     }
     unmount_below(&pod.path).map_err(io_err("unmount below", &pod.path))?;
     remove_pod_dir(&pod.path).map_err(io_err("remove", &pod.path))?;
+    if let Some(store) = rukt_contract::store_of_pod(&pod.path) {
+        crate::events::garbage_collected(store, &pod.uuid.to_string());
+    }
     Ok(true)
 }
 

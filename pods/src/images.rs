@@ -109,8 +109,8 @@ pub fn remove_images(
     inputs: &[String],
 ) -> Result<Vec<String>, RemoveImageError> {
     let running = images_of_running_pods(pods);
-    store.update_index(|idx| {
-        let mut names = Vec::new();
+    let removed = store.update_index(|idx| {
+        let mut records = Vec::new();
         for input in inputs {
             for r in lookup::find(idx, input)? {
                 if let Some(pod) = running.get(&r.id) {
@@ -119,12 +119,16 @@ pub fn remove_images(
                         pod: *pod,
                     });
                 }
-                names.push(r.name.clone());
+                records.push(r.clone());
             }
         }
-        for n in &names {
-            idx.images.remove(n);
+        for r in &records {
+            idx.images.remove(&r.name);
         }
-        Ok(names)
-    })?
+        Ok(records)
+    })??;
+    removed
+        .iter()
+        .for_each(|r| rukt_images::events::removed(store, r, "image rm"));
+    Ok(removed.into_iter().map(|r| r.name).collect())
 }

@@ -5,7 +5,8 @@
 //! It takes typed requests ([`PodSpec`], [`RunOptions`], [`StopOptions`],
 //! [`GcOptions`], ...) and owns every verb's logic: prepare, run, status and
 //! wait, stop, enter, gc, rm, and the policy for removing images pods use.
-//! Every call into a stage1 goes through one handle, [`Stage1`].
+//! Every call into a stage1 goes through one handle, [`Stage1`]. What it
+//! changes it records in the store's event journal ([`events`]).
 //!
 //! Front-ends sit on top: the `rukt` command line (`stage0/`) and the coming
 //! long-running services. This crate depends on `rukt-contract` and
@@ -17,6 +18,7 @@
 pub mod app;
 mod app_build;
 pub mod enter;
+pub mod events;
 pub mod exe_guard;
 pub mod features;
 pub mod gc;

@@ -159,19 +159,25 @@ pub fn prepare(
         dns: spec.dns.clone(),
     };
     let uuid_text = uuid.to_string();
+    let aborted = |e: &PrepareError| crate::events::prepare_aborted(store.root(), &uuid_text, e);
     rukt_net::ports::reserve(store.root(), &uuid_text, &manifest.ports, |holder| {
         crate::network::holds_ports(pods, holder)
     })
-    .map_err(|e| invalid(e.to_string()))?;
+    .map_err(|e| invalid(e.to_string()))
+    .inspect_err(aborted)?;
     let confs: Vec<(String, Vec<u8>)> = manifest
         .networks
         .iter()
         .zip(&net.confs)
         .map(|(n, c)| (rukt_contract::net_conf(&n.name), c.to_json()))
         .collect();
-    let (pod, lock) = create(pods, uuid, &manifest, &confs, durable).inspect_err(|_| {
-        let _ = rukt_net::ports::release(store.root(), &uuid_text);
-    })?;
+    let (pod, lock) = create(pods, uuid, &manifest, &confs, durable)
+        .map_err(PrepareError::from)
+        .inspect_err(|e| {
+            let _ = rukt_net::ports::release(store.root(), &uuid_text);
+            aborted(e);
+        })?;
+    crate::events::prepared(store.root(), &manifest);
     Ok(Preparing {
         pod,
         lock,

@@ -113,6 +113,8 @@ pub fn run_preparing(
         if let Err(err) = crate::remove::remove_pod_dir(&preparing.pod.path) {
             tracing::warn!("cannot remove pod {}: {err}", preparing.pod.uuid);
         }
+        let uuid = preparing.pod.uuid.to_string();
+        crate::events::prepare_aborted(store.root(), &uuid, &e);
         return e;
     }
     let pod = match pods.move_to(&preparing.pod, Dir::Run) {

@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     let level = if cli.debug { "debug" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUKT_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!(
-            "rukt={level},rukt_images={level},rukt_pods={level},rukt_tpm={level}"
+            "rukt={level},rukt_images={level},rukt_pods={level},rukt_tpm={level},rukt_events={level}"
         ))
     });
     tracing_subscriber::fmt()

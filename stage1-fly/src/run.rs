@@ -2,8 +2,9 @@
 //!
 //! In the host's mount namespace (nothing is unshared): mount the host's
 //! `/dev`, `/proc`, `/sys`, a `/tmp` and the volumes into the app's root,
-//! write `pid` and `status/`, start the exit-status watcher, write `ready`,
-//! then chroot, switch user and exec the app, which inherits the pod lock.
+//! write `pid` and `status/`, start the exit-status watcher, write `ready`
+//! (and `app_started`, `pod_started` in the event journal), then chroot,
+//! switch user and exec the app, which inherits the pod lock.
 //! If anything fails before the exec, the mounts are undone (where we still
 //! can: once the app's user is not root, `gc` does it) and we exit 254.
 //! `--interactive` changes nothing: the app already has the caller's
@@ -23,6 +24,7 @@ use tracing::debug;
 use crate::exec::{self, Launch};
 use crate::{mounts, notify, pod, watcher};
 use rukt_contract::runtime::PodLock;
+use rukt_contract::runtime::events::PodEvents;
 
 /// Runs the pod; returns only on failure.
 pub fn run(args: &RunArgs) -> anyhow::Result<Infallible> {
@@ -104,7 +106,8 @@ fn start(
     .with_context(|| format!("cannot open {STATUS_DIR}/"))?;
     let pidfd = rustix::process::pidfd_open(me, PidfdFlags::empty())
         .context("cannot open a pidfd of this process")?;
-    watcher::spawn(pidfd.as_fd(), status_dir.as_fd(), &app.name)?;
+    let events = PodEvents::new(pod, "fly");
+    watcher::spawn(pidfd.as_fd(), status_dir.as_fd(), &app.name, &events)?;
     drop((pidfd, status_dir));
     rukt_contract::runtime::write_atomic(&pod_dir, READY_FILE, b"")
         .with_context(|| format!("cannot write {READY_FILE}"))?;
@@ -120,10 +123,14 @@ fn start(
         env,
     };
     // This process becomes the app: ready now (sd_notify, `MAINPID` is the
-    // app's), unless the app says so itself.
+    // app's), unless the app says so itself; and started as far as the
+    // journal can tell (a failed exec is recorded as the app's exit, 254, by
+    // the watcher).
     if notify::engine_ready(pod) {
         rukt_contract::sdnotify::pod_ready(1);
     }
+    events.app_started(&app.name);
+    events.pod_started();
     exec::launch(&launch, &keep)
 }
 

@@ -3,7 +3,8 @@
 //! becoming the app, `run` double-forks a small process that is not the
 //! app's child (an app that reaps its children, or waits for all of them,
 //! never sees it), which waits on a pidfd of the app and writes
-//! `status/<app>` when the app has exited ([`crate::exitinfo`]).
+//! `status/<app>` when the app has exited ([`crate::exitinfo`]), and the
+//! app's and the pod's exit in the event journal.
 //!
 //! The watcher leaves the caller's session and terminal, ignores the usual
 //! termination signals and keeps no descriptor but the pidfd and the status
@@ -21,11 +22,18 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
+use rukt_contract::runtime::events::PodEvents;
+
 use crate::exitinfo;
 
 /// Starts the watcher of the app that will be this process after its exec:
 /// `pidfd` refers to this process, `status_dir` is the pod's `status/`.
-pub fn spawn(pidfd: BorrowedFd<'_>, status_dir: BorrowedFd<'_>, app: &str) -> anyhow::Result<()> {
+pub fn spawn(
+    pidfd: BorrowedFd<'_>,
+    status_dir: BorrowedFd<'_>,
+    app: &str,
+    events: &PodEvents,
+) -> anyhow::Result<()> {
     let pid = rustix::process::getpid().as_raw_nonzero().get();
     let devnull = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
         .context("cannot open /dev/null")?;
@@ -34,7 +42,7 @@ pub fn spawn(pidfd: BorrowedFd<'_>, status_dir: BorrowedFd<'_>, app: &str) -> an
     let mut old = SigSet::empty();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut old))
         .context("cannot block signals")?;
-    let started = fork_watcher(pidfd, status_dir, &devnull, app, pid);
+    let started = fork_watcher(pidfd, status_dir, &devnull, (app, events), pid);
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None)
         .context("cannot restore the signal mask")?;
     started
@@ -46,7 +54,7 @@ fn fork_watcher(
     pidfd: BorrowedFd<'_>,
     status_dir: BorrowedFd<'_>,
     devnull: &OwnedFd,
-    app: &str,
+    app: (&str, &PodEvents),
     pid: i32,
 ) -> anyhow::Result<()> {
     // SAFETY: `run` is single-threaded, so the child is a consistent copy of
@@ -78,7 +86,7 @@ fn watch(
     pidfd: BorrowedFd<'_>,
     status_dir: BorrowedFd<'_>,
     devnull: &OwnedFd,
-    app: &str,
+    (app, events): (&str, &PodEvents),
     pid: i32,
 ) -> ! {
     // Above the standard descriptors, which are about to be replaced.
@@ -94,6 +102,9 @@ fn watch(
     if let Some(status) = exitinfo::wait_status(pidfd.as_fd(), pid) {
         let code = rukt_contract::exit_code_from_wait_status(status);
         let _ = rukt_contract::runtime::write_atomic(&status_dir, app, code.to_string().as_bytes());
+        // A fly pod is its one app: it is over when the app is.
+        events.app_exited(app, code, None);
+        events.pod_exited(code, None);
     }
     // SAFETY: see `fork_watcher`.
     unsafe { libc::_exit(0) }

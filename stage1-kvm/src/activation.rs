@@ -47,7 +47,10 @@ pub fn take(pod: &PodManifest) -> anyhow::Result<Option<(Proxy, Plan)>> {
         return Ok(None);
     };
     if fds.count > u32::from(u8::MAX) {
-        bail!("{} activated descriptors: the kvm stage1 proxies at most 255", fds.count);
+        bail!(
+            "{} activated descriptors: the kvm stage1 proxies at most 255",
+            fds.count
+        );
     }
     let mut listeners = Vec::new();
     let mut listen = Vec::new();

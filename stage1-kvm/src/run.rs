@@ -19,8 +19,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use rukt_contract::runtime::events::PodEvents;
 use rukt_contract::sdnotify::SdNotify;
-use rukt_contract::{App, NetMode, NetworkResult, PID_FILE, PodManifest, RunArgs, STATUS_DIR};
+use rukt_contract::{NetMode, NetworkResult, PID_FILE, PodManifest, RunArgs, STATUS_DIR};
 use rukt_kvm_init::proto::{Frame, GuestPod, Kind};
 use rukt_net::dns::Source;
 use rukt_net::podfiles;
@@ -88,7 +89,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         net.detach(&pod_dir, &manifest);
     }
     let outcome = result?;
-    finish(&manifest.apps, outcome, &stage1)
+    finish(&manifest, outcome, &stage1)
 }
 
 /// The processes of the VM, ended by [`Vm::end`].
@@ -223,11 +224,20 @@ fn start_and_supervise(
     let frame = Frame::new(Kind::Pod, 0, serde_json::to_vec(&guest_pod)?);
     let names: Vec<String> = manifest.apps.iter().map(|a| a.name.clone()).collect();
     let logs = crate::logs::Logs::open(Path::new("."), &names, manifest.logs);
-    let outcome = Supervisor::new(guest, control, pidfd, signals, guest_pod.stdin, names)
-        .with_logs(logs)
-        .with_activation(activation.map(|(proxy, _)| proxy))
-        .with_app_notify(matches!(manifest.sd_notify, SdNotify::App(_)))
-        .run(frame)?;
+    let events = PodEvents::new(manifest, "kvm");
+    let outcome = Supervisor::new(
+        guest,
+        control,
+        pidfd,
+        signals,
+        guest_pod.stdin,
+        names,
+        events,
+    )
+    .with_logs(logs)
+    .with_activation(activation.map(|(proxy, _)| proxy))
+    .with_app_notify(matches!(manifest.sd_notify, SdNotify::App(_)))
+    .run(frame)?;
     if !outcome.started && outcome.error.is_none() {
         bail!(
             "the VM ended before the pod's apps started; its console said: {}",
@@ -261,21 +271,25 @@ fn etc_files(
 }
 
 /// Records the apps the VM took down with it; the pod's exit code.
-fn finish(apps: &[App], outcome: Outcome, stage1: &Path) -> anyhow::Result<u8> {
+fn finish(manifest: &PodManifest, outcome: Outcome, stage1: &Path) -> anyhow::Result<u8> {
     if let Some(e) = outcome.error {
         bail!("{e}");
     }
+    let events = PodEvents::new(manifest, "kvm");
     let mut first = outcome.first_failure;
-    for (app, code) in apps.iter().zip(&outcome.codes) {
+    for (app, code) in manifest.apps.iter().zip(&outcome.codes) {
         if code.is_none() {
             let reason = format!("{}.reason", app.name);
             pod::write_file(STATUS_DIR, &reason, b"vm-killed")?;
             pod::write_file(STATUS_DIR, &app.name, KILLED.to_string().as_bytes())?;
+            events.app_exited(&app.name, KILLED, Some("vm-killed"));
             first.get_or_insert(KILLED);
         }
     }
     debug!("pod over; logs in {}", stage1.display());
-    Ok(first.unwrap_or(0))
+    let code = first.unwrap_or(0);
+    events.pod_exited(code, None);
+    Ok(code)
 }
 
 /// Stdin goes to the first app unless it is a terminal we would steal

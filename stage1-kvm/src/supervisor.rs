@@ -2,8 +2,8 @@
 //! the pod lock, as the VM's supervisor. One poll loop relays the guest's
 //! frames (app output to our stdout/stderr and `logs/`, exit statuses to `status/`,
 //! readiness to `ready` and systemd's `NOTIFY_SOCKET`, the gating app's notifications
-//! when `--sd-notify=app`), proxies socket activation's connections
-//! ([`crate::activation`]), forwards our stdin to the first app and
+//! when `--sd-notify=app`; starts and exits also to the event journal), proxies socket
+//! activation's connections ([`crate::activation`]), forwards our stdin to the first app and
 //! SIGTERM/SIGINT/SIGHUP to every app, and serves `enter` and `stop` on the
 //! control socket, each client a session multiplexed onto the one
 //! virtio-serial port. It returns when the VM is gone.
@@ -18,6 +18,7 @@ use anyhow::Context;
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use rukt_contract::logfmt::Stream;
+use rukt_contract::runtime::events::PodEvents;
 use rukt_contract::{READY_FILE, STATUS_DIR};
 use rukt_kvm_init::proto::{Decoder, Frame, Kind, SESSION_BASE, encode_chunked, parse_exit};
 use rustix::event::{PollFd, PollFlags};
@@ -57,6 +58,7 @@ pub struct Supervisor {
     logs: crate::logs::Logs,
     proxy: Option<crate::activation::Proxy>,
     relay_notify: bool,
+    events: PodEvents,
 }
 
 /// The signals forwarded to the apps.
@@ -72,6 +74,7 @@ impl Supervisor {
         signals: SignalFd,
         forward_stdin: bool,
         apps: Vec<String>,
+        events: PodEvents,
     ) -> Supervisor {
         let n = apps.len();
         Supervisor {
@@ -91,6 +94,7 @@ impl Supervisor {
             logs: crate::logs::Logs::default(),
             proxy: None,
             relay_notify: false,
+            events,
         }
     }
 
@@ -291,6 +295,8 @@ impl Supervisor {
             (Kind::Started, _) => {
                 self.outcome.started = true;
                 crate::pod::write_file(".", READY_FILE, b"")?;
+                self.apps.iter().for_each(|a| self.events.app_started(a));
+                self.events.pod_started();
                 // Under `--sd-notify=app` the gating app says when.
                 if !self.relay_notify {
                     rukt_contract::sdnotify::pod_ready(self.apps.len());
@@ -301,11 +307,12 @@ impl Supervisor {
                     return Ok(());
                 };
                 debug!("app {app:?} exited with {code}");
-                if let Some(reason) = reason {
+                if let Some(reason) = &reason {
                     let name = format!("{app}.reason");
                     crate::pod::write_file(STATUS_DIR, &name, reason.as_bytes())?;
                 }
                 crate::pod::write_file(STATUS_DIR, &app, code.to_string().as_bytes())?;
+                self.events.app_exited(&app, code, reason.as_deref());
                 self.outcome.codes[frame.id as usize] = Some(code);
                 if code != 0 && self.outcome.first_failure.is_none() {
                     self.outcome.first_failure = Some(code);

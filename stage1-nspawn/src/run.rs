@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use libcontainer::container::Container;
+use rukt_contract::runtime::events::PodEvents;
 use rukt_contract::runtime::{PodLock, load_manifest, write_atomic};
 use rukt_contract::{NetMode, PID_FILE, PodManifest, READY_FILE, RunArgs, Sharing};
 
@@ -74,6 +75,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         }
     };
     write_atomic(&pod_dir_fd, READY_FILE, b"").context("cannot write the ready file")?;
+    let events = PodEvents::new(&pod, "nspawn");
+    running.iter().for_each(|app| events.app_started(&app.name));
+    events.pod_started();
     if pod.sd_notify == SdNotify::Pod {
         rukt_contract::sdnotify::pod_ready(running.len());
     }
@@ -81,11 +85,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let code = Supervisor::new(&pod, &pod_dir, layout, running, signals, relay)
         .with_output(output)
         .with_notify(app_notify)
+        .with_events(events.clone())
         .supervise();
     cgroups::destroy_pod(layout, &pod.uuid);
     if let Some(n) = net {
         n.detach(&pod_dir, &pod);
     }
+    events.pod_exited(code, None);
     drop(lock);
     Ok(code)
 }

@@ -1,6 +1,7 @@
 //! The supervisor's loop once the apps run: reap them, record each app's
 //! exit status (`status/<app>`, and `status/<app>.reason` = `oom-killed`
-//! when the OOM killer ended it), pass SIGTERM/SIGINT/SIGHUP on to every
+//! when the OOM killer ended it, and `app_exited` in the event journal),
+//! pass SIGTERM/SIGINT/SIGHUP on to every
 //! app, and end the pod when its apps are done; meanwhile log the apps'
 //! output ([`crate::logs`], reopened on SIGUSR1).
 //!
@@ -14,6 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use libcontainer::container::Container;
+use rukt_contract::runtime::events::PodEvents;
 use rukt_contract::runtime::write_atomic;
 use rukt_contract::{PodManifest, exit_code_from_wait_status};
 
@@ -51,6 +53,7 @@ pub struct Supervisor<'a> {
     relay: Option<Relay>,
     output: Output,
     notify: Option<AppNotify>,
+    events: Option<PodEvents>,
 }
 
 impl<'a> Supervisor<'a> {
@@ -78,12 +81,19 @@ impl<'a> Supervisor<'a> {
             relay,
             output: Output::default(),
             notify: None,
+            events: None,
         }
     }
 
     /// Relays the gating app's notifications from `notify`.
     pub fn with_notify(mut self, notify: Option<AppNotify>) -> Self {
         self.notify = notify;
+        self
+    }
+
+    /// Records the apps' exits in the event journal.
+    pub fn with_events(mut self, events: PodEvents) -> Self {
+        self.events = Some(events);
         self
     }
 
@@ -186,6 +196,9 @@ impl<'a> Supervisor<'a> {
             if let Err(e) = write_atomic(dir, &name, code.to_string().as_bytes()) {
                 tracing::warn!("cannot record the exit status of app {name}: {e}");
             }
+        }
+        if let Some(events) = &self.events {
+            events.app_exited(&app.name, code, oom.then_some("oom-killed"));
         }
         if code != 0 && self.first_failure.is_none() {
             self.first_failure = Some(code);

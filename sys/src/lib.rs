@@ -14,7 +14,8 @@
 //! - [`fds`]: closing inherited descriptors (`close_range`), now or at exec;
 //! - [`view`]: a detached read-only view of a directory (`open_tree`,
 //!   `mount_setattr`), to execute a binary nobody can write through;
-//! - [`netdev`]: tap devices and IPv4 interface settings by `ioctl(2)`.
+//! - [`netdev`]: tap devices and IPv4 interface settings by `ioctl(2)`;
+//! - [`watch`]: waiting for a directory to change (inotify).
 //!
 //! System calls go through **rustix**; `libc` only where rustix has no
 //! wrapper (`close_range`, `fcntl(F_GETFD)` on a raw number, `mount_setattr`, the
@@ -31,5 +32,6 @@ pub mod propagation;
 pub mod resolve;
 pub mod unmount;
 pub mod view;
+pub mod watch;
 
 pub use lock::{FileLock, LockMode};

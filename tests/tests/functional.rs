@@ -8,6 +8,8 @@
 mod about;
 mod cli;
 mod concurrency;
+// The event journal and `rukt events` (issue 12).
+mod events;
 mod faults;
 mod fetch;
 mod harness;

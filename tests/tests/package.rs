@@ -48,7 +48,10 @@ fn the_debian_package_installs_runs_a_pod_and_purges_clean() {
     let out_dir = tempfile::tempdir().unwrap();
     let out = out_dir.path().to_str().unwrap();
     // From the binaries the suite runs (built before it), not a build of its own.
-    let built = ok(cmd(workspace.join("scripts/build-deb.sh"), &["--no-build", out]));
+    let built = ok(cmd(
+        workspace.join("scripts/build-deb.sh"),
+        &["--no-build", out],
+    ));
     let deb = PathBuf::from(built.stdout.trim());
     assert!(deb.is_file(), "{built}");
     let deb_path = deb.to_str().unwrap();

@@ -111,7 +111,11 @@ pub fn dispatch<E: Engine>(args: &[OsString]) -> anyhow::Result<u8> {
         Entrypoint::Run => {
             let args = RunArgs::parse(args).context("usage")?;
             init_logging::<E>(args.debug);
-            E::run(&args)
+            E::run(&args).inspect_err(|e| {
+                let flavor = E::NAME.strip_prefix("rukt-stage1-").unwrap_or(E::NAME);
+                super::events::PodEvents::of_uuid(&args.uuid, flavor)
+                    .pod_exited(EXIT_STAGE1_FAILURE, Some(&format!("{e:#}")));
+            })
         }
         Entrypoint::Enter => {
             let args = EnterArgs::parse(args).context("usage")?;

@@ -379,6 +379,7 @@ impl<'a> Fetcher<'a> {
         self.store
             .update_index(|idx| idx.images.insert(record.name.clone(), record.clone()))?;
         info!(name = %record.name, id = %record.id, "image stored");
+        crate::events::imported(self.store, &record);
         Ok(record)
     }
 

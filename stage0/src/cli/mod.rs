@@ -3,6 +3,7 @@
 //! behaviour: each value is parsed once, into the libraries' types.
 
 pub mod about;
+pub mod events;
 pub mod flags;
 pub mod logs;
 pub mod netflags;
@@ -269,6 +270,9 @@ pub enum Command {
     Generate(GenerateCommand),
     /// Print the apps' output of a pod (running or exited, until gc removes it).
     Logs(logs::LogsArgs),
+    /// Print the store's events (pods prepared, started, exited, removed;
+    /// images imported, removed): replayed, then followed.
+    Events(events::EventsArgs),
     /// Operate on stored images.
     #[command(subcommand)]
     Image(ImageCommand),

@@ -4,6 +4,7 @@
 mod about;
 mod app;
 mod enter;
+mod events;
 mod fetch;
 mod gc;
 mod generate;
@@ -102,6 +103,7 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
         Command::Image(cmd) => image::run(&g, cmd),
         Command::Trust(args) => trust::run(&g, args),
         Command::Logs(args) => logs::run(&g, &args),
+        Command::Events(args) => events::run(&g, &args),
         Command::Generate(crate::cli::GenerateCommand::Systemd { words }) => {
             generate::systemd(&g, &words)
         }

@@ -59,6 +59,7 @@ fn prepare_from(g: &Globals, words: &[String], durable: bool) -> Result<Prepared
     if let Err(e) = rukt_pods::measure::pod_prepared(&tpm, pod, manifest) {
         // Required and failed: leave nothing behind.
         let _ = rukt_pods::remove::remove_pod_dir(&pod.path);
+        rukt_pods::events::prepare_aborted(store.root(), &pod.uuid.to_string(), &e);
         return Err(anyhow!(e).context(format!(
             "cannot measure pod {} into the TPM (--tpm=required); removed it",
             pod.uuid

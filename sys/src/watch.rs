@@ -1,0 +1,82 @@
+//! Waiting for a directory to change: an inotify watch ([`DirWatch`]) on
+//! one directory (files created, written, renamed in or out, removed), read
+//! with a timeout. What changed is not reported, only that something did;
+//! the caller looks again. Used by the event journal's followers.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
+use rustix::io::Errno;
+
+/// An inotify watch on one directory.
+#[derive(Debug)]
+pub struct DirWatch {
+    fd: OwnedFd,
+}
+
+impl DirWatch {
+    /// Watches `dir` (which must exist) for files created, modified,
+    /// moved or deleted in it, and for its own removal.
+    pub fn new(dir: &Path) -> io::Result<DirWatch> {
+        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)?;
+        let flags = WatchFlags::MODIFY
+            | WatchFlags::CREATE
+            | WatchFlags::MOVED_TO
+            | WatchFlags::MOVED_FROM
+            | WatchFlags::DELETE
+            | WatchFlags::DELETE_SELF
+            | WatchFlags::MOVE_SELF;
+        inotify::add_watch(&fd, dir, flags)?;
+        Ok(DirWatch { fd })
+    }
+
+    /// Waits up to `timeout` (`None`: forever) for a change; `true` if
+    /// something changed (the queued notifications are consumed), `false`
+    /// when the time ran out.
+    pub fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let ts = timeout.map(|t| Timespec {
+            tv_sec: t.as_secs() as i64,
+            tv_nsec: i64::from(t.subsec_nanos()),
+        });
+        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+        match rustix::event::poll(&mut fds, ts.as_ref()) {
+            Ok(0) | Err(Errno::INTR) => return Ok(false),
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.drain()?;
+        Ok(true)
+    }
+
+    /// Reads every queued notification.
+    fn drain(&self) -> io::Result<()> {
+        let mut buf = [0u8; 4096];
+        loop {
+            match rustix::io::read(&self.fd, &mut buf) {
+                Ok(0) | Err(Errno::AGAIN) => return Ok(()),
+                Ok(_) | Err(Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_wakes_the_watch_and_silence_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = DirWatch::new(dir.path()).unwrap();
+        assert!(!w.wait(Some(Duration::from_millis(10))).unwrap());
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        assert!(w.wait(Some(Duration::from_secs(5))).unwrap());
+        // Consumed: quiet again.
+        assert!(!w.wait(Some(Duration::from_millis(10))).unwrap());
+    }
+}
