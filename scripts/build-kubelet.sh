@@ -34,5 +34,5 @@ gomod=$(go mod download -json "k8s.io/kubernetes@$version" |
 printf '//go:build tools\n\npackage tools\n\nimport _ "k8s.io/kubernetes/cmd/kubelet"\n' >tools.go
 GOFLAGS=-mod=mod go mod tidy
 mkdir -p "$(dirname "$out")"
-go build -o "$out" k8s.io/kubernetes/cmd/kubelet
+go build -ldflags "-X k8s.io/component-base/version.gitVersion=$version" -o "$out" k8s.io/kubernetes/cmd/kubelet
 "$out" --version
