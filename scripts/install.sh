@@ -26,5 +26,6 @@ done
 for u in rukt-gc.service rukt-gc.timer rukt@.service; do
     install -m 0644 "$here/dist/systemd/$u" "$dest$unitdir/$u"
 done
+install -m 0755 "$here/dist/kubelet-wrapper" "$dest$prefix/lib/rukt/kubelet-wrapper"
 install -m 0644 "$here/dist/systemd/tmpfiles.d/rukt.conf" "$dest/usr/lib/tmpfiles.d/rukt.conf"
 ln -sf "$prefix/bin/rukt" "$dest/usr/lib/systemd/system-generators/rukt-systemd-generator"

@@ -445,6 +445,18 @@ impl Guest {
         for id in ids {
             self.relay(id)?;
         }
+        // What the apps wrote to proxied connections before they ended is
+        // still in the sockets: everything is dead, so each read ends at EOF.
+        let conns: Vec<u32> = self.conns.pollable().map(|(id, _)| id).collect();
+        for id in conns {
+            while let Some(f) = self.conns.relay(id) {
+                let end = f.payload.is_empty();
+                self.send(f)?;
+                if end {
+                    break;
+                }
+            }
+        }
         self.port.flush()
     }
 

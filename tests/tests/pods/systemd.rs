@@ -184,7 +184,7 @@ fn ignore_sends_nothing() {
 }
 
 /// `systemd-socket-activate -l 127.0.0.1:PORT --fdname=web rukt run FLAGS APPS`, connected
-/// to once: the line the app sent back.
+/// to once: the line the app sent back (and the pod's stdout).
 fn activated(pods: &PodStore, port: u16, flags: &[&str], apps: &[&str]) -> (String, String) {
     activated_with_env(pods, port, flags, apps, &[])
 }
@@ -197,6 +197,18 @@ fn activated_with_env(
     apps: &[&str],
     env: &[(&str, String)],
 ) -> (String, String) {
+    let (line, out, _) = activated_counting(pods, port, flags, apps, env);
+    (line, out)
+}
+
+/// [`activated_with_env`], also counting the bytes the app sent after its line.
+fn activated_counting(
+    pods: &PodStore,
+    port: u16,
+    flags: &[&str],
+    apps: &[&str],
+    env: &[(&str, String)],
+) -> (String, String, usize) {
     let listen = format!("127.0.0.1:{port}");
     let mut args: Vec<String> = vec!["-l".into(), listen.clone(), "--fdname=web".into()];
     // systemd-socket-activate passes on only the variables it is told to.
@@ -226,7 +238,11 @@ fn activated_with_env(
     };
     stream.set_read_timeout(Some(WAIT)).unwrap();
     let mut line = String::new();
-    let read = BufReader::new(stream).read_line(&mut line);
+    let mut reader = BufReader::new(stream);
+    let mut rest = Vec::new();
+    let read = reader
+        .read_line(&mut line)
+        .and_then(|_| std::io::Read::read_to_end(&mut reader, &mut rest));
     if read.is_err() {
         let _ = child.kill();
     }
@@ -237,7 +253,7 @@ fn activated_with_env(
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(read.is_ok(), "no answer ({read:?}): {out}\n{err}");
     assert!(status.success(), "{status}: {out}\n{err}");
-    (line.trim().to_owned(), out)
+    (line.trim().to_owned(), out, rest.len())
 }
 
 #[test]
@@ -305,16 +321,18 @@ fn socket_activation_and_app_readiness_cross_into_a_kvm_pod() {
     let pods = inspector::store("kvm");
     let manager = Manager::path();
     let script = format!(
-        "{INSPECTOR} notify 'READY=1\\nMAINPID=1\\nSTATUS=serving'; exec {INSPECTOR} serve-fd3"
+        "{INSPECTOR} notify 'READY=1\\nMAINPID=1\\nSTATUS=serving'; exec {INSPECTOR} serve-fd3 3"
     );
     let apps = ["--name", "web", "--exec", "/bin/sh", "--", "-c", &script];
     let flags = ["--kvm-accel=tcg", "--net=none", "--sd-notify=app:web"];
-    let (line, out) = activated_with_env(&pods, 47_813, &flags, &apps, &manager.env());
+    let (line, out, sent) = activated_counting(&pods, 47_813, &flags, &apps, &manager.env());
     // The app is PID 1 of a PID namespace of its own in the guest, as under nspawn.
     assert_eq!(
         line, "pid=1 LISTEN_PID=1 LISTEN_FDS=1 LISTEN_FDNAMES=web",
         "{out}"
     );
+    // Every byte, also those still in the guest's socket when the app (and the pod) ended.
+    assert_eq!(sent, 3 << 20);
     // Only the app's readiness, filtered (no MAINPID), and no READY=1 of the engine's own.
     assert_eq!(relayed(&manager), ["READY=1\nSTATUS=serving"]);
 }
