@@ -25,6 +25,8 @@ case " ${groups[*]} " in *" bench "*) pkgs+=(iperf3 netavark aardvark-dns) ;; es
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(swtpm swtpm-tools tpm2-tools) ;; esac
 # Image trust (docs/trust.md): gpg keys and signatures, openssl P-256 sigstore keys.
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(gnupg openssl) ;; esac
+# The API service's Python client venv (scripts/setup-venv.sh).
+case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(python3-venv) ;; esac
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -36,5 +38,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "setup: cargo is missing; rukt builds with the pinned toolchain in rust-toolchain.toml" >&2; exit 1; }
+# The API service's tests and benchmark: a venv with grpcio from PyPI (issue 12).
+case " ${groups[*]} " in *" test "* | *" bench "*) "$(dirname "$0")/setup-venv.sh" ;; esac
 # The kvm stage1's qemu and guest kernel, unpacked into a private prefix.
 case " ${groups[*]} " in *" test "* | *" bench "*) "$(dirname "$0")/setup-kvm.sh" ;; esac

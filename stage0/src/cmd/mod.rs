@@ -1,6 +1,7 @@
 //! One module per verb; each turns parsed arguments into library calls and
 //! prints what they return.
 
+mod api_service;
 mod app;
 mod enter;
 mod fetch;
@@ -148,5 +149,6 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
             words,
         } => enter::run(&g, app, uuid_file.as_deref(), &words),
         Command::Tpm(cmd) => tpm::run(&g, cmd),
+        Command::ApiService { args } => api_service::run(&g, &args),
     }
 }
