@@ -297,7 +297,7 @@ fn store_with_pod() -> (PodStore, String) {
             "/bin/sh",
             "--",
             "-c",
-            "echo hello; echo oops >&2; exit 3",
+            "echo hello; sleep 0.2; echo oops >&2; exit 3",
         ],
     ));
     assert_eq!(out.code(), Some(3), "{out}");
@@ -576,9 +576,11 @@ fn many_followers_across_a_rotation_then_a_killed_service_resumes() {
     let target = svc.unix();
     const CLIENTS: usize = 20;
     const EVENTS: u64 = 150;
-    let followers: Vec<Child> = (0..CLIENTS)
+    // The first event is there before they connect: each prints it once it is following.
+    append_events(store.path(), 1..=1, 4096);
+    let mut followers: Vec<(Child, Vec<Value>)> = (0..CLIENTS)
         .map(|_| {
-            client_cmd(None, &["--target", &target, "--stubs"])
+            let child = client_cmd(None, &["--target", &target, "--stubs"])
                 .arg(stubs())
                 .args([
                     "stream",
@@ -591,23 +593,28 @@ fn many_followers_across_a_rotation_then_a_killed_service_resumes() {
                 ])
                 .stdout(Stdio::piped())
                 .spawn()
-                .unwrap()
+                .unwrap();
+            (child, Vec::new())
         })
         .collect();
+    let mut readers: Vec<_> = followers
+        .iter_mut()
+        .map(|(c, _)| BufReader::new(c.stdout.take().unwrap()).lines())
+        .collect();
+    for ((_, msgs), r) in followers.iter_mut().zip(&mut readers) {
+        msgs.push(serde_json::from_str(&r.next().unwrap().unwrap()).unwrap());
+    }
     // Written while they follow, rotating every ~4 KiB (so several times).
     for chunk in 0..15 {
-        append_events(store.path(), chunk * 10 + 1..=chunk * 10 + 10, 4096);
+        let first = chunk * 10 + 2;
+        append_events(store.path(), first..=(first + 9).min(EVENTS), 4096);
         std::thread::sleep(Duration::from_millis(50));
     }
-    for f in followers {
-        let out = f.wait_with_output().unwrap();
-        let msgs: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+    for ((mut child, mut msgs), r) in followers.into_iter().zip(readers) {
+        msgs.extend(r.map(|l| serde_json::from_str::<Value>(&l.unwrap()).unwrap()));
+        child.wait().unwrap();
         let seqs = event_seqs(&msgs);
-        // Rotation keeps two files: what a late reader would have lost is older than that,
-        // but these followed from the start, so each saw every event once, in order.
+        // Each saw every event once, in order, across the rotations.
         assert_eq!(seqs, (1..=EVENTS).collect::<Vec<_>>(), "{msgs:?}");
     }
 
