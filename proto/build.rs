@@ -4,6 +4,8 @@
 
 use prost::Message;
 
+// A build script talks to cargo on stdout.
+#[allow(clippy::disallowed_macros)]
 fn main() {
     let proto = "rukt/api/v1/api.proto";
     println!("cargo:rerun-if-changed={proto}");

@@ -59,7 +59,11 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("rukt api-service: {e:#}");
+            // Each cause once, on one line, as `rukt` prints its errors.
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("rukt api-service: {e:#}\n"),
+            );
             ExitCode::FAILURE
         }
     }

@@ -705,3 +705,77 @@ fn unprivileged_member_reads_everything_outsider_is_refused_store_unchanged() {
     drop(svc);
     assert_store_unchanged(&before, &store_snapshot(store), "a round of API calls");
 }
+
+#[test]
+fn runs_and_gcs_never_fail_while_the_service_reads() {
+    let pods = PodStore::with_stage1("nspawn", Vec::new());
+    let svc = Service::start(pods.store(), None);
+    let target = svc.unix();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let stop = || done.load(std::sync::atomic::Ordering::SeqCst);
+    let (reads, gcs) = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut n = 0;
+            while !stop() {
+                for (rpc, body) in [
+                    ("ListPods", json!({"detail": true})),
+                    ("ListImages", json!({})),
+                ] {
+                    call(&target, rpc, body);
+                    n += 1;
+                }
+            }
+            n
+        });
+        let gc = s.spawn(|| {
+            let mut outs = Vec::new();
+            while !stop() {
+                outs.push(pods.run(&["gc", "--grace-period=0s"]));
+                outs.push(pods.run(&["image", "gc"]));
+            }
+            outs
+        });
+        let starters: Vec<_> = (0..3)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..5)
+                        .map(|_| {
+                            pods.run(&pods.pod_args(
+                                "run",
+                                &["--net=none"],
+                                &["--exec", "/bin/true"],
+                            ))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for st in starters {
+            for out in st.join().unwrap() {
+                assert!(out.success(), "a pod failed while the service read:\n{out}");
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (reader.join().unwrap(), gc.join().unwrap())
+    });
+    assert!(reads > 0);
+    for out in &gcs {
+        assert!(out.success(), "gc failed while the service read:\n{out}");
+    }
+    let listed: Vec<String> = pods
+        .list()
+        .iter()
+        .map(|p| p["uuid"].as_str().unwrap().to_string())
+        .collect();
+    let served = call(&target, "ListPods", json!({}));
+    let mut ids: Vec<String> = served["pods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    let mut listed = listed;
+    listed.sort();
+    assert_eq!(ids, listed, "the service lists what rukt list does");
+}
