@@ -779,3 +779,51 @@ fn runs_and_gcs_never_fail_while_the_service_reads() {
     listed.sort();
     assert_eq!(ids, listed, "the service lists what rukt list does");
 }
+
+#[test]
+fn a_killed_service_leaves_pods_alone() {
+    let pods = PodStore::with_stage1("nspawn", Vec::new());
+    let mut svc = Service::start(pods.store(), None);
+    let mut pod = pods.spawn_pod(
+        &["--net=none"],
+        &[
+            "--name",
+            "sleeper",
+            "--exec",
+            "/bin/sh",
+            "--",
+            "-c",
+            "echo up; sleep 2; exit 7",
+        ],
+    );
+    let uuid = pod.uuid.clone();
+    pod.wait_line("up");
+    let running = call(&svc.unix(), "InspectPod", json!({"id": uuid}));
+    assert_eq!(running["pod"]["state"], "POD_STATE_RUNNING", "{running}");
+    assert!(running["pod"]["pid"].as_i64().unwrap() > 0, "{running}");
+    assert!(
+        running["pod"]["cgroup"]
+            .as_str()
+            .is_some_and(|c| c.starts_with('/')),
+        "{running}"
+    );
+    // A follower mid-stream when the service is killed.
+    let mut follower = client_cmd(None, &["--target", &svc.unix(), "--stubs"])
+        .arg(stubs())
+        .args([
+            "stream",
+            "GetLogs",
+            &json!({"pod_id": uuid, "follow": true}).to_string(),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    svc.kill();
+    assert!(!follower.wait().unwrap().success(), "its stream broke");
+    assert_eq!(pod.wait_code(), 7, "the pod ran on and exited by itself");
+    let svc = Service::start(pods.store(), None);
+    let exited = call(&svc.unix(), "InspectPod", json!({"id": uuid}));
+    assert_eq!(exited["pod"]["state"], "POD_STATE_EXITED", "{exited}");
+    assert_eq!(exited["pod"]["exit_code"], 7, "{exited}");
+}
