@@ -36,6 +36,23 @@ pub fn query(r: &pb::GetLogsRequest) -> Result<LogQuery, Status> {
     })
 }
 
+/// A pod without a `logs/` directory is answered here, without asking its
+/// stage1 binary whether it keeps logs (the pods library would probe it).
+pub fn check_kept(pod: &Pod) -> Result<(), Status> {
+    if pod.path.join(rukt_contract::LOGS_DIR).is_dir() {
+        return Ok(());
+    }
+    let flavor = rukt_pods::inspect::read_nofollow(&pod.path.join(rukt_contract::POD_MANIFEST))
+        .ok()
+        .and_then(|d| rukt_contract::PodManifest::from_json(&d).ok())
+        .map(|m| m.stage1.flavor)
+        .unwrap_or_default();
+    Err(Status::failed_precondition(format!(
+        "pod {} has no logs: it has not run yet, or its stage1 ({flavor}) keeps none",
+        pod.uuid
+    )))
+}
+
 fn line(l: &LogLine) -> pb::LogLine {
     pb::LogLine {
         app: l.app.clone(),

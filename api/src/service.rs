@@ -153,7 +153,12 @@ impl PublicApi for Api {
         let r = r.into_inner();
         let query = crate::logs::query(&r)?;
         let pods = self.pods.clone();
-        let pod = blocking(move || pods.find(&r.pod_id)).await?;
+        let pod = blocking(move || {
+            let pod = pods.find(&r.pod_id)?;
+            crate::logs::check_kept(&pod)?;
+            Ok(pod)
+        })
+        .await?;
         let (tx, rx) = mpsc::channel(16);
         let pods = self.pods.clone();
         tokio::task::spawn_blocking(move || crate::logs::send(pods.pods(), &pod, &query, &tx));

@@ -473,6 +473,21 @@ fn every_rpc_over_unix_and_tcp() {
             "{services:?}"
         );
     }
+    // fly keeps no logs: said without asking its binary.
+    let out = pods.run(&["run", "--stage1=fly", &pods.image, "--exec", "/bin/true"]);
+    assert!(out.success(), "{out}");
+    let fly = call(
+        &svc.unix(),
+        "ListPods",
+        json!({"filters": [{"stage1s": ["fly"]}]}),
+    );
+    let fly_id = fly["pods"][0]["id"].as_str().unwrap().to_string();
+    let (ok, r) = client(
+        None,
+        &svc.unix(),
+        &["stream", "GetLogs", &json!({"pod_id": fly_id}).to_string()],
+    );
+    assert!(!ok && r[0]["error"] == "FAILED_PRECONDITION", "{r:?}");
 }
 
 /// Standard base64 (the JSON mapping of `bytes`).
