@@ -842,3 +842,53 @@ fn a_killed_service_leaves_pods_alone() {
     assert_eq!(exited["pod"]["state"], "POD_STATE_EXITED", "{exited}");
     assert_eq!(exited["pod"]["exit_code"], 7, "{exited}");
 }
+
+#[test]
+fn socket_activated_and_never_both() {
+    let store = tempfile::Builder::new()
+        .prefix("rukt-api-store-")
+        .tempdir()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let activate = |sock: &Path, extra: &[&str]| {
+        let mut c = Command::new("systemd-socket-activate");
+        c.arg("-l")
+            .arg(sock)
+            .arg(binary())
+            .arg("--dir")
+            .arg(store.path())
+            .arg("api-service")
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let child = c
+            .spawn()
+            .expect("systemd-socket-activate (package systemd)");
+        let start = Instant::now();
+        while !sock.exists() {
+            assert!(start.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    };
+    // The passed socket is served, through the front-end's exec.
+    let sock = dir.path().join("passed.sock");
+    let mut child = activate(&sock, &[]);
+    let info = call(&format!("unix:{}", sock.display()), "GetInfo", json!({}));
+    assert_eq!(info["info"]["api_version"], "v1", "{info}");
+    let _ = child.kill();
+    let _ = child.wait();
+    // Passed sockets and --listen at once: an error, as in rkt.
+    let sock = dir.path().join("both.sock");
+    let other = dir.path().join("other.sock");
+    let child = activate(&sock, &["--listen", &format!("unix:{}", other.display())]);
+    let _ = std::os::unix::net::UnixStream::connect(&sock);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exclusive"),
+        "{out:?}"
+    );
+    assert!(!other.exists());
+}
