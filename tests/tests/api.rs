@@ -4,7 +4,7 @@
 //! TCP. Real nspawn pods (`--net=none`) give pods, exit codes and logs; the event journal is
 //! written by the test in the fixed on-disk format (docs/api.md) until the journal writers are
 //! merged. Also: run as an unprivileged member of group `rukt` (a non-member is refused, the
-//! store is unchanged), many followers at once across a rotation, a killed service resumed by
+//! store is unchanged), 20 followers across rotations while 50 pods run and gc loops, a killed service resumed by
 //! sequence number, and bad input answered with the right codes.
 
 use std::io::{BufRead, BufReader, Write};
@@ -583,16 +583,14 @@ fn logs_and_events_followed_while_a_pod_runs() {
 
 #[test]
 fn many_followers_across_a_rotation_then_a_killed_service_resumes() {
-    let store = tempfile::Builder::new()
-        .prefix("rukt-api-store-")
-        .tempdir()
-        .unwrap();
-    let mut svc = Service::start(store.path(), None);
+    let pods = PodStore::with_stage1("nspawn", Vec::new());
+    let store = pods.store();
+    let mut svc = Service::start(store, None);
     let target = svc.unix();
     const CLIENTS: usize = 20;
     const EVENTS: u64 = 150;
     // The first event is there before they connect: each prints it once it is following.
-    append_events(store.path(), 1..=1, 4096);
+    append_events(store, 1..=1, 4096);
     let mut followers: Vec<(Child, Vec<Value>)> = (0..CLIENTS)
         .map(|_| {
             let child = client_cmd(None, &["--target", &target, "--stubs"])
@@ -619,12 +617,40 @@ fn many_followers_across_a_rotation_then_a_killed_service_resumes() {
     for ((_, msgs), r) in followers.iter_mut().zip(&mut readers) {
         msgs.push(serde_json::from_str(&r.next().unwrap().unwrap()).unwrap());
     }
-    // Written while they follow, rotating every ~4 KiB (so several times).
-    for chunk in 0..15 {
-        let first = chunk * 10 + 2;
-        append_events(store.path(), first..=(first + 9).min(EVENTS), 4096);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // Written while they follow, rotating every ~4 KiB (so several times), while 50 pods
+    // start and exit and gc runs in the same store.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let gc = s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                assert!(pods.run(&["gc", "--grace-period=0s"]).success());
+            }
+        });
+        let starters: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..25 {
+                        let out = pods.run(&pods.pod_args(
+                            "run",
+                            &["--net=none"],
+                            &["--exec", "/bin/true"],
+                        ));
+                        assert!(out.success(), "{out}");
+                    }
+                })
+            })
+            .collect();
+        for chunk in 0..15 {
+            let first = chunk * 10 + 2;
+            append_events(store, first..=(first + 9).min(EVENTS), 4096);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for st in starters {
+            st.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        gc.join().unwrap();
+    });
     for ((mut child, mut msgs), r) in followers.into_iter().zip(readers) {
         msgs.extend(r.map(|l| serde_json::from_str::<Value>(&l.unwrap()).unwrap()));
         child.wait().unwrap();
@@ -647,7 +673,7 @@ fn many_followers_across_a_rotation_then_a_killed_service_resumes() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1000));
-    append_events(store.path(), EVENTS + 1..=EVENTS + 2, 4096);
+    append_events(store, EVENTS + 1..=EVENTS + 2, 4096);
     let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     while seen.len() < 2 {
@@ -656,10 +682,10 @@ fn many_followers_across_a_rotation_then_a_killed_service_resumes() {
     }
     svc.kill();
     let _ = follower.wait();
-    append_events(store.path(), EVENTS + 3..=EVENTS + 4, 4096);
+    append_events(store, EVENTS + 3..=EVENTS + 4, 4096);
     let last = *seen.last().unwrap();
     assert_eq!(last, EVENTS + 2);
-    let svc2 = Service::start(store.path(), None);
+    let svc2 = Service::start(store, None);
     let resumed = stream(
         &svc2.unix(),
         "ListenEvents",
