@@ -4,9 +4,9 @@
 //! TCP. Real nspawn pods (`--net=none`) give pods, exit codes and logs; the event journal is
 //! written by the test in the fixed on-disk format (docs/api.md) until the journal writers are
 //! merged. Also: run as an unprivileged member of group `rukt` (a non-member is refused, the
-//! store is unchanged), 20 followers across rotations while 50 pods run and gc loops, a killed service resumed by
-//! sequence number, and bad input answered with the right codes.
-
+//! store is unchanged), 20 followers across rotations while 50 pods run and gc loops, a killed
+//! service resumed by sequence number, socket activation, and bad input answered with the
+//! right codes.
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
