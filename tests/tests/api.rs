@@ -7,6 +7,7 @@
 //! store is unchanged), 20 followers across rotations while 50 pods run and gc loops, a killed
 //! service resumed by sequence number, socket activation, and bad input answered with the
 //! right codes.
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
