@@ -29,6 +29,8 @@ case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(gnupg openssl) ;; esac
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(zsh fish man-db) ;; esac
 # The Debian package's test: lintian checks it (dpkg-deb builds it).
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(lintian) ;; esac
+# The API service's Python client venv (scripts/setup-venv.sh).
+case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(python3-venv) ;; esac
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -40,5 +42,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || { echo "setup: cargo is missing; rukt builds with the pinned toolchain in rust-toolchain.toml" >&2; exit 1; }
+# The API service's tests and benchmark: a venv with grpcio from PyPI (issue 12).
+case " ${groups[*]} " in *" test "* | *" bench "*) "$(dirname "$0")/setup-venv.sh" ;; esac
 # The kvm stage1's qemu and guest kernel, unpacked into a private prefix.
 case " ${groups[*]} " in *" test "* | *" bench "*) "$(dirname "$0")/setup-kvm.sh" ;; esac

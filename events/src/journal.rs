@@ -94,6 +94,12 @@ impl Journal {
         Ok(Journal { dir, max_size })
     }
 
+    /// The same journal with a size cap of `bytes` (tests that rotate often).
+    pub fn with_max_size(mut self, bytes: u64) -> Journal {
+        self.max_size = bytes;
+        self
+    }
+
     /// The journal's directory.
     pub fn dir(&self) -> &Path {
         &self.dir

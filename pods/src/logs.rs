@@ -117,11 +117,24 @@ pub fn logs(
     query: &LogQuery,
     sink: &mut dyn FnMut(&LogLine) -> std::io::Result<()>,
 ) -> Result<(), LogsError> {
+    logs_with(pods, pod, query, &mut Pod::state, sink)
+}
+
+/// [`logs`] with the caller's way of learning a pod's state (the API
+/// service's never probes a lock; it also says "exited" once its client
+/// has gone, which ends a follow).
+pub fn logs_with(
+    pods: &Pods,
+    pod: &Pod,
+    query: &LogQuery,
+    state: &mut dyn FnMut(&Pod) -> State,
+    sink: &mut dyn FnMut(&LogLine) -> std::io::Result<()>,
+) -> Result<(), LogsError> {
     let manifest = pod.manifest()?;
     let apps = selected_apps(pod, &manifest, query)?;
     let dir = pod.path.join(LOGS_DIR);
     if !dir.is_dir() {
-        return Err(no_logs(pod, &manifest));
+        return Err(no_logs(pod, &manifest, state(pod)));
     }
     let mut readers: Vec<AppReader> = apps.iter().map(|a| AppReader::new(&dir, a)).collect();
     let mut lines = Vec::new();
@@ -144,7 +157,7 @@ pub fn logs(
     loop {
         let running = pods
             .refind(pod.uuid)
-            .is_some_and(|p| p.state() == State::Running);
+            .is_some_and(|p| state(&p) == State::Running);
         let mut new = Vec::new();
         for r in &mut readers {
             r.read_more(&mut new)?;
@@ -192,7 +205,7 @@ fn selected_apps(pod: &Pod, m: &PodManifest, q: &LogQuery) -> Result<Vec<String>
     }
 }
 
-fn no_logs(pod: &Pod, m: &PodManifest) -> LogsError {
+fn no_logs(pod: &Pod, m: &PodManifest, state: State) -> LogsError {
     let keeps =
         Stage1::for_pod(pod, m).map_or(m.stage1.flavor != "fly", |s| s.enforces(Feature::AppLogs));
     if !keeps {
@@ -210,7 +223,7 @@ fn no_logs(pod: &Pod, m: &PodManifest) -> LogsError {
     }
     LogsError::NotYet {
         uuid: pod.uuid,
-        state: pod.state().name(),
+        state: state.name(),
     }
 }
 

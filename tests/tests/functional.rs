@@ -6,6 +6,8 @@
 //! binary; the pod tests also need `rukt-stage1-fly` next to it).
 
 mod about;
+// The read-only API service (issue 12).
+mod api;
 mod cli;
 mod concurrency;
 // The event journal and `rukt events` (issue 12).

@@ -45,7 +45,13 @@ fn shipped_units_pass_systemd_analyze_verify() {
     let dist = repo().join("dist/systemd");
     let dir = tempfile::tempdir().unwrap();
     let mut units = Vec::new();
-    for name in ["rukt-gc.service", "rukt-gc.timer", "rukt@.service"] {
+    for name in [
+        "rukt-gc.service",
+        "rukt-gc.timer",
+        "rukt@.service",
+        "rukt-api.socket",
+        "rukt-api.service",
+    ] {
         let text = std::fs::read_to_string(dist.join(name)).unwrap();
         // A template is verified as an instance.
         let as_name = name.replace("@.", "@docker.io-library-busybox.");

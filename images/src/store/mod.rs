@@ -79,6 +79,14 @@ pub struct Store {
 }
 
 impl Store {
+    /// The store at `root` as it is, creating nothing (for read-only
+    /// readers such as the API service).
+    pub fn at(root: &Path) -> Store {
+        Store {
+            root: root.to_path_buf(),
+        }
+    }
+
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         for sub in [

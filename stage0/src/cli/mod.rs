@@ -295,6 +295,14 @@ pub enum Command {
     Config(about::ConfigArgs),
     /// Print a completion script for a shell (`source <(rukt completion bash)`).
     Completion(about::CompletionArgs),
+    /// Serve the read-only gRPC API (execs rukt-api-service with these
+    /// arguments; `rukt api-service --help` shows its own).
+    #[command(disable_help_flag = true)]
+    ApiService {
+        /// The service's arguments (`--listen unix:PATH`, `--listen tcp:IP:PORT`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 /// `rukt generate ...`.

@@ -2,6 +2,7 @@
 //! prints what they return.
 
 mod about;
+mod api_service;
 mod app;
 mod enter;
 mod events;
@@ -155,5 +156,6 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
             words,
         } => enter::run(&g, app, uuid_file.as_deref(), &words),
         Command::Tpm(cmd) => tpm::run(&g, cmd),
+        Command::ApiService { args } => api_service::run(&g, &args),
     }
 }
