@@ -25,6 +25,8 @@ case " ${groups[*]} " in *" bench "*) pkgs+=(iperf3 netavark aardvark-dns) ;; es
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(swtpm swtpm-tools tpm2-tools) ;; esac
 # Image trust (docs/trust.md): gpg keys and signatures, openssl P-256 sigstore keys.
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(gnupg openssl) ;; esac
+# Registry auth tests (docs/registries.md): htpasswd makes the bcrypt entries docker-registry reads.
+case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(apache2-utils) ;; esac
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,6 +5,7 @@
 //! Run with `cargo build --workspace && cargo test -p rukt-tests` (or point `RUKT_BIN` at a
 //! binary; the pod tests also need `rukt-stage1-fly` next to it).
 
+mod auth;
 mod cli;
 mod concurrency;
 mod faults;

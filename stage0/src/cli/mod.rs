@@ -3,6 +3,7 @@
 //! behaviour: each value is parsed once, into the libraries' types.
 
 pub mod flags;
+pub mod login;
 pub mod logs;
 pub mod netflags;
 pub mod tpm;
@@ -282,6 +283,10 @@ pub enum Command {
     /// The TPM event log: show, verify, quote, check.
     #[command(subcommand)]
     Tpm(tpm::TpmCommand),
+    /// Log in to a registry: check the credentials, then save them in auth.json.
+    Login(login::LoginArgs),
+    /// Log out of a registry: remove its credentials from auth.json.
+    Logout(login::LogoutArgs),
 }
 
 /// `rukt generate ...`.
