@@ -55,9 +55,9 @@ impl Certs {
             let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
             let mut args = vec!["req", "-x509", "-nodes", "-days", "2", "-subj", cn];
             args.extend(EC);
-            args.extend(["-keyout", &key, "-out", &crt]);
+            args.extend(["-keyout", key.as_str(), "-out", crt.as_str()]);
             for e in ext {
-                args.extend(["-addext", e]);
+                args.extend(["-addext", *e]);
             }
             openssl(d, &args);
         };
@@ -76,7 +76,7 @@ impl Certs {
             let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
             let mut args = vec!["req", "-nodes", "-subj", cn];
             args.extend(EC);
-            args.extend(["-keyout", &key, "-out", &csr]);
+            args.extend(["-keyout", key.as_str(), "-out", csr.as_str()]);
             openssl(d, &args);
             openssl(
                 d,

@@ -139,6 +139,7 @@ fn auth_entry(host: &str, user: &str, password: &str) -> serde_json::Value {
 /// `rukt fetch REF` must fail cleanly, say each of `says`, never print `PASSWORD`, and leave
 /// the store (and `image list`) as it was.
 fn refused(user: &User, rukt: &Rukt, flags: &[&str], reference: &str, says: &[&str]) -> Output {
+    assert!(rukt.list().is_empty(), "the store has an image already");
     let before = rukt.snapshot();
     let mut args = vec!["fetch"];
     args.extend_from_slice(flags);
@@ -312,7 +313,7 @@ fn htpasswd_registry_over_tls() {
                 .join(&host)
                 .to_str()
                 .unwrap(),
-            &reference,
+            reference.as_str(),
         ],
     );
     fetched(&user, &rukt, &reference, &seed);

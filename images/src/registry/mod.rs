@@ -364,7 +364,7 @@ impl Client {
         };
         let mut last: Option<RegistryError> = None;
         for &scheme in schemes {
-            if scheme == Scheme::HttpsUnverified && !last.as_ref().is_some_and(|e| e.is_tls()) {
+            if scheme == Scheme::HttpsUnverified && last.as_ref().is_some_and(|e| !e.is_tls()) {
                 continue;
             }
             let url = api_url(scheme, ep, path);
