@@ -145,6 +145,7 @@ fn refused(user: &User, rukt: &Rukt, flags: &[&str], reference: &str, says: &[&s
     args.extend_from_slice(flags);
     args.push(reference);
     let out = user.run(rukt, &args);
+    rukt_tests::note(&out.stderr);
     assert_clean_failure(&out);
     for s in says {
         assert!(
