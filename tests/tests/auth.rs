@@ -170,6 +170,18 @@ fn fetched(user: &User, rukt: &Rukt, reference: &str, seed: &Seed) -> Output {
     out
 }
 
+/// `rukt login --username alice --password-stdin HOST` with `password` on stdin.
+fn login(user: &User, rukt: &Rukt, host: &str, password: &str) -> Output {
+    let pw = user.home.path().join("pw");
+    fs::write(&pw, format!("{password}\n")).unwrap();
+    let mut cmd = user.command(
+        rukt,
+        &["login", "--username", "alice", "--password-stdin", host],
+    );
+    cmd.stdin(Stdio::from(fs::File::open(&pw).unwrap()));
+    run_command(cmd)
+}
+
 /// htpasswd over TLS: the CA from certs.d, every way credentials are found or missing, the
 /// auth file order, credential helpers, login/logout and `insecure` in registries.conf.
 #[test]
@@ -272,16 +284,7 @@ fn htpasswd_registry_over_tls() {
     let rukt = Rukt::new();
     certs.install_ca(&rukt.config_dir().join("certs.d"), &host);
     let auth_json = rukt.config_dir().join("auth.json");
-    let login = |password: &str| {
-        let pw = user.home.path().join("pw");
-        fs::write(&pw, format!("{password}\n")).unwrap();
-        let mut cmd = user.command(
-            &rukt,
-            &["login", "--username", "alice", "--password-stdin", &host],
-        );
-        cmd.stdin(Stdio::from(fs::File::open(&pw).unwrap()));
-        run_command(cmd)
-    };
+    let login = |password: &str| login(&user, &rukt, &host, password);
     let out = login("wrong");
     assert_clean_failure(&out);
     assert!(
@@ -433,7 +436,19 @@ fn token_registry_over_tls() {
     );
     assert!(tokens.requests().iter().any(|r| r["user"] == "hank"));
 
-    write_json(&auth_json, auth_entry(&host, "alice", PASSWORD));
+    // login through the token server (a token without scope for /v2/): refused, then saved.
+    fs::remove_file(&auth_json).unwrap();
+    let out = login(&user, &rukt, &host, "wrong");
+    assert_clean_failure(&out);
+    assert!(
+        out.stderr.contains("were refused") && !auth_json.exists(),
+        "{out}"
+    );
+    let out = login(&user, &rukt, &host, PASSWORD);
+    assert!(
+        out.success(),
+        "login through the token server failed:\n{out}"
+    );
     fetched(&user, &rukt, &reference, &seed);
     rukt.ok(&["image", "verify"]);
 
