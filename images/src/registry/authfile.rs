@@ -77,7 +77,7 @@ struct Entry {
 }
 
 /// What one file says about a host.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum FileAnswer {
     /// A user name and password.
     Password(String, String),
@@ -92,6 +92,17 @@ pub enum FileAnswer {
         /// Whether this is `credsStore`.
         store: bool,
     },
+}
+
+impl std::fmt::Debug for FileAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secrets.
+        match self {
+            FileAnswer::Password(u, _) => write!(f, "Password({u}, <redacted>)"),
+            FileAnswer::IdentityToken(u, _) => write!(f, "IdentityToken({u}, <redacted>)"),
+            FileAnswer::Helper { name, store } => write!(f, "Helper({name}, store: {store})"),
+        }
+    }
 }
 
 /// One auth file, parsed.

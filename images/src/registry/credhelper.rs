@@ -44,12 +44,22 @@ struct Answer {
 }
 
 /// What a helper knows about a server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum HelperAnswer {
     /// A user name and password.
     Password(String, String),
     /// An identity token.
     IdentityToken(String),
+}
+
+impl std::fmt::Debug for HelperAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secrets.
+        match self {
+            HelperAnswer::Password(u, _) => write!(f, "Password({u}, <redacted>)"),
+            HelperAnswer::IdentityToken(_) => write!(f, "IdentityToken(<redacted>)"),
+        }
+    }
 }
 
 /// The server URL helpers are asked about: docker's name for Docker Hub,
