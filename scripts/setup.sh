@@ -31,6 +31,8 @@ case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(zsh fish man-db) ;; es
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(lintian) ;; esac
 # The API service's Python client venv (scripts/setup-venv.sh).
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(python3-venv) ;; esac
+# Registry auth tests (docs/registries.md): htpasswd makes the bcrypt entries docker-registry reads.
+case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(apache2-utils) ;; esac
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,6 +14,7 @@ pub mod pods;
 pub mod push;
 pub mod registry;
 pub mod rukt;
+pub mod secure;
 pub mod signing;
 pub mod swtpm;
 pub mod tools;

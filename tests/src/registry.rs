@@ -1,6 +1,7 @@
 //! A throw-away Docker distribution registry (`docker-registry serve`) on a free loopback port,
 //! with its filesystem storage exposed (to tamper with blobs) and its access log parsed (to
-//! count blob downloads). Killed when dropped.
+//! count blob downloads). Killed when dropped. [`Registry::start_with`] adds TLS, auth or
+//! another storage directory (see `secure.rs`).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -30,9 +31,26 @@ pub struct Request {
 
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// What a registry adds to the plain one's configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Extra {
+    /// YAML lines under `http:`, indented by two spaces (e.g. `  tls:` ...).
+    pub http: String,
+    /// Top-level YAML (e.g. `auth:` ...).
+    pub top: String,
+    /// Serve this storage directory (another registry's `data_dir`) instead of a new one.
+    pub storage: Option<PathBuf>,
+}
+
 impl Registry {
     /// Starts a registry and waits until `GET /v2/` answers 200.
     pub fn start() -> Registry {
+        Self::start_with(&Extra::default())
+    }
+
+    /// Starts a registry with `extra` configuration. A plain one is ready when `GET /v2/`
+    /// answers 200; one with TLS or auth when it logs that it listens.
+    pub fn start_with(extra: &Extra) -> Registry {
         let program = tools::require(
             "docker-registry",
             "install the Debian package docker-registry",
@@ -40,7 +58,7 @@ impl Registry {
         let mut last_log = String::new();
         // Another test may grab the port between our probe and the registry's bind: retry.
         for _ in 0..5 {
-            match Self::try_start(&program) {
+            match Self::try_start(&program, extra) {
                 Ok(registry) => return registry,
                 Err(log) => last_log = log,
             }
@@ -48,7 +66,7 @@ impl Registry {
         panic!("docker-registry did not start; last log:\n{last_log}");
     }
 
-    fn try_start(program: &Path) -> Result<Registry, String> {
+    fn try_start(program: &Path, extra: &Extra) -> Result<Registry, String> {
         let port = {
             let probe = TcpListener::bind("127.0.0.1:0").expect("binding a probe port");
             probe.local_addr().expect("probe address").port()
@@ -64,8 +82,14 @@ impl Registry {
                 "version: 0.1\n\
                  log:\n  level: info\n  accesslog:\n    disabled: false\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: 127.0.0.1:{port}\n  secret: rukt-tests\n",
-                dir.path().join("data").display()
+                 http:\n  addr: 127.0.0.1:{port}\n  secret: rukt-tests\n{}{}",
+                extra
+                    .storage
+                    .clone()
+                    .unwrap_or_else(|| dir.path().join("data"))
+                    .display(),
+                extra.http,
+                extra.top,
             ),
         )
         .expect("writing registry config");
@@ -91,7 +115,8 @@ impl Registry {
             }
             // Our own process must say it is listening: a registry of another test that
             // happened to bind the same port would answer the probe too.
-            if registry.log().contains(&listening) && registry.probe() {
+            let plain = extra.http.is_empty() && extra.top.is_empty();
+            if registry.log().contains(&listening) && (!plain || registry.probe()) {
                 return Ok(registry);
             }
             if Instant::now() > deadline {

@@ -77,6 +77,17 @@ fn config_shows_what_the_flags_chose() {
     );
     assert_eq!(c["registries_conf"]["exists"], false);
     assert_eq!(c["networks"]["net_d"], format!("{dir}/net.d"));
+    let auth: Vec<&str> = c["auth_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        auth.contains(&format!("{dir}/auth.json").as_str()),
+        "{auth:?}"
+    );
+    assert_eq!(c["certs_dirs"][0], format!("{dir}/certs.d"));
     assert_eq!(
         c["networks"]["plugin_dirs"],
         serde_json::json!(["/opt/a", "/opt/b"])

@@ -8,6 +8,7 @@
 mod about;
 // The read-only API service (issue 12).
 mod api;
+mod auth;
 mod cli;
 mod concurrency;
 // The event journal and `rukt events` (issue 12).

@@ -155,6 +155,7 @@ impl<'a> Fetcher<'a> {
             ClientOptions {
                 stall_timeout: opts.stall_timeout,
                 retries: opts.retries,
+                certs_dirs: crate::registry::tls::certs_dirs(&opts.config_dir),
             },
         );
         Ok(Fetcher {

@@ -1,213 +1,189 @@
-//! Registry credentials and auth challenges.
-//!
-//! Credentials come from the ecosystem's usual files, first match wins:
-//! `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`,
-//! `<config dir>/auth.json`, `~/.config/containers/auth.json`,
-//! `$DOCKER_CONFIG/config.json`, `~/.docker/config.json`.
+//! Registry credentials: looked up per host through the auth files in
+//! order (see [`super::authfile`]), asking credential helpers where a file
+//! names one, and remembered with where they came from, so that an error
+//! can say which source was used (never the secret).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use serde::Deserialize;
 use tracing::debug;
 
-/// A user name and password (or identity token).
+use super::authfile::{self, AuthFile, AuthFileError, FileAnswer};
+use super::credhelper::{self, HelperAnswer, HelperError};
+
+/// What proves who the user is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// A password (or a personal access token used as one).
+    Password(String),
+    /// An OAuth2 refresh token (docker's `identitytoken`).
+    IdentityToken(String),
+}
+
+/// A credential for one host and where it came from.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credential {
-    /// User name.
+    /// User name (may be empty with an identity token).
     pub username: String,
-    /// Password or token.
-    pub password: String,
+    /// Password or identity token.
+    pub secret: Secret,
+    /// Where it was found, for messages: a file, or a helper and its file.
+    pub source: String,
 }
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credential({}, <redacted>)", self.username)
-    }
-}
-
-impl Credential {
-    /// The `Authorization: Basic` value.
-    pub fn basic(&self) -> String {
-        let raw = format!("{}:{}", self.username, self.password);
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(raw)
+        write!(
+            f,
+            "Credential({}, <redacted>, from {})",
+            self.username, self.source
         )
     }
 }
 
-#[derive(Deserialize)]
-struct AuthFile {
-    #[serde(default)]
-    auths: HashMap<String, AuthEntry>,
+impl Credential {
+    /// A user name and password given directly (`rukt login`).
+    pub fn password(username: &str, password: &str, source: &str) -> Credential {
+        Credential {
+            username: username.to_string(),
+            secret: Secret::Password(password.to_string()),
+            source: source.to_string(),
+        }
+    }
+
+    /// The `Authorization: Basic` value; `None` for an identity token,
+    /// which only a token server takes.
+    pub fn basic(&self) -> Option<String> {
+        let Secret::Password(p) = &self.secret else {
+            return None;
+        };
+        let raw = format!("{}:{p}", self.username);
+        Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        ))
+    }
 }
 
-#[derive(Deserialize)]
-struct AuthEntry {
-    #[serde(default)]
-    auth: Option<String>,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
+/// Why credentials could not be looked up.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    /// An auth file is unreadable or malformed.
+    #[error(transparent)]
+    File(#[from] AuthFileError),
+    /// A credential helper failed.
+    #[error(transparent)]
+    Helper(#[from] HelperError),
+    /// An auth file found when loading was unreadable or malformed (the
+    /// message names it).
+    #[error("{0}")]
+    Unusable(String),
 }
 
-/// Credentials for registry hosts, loaded once.
-#[derive(Debug, Default, Clone)]
+/// The credential sources, read once; hosts are looked up on demand.
+#[derive(Debug, Default)]
 pub struct Credentials {
-    by_host: HashMap<String, Credential>,
+    /// Each file of the search path that exists, or why it is unusable.
+    files: Vec<Result<AuthFile, String>>,
+    searched: Vec<PathBuf>,
+    /// Credentials given directly, before any file.
+    given: HashMap<String, Credential>,
 }
 
 impl Credentials {
-    /// Loads the first file of the search list that exists.
+    /// Reads the search path's files (see [`authfile::search_path`]); a
+    /// malformed one is an error when a lookup reaches it.
     pub fn load(config_dir: &Path) -> Credentials {
-        for path in search_path(config_dir) {
-            if let Ok(data) = std::fs::read(&path) {
-                match serde_json::from_slice::<AuthFile>(&data) {
-                    Ok(file) => {
-                        debug!(file = %path.display(), "using registry credentials");
-                        return Credentials::from_file(file);
-                    }
-                    Err(e) => {
-                        debug!(file = %path.display(), error = %e, "ignoring unreadable auth file")
-                    }
+        Credentials::from_paths(authfile::search_path(config_dir))
+    }
+
+    /// Reads these files, in this lookup order.
+    pub fn from_paths(paths: Vec<PathBuf>) -> Credentials {
+        let files = paths
+            .iter()
+            .filter_map(|p| {
+                AuthFile::read(p)
+                    .map_err(|e| super::error::error_chain(&e))
+                    .transpose()
+            })
+            .collect();
+        Credentials {
+            files,
+            searched: paths,
+            given: HashMap::new(),
+        }
+    }
+
+    /// Uses `cred` for `host` before any file (to check a login).
+    pub fn with(mut self, host: &str, cred: Credential) -> Credentials {
+        self.given.insert(authfile::normalise_key(host), cred);
+        self
+    }
+
+    /// The files looked in, for messages.
+    pub fn searched(&self) -> String {
+        self.searched
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The credential for `host`: the first source with an answer.
+    pub fn get(&self, host: &str) -> Result<Option<Credential>, CredentialError> {
+        let key = authfile::normalise_key(host);
+        if let Some(c) = self.given.get(&key) {
+            return Ok(Some(c.clone()));
+        }
+        for file in &self.files {
+            let file = file
+                .as_ref()
+                .map_err(|e| CredentialError::Unusable(e.clone()))?;
+            if let Some(c) = from_file(file, &key)? {
+                debug!(host, source = %c.source, "using registry credentials");
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// What `file` gives for `host`, asking its helper if it names one (a
+/// `credsStore` that does not know the host falls back to `auths`).
+fn from_file(file: &AuthFile, host: &str) -> Result<Option<Credential>, CredentialError> {
+    let path = file.path.display().to_string();
+    let answer = match file.lookup(host)? {
+        Some(FileAnswer::Helper { name, store }) => {
+            let source = format!("credential helper docker-credential-{name} (named in {path})");
+            match credhelper::get(&name, &path, host)? {
+                Some(HelperAnswer::Password(u, p)) => Some((u, Secret::Password(p), source)),
+                Some(HelperAnswer::IdentityToken(t)) => {
+                    Some((String::new(), Secret::IdentityToken(t), source))
                 }
+                None if store => entry(file.entry(host)?, &path),
+                None => None,
             }
         }
-        Credentials::default()
-    }
-
-    /// Parses an auth file's contents (for tests and explicit files).
-    pub fn from_json(data: &[u8]) -> Result<Credentials, serde_json::Error> {
-        serde_json::from_slice(data).map(Credentials::from_file)
-    }
-
-    fn from_file(file: AuthFile) -> Credentials {
-        let mut by_host = HashMap::new();
-        for (key, entry) in file.auths {
-            let cred = match (entry.auth, entry.username, entry.password) {
-                (Some(a), _, _) => base64::engine::general_purpose::STANDARD
-                    .decode(a.trim())
-                    .ok()
-                    .and_then(|raw| String::from_utf8(raw).ok())
-                    .and_then(|s| {
-                        s.split_once(':')
-                            .map(|(u, p)| (u.to_string(), p.to_string()))
-                    }),
-                (None, Some(u), Some(p)) => Some((u, p)),
-                _ => None,
-            };
-            if let Some((username, password)) = cred {
-                by_host.insert(normalise_key(&key), Credential { username, password });
-            }
-        }
-        Credentials { by_host }
-    }
-
-    /// The credential for a registry host, if any.
-    pub fn get(&self, host: &str) -> Option<&Credential> {
-        self.by_host.get(host).or_else(|| {
-            (host == crate::reference::DOCKER_HUB_HOST)
-                .then(|| self.by_host.get("docker.io"))
-                .flatten()
-        })
-    }
-}
-
-/// `https://index.docker.io/v1/` → `docker.io`; `https://h:5000/x` → `h:5000`.
-fn normalise_key(key: &str) -> String {
-    let k = key
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
-    let host = k.split('/').next().unwrap_or(k);
-    match host {
-        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
-        h => h.to_string(),
-    }
-}
-
-fn search_path(config_dir: &Path) -> Vec<PathBuf> {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
+        other => entry(other, &path),
     };
-    let home = env("HOME");
-    let mut out = Vec::new();
-    out.extend(env("REGISTRY_AUTH_FILE"));
-    out.extend(env("XDG_RUNTIME_DIR").map(|d| d.join("containers/auth.json")));
-    out.push(config_dir.join("auth.json"));
-    out.extend(
-        home.as_ref()
-            .map(|h| h.join(".config/containers/auth.json")),
-    );
-    out.extend(env("DOCKER_CONFIG").map(|d| d.join("config.json")));
-    out.extend(home.map(|h| h.join(".docker/config.json")));
-    out
+    Ok(answer.map(|(username, secret, source)| Credential {
+        username,
+        secret,
+        source,
+    }))
 }
 
-/// A parsed `WWW-Authenticate` header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Challenge {
-    /// `Basic realm=...`.
-    Basic,
-    /// `Bearer realm=...,service=...,scope=...`.
-    Bearer {
-        /// Token endpoint.
-        realm: String,
-        /// The `service` parameter to pass on.
-        service: Option<String>,
-        /// The `scope` the registry asked for.
-        scope: Option<String>,
-    },
-}
-
-impl Challenge {
-    /// Parses the header value; `None` for schemes rukt does not speak.
-    pub fn parse(header: &str) -> Option<Challenge> {
-        let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
-        let params = parse_params(rest);
-        match scheme.to_ascii_lowercase().as_str() {
-            "basic" => Some(Challenge::Basic),
-            "bearer" => Some(Challenge::Bearer {
-                realm: params.get("realm")?.clone(),
-                service: params.get("service").cloned(),
-                scope: params.get("scope").cloned(),
-            }),
-            _ => None,
-        }
+fn entry(answer: Option<FileAnswer>, path: &str) -> Option<(String, Secret, String)> {
+    match answer? {
+        FileAnswer::Password(u, p) => Some((u, Secret::Password(p), path.to_string())),
+        FileAnswer::IdentityToken(u, t) => Some((
+            u,
+            Secret::IdentityToken(t),
+            format!("the identity token in {path}"),
+        )),
+        FileAnswer::Helper { .. } => None,
     }
-}
-
-fn parse_params(s: &str) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    let mut rest = s.trim();
-    while !rest.is_empty() {
-        let Some((key, after)) = rest.split_once('=') else {
-            break;
-        };
-        let key = key
-            .trim()
-            .trim_start_matches(',')
-            .trim()
-            .to_ascii_lowercase();
-        let (value, next) = if let Some(q) = after.strip_prefix('"') {
-            match q.find('"') {
-                Some(end) => (&q[..end], &q[end + 1..]),
-                None => (q, ""),
-            }
-        } else {
-            match after.find(',') {
-                Some(end) => (&after[..end], &after[end..]),
-                None => (after, ""),
-            }
-        };
-        out.insert(key, value.to_string());
-        rest = next.trim_start_matches(',').trim();
-    }
-    out
 }
 
 #[cfg(test)]
@@ -215,34 +191,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_bearer_challenge() {
-        let c = Challenge::parse(
-            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#,
+    fn each_host_is_looked_up_through_the_files_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first.json");
+        let second = dir.path().join("second.json");
+        std::fs::write(&first, r#"{"auths":{"a:1":{"auth":"dTE6cDE="}}}"#).unwrap();
+        std::fs::write(
+            &second,
+            r#"{"auths":{"a:1":{"auth":"dTI6cDI="},"b:1":{"auth":"dTI6cDI="}}}"#,
         )
         .unwrap();
+        let creds = Credentials::from_paths(vec![
+            dir.path().join("missing.json"),
+            first.clone(),
+            second.clone(),
+        ]);
+        let a = creds.get("a:1").unwrap().unwrap();
         assert_eq!(
-            c,
-            Challenge::Bearer {
-                realm: "https://auth.example/token".into(),
-                service: Some("registry.example".into()),
-                scope: Some("repository:a/b:pull".into()),
-            }
+            (a.username.as_str(), a.source.clone()),
+            ("u1", first.display().to_string())
         );
+        let b = creds.get("b:1").unwrap().unwrap();
         assert_eq!(
-            Challenge::parse(r#"Basic realm="x""#),
-            Some(Challenge::Basic)
+            (b.username.as_str(), b.source.clone()),
+            ("u2", second.display().to_string())
         );
-        assert_eq!(Challenge::parse("Negotiate"), None);
+        assert_eq!(b.basic().unwrap(), "Basic dTI6cDI=");
+        assert!(creds.get("c:1").unwrap().is_none());
     }
 
     #[test]
-    fn reads_auth_json() {
-        let creds = Credentials::from_json(
-            br#"{"auths":{"https://index.docker.io/v1/":{"auth":"dXNlcjpwYXNz"},"127.0.0.1:5000":{"username":"a","password":"b"}}}"#,
-        )
-        .unwrap();
-        assert_eq!(creds.get("registry-1.docker.io").unwrap().username, "user");
-        assert_eq!(creds.get("127.0.0.1:5000").unwrap().basic(), "Basic YTpi");
-        assert!(creds.get("elsewhere").is_none());
+    fn a_malformed_file_fails_the_lookup_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "{").unwrap();
+        let creds = Credentials::from_paths(vec![bad.clone()]);
+        let e = creds.get("a:1").unwrap_err().to_string();
+        assert!(e.contains(&bad.display().to_string()), "{e}");
+        assert!(
+            format!(
+                "{:?}",
+                creds
+                    .with("a:1", Credential::password("u", "secret", "x"))
+                    .get("a:1")
+                    .unwrap()
+            )
+            .contains("<redacted>")
+        );
     }
 }

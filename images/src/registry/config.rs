@@ -150,6 +150,30 @@ impl RegistriesConf {
     }
 }
 
+impl RegistriesConf {
+    /// The registry `host` itself (`docker.io` for Docker Hub) as an
+    /// endpoint without a repository (to check a login): plain HTTP and
+    /// unverified TLS as its own `[[registry]]` entry (or `insecure_all`)
+    /// allows.
+    pub fn host_endpoint(&self, host: &str, insecure_all: bool) -> Endpoint {
+        let insecure = self
+            .registry
+            .iter()
+            .any(|e| e.location == host && e.insecure);
+        let api_host = if host == crate::reference::DOCKER_HUB {
+            crate::reference::DOCKER_HUB_HOST
+        } else {
+            host
+        };
+        Endpoint {
+            host: api_host.to_string(),
+            repository: String::new(),
+            insecure: insecure_all || insecure,
+            mirror: false,
+        }
+    }
+}
+
 fn prefix_matches(full: &str, location: &str) -> bool {
     full == location
         || (full.starts_with(location) && full.as_bytes().get(location.len()) == Some(&b'/'))

@@ -1,103 +1,37 @@
 //! A client for the OCI distribution (registry v2) protocol: manifests and
 //! blobs by digest, anonymous, basic and bearer-token auth, TLS with the
-//! system's roots, plain HTTP only for endpoints the user allowed.
+//! system's roots plus `certs.d` per registry, plain HTTP (and unverified
+//! TLS) only for endpoints the user allowed.
 
 pub mod auth;
+pub mod authfile;
+pub mod challenge;
 pub mod config;
+pub mod credhelper;
+pub mod error;
 pub mod retry;
+pub mod tls;
+mod token;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tracing::debug;
+use tracing::{debug, warn};
 use ureq::tls::{RootCerts, TlsConfig};
 
-pub use auth::{Challenge, Credential, Credentials};
+pub use auth::{Credential, Credentials};
+pub use challenge::Challenge;
 pub use config::{Endpoint, RegistriesConf};
+pub use error::RegistryError;
 pub use retry::{DEFAULT_RETRIES, DEFAULT_STALL_TIMEOUT, ResumingBlob, RetryHook};
 
 /// Largest manifest or token answer read into memory.
 pub const MAX_MANIFEST_SIZE: u64 = 8 << 20;
-
-/// What went wrong talking to a registry.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistryError {
-    /// Connecting, TLS or reading failed.
-    #[error("cannot reach {url}")]
-    Transport {
-        /// The request.
-        url: String,
-        /// The cause.
-        #[source]
-        source: ureq::Error,
-    },
-    /// The registry does not have it.
-    #[error("{url}: not found")]
-    NotFound {
-        /// The request.
-        url: String,
-    },
-    /// Credentials are missing or refused.
-    #[error(
-        "{url}: authentication required or refused (status {status}); add credentials to auth.json"
-    )]
-    Unauthorized {
-        /// The request.
-        url: String,
-        /// 401 or 403.
-        status: u16,
-    },
-    /// Any other unexpected status.
-    #[error("{url}: unexpected status {status}")]
-    Status {
-        /// The request.
-        url: String,
-        /// The status.
-        status: u16,
-    },
-    /// The registry is overloaded (429, 502, 503, 504).
-    #[error("{url}: the registry is busy (status {status})")]
-    Busy {
-        /// The request.
-        url: String,
-        /// The status.
-        status: u16,
-        /// What `Retry-After` asked for.
-        retry_after: Option<Duration>,
-    },
-    /// No byte arrived for the stall timeout.
-    #[error("{url}: no data received for {}s (--stall-timeout)", after.as_secs_f64())]
-    Stalled {
-        /// The request.
-        url: String,
-        /// The stall timeout.
-        after: Duration,
-    },
-    /// The whole operation's deadline passed.
-    #[error("{url}: the deadline passed (--timeout)")]
-    Deadline {
-        /// The request under way.
-        url: String,
-    },
-    /// Every retry failed; the last failure (naming the request) is the
-    /// source.
-    #[error("gave up after {attempts} attempts")]
-    GaveUp {
-        /// How many were made.
-        attempts: u32,
-        /// The last failure.
-        #[source]
-        source: Box<RegistryError>,
-    },
-    /// The token endpoint answered nonsense.
-    #[error("{url}: invalid token response")]
-    Token {
-        /// The token endpoint.
-        url: String,
-    },
-}
+/// Largest error body read for its message.
+const MAX_ERROR_BODY: u64 = 64 << 10;
 
 /// A manifest as served: body, `Content-Type` and the
 /// `Docker-Content-Digest` the registry claims.
@@ -106,13 +40,15 @@ pub type Manifest = (Vec<u8>, Option<String>, Option<String>);
 /// A response body being streamed.
 pub type BodyReader = Box<dyn Read + Send>;
 
-/// How patient a client is.
-#[derive(Debug, Clone, Copy)]
+/// How patient a client is, and where per-registry TLS files are.
+#[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// A transfer that receives nothing for this long is retried.
     pub stall_timeout: Duration,
     /// Retries of one request or blob transfer.
     pub retries: u32,
+    /// The `certs.d` directories, in order (see [`tls::certs_dirs`]).
+    pub certs_dirs: Vec<PathBuf>,
 }
 
 impl Default for ClientOptions {
@@ -120,8 +56,40 @@ impl Default for ClientOptions {
         ClientOptions {
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             retries: DEFAULT_RETRIES,
+            certs_dirs: tls::certs_dirs(std::path::Path::new("/etc/rukt")),
         }
     }
+}
+
+/// How a host was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Scheme {
+    Https,
+    /// HTTPS without verifying the certificate (insecure endpoints only).
+    HttpsUnverified,
+    Http,
+}
+
+impl Scheme {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            _ => "https",
+        }
+    }
+}
+
+/// What was sent to authorize a request, to name a refusal.
+#[derive(Debug, Clone)]
+enum Sent {
+    Basic {
+        from: String,
+    },
+    Bearer {
+        realm: String,
+        scope: String,
+        who: String,
+    },
 }
 
 /// A registry client; cheap to share between threads.
@@ -129,41 +97,87 @@ pub struct Client {
     agent: ureq::Agent,
     stall_timeout: Duration,
     retries: u32,
+    certs_dirs: Vec<PathBuf>,
+    /// Agents per (host, verify) for hosts with `certs.d` files or
+    /// unverified TLS.
+    agents: Mutex<HashMap<(String, bool), ureq::Agent>>,
     /// When every request must be over.
     deadline: Mutex<Option<Instant>>,
     credentials: Credentials,
-    /// Authorization header per (host, repository).
-    auth: Mutex<HashMap<(String, String), String>>,
+    /// Authorization header per (host, repository), and what it is.
+    auth: Mutex<HashMap<(String, String), (String, Sent)>>,
     /// Scheme that worked per host.
-    schemes: Mutex<HashMap<String, &'static str>>,
+    schemes: Mutex<HashMap<String, Scheme>>,
+    /// Hosts already warned about unverified TLS.
+    warned: Mutex<HashSet<String>>,
+}
+
+fn build_agent(tls: TlsConfig, stall_timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(tls)
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_recv_response(Some(Duration::from_secs(60)))
+        .timeout_per_read(Some(stall_timeout))
+        .max_idle_connections_per_host(8)
+        .user_agent(concat!("rukt/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
 }
 
 impl Client {
     /// A client with the given credentials.
     pub fn new(credentials: Credentials, opts: ClientOptions) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .tls_config(
-                TlsConfig::builder()
-                    .root_certs(RootCerts::PlatformVerifier)
-                    .build(),
-            )
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_per_read(Some(opts.stall_timeout))
-            .max_idle_connections_per_host(8)
-            .user_agent(concat!("rukt/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+        let system = TlsConfig::builder()
+            .root_certs(RootCerts::PlatformVerifier)
+            .build();
         Client {
-            agent,
+            agent: build_agent(system, opts.stall_timeout),
             stall_timeout: opts.stall_timeout,
             retries: opts.retries,
+            certs_dirs: opts.certs_dirs,
+            agents: Mutex::new(HashMap::new()),
             deadline: Mutex::new(None),
             credentials,
             auth: Mutex::new(HashMap::new()),
             schemes: Mutex::new(HashMap::new()),
+            warned: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The agent for `host`: its `certs.d` CAs and client certificate, and
+    /// no verification at all unless `verify`.
+    fn agent(&self, host: &str, verify: bool) -> Result<ureq::Agent, RegistryError> {
+        let key = (host.to_string(), verify);
+        if let Some(a) = self.agents.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(a);
+        }
+        let certs = tls::HostCerts::load(&self.certs_dirs, host).map_err(|source| {
+            RegistryError::Certs {
+                host: host.to_string(),
+                source,
+            }
+        })?;
+        let agent = if verify && certs.is_empty() {
+            self.agent.clone()
+        } else {
+            build_agent(certs.tls_config(verify), self.stall_timeout)
+        };
+        if let Ok(mut m) = self.agents.lock() {
+            m.insert(key, agent.clone());
+        }
+        Ok(agent)
+    }
+
+    /// Checks that the registry of `ep` accepts its credentials (what
+    /// `rukt login` does before saving them): `GET /v2/`, authorized as the
+    /// registry asks.
+    pub fn check_login(&self, ep: &Endpoint) -> Result<(), RegistryError> {
+        let ep = Endpoint {
+            repository: String::new(),
+            ..ep.clone()
+        };
+        self.get(&ep, "", None, None).map(|_| ())
     }
 
     /// GETs a manifest by tag or digest: its bytes and media type, and the
@@ -201,10 +215,7 @@ impl Client {
             .agent
             .get(url)
             .call()
-            .map_err(|source| RegistryError::Transport {
-                url: url.to_string(),
-                source,
-            })?;
+            .map_err(|source| RegistryError::transport(url, source))?;
         match resp.status().as_u16() {
             200..=299 => {}
             404 => return Ok(None),
@@ -212,6 +223,7 @@ impl Client {
                 return Err(RegistryError::Status {
                     url: url.to_string(),
                     status,
+                    registry_says: String::new(),
                 });
             }
         }
@@ -239,15 +251,26 @@ impl Client {
         self.deadline.lock().ok().and_then(|d| *d)
     }
 
+    /// The time left before the deadline (`None`: no deadline), or the
+    /// error for `url` if it has passed.
+    fn remaining(&self, url: &str) -> Result<Option<Duration>, RegistryError> {
+        match self.deadline() {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Ok(Some(left)),
+                _ => Err(RegistryError::Deadline {
+                    url: url.to_string(),
+                }),
+            },
+            None => Ok(None),
+        }
+    }
+
+    fn scheme(&self, host: &str) -> Option<Scheme> {
+        self.schemes.lock().ok().and_then(|s| s.get(host).copied())
+    }
+
     fn url(&self, ep: &Endpoint, path: &str) -> String {
-        let scheme = self
-            .schemes
-            .lock()
-            .map(|s| s.get(&ep.host).copied())
-            .ok()
-            .flatten()
-            .unwrap_or("https");
-        format!("{scheme}://{}/v2/{}/{path}", ep.host, ep.repository)
+        api_url(self.scheme(&ep.host).unwrap_or(Scheme::Https), ep, path)
     }
 
     /// GETs `path`, from byte `from` on if given, retrying what may be
@@ -279,41 +302,23 @@ impl Client {
         let mut retried = false;
         loop {
             let cached = self.auth.lock().ok().and_then(|m| m.get(&key).cloned());
-            let (url, resp) = self.send(ep, path, accept, cached.as_deref(), from)?;
+            let header = cached.as_ref().map(|(h, _)| h.as_str());
+            let (url, resp) = self.send(ep, path, accept, header, from)?;
             let status = resp.status().as_u16();
             match status {
                 200..=299 => return Ok(resp),
                 401 if !retried => {
                     retried = true;
-                    let header = resp
-                        .headers()
-                        .get("www-authenticate")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("");
-                    let value = match Challenge::parse(header) {
-                        Some(Challenge::Basic) => match self.credentials.get(&ep.host) {
-                            Some(c) => c.basic(),
-                            None => return Err(RegistryError::Unauthorized { url, status }),
-                        },
-                        Some(Challenge::Bearer {
-                            realm,
-                            service,
-                            scope,
-                        }) => {
-                            let scope = scope
-                                .unwrap_or_else(|| format!("repository:{}:pull", ep.repository));
-                            format!(
-                                "Bearer {}",
-                                self.token(&ep.host, &realm, service.as_deref(), &scope)?
-                            )
-                        }
-                        None => return Err(RegistryError::Unauthorized { url, status }),
-                    };
+                    let challenge = www_authenticate(&resp);
+                    let value = self.authorize(ep, &url, challenge.as_ref())?;
                     if let Ok(mut m) = self.auth.lock() {
                         m.insert(key.clone(), value);
                     }
                 }
-                401 | 403 => return Err(RegistryError::Unauthorized { url, status }),
+                401 | 403 => {
+                    let sent = cached.map(|(_, s)| s);
+                    return Err(self.refusal(ep, url, resp, sent));
+                }
                 404 => return Err(RegistryError::NotFound { url }),
                 429 | 502 | 503 | 504 => {
                     let retry_after = resp
@@ -327,12 +332,21 @@ impl Client {
                         retry_after,
                     });
                 }
-                _ => return Err(RegistryError::Status { url, status }),
+                _ => {
+                    let registry_says = error_message(resp);
+                    return Err(RegistryError::Status {
+                        url,
+                        status,
+                        registry_says,
+                    });
+                }
             }
         }
     }
 
-    /// Sends one GET, choosing https, or http where allowed and https fails.
+    /// Sends one GET: over HTTPS, and for an insecure endpoint then HTTPS
+    /// without verification (if the certificate was the problem) and plain
+    /// HTTP.
     fn send(
         &self,
         ep: &Endpoint,
@@ -341,26 +355,21 @@ impl Client {
         auth: Option<&str>,
         from: Option<u64>,
     ) -> Result<(String, ureq::http::Response<ureq::Body>), RegistryError> {
-        let known = self
-            .schemes
-            .lock()
-            .ok()
-            .and_then(|s| s.get(&ep.host).copied());
-        let schemes: &[&'static str] = match (known, ep.insecure) {
-            (Some(s), _) => {
-                if s == "http" {
-                    &["http"]
-                } else {
-                    &["https"]
-                }
-            }
-            (None, true) => &["https", "http"],
-            (None, false) => &["https"],
+        let schemes: &[Scheme] = match (self.scheme(&ep.host), ep.insecure) {
+            (Some(Scheme::Https), _) => &[Scheme::Https],
+            (Some(Scheme::HttpsUnverified), _) => &[Scheme::HttpsUnverified],
+            (Some(Scheme::Http), _) => &[Scheme::Http],
+            (None, true) => &[Scheme::Https, Scheme::HttpsUnverified, Scheme::Http],
+            (None, false) => &[Scheme::Https],
         };
-        let mut last = None;
+        let mut last: Option<RegistryError> = None;
         for &scheme in schemes {
-            let url = format!("{scheme}://{}/v2/{}/{path}", ep.host, ep.repository);
-            let mut req = self.agent.get(&url);
+            if scheme == Scheme::HttpsUnverified && last.as_ref().is_some_and(|e| !e.is_tls()) {
+                continue;
+            }
+            let url = api_url(scheme, ep, path);
+            let agent = self.agent(&ep.host, scheme != Scheme::HttpsUnverified)?;
+            let mut req = agent.get(&url);
             if let Some(a) = accept {
                 req = req.header("Accept", a);
             }
@@ -370,15 +379,12 @@ impl Client {
             if let Some(n) = from {
                 req = req.header("Range", format!("bytes={n}-"));
             }
-            let remaining = match self.deadline() {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return Err(RegistryError::Deadline { url }),
-                },
-                None => None,
-            };
+            let remaining = self.remaining(&url)?;
             match req.config().timeout_global(remaining).build().call() {
                 Ok(resp) => {
+                    if scheme == Scheme::HttpsUnverified {
+                        self.warn_unverified(&ep.host);
+                    }
                     if let Ok(mut s) = self.schemes.lock() {
                         s.insert(ep.host.clone(), scheme);
                     }
@@ -393,51 +399,47 @@ impl Client {
         Err(last.expect("at least one scheme is tried"))
     }
 
-    fn token(
-        &self,
-        host: &str,
-        realm: &str,
-        service: Option<&str>,
-        scope: &str,
-    ) -> Result<String, RegistryError> {
-        let mut req = self.agent.get(realm).query("scope", scope);
-        if let Some(s) = service {
-            req = req.query("service", s);
+    fn warn_unverified(&self, host: &str) {
+        let first = self
+            .warned
+            .lock()
+            .map(|mut w| w.insert(host.to_string()))
+            .unwrap_or(true);
+        if first {
+            warn!(
+                "the TLS certificate of {host} cannot be verified and is NOT checked: the registry is insecure in registries.conf (or --insecure-options=http); anyone on the network path can read and change what is fetched"
+            );
         }
-        if let Some(c) = self.credentials.get(host) {
-            req = req.header("Authorization", c.basic());
-        }
-        let url = realm.to_string();
-        let resp = req.call().map_err(|source| RegistryError::Transport {
-            url: url.clone(),
-            source,
-        })?;
-        let status = resp.status().as_u16();
-        if status == 401 || status == 403 {
-            return Err(RegistryError::Unauthorized { url, status });
-        }
-        if !(200..300).contains(&status) {
-            return Err(RegistryError::Status { url, status });
-        }
-        let body = resp
-            .into_body()
-            .into_with_config()
-            .limit(MAX_MANIFEST_SIZE)
-            .read_to_vec()
-            .map_err(|source| RegistryError::Transport {
-                url: url.clone(),
-                source,
-            })?;
-        #[derive(serde::Deserialize)]
-        struct TokenResponse {
-            token: Option<String>,
-            access_token: Option<String>,
-        }
-        let t: TokenResponse =
-            serde_json::from_slice(&body).map_err(|_| RegistryError::Token { url: url.clone() })?;
-        t.token
-            .or(t.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or(RegistryError::Token { url })
     }
+}
+
+/// `SCHEME://HOST/v2/REPOSITORY/PATH` (`/v2/PATH` without a repository).
+fn api_url(scheme: Scheme, ep: &Endpoint, path: &str) -> String {
+    if ep.repository.is_empty() {
+        format!("{}://{}/v2/{path}", scheme.as_str(), ep.host)
+    } else {
+        format!(
+            "{}://{}/v2/{}/{path}",
+            scheme.as_str(),
+            ep.host,
+            ep.repository
+        )
+    }
+}
+
+fn www_authenticate(resp: &ureq::http::Response<ureq::Body>) -> Option<Challenge> {
+    resp.headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .and_then(Challenge::parse)
+}
+
+/// The message of an error response's body, if it has one.
+fn error_message(resp: ureq::http::Response<ureq::Body>) -> String {
+    resp.into_body()
+        .into_with_config()
+        .limit(MAX_ERROR_BODY)
+        .read_to_vec()
+        .map(|b| challenge::body_message(&b))
+        .unwrap_or_default()
 }

@@ -131,7 +131,7 @@ impl Client {
                 url,
                 after: self.stall_timeout,
             },
-            source => RegistryError::Transport { url, source },
+            source => RegistryError::transport(&url, source),
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod about;
 pub mod events;
 pub mod flags;
+pub mod login;
 pub mod logs;
 pub mod netflags;
 pub mod tpm;
@@ -303,6 +304,10 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Log in to a registry: check the credentials, then save them in auth.json.
+    Login(login::LoginArgs),
+    /// Log out of a registry: remove its credentials from auth.json.
+    Logout(login::LogoutArgs),
 }
 
 /// `rukt generate ...`.

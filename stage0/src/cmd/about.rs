@@ -126,6 +126,9 @@ pub fn config(g: &Globals, format: Format) -> Result<ExitCode> {
         "store": g.dir,
         "config_dir": conf,
         "registries_conf": existing(conf.join("registries.conf")),
+        "auth_files": rukt_images::registry::authfile::search_path(conf),
+        "login_file": rukt_images::registry::authfile::login_file(conf),
+        "certs_dirs": rukt_images::registry::tls::certs_dirs(conf),
         "signature_policy": g.trust.policy.clone().unwrap_or_else(|| conf.join("policy.json")),
         "registries_d": g.trust.registries_d.clone().unwrap_or_else(|| conf.join("registries.d")),
         "trust_keys": conf.join("trustedkeys"),
@@ -167,6 +170,13 @@ fn print_config(out: &mut impl Write, r: &Value) -> std::io::Result<()> {
         " (absent)"
     };
     writeln!(out, "registries.conf: {}{state}", s(&reg["path"]))?;
+    let list = |v: &Value| -> Vec<String> { v.as_array().into_iter().flatten().map(s).collect() };
+    writeln!(out, "auth files, looked up per host in this order:")?;
+    for f in list(&r["auth_files"]) {
+        writeln!(out, "  {f}")?;
+    }
+    writeln!(out, "rukt login writes: {}", s(&r["login_file"]))?;
+    writeln!(out, "certs.d: {}", list(&r["certs_dirs"]).join(", "))?;
     writeln!(out, "signature policy: {}", s(&r["signature_policy"]))?;
     writeln!(out, "registries.d: {}", s(&r["registries_d"]))?;
     writeln!(out, "networks: {}", s(&r["networks"]["net_d"]))?;

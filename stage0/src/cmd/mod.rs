@@ -11,6 +11,7 @@ mod gc;
 mod generate;
 mod image;
 mod list;
+mod login;
 mod logs;
 mod pods;
 mod run;
@@ -157,5 +158,7 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
         } => enter::run(&g, app, uuid_file.as_deref(), &words),
         Command::Tpm(cmd) => tpm::run(&g, cmd),
         Command::ApiService { args } => api_service::run(&g, &args),
+        Command::Login(args) => login::login(&g, args),
+        Command::Logout(args) => login::logout(&g, args),
     }
 }
