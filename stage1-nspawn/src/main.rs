@@ -30,6 +30,7 @@ mod memory;
 mod network;
 mod notify;
 mod pause;
+mod phase;
 mod podns;
 mod run;
 mod seccomp;

@@ -21,12 +21,13 @@ use crate::podns::{self, PodNamespaces};
 use crate::signals::Signals;
 use crate::spec::{self, AppContext};
 use crate::supervise::{Running, Supervisor};
-use crate::{apps, bpf, etc, listen, memory, pause, unit};
+use crate::{apps, bpf, etc, listen, memory, pause, phase, unit};
 use rukt_contract::sdnotify::SdNotify;
 
 /// Runs the pod; returns its exit code once every app has exited, or an
 /// error if it failed before any app ran.
 pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
+    phase::mark("begin");
     let pod = load_manifest(&args.uuid)?;
     let lock = PodLock::inherited()?;
     // No app inherits the lock: libcontainer marks every descriptor above
@@ -54,7 +55,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     rukt_contract::sdnotify::engine_notifier();
     let app_notify = AppNotify::open(&pod, &pod_dir)?;
     // Before any namespace of the pod's: the plugins run from the host's.
+    phase::mark("loaded");
     let net = network::attach(&pod_dir, &pod)?;
+    phase::mark("networks");
     let setup = Setup {
         app_notify: app_notify.as_ref(),
         pod: &pod,
@@ -78,14 +81,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         rukt_contract::sdnotify::pod_ready(running.len());
     }
     memory::shrink();
+    phase::mark("ready");
     let code = Supervisor::new(&pod, &pod_dir, layout, running, signals, relay)
         .with_output(output)
         .with_notify(app_notify)
         .supervise();
+    phase::mark("exited");
     cgroups::destroy_pod(layout, &pod.uuid);
+    phase::mark("cgroups-removed");
     if let Some(n) = net {
         n.detach(&pod_dir, &pod);
     }
+    phase::mark("done");
     drop(lock);
     Ok(code)
 }
@@ -117,8 +124,10 @@ impl Setup<'_> {
             _ => podns::hostname(pod),
         };
         podns::enter_new(ns, &hostname, net.map(|n| &n.attached.netns))?;
+        phase::mark("namespaces");
         cgroups::create_pod(self.layout, &pod.uuid, &pod.resources)
             .context("cannot create the pod's cgroup")?;
+        phase::mark("pod-cgroup");
         let results = net.map_or(&[][..], |n| &n.attached.results[..]);
         let (etc_files, warning) =
             etc::write(&self.pod_dir.join("stage1/etc"), pod, &hostname, results)
@@ -142,6 +151,7 @@ impl Setup<'_> {
         } else {
             None
         };
+        phase::mark("etc");
         let seccomp_cache = bpf::cache_dir(self.pod_dir);
         let mut created: Vec<(String, Container)> = Vec::new();
         let mut output = Output::default();
@@ -177,6 +187,7 @@ impl Setup<'_> {
                         format!("app {}: cannot compile its seccomp filter", app.name)
                     })?;
                 let socket = console.as_ref().map(|c| c.path.as_path());
+                phase::mark("spec");
                 apps::create(
                     self.pod_dir,
                     &app.name,
@@ -205,6 +216,7 @@ impl Setup<'_> {
                 });
             }
             created.push((app.name.clone(), container));
+            phase::mark("created");
         }
         let relay = match console.map(ConsoleSocket::receive).transpose() {
             Ok(master) => master.map(Relay::new),
@@ -226,6 +238,7 @@ impl Setup<'_> {
             }
             let pid = container.pid().map(|p| p.as_raw()).unwrap_or(-1);
             tracing::debug!(app = %name, pid, index = i, "started");
+            phase::mark("started");
             running.push(Running {
                 name,
                 pid,
