@@ -21,7 +21,7 @@ use crate::podns::{self, PodNamespaces};
 use crate::signals::Signals;
 use crate::spec::{self, AppContext};
 use crate::supervise::{Running, Supervisor};
-use crate::{apps, bpf, etc, listen, memory, pause, phase, unit};
+use crate::{apps, bpf, etc, listen, pause, phase, unit};
 use rukt_contract::sdnotify::SdNotify;
 
 /// Runs the pod; returns its exit code once every app has exited, or an
@@ -80,7 +80,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     if pod.sd_notify == SdNotify::Pod {
         rukt_contract::sdnotify::pod_ready(running.len());
     }
-    memory::shrink();
     phase::mark("ready");
     let code = Supervisor::new(&pod, &pod_dir, layout, running, signals, relay)
         .with_output(output)
