@@ -39,6 +39,7 @@ mod spec;
 mod stop;
 mod supervise;
 mod unit;
+mod warm;
 
 use std::process::ExitCode;
 

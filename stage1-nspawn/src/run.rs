@@ -21,7 +21,7 @@ use crate::podns::{self, PodNamespaces};
 use crate::signals::Signals;
 use crate::spec::{self, AppContext};
 use crate::supervise::{Running, Supervisor};
-use crate::{apps, bpf, etc, listen, pause, phase, unit};
+use crate::{apps, bpf, etc, listen, pause, phase, unit, warm};
 use rukt_contract::sdnotify::SdNotify;
 
 /// Runs the pod; returns its exit code once every app has exited, or an
@@ -126,6 +126,9 @@ impl Setup<'_> {
         phase::mark("namespaces");
         cgroups::create_pod(self.layout, &pod.uuid, &pod.resources)
             .context("cannot create the pod's cgroup")?;
+        // After the pod's cgroup: the helper holds the kernel's cgroup lock
+        // for its grace period, and a mkdir there would wait for it.
+        warm::start(self.layout);
         phase::mark("pod-cgroup");
         let results = net.map_or(&[][..], |n| &n.attached.results[..]);
         let (etc_files, warning) =
