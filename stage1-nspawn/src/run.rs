@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use libcontainer::container::Container;
 use rukt_contract::runtime::{PodLock, load_manifest, write_atomic};
-use rukt_contract::{NetMode, PID_FILE, PodManifest, READY_FILE, RunArgs, Sharing};
+use rukt_contract::{NetMode, PID_FILE, PodManifest, READY_FILE, RELEASED_FILE, RunArgs, Sharing};
 
 use crate::apps::AppIo;
 use crate::cgroups::{self, Layout};
@@ -86,10 +86,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         .with_notify(app_notify)
         .supervise();
     phase::mark("exited");
-    cgroups::destroy_pod(layout, &pod.uuid);
+    let mut released = cgroups::destroy_pod(layout, &pod.uuid);
     phase::mark("cgroups-removed");
     if let Some(n) = net {
-        n.detach(&pod_dir, &pod);
+        released &= n.detach(&pod_dir, &pod);
+    }
+    // gc need not look again (stage1 gc is a process of its own).
+    if released && let Err(e) = write_atomic(&pod_dir_fd, RELEASED_FILE, b"") {
+        tracing::debug!("cannot write the released file: {e}");
     }
     phase::mark("done");
     drop(lock);
