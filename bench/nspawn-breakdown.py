@@ -21,7 +21,8 @@ import sys
 import time
 
 # (phase, the line that ends it: a supervisor phase name or a libcontainer
-# message prefix). Phases missing in a run (no network) count as 0.
+# message prefix), printed in this order. Phases missing in a run (no
+# network) count as 0.
 MARKS = [
     ("stage0 + execs", "phase:begin"),
     ("supervisor start (manifest, lock, signals)", "phase:loaded"),
@@ -74,13 +75,15 @@ def one(cmd):
         for k in keys:
             seen.setdefault(k, t)
     seen["end"] = t_end
-    out, last = {}, t0
-    for name, key in MARKS:
-        if key in seen and seen[key] >= last:
-            out[name] = seen[key] - last
-            last = seen[key]
-        else:
-            out[name] = 0.0
+    # Each phase ends at its mark and began at the mark before it in time
+    # (builds may order some phases differently).
+    out = {name: 0.0 for name, _ in MARKS}
+    last = t0
+    for key, t in sorted(seen.items(), key=lambda kv: kv[1]):
+        names = [n for n, k in MARKS if k == key]
+        if names and t >= last:
+            out[names[0]] = t - last
+            last = t
     return out
 
 

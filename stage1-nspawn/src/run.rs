@@ -126,14 +126,15 @@ impl Setup<'_> {
                 .into_owned(),
             _ => podns::hostname(pod),
         };
-        podns::enter_new(ns, &hostname, net.map(|n| &n.attached.netns))?;
-        phase::mark("namespaces");
         cgroups::create_pod(self.layout, &pod.uuid, &pod.resources)
             .context("cannot create the pod's cgroup")?;
-        // After the pod's cgroup: the helper holds the kernel's cgroup lock
-        // for its grace period, and a mkdir there would wait for it.
+        // As early as can be, but after the pod's cgroup: the helper holds
+        // the kernel's cgroup lock for its grace period, and a mkdir there
+        // would wait for it.
         warm::start(self.layout);
         phase::mark("pod-cgroup");
+        podns::enter_new(ns, &hostname, net.map(|n| &n.attached.netns))?;
+        phase::mark("namespaces");
         let results = net.map_or(&[][..], |n| &n.attached.results[..]);
         let (etc_files, warning) =
             etc::write(&self.pod_dir.join("stage1/etc"), pod, &hostname, results)
