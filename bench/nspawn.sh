@@ -16,10 +16,27 @@
 #                  from Debian's package into the work dir, not installed: an installed
 #                  crun would become podman's default runtime, which fails here
 #   crun-wrapper   that wrapper alone (unshare + sh + umount), to subtract from crun
+#   runc-defaults  runc run of the same rootfs with the peers' own usual security: the
+#                  runc-spec configuration umoci writes (its capabilities, masked and
+#                  read-only paths, namespaces) and the containers default seccomp
+#                  profile (podman's /usr/share/containers/seccomp.json, in OCI form:
+#                  bench/containers-seccomp.py), no network
+#   crun-defaults  crun run of that bundle (in the wrapper above)
+#   rukt-base,     with BENCH_BASELINE=DIR (an older build's rukt and rukt-stage1-nspawn):
+#   rukt-base-gc   the same two rows for it, in a store of its own, in the same rounds
 # and, in a hyperfine run of its own with fewer runs (it is slow):
 #   podman         podman run --rm --network none --runtime runc (and the low ulimits
 #                  machine.md says this host needs) of the same image, from
-#                  containers-storage
+#                  containers-storage: podman's own defaults (its seccomp profile, masks,
+#                  capabilities); runc because podman's default here, crun, refuses
+#                  this hybrid host
+# Default networks, in a network namespace standing in for the host (as bench/net.sh):
+#   rukt-net       rukt run IMG --exec /bin/true (--net=default, the CNI bridge)
+#   podman-net     podman run --rm --runtime runc --network bridge (netavark, storage
+#                  of its own)
+# Where rukt's time goes (bench/nspawn-breakdown.py): BENCH_BREAKDOWN runs of `rukt
+# --debug run --net=none`, split at the supervisor's phase events and libcontainer's
+# timestamped lines (medians); and the system calls of one pod by process (strace -f -c).
 #
 # bare, runc and crun run one bundle whose config.json is the one rukt's stage1 wrote
 # for the same app (same namespaces, capabilities, seccomp filter, masked and
@@ -34,8 +51,10 @@
 #
 # Prints median wall times, mean CPU times (user + system of the command and its
 # children), the host's mount count and load, ratios and the targets of the
-# nspawn issue:
-#   rukt <= 1.5x bare;  rukt faster than runc;  podman >= 5x rukt;  supervisor RSS < 2 MiB.
+# nspawn issues:
+#   rukt <= 1.5x bare;  rukt faster than runc and crun in every row (same config; each
+#   peer with its own defaults; default networks);  podman >= 5x rukt;
+#   rukt <= 12 ms and run + gc <= 20 ms (moonshot);  supervisor RSS < 2 MiB.
 # Not a test: it never fails on a time.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,6 +64,8 @@ runs=${BENCH_RUNS:-100}
 podman_runs=${BENCH_PODMAN_RUNS:-20}
 rounds=${BENCH_ROUNDS:-5}
 npods=${BENCH_PODS:-10}
+breakdown_runs=${BENCH_BREAKDOWN:-20}
+baseline=${BENCH_BASELINE:+$(realpath "$BENCH_BASELINE")}
 [ "$(id -u)" = 0 ] || { echo "nspawn.sh: needs root (namespaces, cgroups, mounts)" >&2; exit 1; }
 # shellcheck source=bench/lib.sh
 . "$here/bench/lib.sh"
@@ -66,13 +87,25 @@ cgroup_parent="rukt-bench"
 # the app's cgroup). The pods this benchmark ran are listed in $uuids before
 # each gc, and their leftovers removed at the end.
 uuids="$work/uuids"
-gc_script="$work/gc.sh"
-cat >"$gc_script" <<SH
+# gc.sh RUKT STORE [NSENTER...]: collects STORE's exited pods with RUKT.
+gc_sh="$work/gc.sh"
+cat >"$gc_sh" <<SH
 #!/bin/sh
-ls "$store/pods/run" >>"$uuids" 2>/dev/null
-exec "$bin/rukt" --dir "$store" gc --grace-period=0s >/dev/null
+rukt=\$1 store=\$2
+shift 2
+ls "\$store/pods/run" >>"$uuids" 2>/dev/null
+exec "\$@" "\$rukt" --dir "\$store" gc --grace-period=0s >/dev/null
 SH
-chmod +x "$gc_script"
+chmod +x "$gc_sh"
+gc_script="$gc_sh $bin/rukt $store"
+store_base="$work/store-base"
+gc_base="$gc_sh $baseline/rukt $store_base"
+netns=rukt-bench-nspawn
+nsx=(nsenter "--net=/run/netns/$netns" --)
+store_net="$work/store-net"
+gc_net="$gc_sh $bin/rukt $store_net ${nsx[*]}"
+podman_net=(podman --root "$work/podman/root" --runroot "$work/podman/run" --storage-driver overlay
+    --network-backend netavark)
 cleanup() {
     local f
     for f in "$mem"/*.uuid; do
@@ -81,7 +114,13 @@ cleanup() {
         fi
     done
     wait 2>/dev/null || true
-    if [ -d "$store" ]; then "$gc_script" || true; fi
+    if [ -d "$store" ]; then $gc_script || true; fi
+    if [ -d "$store_base" ]; then $gc_base || true; fi
+    if [ -d "$store_net" ] && [ -e "/run/netns/$netns" ]; then $gc_net || true; fi
+    if [ -e "/run/netns/$netns" ]; then
+        "${nsx[@]}" "${podman_net[@]}" rmi -f "$podman_img" >/dev/null 2>&1 || true
+        ip netns del "$netns" 2>/dev/null || true
+    fi
     unmount_below "$work"
     if [ -f "$uuids" ]; then
         sort -u "$uuids" | while read -r u; do
@@ -96,10 +135,13 @@ cleanup() {
 trap cleanup EXIT
 cleanup
 no_mounts_below "$work"
-rm -rf "$store" "$work/rootfs" "$work/layout" "$work/bundle" "$work/pod-etc" "$state" "$mem" "$work/crun"
+rm -rf "$store" "$store_base" "$store_net" "$work/rootfs" "$work/layout" "$work/bundle" \
+    "$work/bundle-defaults" "$work/pod-etc" "$state" "$mem" "$work/crun" "$work/podman"
 mkdir -p "$state" "$mem"
 
 make_busybox_image "$work" "$store"
+if [ -n "$baseline" ]; then "$baseline/rukt" --dir "$store_base" fetch -q "$img" >/dev/null; fi
+"$rukt" --dir "$store_net" fetch -q "$img" >/dev/null
 
 # crun from Debian's package, unpacked here with its one missing library.
 echo "==> unpacking crun" >&2
@@ -141,13 +183,28 @@ for m in c["mounts"]:
 json.dump(c, open(os.path.join(bundle, "config.json"), "w"), indent=1)
 PY
 
+# The peers' own defaults: umoci's runc-spec configuration and the containers default
+# seccomp profile for its capabilities.
+umoci_bundle "$work" "$work/bundle-defaults"
+python3 - "$work/bundle-defaults/config.json" "$cgroup_parent" <<'PY'
+import json, sys
+path, parent = sys.argv[1:]
+c = json.load(open(path))
+c["hostname"] = "rukt-bench"
+c["linux"]["cgroupsPath"] = f"/{parent}/ctr-defaults"
+json.dump(c, open(path, "w"), indent=1)
+PY
+python3 "$here/bench/containers-seccomp.py" /usr/share/containers/seccomp.json "$work/bundle-defaults/config.json"
+
 podman_flags=(--rm --network none --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
 crun_wrap="umount /sys/fs/cgroup/unified && LD_LIBRARY_PATH=$crun_libs exec"
 echo "==> checking every contender runs /bin/true" >&2
 "$bare" "$work/bundle" "$state/bare" bench-sanity
 runc --root "$state/runc" run --bundle "$work/bundle" bench-sanity </dev/null
+runc --root "$state/runc" run --bundle "$work/bundle-defaults" bench-sanity </dev/null
 have_crun=1
-if ! unshare -m sh -c "$crun_wrap $crun --root $state/crun run --bundle $work/bundle bench-sanity" </dev/null; then
+if ! unshare -m sh -c "$crun_wrap $crun --root $state/crun run --bundle $work/bundle bench-sanity" </dev/null ||
+    ! unshare -m sh -c "$crun_wrap $crun --root $state/crun run --bundle $work/bundle-defaults bench-sanity" </dev/null; then
     echo "nspawn.sh: crun does not run here even without the unified hierarchy; leaving it out" >&2
     have_crun=0
 fi
@@ -157,7 +214,17 @@ if ! skopeo copy -q "$img" "containers-storage:$podman_img" >/dev/null ||
     echo "nspawn.sh: podman run does not work here; leaving it out" >&2
     have_podman=0
 fi
-"$gc_script"
+ip netns add "$netns"
+"${nsx[@]}" ip link set lo up
+"${nsx[@]}" "$rukt" --dir "$store_net" run "$img" --exec /bin/true </dev/null
+have_podman_net=1
+if ! skopeo copy -q "$img" "containers-storage:[overlay@$work/podman/root+$work/podman/run]$podman_img" >/dev/null ||
+    ! "${nsx[@]}" "${podman_net[@]}" run "${podman_flags[@]/none/bridge}" "$podman_img" /bin/true </dev/null; then
+    echo "nspawn.sh: podman run --network bridge does not work here; leaving its row out" >&2
+    have_podman_net=0
+fi
+$gc_script
+$gc_net
 
 # -N: no shell around the timed commands (several take only a few ms, below what
 # hyperfine can correct for a shell's start-up); --prepare commands use sh -c.
@@ -168,11 +235,20 @@ contenders=(
     rukt-gc "sh -c '$gc_script && $run_rukt && ls $store/pods/run >>$uuids'" "$rukt --dir $store gc --grace-period=0s"
     bare true "$bare $work/bundle $state/bare bench"
     runc true "runc --root $state/runc run --bundle $work/bundle bench"
+    runc-defaults true "runc --root $state/runc run --bundle $work/bundle-defaults bench"
 )
 if [ "$have_crun" = 1 ]; then
     contenders+=(
         crun true "unshare -m sh -c '$crun_wrap $crun --root $state/crun run --bundle $work/bundle bench'"
+        crun-defaults true "unshare -m sh -c '$crun_wrap $crun --root $state/crun run --bundle $work/bundle-defaults bench'"
         crun-wrapper true "unshare -m sh -c '$crun_wrap true'"
+    )
+fi
+if [ -n "$baseline" ]; then
+    run_base="$baseline/rukt --dir $store_base run --net=none $img --exec /bin/true"
+    contenders+=(
+        rukt-base "$gc_base" "$run_base"
+        rukt-base-gc "sh -c '$gc_base && $run_base && ls $store_base/pods/run >>$uuids'" "$baseline/rukt --dir $store_base gc --grace-period=0s"
     )
 fi
 # The machine is shared and its load drifts: the runs are split into rounds,
@@ -196,7 +272,45 @@ for r in $(seq "$rounds"); do
             --export-json "$work/round-$r-podman.json" \
             -n podman "podman run ${podman_flags[*]} $podman_img /bin/true" >&2
     fi
+    hyperfine -N --style basic --runs "$podman_per" --warmup 1 \
+        --export-json "$work/round-$r-net.json" \
+        -n rukt-net --prepare "$gc_net" "${nsx[*]} $rukt --dir $store_net run $img --exec /bin/true" \
+        -n nsenter-wrapper "${nsx[*]} true" >&2
+    if [ "$have_podman_net" = 1 ]; then
+        hyperfine -N --style basic --runs "$podman_per" --warmup 1 \
+            --export-json "$work/round-$r-podman-net.json" \
+            -n podman-net "${nsx[*]} ${podman_net[*]} run ${podman_flags[*]/none/bridge} $podman_img /bin/true" >&2
+    fi
 done
+$gc_net
+
+echo "==> breakdown of one pod: $breakdown_runs runs with --debug (medians)" >&2
+breakdown="$work/breakdown.txt"
+{
+    echo "rukt (this build):"
+    python3 "$here/bench/nspawn-breakdown.py" "$breakdown_runs" "$gc_script" -- \
+        "$rukt" --dir "$store" --debug run --net=none "$img" --exec /bin/true
+    if [ -n "$baseline" ]; then
+        echo "rukt-base ($baseline; phases it does not log are folded into the next one):"
+        python3 "$here/bench/nspawn-breakdown.py" "$breakdown_runs" "$gc_base" -- \
+            "$baseline/rukt" --dir "$store_base" --debug run --net=none "$img" --exec /bin/true
+    fi
+    $gc_script
+    echo "system calls of one pod, by process (strace -f):"
+    strace -f -qq -o "$work/strace.txt" "$rukt" --dir "$store" run --net=none "$img" --exec /bin/true
+    # In the order they started; the cgroup warm-up helper (stage1-nspawn/src/warm.rs)
+    # makes a handful of calls.
+    awk '!($1 in n) { order[++k] = $1 } { n[$1]++ }
+        END { names[1] = "stage0, then the supervisor"; names[2] = "libcontainer intermediate"
+              names[3] = "app init, then the app"; j = 0
+              for (i = 1; i <= k; i++) {
+                  c = n[order[i]]
+                  if (i > 1 && c < 20) name = "cgroup warm-up helper"
+                  else { j++; name = (j in names ? names[j] : "pid " order[i]) }
+                  printf "  %-28s %5d\n", name, c } }' \
+        "$work/strace.txt"
+    $gc_script
+} >"$breakdown"
 
 echo "==> memory: $npods pods running /bin/sleep" >&2
 for i in $(seq "$npods"); do
@@ -234,6 +348,7 @@ rm -f "$mem"/*.uuid
 # many times per container (so their times grow with the host's mounts), and
 # the 2 vCPUs are shared.
 echo "host: $(wc -l </proc/self/mountinfo) mounts, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+cat "$breakdown"
 python3 - "$mem/kb.txt" "$work"/round-*.json <<'PY'
 import collections, json, statistics, sys
 times, cpus = collections.defaultdict(list), collections.defaultdict(list)
@@ -241,22 +356,52 @@ for f in sys.argv[2:]:
     for r in json.load(open(f))["results"]:
         times[r["command"]] += r["times"]
         cpus[r["command"]].append(r["user"] + r["system"])
-order = ["rukt", "rukt-gc", "bare", "runc", "crun", "crun-wrapper", "podman"]
+order = ["rukt", "rukt-gc", "rukt-base", "rukt-base-gc", "bare", "runc", "crun", "crun-wrapper",
+         "runc-defaults", "crun-defaults", "podman", "rukt-net", "podman-net", "nsenter-wrapper"]
 res = {k: statistics.median(times[k]) for k in order if k in times}
+# How noisy: the spread of each row over its runs (interquartile range / median).
+iqr = {}
+for k in res:
+    q = statistics.quantiles(times[k], n=4)
+    iqr[k] = (q[2] - q[0]) / res[k]
 # CPU time (user + system, children included; mean): less sensitive to a busy
 # machine than wall time. podman's conmon and runtime are not its children.
 cpu = {k: statistics.mean(v) for k, v in cpus.items()}
 rukt, bare = res["rukt"], res["bare"]
-if "crun" in res:
-    res["crun (net of wrapper)"] = res["crun"] - res.pop("crun-wrapper")
-    cpu["crun (net of wrapper)"] = cpu["crun"] - cpu.pop("crun-wrapper")
-print(f"{'command':<22} {'median ms':>10} {'x / rukt':>9} {'x / bare':>9} {'cpu ms':>7}")
+# Wrappers are subtracted: crun's (unshare + umount), the network rows' nsenter.
+net_of = {"crun": "crun-wrapper", "crun-defaults": "crun-wrapper",
+          "rukt-net": "nsenter-wrapper", "podman-net": "nsenter-wrapper"}
+for k, w in net_of.items():
+    if k in res and w in res:
+        res[k] -= res[w]
+        cpu[k] -= cpu[w]
+for w in set(net_of.values()):
+    res.pop(w, None)
+rows_of = {"rukt": "same config, no network", "bare": "same config", "runc": "same config",
+           "crun": "same config (net of wrapper)", "runc-defaults": "own defaults, no network",
+           "crun-defaults": "own defaults (net of wrapper)", "podman": "own defaults, --network none",
+           "rukt-gc": "gc of one exited pod", "rukt-base": "baseline build, no network",
+           "rukt-base-gc": "baseline gc", "rukt-net": "--net=default (CNI bridge; net of nsenter)",
+           "podman-net": "--network bridge (netavark; net of nsenter)"}
+print(f"{'command':<14} {'median ms':>10} {'x / rukt':>9} {'x / bare':>9} {'cpu ms':>7} {'iqr':>6}  row")
 for k, v in res.items():
-    print(f"{k:<22} {v * 1000:10.2f} {v / rukt:9.2f} {v / bare:9.2f} {cpu[k] * 1000:7.2f}")
-print(f"pod life (run + gc)    {(rukt + res['rukt-gc']) * 1000:10.2f}")
+    print(f"{k:<14} {v * 1000:10.2f} {v / rukt:9.2f} {v / bare:9.2f} {cpu[k] * 1000:7.2f} "
+          f"{iqr.get(k, 0) * 100:5.0f}%  {rows_of.get(k, '')}")
+life = rukt + res["rukt-gc"]
+print(f"pod life (run + gc)    {life * 1000:10.2f}")
+if "rukt-base" in res:
+    base_life = res["rukt-base"] + res["rukt-base-gc"]
+    print(f"baseline pod life      {base_life * 1000:10.2f}  (this build: run {(res['rukt-base'] - rukt) * 1000:+.2f} ms faster, "
+          f"life {(base_life - life) * 1000:+.2f} ms faster)")
 met = lambda ok: "met" if ok else "NOT met"
 print(f"rukt / bare   = {rukt / bare:5.2f}x  (target <= 1.5x: {met(rukt / bare <= 1.5)})")
-print(f"runc / rukt   = {res['runc'] / rukt:5.2f}x  (target > 1x, rukt faster than runc: {met(res['runc'] > rukt)})")
+for peer in ["runc", "crun", "runc-defaults", "crun-defaults"]:
+    if peer in res:
+        print(f"{peer + ' / rukt':<22} = {res[peer] / rukt:5.2f}x  (target > 1x: {met(res[peer] > rukt)})")
+if "rukt-net" in res and "podman-net" in res:
+    print(f"podman-net / rukt-net  = {res['podman-net'] / res['rukt-net']:5.2f}x  (target > 1x: {met(res['podman-net'] > res['rukt-net'])})")
+print(f"moonshot: rukt {rukt * 1000:.2f} ms (<= 12 ms: {met(rukt <= 0.012)}), "
+      f"run + gc {life * 1000:.2f} ms (<= 20 ms: {met(life <= 0.020)})")
 if "podman" in res:
     print(f"podman / rukt = {res['podman'] / rukt:5.2f}x  (target >= 5x: {met(res['podman'] / rukt >= 5)})")
 else:

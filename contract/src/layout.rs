@@ -22,6 +22,12 @@ pub const PID_FILE: &str = "pid";
 pub const STATUS_DIR: &str = "status";
 /// Written by stage1 once the pod's apps have been started.
 pub const READY_FILE: &str = "ready";
+/// Written by stage1, last, when its `run` freed everything the pod held
+/// outside its directory (cgroups, networks) before exiting. stage0's gc
+/// then skips stage1's `gc` entrypoint, which would look for the same
+/// things again; without it (a stage1 that was killed, or that does not
+/// write it) `gc` runs as always.
+pub const RELEASED_FILE: &str = "released";
 /// Directory private to stage1, for its own state.
 pub const STAGE1_DIR: &str = "stage1";
 /// Version 2: where a running pod's supervisor listens for `app-*`

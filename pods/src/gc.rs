@@ -124,7 +124,12 @@ pub fn destroy(pod: &Pod, debug: bool) -> Result<bool, PodError> {
         return Ok(false);
     };
     let ran = pod.path.join(rukt_contract::PID_FILE).exists() || pod.dir == Dir::ExitedGarbage;
-    if ran && let Ok(m) = pod.manifest() {
+    // A stage1 that released everything itself needs no second look.
+    let released = pod.path.join(rukt_contract::RELEASED_FILE).exists();
+    if ran
+        && !released
+        && let Ok(m) = pod.manifest()
+    {
         let args = GcArgs {
             debug,
             uuid: pod.uuid.to_string(),

@@ -11,6 +11,17 @@ use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags};
 /// Mounts an overlay at `target` with `lowers` (top first) and, unless
 /// read-only, `upper`/`work`. Uses `fsconfig(lowerdir+)` (no limit on the
 /// number of layers), falling back to `mount(2)` on older kernels.
+///
+/// A writable overlay is `volatile` where the kernel has it (5.10+): it
+/// never syncs its upper filesystem. Without it every unmount (a pod's gc)
+/// ran `syncfs` on the whole filesystem holding the store, tens of
+/// milliseconds on a busy host, for an upper directory removed right after.
+/// An app's root does not outlive its pod: after a crash the pod is garbage
+/// and gc removes it, and nothing mounts an upper directory twice (an app
+/// added again gets fresh ones), which is what `volatile` forbids. Podman
+/// makes `--rm` containers volatile and CRI-O every container for the same
+/// reason. Data meant to last belongs in volumes, which are binds and sync
+/// as usual.
 pub fn mount_overlay(
     target: &Path,
     lowers: &[PathBuf],
@@ -44,6 +55,8 @@ fn mount_overlay_fsconfig(
     if let Some((upper, work)) = upper_work {
         rustix::mount::fsconfig_set_string(&fs, "upperdir", upper)?;
         rustix::mount::fsconfig_set_string(&fs, "workdir", work)?;
+        // Older kernels refuse the option: the mount is then as before.
+        let _ = rustix::mount::fsconfig_set_flag(&fs, "volatile");
     }
     rustix::mount::fsconfig_create(&fs)?;
     let attrs = if upper_work.is_none() {
@@ -85,9 +98,18 @@ fn mount_overlay_legacy(
     } else {
         rustix::mount::MountFlags::empty()
     };
-    let data = std::ffi::CString::new(opts).map_err(io::Error::other)?;
-    rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str())?;
-    Ok(())
+    let mount = |opts: String| -> io::Result<()> {
+        let data = std::ffi::CString::new(opts).map_err(io::Error::other)?;
+        rustix::mount::mount("overlay", target, "overlay", flags, data.as_c_str())?;
+        Ok(())
+    };
+    if upper_work.is_some() {
+        match mount(format!("{opts},volatile")) {
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {}
+            done => return done,
+        }
+    }
+    mount(opts)
 }
 
 pub use rukt_sys::unmount::{mounts_below, unmount_below};

@@ -7,6 +7,7 @@
 //! `<unit>/rukt/<uuid>`.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use rukt_contract::Resources;
 use rukt_contract::isolation::CPU_PERIOD_US;
@@ -69,14 +70,20 @@ fn dirs(layout: Layout, path: &str) -> Vec<PathBuf> {
     let rel = path.trim_start_matches('/');
     match layout {
         Layout::Unified => vec![Path::new(ROOT).join(rel)],
-        Layout::V1 => v1_hierarchies().into_iter().map(|d| d.join(rel)).collect(),
+        Layout::V1 => v1_hierarchies().iter().map(|d| d.join(rel)).collect(),
     }
 }
 
 /// Every v1 hierarchy mounted under `/sys/fs/cgroup` (libcontainer makes the
 /// app's cgroup in each of them), once each: `cpu` and `cpuacct` are often
-/// links to one `cpu,cpuacct`.
-fn v1_hierarchies() -> Vec<PathBuf> {
+/// links to one `cpu,cpuacct`. Looked up once per process (about 50 system
+/// calls: it was done again for every walk of the pod's cgroups).
+fn v1_hierarchies() -> &'static [PathBuf] {
+    static FOUND: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    FOUND.get_or_init(find_v1_hierarchies)
+}
+
+fn find_v1_hierarchies() -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
     let Ok(entries) = std::fs::read_dir(ROOT) else {
         return out;
@@ -228,7 +235,17 @@ pub fn signal_all(layout: Layout, uuid: &str, signal: i32) -> usize {
 
 /// Kills what is left in the pod's cgroups and removes them, deepest first.
 /// Returns whether everything is gone.
+///
+/// A cgroup that holds a process cannot be removed (`EBUSY`), so removal is
+/// tried first: when it succeeds everywhere, nothing was left to kill and the
+/// walk through every hierarchy's `cgroup.procs` is saved (the usual end of
+/// a pod, whose apps are gone). Otherwise what is left is killed, and the
+/// rest removed.
 pub fn destroy_pod(layout: Layout, uuid: &str) -> bool {
+    let dirs = dirs(layout, &pod_path(uuid));
+    if dirs.iter().all(|d| remove_tree(d).is_ok()) {
+        return true;
+    }
     for _ in 0..50 {
         if signal_all(layout, uuid, libc::SIGKILL) == 0 {
             break;
@@ -236,32 +253,34 @@ pub fn destroy_pod(layout: Layout, uuid: &str) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let mut clean = true;
-    for dir in dirs(layout, &pod_path(uuid)) {
-        clean &= remove_tree(&dir);
+    for dir in &dirs {
+        if let Err(e) = remove_tree(dir) {
+            tracing::warn!("{e}");
+            clean = false;
+        }
     }
     clean
 }
 
-/// Removes an empty cgroup directory tree (cgroup dirs hold only virtual
-/// files, so `rmdir` bottom-up is the way).
-fn remove_tree(dir: &Path) -> bool {
-    if !dir.exists() {
-        return true;
-    }
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_tree(&e.path());
-            }
+/// Removes a cgroup directory tree (cgroup dirs hold only virtual files, so
+/// `rmdir` bottom-up is the way). Every child is tried; the first failure
+/// (a busy cgroup) is returned.
+fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(err("read", dir)(e)),
+    };
+    let mut children = Ok(());
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            children = children.and(remove_tree(&e.path()));
         }
     }
+    children?;
     match std::fs::remove_dir(dir) {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-        Err(e) => {
-            tracing::warn!("cannot remove cgroup {}: {e}", dir.display());
-            false
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(err("remove", dir)(e)),
+        _ => Ok(()),
     }
 }
 

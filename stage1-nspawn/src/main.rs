@@ -30,6 +30,7 @@ mod memory;
 mod network;
 mod notify;
 mod pause;
+mod phase;
 mod podns;
 mod propagation;
 mod run;
@@ -39,6 +40,7 @@ mod spec;
 mod stop;
 mod supervise;
 mod unit;
+mod warm;
 
 use std::process::ExitCode;
 

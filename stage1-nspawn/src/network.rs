@@ -31,19 +31,21 @@ pub fn attach(pod_dir: &Path, pod: &PodManifest) -> anyhow::Result<Option<PodNet
 
 impl PodNetwork {
     /// Goes back to the host's namespace and detaches every network; what
-    /// fails is logged (and left for `gc`).
-    pub fn detach(self, pod_dir: &Path, pod: &PodManifest) {
+    /// fails is logged (and left for `gc`). Returns whether all went.
+    pub fn detach(self, pod_dir: &Path, pod: &PodManifest) -> bool {
         if let Err(e) = netns::enter(&self.host) {
             tracing::warn!(
                 "cannot return to the host's network namespace: {e}; leaving the networks to gc"
             );
-            return;
+            return false;
         }
         drop(self.attached);
         if let Err(e) = pod::teardown(pod_dir, pod) {
             let e = anyhow::Error::from(e);
             tracing::warn!("cannot tear down the pod's networks (rukt gc retries): {e:#}");
+            return false;
         }
+        true
     }
 }
 

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use libcontainer::container::Container;
 use rukt_contract::runtime::events::PodEvents;
 use rukt_contract::runtime::{PodLock, load_manifest, write_atomic};
-use rukt_contract::{NetMode, PID_FILE, PodManifest, READY_FILE, RunArgs, Sharing};
+use rukt_contract::{NetMode, PID_FILE, PodManifest, READY_FILE, RELEASED_FILE, RunArgs, Sharing};
 
 use crate::apps::AppIo;
 use crate::cgroups::{self, Layout};
@@ -22,12 +22,13 @@ use crate::podns::{self, PodNamespaces};
 use crate::signals::Signals;
 use crate::spec::{self, AppContext};
 use crate::supervise::{Running, Supervisor};
-use crate::{apps, bpf, etc, listen, memory, pause, unit};
+use crate::{apps, bpf, etc, listen, pause, phase, unit, warm};
 use rukt_contract::sdnotify::SdNotify;
 
 /// Runs the pod; returns its exit code once every app has exited, or an
 /// error if it failed before any app ran.
 pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
+    phase::mark("begin");
     let pod = load_manifest(&args.uuid)?;
     let lock = PodLock::inherited()?;
     // No app inherits the lock: libcontainer marks every descriptor above
@@ -55,7 +56,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     rukt_contract::sdnotify::engine_notifier();
     let app_notify = AppNotify::open(&pod, &pod_dir)?;
     // Before any namespace of the pod's: the plugins run from the host's.
+    phase::mark("loaded");
     let net = network::attach(&pod_dir, &pod)?;
+    phase::mark("networks");
     let setup = Setup {
         app_notify: app_notify.as_ref(),
         pod: &pod,
@@ -81,17 +84,24 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     if pod.sd_notify == SdNotify::Pod {
         rukt_contract::sdnotify::pod_ready(running.len());
     }
-    memory::shrink();
+    phase::mark("ready");
     let code = Supervisor::new(&pod, &pod_dir, layout, running, signals, relay)
         .with_output(output)
         .with_notify(app_notify)
         .with_events(events.clone())
         .supervise();
-    cgroups::destroy_pod(layout, &pod.uuid);
+    phase::mark("exited");
+    let mut released = cgroups::destroy_pod(layout, &pod.uuid);
+    phase::mark("cgroups-removed");
     if let Some(n) = net {
-        n.detach(&pod_dir, &pod);
+        released &= n.detach(&pod_dir, &pod);
     }
     events.pod_exited(code, None);
+    // gc need not look again (stage1 gc is a process of its own).
+    if released && let Err(e) = write_atomic(&pod_dir_fd, RELEASED_FILE, b"") {
+        tracing::debug!("cannot write the released file: {e}");
+    }
+    phase::mark("done");
     drop(lock);
     Ok(code)
 }
@@ -122,9 +132,15 @@ impl Setup<'_> {
                 .into_owned(),
             _ => podns::hostname(pod),
         };
-        podns::enter_new(ns, &hostname, net.map(|n| &n.attached.netns))?;
         cgroups::create_pod(self.layout, &pod.uuid, &pod.resources)
             .context("cannot create the pod's cgroup")?;
+        // As early as can be, but after the pod's cgroup: the helper holds
+        // the kernel's cgroup lock for its grace period, and a mkdir there
+        // would wait for it.
+        warm::start(self.layout);
+        phase::mark("pod-cgroup");
+        podns::enter_new(ns, &hostname, net.map(|n| &n.attached.netns))?;
+        phase::mark("namespaces");
         let results = net.map_or(&[][..], |n| &n.attached.results[..]);
         let (etc_files, warning) =
             etc::write(&self.pod_dir.join("stage1/etc"), pod, &hostname, results)
@@ -148,6 +164,7 @@ impl Setup<'_> {
         } else {
             None
         };
+        phase::mark("etc");
         let seccomp_cache = bpf::cache_dir(self.pod_dir);
         let mut created: Vec<(String, Container)> = Vec::new();
         let mut output = Output::default();
@@ -184,6 +201,7 @@ impl Setup<'_> {
                         format!("app {}: cannot compile its seccomp filter", app.name)
                     })?;
                 let socket = console.as_ref().map(|c| c.path.as_path());
+                phase::mark("spec");
                 apps::create(
                     self.pod_dir,
                     &app.name,
@@ -217,6 +235,7 @@ impl Setup<'_> {
                 });
             }
             created.push((app.name.clone(), container));
+            phase::mark("created");
         }
         let relay = match console.map(ConsoleSocket::receive).transpose() {
             Ok(master) => master.map(Relay::new),
@@ -238,6 +257,7 @@ impl Setup<'_> {
             }
             let pid = container.pid().map(|p| p.as_raw()).unwrap_or(-1);
             tracing::debug!(app = %name, pid, index = i, "started");
+            phase::mark("started");
             running.push(Running {
                 name,
                 pid,

@@ -29,6 +29,11 @@ use crate::signals::{self, Signals, Wake};
 /// another app failed.
 pub const GRACE: Duration = Duration::from_secs(10);
 
+/// How long the apps run before the supervisor trims its memory
+/// ([`crate::memory::shrink`], about 1 ms): a pod that is over sooner
+/// never pays for it.
+pub const SHRINK_AFTER: Duration = Duration::from_millis(100);
+
 /// An app the supervisor started.
 pub struct Running {
     /// Its name.
@@ -49,6 +54,7 @@ pub struct Supervisor<'a> {
     apps: Vec<Running>,
     first_failure: Option<u8>,
     kill_at: Option<Instant>,
+    shrink_at: Option<Instant>,
     signals: Signals,
     relay: Option<Relay>,
     output: Output,
@@ -77,6 +83,7 @@ impl<'a> Supervisor<'a> {
             apps,
             first_failure: None,
             kill_at: None,
+            shrink_at: Some(Instant::now() + SHRINK_AFTER),
             signals,
             relay,
             output: Output::default(),
@@ -110,6 +117,9 @@ impl<'a> Supervisor<'a> {
         while self.apps.iter().any(|a| a.status.is_none()) {
             let timeout = self
                 .kill_at
+                .into_iter()
+                .chain(self.shrink_at)
+                .min()
                 .map(|t| t.saturating_duration_since(Instant::now()));
             let mut fds = self.relay.as_ref().map(Relay::fds).unwrap_or_default();
             let relayed = fds.len();
@@ -135,6 +145,10 @@ impl<'a> Supervisor<'a> {
                     rukt_contract::sdnotify::pod_stopping();
                     self.signal_running(sig);
                 }
+                Wake::Timeout if self.shrink_due() => {
+                    self.shrink_at = None;
+                    crate::memory::shrink();
+                }
                 Wake::Timeout => {
                     tracing::debug!("grace period over: killing the apps left");
                     self.kill_at = None;
@@ -151,6 +165,16 @@ impl<'a> Supervisor<'a> {
         // again (milliseconds) to remove what `destroy_pod` removes next, and
         // its state goes with the pod directory.
         self.first_failure.unwrap_or(0)
+    }
+
+    /// Whether the wake-up is the memory trim's rather than the grace
+    /// period's end.
+    fn shrink_due(&self) -> bool {
+        match (self.shrink_at, self.kill_at) {
+            (Some(s), Some(k)) => s <= k,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
     }
 
     fn signal_running(&self, sig: i32) {
