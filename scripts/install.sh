@@ -23,9 +23,14 @@ for s in rukt-stage1-nspawn rukt-stage1-kvm rukt-stage1-fly rukt-kvm-init; do
         install -m 0755 "$target/$s" "$dest$prefix/lib/rukt/stage1/"
     fi
 done
-for u in rukt-gc.service rukt-gc.timer rukt@.service; do
+if [ -e "$target/rukt-api-service" ]; then
+    install -m 0755 "$target/rukt-api-service" "$dest$prefix/lib/rukt/rukt-api-service"
+fi
+for u in rukt-gc.service rukt-gc.timer rukt@.service rukt-api.socket rukt-api.service; do
     install -m 0644 "$here/dist/systemd/$u" "$dest$unitdir/$u"
 done
 install -m 0755 "$here/dist/kubelet-wrapper" "$dest$prefix/lib/rukt/kubelet-wrapper"
 install -m 0644 "$here/dist/systemd/tmpfiles.d/rukt.conf" "$dest/usr/lib/tmpfiles.d/rukt.conf"
+install -d "$dest/usr/lib/sysusers.d"
+install -m 0644 "$here/dist/systemd/sysusers.d/rukt.conf" "$dest/usr/lib/sysusers.d/rukt.conf"
 ln -sf "$prefix/bin/rukt" "$dest/usr/lib/systemd/system-generators/rukt-systemd-generator"

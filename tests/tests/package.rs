@@ -80,6 +80,7 @@ fn the_debian_package_installs_runs_a_pod_and_purges_clean() {
         );
     }
     ok(cmd("getent", &["group", "rukt"]));
+    ok(cmd("getent", &["passwd", "rukt-api"]));
 
     let pods = PodStore::with_stage1("nspawn", Vec::new());
     let store = tempfile::tempdir().unwrap();

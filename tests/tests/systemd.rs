@@ -60,6 +60,27 @@ fn shipped_units_pass_systemd_analyze_verify() {
     verify(&units);
 
     let root = tempfile::tempdir().unwrap();
+    // The group tmpfiles names comes from sysusers.d, as at boot.
+    std::fs::create_dir_all(root.path().join("etc")).unwrap();
+    let users = Command::new("systemd-sysusers")
+        .arg(format!("--root={}", root.path().display()))
+        .arg(dist.join("sysusers.d/rukt.conf"))
+        .output()
+        .unwrap();
+    assert!(users.status.success(), "{users:?}");
+    let group = std::fs::read_to_string(root.path().join("etc/group")).unwrap();
+    let gid: u32 = group
+        .lines()
+        .find_map(|l| l.strip_prefix("rukt:x:"))
+        .and_then(|r| r.trim_end_matches(':').parse().ok())
+        .unwrap_or_else(|| panic!("no rukt group: {group}"));
+    let passwd = std::fs::read_to_string(root.path().join("etc/passwd")).unwrap();
+    assert!(
+        passwd
+            .lines()
+            .any(|l| l.starts_with("rukt-api:") && l.contains(&format!(":{gid}:"))),
+        "{passwd}"
+    );
     let out = Command::new("systemd-tmpfiles")
         .arg("--create")
         .arg(format!("--root={}", root.path().display()))
@@ -70,6 +91,13 @@ fn shipped_units_pass_systemd_analyze_verify() {
     for d in ["var/lib/rukt", "etc/rukt/systemd", "run/rukt"] {
         assert!(root.path().join(d).is_dir(), "{d}");
     }
+    use std::os::unix::fs::MetadataExt;
+    let store = std::fs::metadata(root.path().join("var/lib/rukt")).unwrap();
+    assert_eq!(
+        (store.mode() & 0o7777, store.gid()),
+        (0o2750, gid),
+        "the store is the group's to read"
+    );
 }
 
 #[test]

@@ -199,12 +199,7 @@ impl Client {
         let media_type = header("content-type");
         let claimed = header("docker-content-digest");
         let url = self.url(ep, &path);
-        let body = resp
-            .into_body()
-            .into_with_config()
-            .limit(MAX_MANIFEST_SIZE)
-            .read_to_vec()
-            .map_err(|e| self.body_error(&url, e.into_io()))?;
+        let body = self.small_body(&url, resp)?;
         Ok((body, media_type, claimed))
     }
 

@@ -122,6 +122,20 @@ impl Client {
 
     /// Maps a failed body read to the registry's terms: a stall, the
     /// operation's deadline, or a transport error.
+    /// The whole body of a small response (a manifest, a token), at most
+    /// `MAX_MANIFEST_SIZE` bytes.
+    pub(crate) fn small_body(
+        &self,
+        url: &str,
+        resp: ureq::http::Response<ureq::Body>,
+    ) -> Result<Vec<u8>, RegistryError> {
+        resp.into_body()
+            .into_with_config()
+            .limit(super::MAX_MANIFEST_SIZE)
+            .read_to_vec()
+            .map_err(|e| self.body_error(url, e.into_io()))
+    }
+
     pub(crate) fn body_error(&self, url: &str, e: io::Error) -> RegistryError {
         let e = ureq::Error::from(e);
         let url = url.to_string();

@@ -6,9 +6,7 @@
 use tracing::debug;
 
 use super::auth::Secret;
-use super::{
-    Challenge, Client, Credential, Endpoint, MAX_MANIFEST_SIZE, RegistryError, Scheme, Sent,
-};
+use super::{Challenge, Client, Credential, Endpoint, RegistryError, Scheme, Sent};
 
 impl Client {
     fn credential(&self, host: &str) -> Result<Option<Credential>, RegistryError> {
@@ -221,12 +219,7 @@ impl Client {
                 registry_says,
             });
         }
-        let body = resp
-            .into_body()
-            .into_with_config()
-            .limit(MAX_MANIFEST_SIZE)
-            .read_to_vec()
-            .map_err(|e| self.body_error(&url, e.into_io()))?;
+        let body = self.small_body(&url, resp)?;
         #[derive(serde::Deserialize)]
         struct TokenResponse {
             token: Option<String>,
