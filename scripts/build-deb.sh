@@ -22,7 +22,8 @@ if [ -n "$build" ]; then
     cargo build -q "${cargo_flags[@]}" -p rukt -p rukt-stage1-nspawn -p rukt-stage1-kvm \
         -p rukt-kvm-init -p rukt-stage1-fly -p rukt-api-service
 fi
-version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
+# RUKT_DEB_VERSION overrides the workspace's version (the package test's upgrade).
+version=${RUKT_DEB_VERSION:-$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)}
 arch=$(dpkg --print-architecture)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT

@@ -1,7 +1,8 @@
 //! The Debian package as an operator gets it: built from the workspace by
 //! `scripts/build-deb.sh`, free of lintian errors, installed with `apt-get install ./rukt_*.deb`,
 //! a pod run from an OCI layout with the installed binaries only (a bare environment, no
-//! checkout on `PATH`, the engines found in `/usr/lib/rukt/stage1`), then purged with nothing
+//! checkout on `PATH`, the engines found in `/usr/lib/rukt/stage1`), upgraded keeping an edited
+//! conffile and the store, then purged with nothing
 //! the package owned left behind and the store kept, as Debian packages keep their data.
 //!
 //! It installs on this machine itself, not in a debootstrap'd chroot: a chroot would download
@@ -108,6 +109,37 @@ fn the_debian_package_installs_runs_a_pod_and_purges_clean() {
             .stdout
             .contains("/usr/lib/rukt/stage1/rukt-stage1-kvm"),
         "{version}"
+    );
+    // An upgrade keeps the operator's edit of a conffile and the store.
+    let conf = Path::new("/etc/rukt/registries.conf");
+    let edited = format!(
+        "{}# edited by the operator\n",
+        std::fs::read_to_string(conf).unwrap()
+    );
+    std::fs::write(conf, &edited).unwrap();
+    let newer_dir = tempfile::tempdir().unwrap();
+    let newer_out = newer_dir.path().to_str().unwrap();
+    let mut build = cmd(
+        workspace.join("scripts/build-deb.sh"),
+        &["--no-build", newer_out],
+    );
+    build.env("RUKT_DEB_VERSION", "99.0.0");
+    let newer = ok(build).stdout.trim().to_string();
+    ok(cmd(
+        "apt-get",
+        &["install", "-y", "-q", "--no-install-recommends", &newer],
+    ));
+    let version = ok(cmd("dpkg-query", &["-W", "-f=${Version}", "rukt"]));
+    assert_eq!(version.stdout, "99.0.0");
+    assert_eq!(
+        std::fs::read_to_string(conf).unwrap(),
+        edited,
+        "the upgrade lost an edit"
+    );
+    let listed = ok(bare(&["image", "list", "--format", "json"]));
+    assert!(
+        listed.stdout.contains(&pods.image_id),
+        "the store after the upgrade: {listed}"
     );
     let page = ok(cmd("man", &["-P", "cat", "rukt-run"]));
     assert!(page.stdout.contains("rukt-run"), "{page}");
