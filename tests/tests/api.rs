@@ -87,6 +87,14 @@ fn users() {
 }
 
 /// `python api_client.py ARGS` (without `--stubs`), as `user` when given.
+/// The client streaming `rpc` with `body` from the service at `target`: a follower the
+/// test reads, kills or waits for.
+fn stream_cmd(target: &str, rpc: &str, body: &str) -> Command {
+    let mut c = client_cmd(None, &["--target", target, "--stubs"]);
+    c.arg(stubs()).args(["stream", rpc, body]);
+    c
+}
+
 fn client_cmd(user: Option<&str>, args: &[&str]) -> Command {
     let script = repo().join("tests/py/api_client.py");
     let mut cmd = match user {
@@ -542,15 +550,8 @@ fn logs_and_events_followed_while_a_pod_runs() {
     let svc = Service::start(store, None);
     let target = svc.unix();
     // Followers: probe events from now on, logs of a pod that prints over time.
-    let mut events = client_cmd(None, &["--target", &target, "--stubs"])
-        .arg(stubs())
-        .args([
-            "stream",
-            "ListenEvents",
-            r#"{"filter":{"names":["probe"]}}"#,
-            "--count",
-            "3",
-        ])
+    let mut events = stream_cmd(&target, "ListenEvents", r#"{"filter":{"names":["probe"]}}"#)
+        .args(["--count", "3"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -568,16 +569,14 @@ fn logs_and_events_followed_while_a_pod_runs() {
         ],
     );
     let uuid = pod.uuid.clone();
-    let logs = client_cmd(None, &["--target", &target, "--stubs"])
-        .arg(stubs())
-        .args([
-            "stream",
-            "GetLogs",
-            &json!({"pod_id": uuid, "follow": true}).to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let logs = stream_cmd(
+        &target,
+        "GetLogs",
+        &json!({"pod_id": uuid, "follow": true}).to_string(),
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
     // Events appended while the follower waits arrive within the delivery target.
     let before = now_ns();
     let probes = append_events(store, 3, u64::MAX);
@@ -643,18 +642,15 @@ fn many_followers_across_a_rotation_then_a_killed_service_resumes() {
     append_events(store, 1, 4096);
     let mut followers: Vec<(Child, Vec<Value>)> = (0..CLIENTS)
         .map(|_| {
-            let child = client_cmd(None, &["--target", &target, "--stubs"])
-                .arg(stubs())
-                .args([
-                    "stream",
-                    "ListenEvents",
-                    r#"{"filter":{"since_seq":"0","since_time":"1"}}"#,
-                    "--timeout",
-                    "120",
-                ])
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
+            let child = stream_cmd(
+                &target,
+                "ListenEvents",
+                r#"{"filter":{"since_seq":"0","since_time":"1"}}"#,
+            )
+            .args(["--timeout", "120"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
             (child, Vec::new())
         })
         .collect();
@@ -719,18 +715,15 @@ fn many_followers_across_a_rotation_then_a_killed_service_resumes() {
     }
 
     // Killed mid-stream: a client resumes from its last seq on a restarted service.
-    let mut follower = client_cmd(None, &["--target", &target, "--stubs"])
-        .arg(stubs())
-        .args([
-            "stream",
-            "ListenEvents",
-            &json!({"filter": {"since_seq": events.to_string()}}).to_string(),
-            "--timeout",
-            "60",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut follower = stream_cmd(
+        &target,
+        "ListenEvents",
+        &json!({"filter": {"since_seq": events.to_string()}}).to_string(),
+    )
+    .args(["--timeout", "60"])
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     let pair = append_events(store, 2, 4096);
     let mut lines = BufReader::new(follower.stdout.take().unwrap()).lines();
@@ -908,16 +901,14 @@ fn a_killed_service_leaves_pods_alone() {
         "{running}"
     );
     // A follower mid-stream when the service is killed.
-    let mut follower = client_cmd(None, &["--target", &svc.unix(), "--stubs"])
-        .arg(stubs())
-        .args([
-            "stream",
-            "GetLogs",
-            &json!({"pod_id": uuid, "follow": true}).to_string(),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut follower = stream_cmd(
+        &svc.unix(),
+        "GetLogs",
+        &json!({"pod_id": uuid, "follow": true}).to_string(),
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     svc.kill();
     assert!(!follower.wait().unwrap().success(), "its stream broke");
