@@ -50,13 +50,6 @@ fn to_proto(e: Event) -> pb::Event {
     }
 }
 
-/// The journal's last sequence number (0 when it is empty or absent).
-pub fn last_seq(store: &std::path::Path) -> Result<u64, rukt_events::JournalError> {
-    let mut reader = Reader::open(store);
-    reader.read()?;
-    Ok(reader.last_seq())
-}
-
 /// What one read of the journal gave: its events from `since_ns` on and
 /// how many damaged lines it skipped.
 fn read_batch(
@@ -134,7 +127,7 @@ impl Listen {
         let f = &self.filter;
         let after = if f.since_seq == 0 && f.since_time == 0 {
             // Only what happens from now on.
-            match last_seq(&store) {
+            match rukt_events::last_seq(&store) {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = tx

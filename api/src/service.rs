@@ -68,7 +68,7 @@ impl PublicApi for Api {
         audit("GetInfo", &r);
         let store = self.store.clone();
         let last = blocking(move || {
-            crate::events::last_seq(&store)
+            rukt_events::last_seq(&store)
                 .map_err(|e| Status::internal(format!("event journal: {e}")))
         })
         .await?;

@@ -119,15 +119,7 @@ impl Journal {
             size += 1;
         }
         let old_path = self.dir.join(EVENTS_LOG_OLD);
-        let last = match crate::tail::last_seq(&log).map_err(io_err("read", &log_path))? {
-            Some(seq) => seq,
-            None => match File::open(&old_path) {
-                Ok(old) => crate::tail::last_seq(&old).map_err(io_err("read", &old_path))?,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                Err(e) => return Err(io_err("open", &old_path)(e)),
-            }
-            .unwrap_or(0),
-        };
+        let last = last_seq_in(Some(&log), &log_path, &old_path)?;
         if size >= self.max_size {
             std::fs::rename(&log_path, &old_path).map_err(io_err("rotate", &log_path))?;
             log = open_file(&log_path, true)?;
@@ -191,4 +183,35 @@ pub fn record(store_root: &Path, event: Event) -> Option<Event> {
             None
         }
     }
+}
+
+/// The seq of the last complete event in `log` (the live file, if there is
+/// one), else in the rotated file at `old_path`; 0 for an empty journal.
+fn last_seq_in(log: Option<&File>, log_path: &Path, old_path: &Path) -> Result<u64, JournalError> {
+    if let Some(log) = log
+        && let Some(seq) = crate::tail::last_seq(log).map_err(io_err("read", log_path))?
+    {
+        return Ok(seq);
+    }
+    match File::open(old_path) {
+        Ok(old) => Ok(crate::tail::last_seq(&old)
+            .map_err(io_err("read", old_path))?
+            .unwrap_or(0)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(io_err("open", old_path)(e)),
+    }
+}
+
+/// The seq of the store's last event (0 when there is none), read from the
+/// end of the journal without its lock: what a reader starting "from now"
+/// skips.
+pub fn last_seq(store_root: &Path) -> Result<u64, JournalError> {
+    let dir = events_dir(store_root);
+    let (log_path, old_path) = (dir.join(EVENTS_LOG), dir.join(EVENTS_LOG_OLD));
+    let log = match File::open(&log_path) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io_err("open", &log_path)(e)),
+    };
+    last_seq_in(log.as_ref(), &log_path, &old_path)
 }

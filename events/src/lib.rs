@@ -27,7 +27,7 @@ mod tail;
 pub use event::{Event, EventType};
 pub use filter::{Filter, FilterError};
 pub use follow::Follower;
-pub use journal::{Journal, JournalError, record};
+pub use journal::{Journal, JournalError, last_seq, record};
 pub use reader::{Damaged, Entry, Reader};
 
 /// The journal's directory below the store root.
