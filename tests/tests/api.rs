@@ -97,7 +97,14 @@ fn stream_cmd(target: &str, rpc: &str, body: &str) -> Command {
 
 fn client_cmd(user: Option<&str>, args: &[&str]) -> Command {
     let script = repo().join("tests/py/api_client.py");
-    let mut cmd = match user {
+    let mut cmd = as_user(user, Path::new(VENV_PYTHON));
+    cmd.arg(script).args(args);
+    cmd
+}
+
+/// `program`, run as `user` (with its groups, through setpriv) when one is given.
+fn as_user(user: Option<&str>, program: &Path) -> Command {
+    match user {
         Some(u) => {
             let mut c = Command::new("setpriv");
             c.args([
@@ -105,14 +112,12 @@ fn client_cmd(user: Option<&str>, args: &[&str]) -> Command {
                 &format!("--regid={}", primary_group(u)),
                 "--init-groups",
                 "--",
-                VENV_PYTHON,
-            ]);
+            ])
+            .arg(program);
             c
         }
-        None => Command::new(VENV_PYTHON),
-    };
-    cmd.arg(script).args(args);
-    cmd
+        None => Command::new(program),
+    }
 }
 
 fn primary_group(user: &str) -> String {
@@ -154,20 +159,7 @@ impl Service {
     fn start_at(store: &Path, user: Option<&str>, dir: tempfile::TempDir, port: u16) -> Service {
         let sock = dir.path().join("api.sock");
         let tcp = format!("127.0.0.1:{port}");
-        let mut cmd = match user {
-            Some(u) => {
-                let mut c = Command::new("setpriv");
-                c.args([
-                    &format!("--reuid={u}"),
-                    &format!("--regid={}", primary_group(u)),
-                    "--init-groups",
-                    "--",
-                ])
-                .arg(binary());
-                c
-            }
-            None => Command::new(binary()),
-        };
+        let mut cmd = as_user(user, &binary());
         cmd.arg("--dir")
             .arg(store)
             .arg("api-service")
