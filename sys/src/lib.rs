@@ -30,6 +30,7 @@ pub mod netdev;
 pub mod pidns;
 pub mod propagation;
 pub mod resolve;
+pub mod session;
 pub mod unmount;
 pub mod view;
 pub mod watch;
