@@ -21,12 +21,12 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
             let pod = pods.find(&uuid)?;
             let apps = rukt_pods::app_status::list(&pod)
                 .with_context(|| format!("cannot list the apps of pod {}", pod.uuid))?;
-            print_apps(&apps, format)?;
+            print_apps(&apps, format, false)?;
         }
         AppCommand::Status { uuid, app, format } => {
             let pod = pods.find(&uuid)?;
             let info = rukt_pods::app_status::status(&pod, &app)?;
-            print_apps(std::slice::from_ref(&info), format)?;
+            print_apps(std::slice::from_ref(&info), format, true)?;
         }
         AppCommand::Exec { uuid, app, cmd } => {
             let pod = pods.find(&uuid)?;
@@ -82,13 +82,11 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints apps as a table or (one object per app, or the one app) JSON.
-fn print_apps(apps: &[rukt_pods::app_status::AppInfo], format: Format) -> Result<()> {
+/// Prints apps as a table or JSON: an array, or the object of the `one` app.
+fn print_apps(apps: &[rukt_pods::app_status::AppInfo], format: Format, one: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match format {
-        Format::Json if apps.len() == 1 => {
-            writeln!(out, "{}", serde_json::to_string_pretty(&apps[0])?)?
-        }
+        Format::Json if one => writeln!(out, "{}", serde_json::to_string_pretty(&apps[0])?)?,
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(apps)?)?,
         Format::Table => {
             writeln!(out, "NAME\tSTATE\tEXIT\tIMAGE")?;

@@ -15,6 +15,7 @@ mod isolation;
 mod lifecycle;
 mod limits;
 mod logs;
+mod mutable;
 mod pod;
 mod terminal;
 mod unit;

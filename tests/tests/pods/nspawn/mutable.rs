@@ -1,0 +1,222 @@
+//! Mutable pods on nspawn (`rukt app sandbox|add|start|stop|rm|list|status|exec`): a pod
+//! started with no apps takes apps while it runs; they share its namespaces like the first
+//! apps of a pod would; an app's exit ends neither the pod nor the other apps; each verb
+//! returns once its change happened; the verbs refuse what they cannot do, clearly; a
+//! supervisor killed with SIGKILL leaves a pod that `rukt status` calls exited and gc cleans.
+
+use std::time::{Duration, Instant};
+
+use rukt_tests::pods::{PodStore, WAIT};
+use serde_json::Value;
+
+use super::store;
+
+/// `rukt app sandbox --detach --stage1=nspawn FLAGS`: the new pod's UUID.
+fn sandbox(pods: &PodStore, flags: &[&str]) -> String {
+    let mut args = vec!["app", "sandbox", "--detach", "--stage1=nspawn"];
+    args.extend_from_slice(flags);
+    pods.ok(&args).trim().to_owned()
+}
+
+/// `rukt app add UUID IMAGE --name NAME --exec /bin/sh -- -c SCRIPT`.
+fn add_sh(pods: &PodStore, uuid: &str, name: &str, script: &str) {
+    let image = pods.image.clone();
+    let added = pods.ok(&[
+        "app", "add", uuid, &image, "--name", name, "--exec", "/bin/sh", "--", "-c", script,
+    ]);
+    assert_eq!(added.trim(), name);
+}
+
+/// `rukt app status UUID --app NAME --format json`.
+fn app_status(pods: &PodStore, uuid: &str, app: &str) -> Value {
+    let text = pods.ok(&["app", "status", uuid, "--app", app, "--format", "json"]);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+/// `rukt app exec UUID --app NAME -- /bin/sh -c SCRIPT`'s stdout.
+fn exec_sh(pods: &PodStore, uuid: &str, app: &str, script: &str) -> String {
+    pods.ok(&[
+        "app", "exec", uuid, "--app", app, "--", "/bin/sh", "-c", script,
+    ])
+}
+
+/// Waits until `app`'s status satisfies `pred`.
+fn wait_app(pods: &PodStore, uuid: &str, app: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let end = Instant::now() + WAIT;
+    loop {
+        let st = app_status(pods, uuid, app);
+        if pred(&st) {
+            return st;
+        }
+        assert!(Instant::now() < end, "app {app} never got there: {st}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stops the pod, checks it exited, and lets gc remove it leaving no mount behind.
+fn stop_and_collect(pods: &PodStore, uuid: &str) {
+    pods.ok(&["stop", uuid]);
+    let st = pods.wait_exited(uuid);
+    assert_eq!(st["state"], "exited", "{st:?}");
+    pods.ok(&["gc", "--grace-period=0s"]);
+    assert!(pods.pod_dir(uuid).is_none(), "gc left the pod");
+    pods.assert_no_mounts("after gc");
+}
+
+#[test]
+fn a_sandbox_takes_apps_while_it_runs() {
+    let pods = store();
+    let uuid = sandbox(&pods, &[]);
+    assert_eq!(pods.status(&uuid)["state"], "running");
+    assert_eq!(
+        pods.ok(&["app", "list", &uuid, "--format", "json"]).trim(),
+        "[]"
+    );
+
+    // Added, not started: created, with a creation time and no start.
+    add_sh(
+        &pods,
+        &uuid,
+        "one",
+        "trap 'exit 3' TERM; echo hello from one; while :; do sleep 0.05; done",
+    );
+    let st = app_status(&pods, &uuid, "one");
+    assert_eq!(st["state"], "created", "{st}");
+    assert!(st["created_ns"].as_i64().unwrap() > 0);
+    assert_eq!(st["started_ns"], 0);
+
+    pods.ok(&["app", "start", &uuid, "--app", "one"]);
+    let st = app_status(&pods, &uuid, "one");
+    assert_eq!(st["state"], "running", "{st}");
+    assert!(st["started_ns"].as_i64().unwrap() >= st["created_ns"].as_i64().unwrap());
+
+    // A second app shares the pod's network, UTS and IPC namespaces, not its mounts.
+    add_sh(&pods, &uuid, "two", "exec sleep 1000");
+    pods.ok(&["app", "start", &uuid, "--app", "two"]);
+    let ns = |app: &str, kind: &str| {
+        exec_sh(&pods, &uuid, app, &format!("readlink /proc/self/ns/{kind}"))
+    };
+    for kind in ["net", "uts", "ipc"] {
+        assert_eq!(ns("one", kind), ns("two", kind), "{kind}");
+    }
+    assert_ne!(ns("one", "mnt"), ns("two", "mnt"));
+    assert_eq!(
+        exec_sh(&pods, &uuid, "two", "hostname").trim(),
+        format!("rukt-{}", &uuid[..8])
+    );
+
+    // Stop answers once the app has exited, with the code its TERM handler chose.
+    pods.ok(&["app", "stop", &uuid, "--app", "one"]);
+    let st = app_status(&pods, &uuid, "one");
+    assert_eq!(st["state"], "exited", "{st}");
+    assert_eq!(st["exit_code"], 3, "{st}");
+    assert!(st["finished_ns"].as_i64().unwrap() >= st["started_ns"].as_i64().unwrap());
+    assert_eq!(app_status(&pods, &uuid, "two")["state"], "running");
+    let logs = pods.ok(&["logs", &uuid, "--app", "one"]);
+    assert!(logs.contains("hello from one"), "{logs}");
+
+    // Removed: gone from the pod, its root unmounted; the name can be used again.
+    pods.ok(&["app", "rm", &uuid, "--app", "one"]);
+    let list: Value =
+        serde_json::from_str(&pods.ok(&["app", "list", &uuid, "--format", "json"])).unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["two"]);
+    let dir = pods.pod_dir(&uuid).unwrap();
+    assert!(
+        !dir.join("apps/one").exists(),
+        "app one's root is still there"
+    );
+    add_sh(&pods, &uuid, "one", "echo again");
+    pods.ok(&["app", "start", &uuid, "--app", "one"]);
+    let st = wait_app(&pods, &uuid, "one", |s| s["state"] == "exited");
+    assert_eq!(st["exit_code"], 0, "{st}");
+
+    // sleep ignores TERM as PID 1: killed at the timeout.
+    let started = Instant::now();
+    pods.ok(&["app", "stop", &uuid, "--app", "two", "--timeout", "1"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(app_status(&pods, &uuid, "two")["exit_code"], 137);
+    // Every app has exited; the pod still runs until it is stopped.
+    assert_eq!(pods.status(&uuid)["state"], "running");
+    stop_and_collect(&pods, &uuid);
+}
+
+#[test]
+fn an_app_that_fails_ends_nothing_else() {
+    let pods = store();
+    let uuid = sandbox(&pods, &[]);
+    add_sh(&pods, &uuid, "steady", "exec sleep 1000");
+    add_sh(&pods, &uuid, "failing", "exit 7");
+    pods.ok(&["app", "start", &uuid, "--app", "steady"]);
+    pods.ok(&["app", "start", &uuid, "--app", "failing"]);
+    let st = wait_app(&pods, &uuid, "failing", |s| s["state"] == "exited");
+    assert_eq!(st["exit_code"], 7);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(app_status(&pods, &uuid, "steady")["state"], "running");
+    assert_eq!(pods.status(&uuid)["state"], "running");
+    // An added app never started is stopped as killed, and stopping the pod ends the rest.
+    add_sh(&pods, &uuid, "idle", "true");
+    pods.ok(&["app", "stop", &uuid, "--app", "idle"]);
+    assert_eq!(app_status(&pods, &uuid, "idle")["state"], "exited");
+    stop_and_collect(&pods, &uuid);
+}
+
+#[test]
+fn app_verbs_refuse_what_they_cannot_do() {
+    let pods = store();
+    let out = pods.run(&["app", "sandbox", "--detach", "--stage1=nspawn", &pods.image]);
+    assert_eq!(out.code(), Some(2), "{out}");
+    assert!(
+        out.stderr
+            .contains("rukt app sandbox takes the pod's flags only"),
+        "{out}"
+    );
+    // fly does not do mutable pods: refused before anything is created.
+    let out = pods.run(&["app", "sandbox", "--detach", "--stage1=fly"]);
+    assert_eq!(out.code(), Some(2), "{out}");
+    assert!(out.stderr.contains("fly"), "{out}");
+    assert!(pods.pod_dirs().is_empty(), "{:?}", pods.pod_dirs());
+
+    let uuid = sandbox(&pods, &[]);
+    add_sh(&pods, &uuid, "busy", "exec sleep 1000");
+    pods.ok(&["app", "start", &uuid, "--app", "busy"]);
+    let out = pods.run(&["app", "rm", &uuid, "--app", "busy"]);
+    assert!(
+        out.stderr.contains("app busy is running; stop it first"),
+        "{out}"
+    );
+    assert!(!out.success());
+    let out = pods.run(&["app", "start", &uuid, "--app", "busy"]);
+    assert!(out.stderr.contains("app busy is already running"), "{out}");
+    let out = pods.run(&["app", "start", &uuid, "--app", "nope"]);
+    assert!(out.stderr.contains("has no app \"nope\""), "{out}");
+    let out = pods.run(&["app", "add", &uuid, &pods.image, "--name", "busy"]);
+    assert!(!out.success(), "{out}");
+    stop_and_collect(&pods, &uuid);
+}
+
+#[test]
+fn a_sandbox_whose_supervisor_was_killed_is_exited_and_collected() {
+    let pods = store();
+    let uuid = sandbox(&pods, &[]);
+    add_sh(&pods, &uuid, "app", "exec sleep 1000");
+    pods.ok(&["app", "start", &uuid, "--app", "app"]);
+    let pid: i32 = pods.status(&uuid)["pid"].parse().unwrap();
+    rukt_tests::pods::send_signal(pid as u32, "KILL");
+    let st = pods.wait_exited(&uuid);
+    assert_eq!(st["state"], "exited", "{st:?}");
+    let out = pods.run(&["app", "add", &uuid, &pods.image, "--name", "late"]);
+    assert!(out.stderr.contains("not running"), "{out}");
+    pods.ok(&["gc", "--grace-period=0s"]);
+    assert!(pods.pod_dir(&uuid).is_none());
+    pods.assert_no_mounts("after gc");
+}
