@@ -71,11 +71,17 @@ pub enum Feature {
     NotifyApp,
     /// `--kvm-accel`: the choice of the VM's accelerator.
     KvmAccel,
+    /// An app's [`crate::AppSecurity`]: privileged, its own masked and
+    /// read-only paths, new privileges allowed, an OCI seccomp profile or
+    /// none (what CRI's security context asks).
+    AppSecurity,
+    /// The pod's namespaced sysctls ([`crate::PodManifest::sysctls`]).
+    Sysctls,
 }
 
 impl Feature {
     /// Every feature, in declaration order.
-    pub const ALL: [Feature; 28] = [
+    pub const ALL: [Feature; 30] = [
         Feature::Hostname,
         Feature::NetNone,
         Feature::NetHost,
@@ -104,11 +110,13 @@ impl Feature {
         Feature::AppLogs,
         Feature::NotifyApp,
         Feature::KvmAccel,
+        Feature::AppSecurity,
+        Feature::Sysctls,
     ];
 
     /// What version 1 could not express: a stage1 without `features` does
     /// none of these.
-    pub const NEW_IN_2: [Feature; 10] = [
+    pub const NEW_IN_2: [Feature; 12] = [
         Feature::Networks,
         Feature::Ports,
         Feature::Dns,
@@ -119,6 +127,8 @@ impl Feature {
         Feature::NotifySocket,
         Feature::AppLogs,
         Feature::NotifyApp,
+        Feature::AppSecurity,
+        Feature::Sysctls,
     ];
 
     /// Its name in `features` JSON (`readonly-rootfs`).
@@ -147,6 +157,8 @@ impl Feature {
             Feature::MultipleApps => "multiple-apps",
             Feature::Interactive => "interactive",
             Feature::MutablePods => "mutable-pods",
+            Feature::AppSecurity => "app-security",
+            Feature::Sysctls => "sysctls",
             Feature::ListenFds => "listen-fds",
             Feature::NotifySocket => "notify-socket",
             Feature::AppLogs => "app-logs",
@@ -204,6 +216,10 @@ impl Feature {
             Feature::MultipleApps => "more than one app",
             Feature::Interactive => "--interactive",
             Feature::MutablePods => "rukt app add|start|stop|rm",
+            Feature::AppSecurity => {
+                "a privileged app, its own masked or read-only paths, new privileges or a seccomp profile"
+            }
+            Feature::Sysctls => "sysctls",
             Feature::ListenFds => "LISTEN_FDS",
             Feature::NotifySocket => "NOTIFY_SOCKET",
             Feature::AppLogs => "per-app log files",
@@ -330,9 +346,11 @@ mod tests {
             Feature::NotifySocket,
             Feature::AppLogs,
             Feature::NotifyApp,
+            Feature::AppSecurity,
+            Feature::Sysctls,
         ] {
             assert!(!v1.enforces(f), "{f:?}");
         }
-        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 10);
+        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 12);
     }
 }

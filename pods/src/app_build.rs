@@ -141,10 +141,18 @@ pub(crate) fn build_app(
         readonly_rootfs: spec.readonly_rootfs,
         mounts,
         resources: spec.resources,
-        capabilities: resolve_capabilities(spec.caps_retain.as_deref(), &spec.caps_remove),
+        capabilities: if spec.security.privileged {
+            rukt_contract::isolation::ALL_CAPABILITIES
+                .iter()
+                .map(|c| c.to_string())
+                .collect()
+        } else {
+            resolve_capabilities(spec.caps_retain.as_deref(), &spec.caps_remove)
+        },
         seccomp: spec.seccomp.clone(),
         oom_score_adj: spec.oom_score_adj,
         log_file: spec.log_file.clone(),
+        security: spec.security.clone(),
     })
 }
 

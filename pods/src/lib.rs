@@ -41,6 +41,7 @@ pub mod stage1;
 pub mod state;
 pub mod status;
 pub mod stop;
+pub mod sysctl;
 pub mod user;
 
 pub use enter::{EnterRequest, enter};

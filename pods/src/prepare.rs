@@ -147,6 +147,7 @@ pub fn prepare(
         },
         logs: spec.logs,
         sd_notify,
+        sysctls: spec.sysctls.clone(),
         mutable: spec.mutable,
         created: rukt_images::store::index::now_rfc3339(),
         revision: 0,
@@ -159,6 +160,7 @@ pub fn prepare(
         ports: net.ports,
         dns: spec.dns.clone(),
     };
+    crate::sysctl::check(&manifest.sysctls, manifest.net, manifest.namespaces.ipc)?;
     let uuid_text = uuid.to_string();
     let aborted = |e: &PrepareError| crate::events::prepare_aborted(store.root(), &uuid_text, e);
     rukt_net::ports::reserve(store.root(), &uuid_text, &manifest.ports, |holder| {

@@ -67,6 +67,8 @@ pub struct AppSpec {
     /// Its log goes to this host file (absolute) instead of the pod's
     /// `logs/<app>.log`, never rotated by rukt (CRI's `log_path`).
     pub log_file: Option<std::path::PathBuf>,
+    /// What CRI's security context asks beyond the flags above.
+    pub security: rukt_contract::AppSecurity,
 }
 
 impl AppSpec {
@@ -90,6 +92,7 @@ impl AppSpec {
             seccomp: None,
             oom_score_adj: None,
             log_file: None,
+            security: Default::default(),
         }
     }
 }
@@ -153,4 +156,6 @@ pub struct PodSpec {
     /// A mutable pod (`rukt app sandbox`): it runs until stopped, apps are
     /// added and removed while it runs, and an app's exit ends nothing else.
     pub mutable: bool,
+    /// Namespaced sysctls set in the pod (CRI's `linux.sysctls`).
+    pub sysctls: std::collections::BTreeMap<String, String>,
 }

@@ -173,6 +173,7 @@ mod tests {
             seccomp: None,
             oom_score_adj: None,
             log_file: None,
+            security: Default::default(),
         }
     }
 

@@ -85,14 +85,26 @@ impl PodEnv {
         }
         crate::propagation::prepare(pod, app, &mut config)?;
         let filter = spec::seccomp_filter(app)?;
-        let seccomp = bpf::compiled(&filter, self.seccomp_cache.as_deref())
+        let seccomp = filter
+            .as_ref()
+            .map(|f| bpf::compiled(f, self.seccomp_cache.as_deref()))
+            .transpose()
             .with_context(|| format!("app {}: cannot compile its seccomp filter", app.name))?;
+        let filter = filter.as_ref().zip(seccomp);
+        if app.security.allow_new_privileges
+            && let Some((f, _)) = &filter
+        {
+            // Without no_new_privs an unprivileged app cannot install a
+            // filter once its capabilities are gone: libcontainer installs
+            // it before it drops them.
+            config["linux"]["seccomp"] = (*f).clone();
+        }
         phase::mark("spec");
         let container = apps::create(
             &self.pod_dir,
-            &app.name,
+            app,
             &config,
-            (&filter, seccomp),
+            filter,
             self.console.as_deref(),
             io,
         )?;

@@ -23,6 +23,7 @@ mod cgroups;
 mod console;
 mod control;
 mod create;
+mod devices;
 mod enter;
 mod etc;
 mod executor;
@@ -42,6 +43,7 @@ mod signals;
 mod spec;
 mod stop;
 mod supervise;
+mod sysctl;
 mod unit;
 mod warm;
 
@@ -94,6 +96,8 @@ impl Engine for Nspawn {
         Feature::ListenFds,
         Feature::NotifyApp,
         Feature::MutablePods,
+        Feature::AppSecurity,
+        Feature::Sysctls,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

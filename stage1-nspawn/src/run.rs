@@ -147,6 +147,7 @@ impl Setup<'_> {
         phase::mark("pod-cgroup");
         podns::enter_new(ns, &hostname, net.map(|n| &n.attached.netns))?;
         phase::mark("namespaces");
+        crate::sysctl::apply(&pod.sysctls)?;
         let results = net.map_or(&[][..], |n| &n.attached.results[..]);
         let (etc_files, warning) =
             etc::write(&self.pod_dir.join("stage1/etc"), pod, &hostname, results)

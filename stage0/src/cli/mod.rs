@@ -159,13 +159,16 @@ pub enum Command {
     ///   --quiet                             no progress bars
     ///   --sd-notify=pod|app[:NAME]|ignore   who says READY=1 under systemd (NOTIFY_SOCKET)
     ///   --log-max-size=SIZE, --log-max-files=N   logs/<app>.log rotation (10Mi, 5)
+    ///   --sysctl NAME=VALUE                 a namespaced sysctl (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)
     /// Limits: before the first image they limit the whole pod, after an image that app:
     ///   --memory=SIZE (256Mi, 1G), --cpu=CORES (500m, 1.5), --cpu-shares=N, --pids-limit=N
     /// App flags (after the image they apply to):
     ///   --name, --exec, --working-dir, --user, --group, --environment NAME=VALUE,
     ///   --readonly-rootfs, --mount volume=NAME,target=PATH,
     ///   --caps-retain=CAP,..., --caps-remove=CAP,...,
-    ///   --seccomp=mode=retain|remove[,errno=ENAME],SYSCALL|@GROUP,..., --oom-score-adj=N
+    ///   --seccomp=mode=retain|remove[,errno=ENAME],SYSCALL|@GROUP,..., --oom-score-adj=N,
+    ///   --privileged (every capability and device, no seccomp, nothing masked),
+    ///   --security-opt seccomp=unconfined|PROFILE.json|no-new-privileges=false|mask=P:P|unmask=ALL|P:P
     #[command(verbatim_doc_comment)]
     Run(PodWords),
     /// Prepare a pod without running it; prints its UUID.
@@ -637,6 +640,7 @@ mod tests {
         "--sd-notify=app:a",
         "--log-max-size=1Mi",
         "--log-max-files=2",
+        "--sysctl=net.ipv4.ip_forward=1",
     ];
     const APP_FLAGS: &[&str] = &[
         "--name=a",
@@ -651,6 +655,8 @@ mod tests {
         "--caps-remove=CAP_CHOWN",
         "--seccomp=mode=remove,chmod",
         "--oom-score-adj=5",
+        "--privileged",
+        "--security-opt=no-new-privileges=false",
     ];
 
     #[test]

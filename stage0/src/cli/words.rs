@@ -91,7 +91,9 @@ pub struct FetchLimits {
     pub timeout: Option<std::time::Duration>,
 }
 
-const APP_FLAGS: [&str; 12] = [
+const APP_FLAGS: [&str; 14] = [
+    "--privileged",
+    "--security-opt",
     "--caps-retain",
     "--caps-remove",
     "--seccomp",
@@ -217,6 +219,12 @@ impl RunWords {
                         &value("--caps-remove")?,
                     )?),
                     "--seccomp" => app.seccomp = Some(isolation::seccomp(&value("--seccomp")?)?),
+                    "--privileged" => {
+                        app.security.privileged = inline
+                            .as_deref()
+                            .map_or(Ok(true), |v| boolean("--privileged", v))?
+                    }
+                    "--security-opt" => security_opt(&mut app.security, &value("--security-opt")?)?,
                     "--oom-score-adj" => {
                         app.oom_score_adj = Some(isolation::number(
                             "--oom-score-adj",
@@ -319,6 +327,10 @@ impl RunWords {
                         value: v,
                         reason: "expected auto, kvm or tcg",
                     })?)
+                }
+                "--sysctl" => {
+                    let (k, v) = key_value("--sysctl", &value("--sysctl")?)?;
+                    spec.sysctls.insert(k, v);
                 }
                 "--sd-notify" => {
                     let v = value("--sd-notify")?;
@@ -449,6 +461,60 @@ fn boolean(flag: &'static str, v: &str) -> Result<bool, SpecError> {
             reason: "expected true or false",
         }),
     }
+}
+
+/// podman's `--security-opt`: `seccomp=unconfined|PROFILE.json`,
+/// `no-new-privileges[=true|false]`, `mask=PATH:PATH`, `unmask=ALL|PATH:PATH`.
+fn security_opt(sec: &mut rukt_contract::AppSecurity, v: &str) -> Result<(), SpecError> {
+    let bad = |reason| SpecError::Invalid {
+        flag: "--security-opt",
+        value: v.to_string(),
+        reason,
+    };
+    let (key, val) = v.split_once('=').unwrap_or((v, ""));
+    let paths = |val: &str| -> Vec<String> {
+        val.split(':')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    match key {
+        "seccomp" if val == "unconfined" => {
+            sec.seccomp_profile = Some(rukt_contract::SeccompProfile::Unconfined)
+        }
+        "seccomp" if !val.is_empty() => {
+            let text =
+                std::fs::read_to_string(val).map_err(|_| bad("cannot read the seccomp profile"))?;
+            serde_json::from_str::<serde_json::Value>(&text)
+                .map_err(|_| bad("the seccomp profile is not JSON"))?;
+            sec.seccomp_profile = Some(rukt_contract::SeccompProfile::Oci(text));
+        }
+        "no-new-privileges" => {
+            sec.allow_new_privileges = !(val.is_empty() || boolean("--security-opt", val)?)
+        }
+        "mask" => {
+            let default = rukt_contract::isolation::MASKED_PATHS
+                .iter()
+                .map(|p| p.to_string());
+            let list = sec.masked_paths.get_or_insert_with(|| default.collect());
+            list.extend(paths(val));
+        }
+        "unmask" if val == "ALL" => sec.masked_paths = Some(Vec::new()),
+        "unmask" => {
+            let default = rukt_contract::isolation::MASKED_PATHS
+                .iter()
+                .map(|p| p.to_string());
+            let gone = paths(val);
+            let list = sec.masked_paths.get_or_insert_with(|| default.collect());
+            list.retain(|p| !gone.contains(p));
+        }
+        _ => {
+            return Err(bad(
+                "expected seccomp=unconfined|FILE, no-new-privileges[=BOOL], mask=PATHS or unmask=ALL|PATHS",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn key_value(flag: &'static str, v: &str) -> Result<(String, String), SpecError> {

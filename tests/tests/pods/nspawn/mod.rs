@@ -17,6 +17,7 @@ mod limits;
 mod logs;
 mod mutable;
 mod pod;
+mod security;
 mod terminal;
 mod unit;
 mod volumes;
