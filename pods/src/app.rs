@@ -144,7 +144,14 @@ pub fn add(
         let lock = ManifestLock::exclusive(pod)?;
         let mut manifest = lock.read()?;
         let mut names: HashSet<String> = manifest.apps.iter().map(|a| a.name.clone()).collect();
-        let app = build_app(store, spec, &records[0], &[], &manifest.volumes, &mut names)?;
+        let mut app = build_app(store, spec, &records[0], &[], &manifest.volumes, &mut names)?;
+        let (own, mounts) = crate::app_build::host_mounts(&app.name, spec)?;
+        // What an interrupted add of the same name left.
+        manifest
+            .volumes
+            .retain(|v| !crate::app_build::owned_by(&v.name, &app.name));
+        manifest.volumes.extend(own);
+        app.mounts.extend(mounts);
         // What an interrupted add or rm of the same name left is not the new
         // app's: its old root and writes go first.
         unmount_app(pod, &app.name)?;
@@ -229,6 +236,9 @@ fn forget(pod: &Pod, app: &str) -> Result<(), AppError> {
     let lock = ManifestLock::exclusive(pod)?;
     let mut manifest = lock.read()?;
     manifest.apps.retain(|a| a.name != app);
+    manifest
+        .volumes
+        .retain(|v| !crate::app_build::owned_by(&v.name, app));
     lock.write(&mut manifest)?;
     unmount_app(pod, app)?;
     Ok(())

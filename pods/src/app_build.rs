@@ -234,3 +234,51 @@ mod tests {
         );
     }
 }
+
+/// The volumes and mounts of `spec`'s own host mounts, for the app named
+/// `app`: one host volume each, `<app>.mount<N>` (a name no `--volume` can
+/// take), mounted at its target.
+pub(crate) fn host_mounts(
+    app: &str,
+    spec: &AppSpec,
+) -> Result<(Vec<rukt_contract::Volume>, Vec<Mount>), PrepareError> {
+    let mut volumes = Vec::new();
+    let mut mounts = Vec::new();
+    for (i, m) in spec.host_mounts.iter().enumerate() {
+        if !m.source.is_absolute() || !m.source.exists() {
+            return Err(invalid(format!(
+                "app {app}: mount source {} does not exist",
+                m.source.display()
+            )));
+        }
+        if !m.target.starts_with('/') {
+            return Err(invalid(format!(
+                "app {app}: mount target {:?} is not absolute",
+                m.target
+            )));
+        }
+        let name = format!("{app}.mount{i}");
+        volumes.push(rukt_contract::Volume {
+            name: name.clone(),
+            kind: rukt_contract::VolumeKind::Host {
+                source: m.source.clone(),
+            },
+            read_only: m.read_only,
+            recursive: m.recursive,
+            propagation: m.propagation,
+        });
+        mounts.push(Mount {
+            volume: name,
+            target: m.target.clone(),
+        });
+    }
+    Ok((volumes, mounts))
+}
+
+/// Whether `volume` is one of `app`'s own (from [`host_mounts`]).
+pub(crate) fn owned_by(volume: &str, app: &str) -> bool {
+    volume
+        .strip_prefix(app)
+        .and_then(|rest| rest.strip_prefix(".mount"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}

@@ -53,6 +53,14 @@ pub fn required_by_app(
     want(app.readonly_rootfs, Feature::ReadonlyRootfs);
     want(!app.security.is_default(), Feature::AppSecurity);
     want(
+        app.host_mounts.iter().any(|m| m.read_only),
+        Feature::ReadonlyVolumes,
+    );
+    want(
+        app.host_mounts.iter().any(|m| m.propagation.is_some()),
+        Feature::VolumePropagation,
+    );
+    want(
         app.mounts.iter().any(|(v, _)| volumes_read_only(v)),
         Feature::ReadonlyVolumes,
     );

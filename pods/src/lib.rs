@@ -53,7 +53,7 @@ pub use network::{CheckError, check_network};
 pub use pod::{Pod, PodError, Pods};
 pub use prepare::{PrepareError, Preparing, prepare};
 pub use run::{RunError, RunOptions, run_prepared, run_preparing};
-pub use spec::{AppSpec, PodSpec, PortSpec, VolumeSpec};
+pub use spec::{AppSpec, HostMount, PodSpec, PortSpec, VolumeSpec};
 pub use stage1::{Stage1, Stage1Error};
 pub use state::{Dir, State};
 pub use status::{AppStatus, PodStatus, WaitError, status, wait};

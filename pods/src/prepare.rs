@@ -111,8 +111,9 @@ pub fn prepare(
     let (records, _pin) = fetch_images(store, fetcher, &spec.apps, progress)?;
     let mut apps = Vec::new();
     let mut names = HashSet::new();
+    let mut volumes = volumes;
     for (spec_app, rec) in spec.apps.iter().zip(&records) {
-        let app = build_app(
+        let mut app = build_app(
             store,
             spec_app,
             rec,
@@ -120,6 +121,9 @@ pub fn prepare(
             &volumes,
             &mut names,
         )?;
+        let (own, mounts) = crate::app_build::host_mounts(&app.name, spec_app)?;
+        volumes.extend(own);
+        app.mounts.extend(mounts);
         apps.push(app);
     }
     let net = crate::network::settle(spec, &stage1, catalog, store, &records)?;

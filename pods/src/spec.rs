@@ -29,6 +29,21 @@ pub struct VolumeSpec {
     pub propagation: Option<rukt_contract::Propagation>,
 }
 
+/// A host path bound into one app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostMount {
+    /// The host path (it must exist).
+    pub source: PathBuf,
+    /// Where it appears in the app (absolute).
+    pub target: String,
+    /// Read-only.
+    pub read_only: bool,
+    /// Whether its submounts come with it; `None`: the engine's default.
+    pub recursive: Option<bool>,
+    /// Its propagation; `None`: the engine's default.
+    pub propagation: Option<rukt_contract::Propagation>,
+}
+
 /// One app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppSpec {
@@ -69,6 +84,9 @@ pub struct AppSpec {
     pub log_file: Option<std::path::PathBuf>,
     /// What CRI's security context asks beyond the flags above.
     pub security: rukt_contract::AppSecurity,
+    /// Host paths bound into this app only (CRI's container mounts): each
+    /// becomes a host volume of the pod named `<app>.mount<N>`.
+    pub host_mounts: Vec<HostMount>,
 }
 
 impl AppSpec {
@@ -93,6 +111,7 @@ impl AppSpec {
             oom_score_adj: None,
             log_file: None,
             security: Default::default(),
+            host_mounts: Vec::new(),
         }
     }
 }

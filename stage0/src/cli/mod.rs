@@ -164,7 +164,7 @@ pub enum Command {
     ///   --memory=SIZE (256Mi, 1G), --cpu=CORES (500m, 1.5), --cpu-shares=N, --pids-limit=N
     /// App flags (after the image they apply to):
     ///   --name, --exec, --working-dir, --user, --group, --environment NAME=VALUE,
-    ///   --readonly-rootfs, --mount volume=NAME,target=PATH,
+    ///   --readonly-rootfs, --mount volume=NAME,target=PATH or source=HOSTPATH,target=PATH[,readOnly=BOOL][,propagation=P],
     ///   --caps-retain=CAP,..., --caps-remove=CAP,...,
     ///   --seccomp=mode=retain|remove[,errno=ENAME],SYSCALL|@GROUP,..., --oom-score-adj=N,
     ///   --privileged (every capability and device, no seccomp, nothing masked),

@@ -207,7 +207,10 @@ impl RunWords {
                             .as_deref()
                             .map_or(Ok(true), |v| boolean("--readonly-rootfs", v))?
                     }
-                    "--mount" => app.mounts.push(mount(&value("--mount")?)?),
+                    "--mount" => match mount(&value("--mount")?)? {
+                        Mounted::Volume(volume, target) => app.mounts.push((volume, target)),
+                        Mounted::Host(m) => app.host_mounts.push(m),
+                    },
                     "--caps-retain" => {
                         app.caps_retain = Some(isolation::capabilities(
                             "--caps-retain",
@@ -528,25 +531,59 @@ fn key_value(flag: &'static str, v: &str) -> Result<(String, String), SpecError>
     }
 }
 
-fn mount(v: &str) -> Result<(String, String), SpecError> {
+/// What an app's `--mount` binds: a pod volume, or a host path of its own.
+enum Mounted {
+    Volume(String, String),
+    Host(rukt_pods::HostMount),
+}
+
+/// `--mount volume=NAME,target=PATH` (rkt's), or
+/// `--mount source=HOSTPATH,target=PATH[,readOnly=BOOL][,propagation=P]`
+/// (a host path for this app only, as a CRI container mount).
+fn mount(v: &str) -> Result<Mounted, SpecError> {
     let bad = |reason| SpecError::Invalid {
         flag: "--mount",
         value: v.to_string(),
         reason,
     };
-    let (mut volume, mut target) = (None, None);
+    let (mut volume, mut source, mut target) = (None, None, None);
+    let (mut read_only, mut propagation) = (false, None);
     for part in v.split(',') {
         match part.split_once('=') {
             Some(("volume", n)) => volume = Some(n.to_string()),
+            Some(("source", s)) => source = Some(PathBuf::from(s)),
             Some(("target", t)) => target = Some(t.to_string()),
-            _ => return Err(bad("expected volume=NAME,target=PATH")),
+            Some(("readOnly", b)) => read_only = boolean("--mount", b)?,
+            Some(("propagation", p)) => {
+                propagation = Some(
+                    rukt_contract::Propagation::from_name(p)
+                        .ok_or_else(|| bad("propagation is private, slave or shared"))?,
+                )
+            }
+            _ => {
+                return Err(bad(
+                    "expected volume=NAME,target=PATH or source=PATH,target=PATH[,readOnly=BOOL][,propagation=P]",
+                ));
+            }
         }
     }
     let target = target.ok_or_else(|| bad("missing target="))?;
     if !target.starts_with('/') {
         return Err(bad("target must be an absolute path"));
     }
-    Ok((volume.ok_or_else(|| bad("missing volume="))?, target))
+    match (volume, source) {
+        (Some(v), None) if !read_only && propagation.is_none() => Ok(Mounted::Volume(v, target)),
+        (Some(_), None) => Err(bad("readOnly= and propagation= belong to the --volume")),
+        (None, Some(source)) if source.is_absolute() => Ok(Mounted::Host(rukt_pods::HostMount {
+            source,
+            target,
+            read_only,
+            recursive: None,
+            propagation,
+        })),
+        (None, Some(_)) => Err(bad("source must be an absolute path")),
+        _ => Err(bad("give volume= or source=")),
+    }
 }
 
 fn volume(v: &str) -> Result<VolumeSpec, SpecError> {

@@ -220,3 +220,51 @@ fn a_sandbox_whose_supervisor_was_killed_is_exited_and_collected() {
     assert!(pods.pod_dir(&uuid).is_none());
     pods.assert_no_mounts("after gc");
 }
+
+#[test]
+fn an_added_app_brings_its_own_host_mounts() {
+    let pods = store();
+    let host = rukt_tests::pods::HostDir::new();
+    std::fs::write(host.path().join("given"), "from the host\n").unwrap();
+    let uuid = sandbox(&pods, &[]);
+    let source = host.path().display().to_string();
+    let image = pods.image.clone();
+    let mount = format!("source={source},target=/data,readOnly=true");
+    let script =
+        "cat /data/given; touch /data/x 2>/dev/null && echo wrote || echo refused; exec sleep 1000";
+    pods.ok(&[
+        "app", "add", &uuid, &image, "--name", "reader", "--mount", &mount, "--exec", "/bin/sh",
+        "--", "-c", script,
+    ]);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(pods.pod_dir(&uuid).unwrap().join("pod")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["volumes"][0]["name"], "reader.mount0",
+        "{manifest}"
+    );
+    pods.ok(&["app", "start", &uuid, "--app", "reader"]);
+    let end = Instant::now() + WAIT;
+    let logs = loop {
+        let logs = pods.ok(&["logs", &uuid, "--app", "reader"]);
+        if logs.contains("wrote") || logs.contains("refused") || Instant::now() > end {
+            break logs;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        logs.contains("from the host") && logs.contains("refused"),
+        "{logs}"
+    );
+    assert!(!host.path().join("x").exists());
+    pods.ok(&["app", "stop", &uuid, "--app", "reader", "--force"]);
+    pods.ok(&["app", "rm", &uuid, "--app", "reader"]);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(pods.pod_dir(&uuid).unwrap().join("pod")).unwrap())
+            .unwrap();
+    assert!(
+        manifest["volumes"].as_array().is_none_or(|v| v.is_empty()),
+        "{manifest}"
+    );
+    stop_and_collect(&pods, &uuid);
+}
