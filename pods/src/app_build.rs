@@ -217,24 +217,6 @@ pub fn resolve_capabilities(retain: Option<&[String]>, remove: &[String]) -> Vec
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn capability_sets() {
-        let all = rukt_contract::DEFAULT_CAPABILITIES.len();
-        let set = resolve_capabilities(None, &["CAP_CHOWN".into()]);
-        assert!(!set.contains(&"CAP_CHOWN".to_string()));
-        assert_eq!(set.len(), all - 1);
-        let retain = ["CAP_NET_ADMIN".to_string(), "CAP_KILL".to_string()];
-        assert_eq!(
-            resolve_capabilities(Some(&retain), &["CAP_KILL".into()]),
-            ["CAP_NET_ADMIN"]
-        );
-    }
-}
-
 /// The volumes and mounts of `spec`'s own host mounts, for the app named
 /// `app`: one host volume each, `<app>.mount<N>` (a name no `--volume` can
 /// take), mounted at its target.
@@ -281,4 +263,31 @@ pub(crate) fn owned_by(volume: &str, app: &str) -> bool {
         .strip_prefix(app)
         .and_then(|rest| rest.strip_prefix(".mount"))
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_sets() {
+        let all = rukt_contract::DEFAULT_CAPABILITIES.len();
+        let set = resolve_capabilities(None, &["CAP_CHOWN".into()]);
+        assert!(!set.contains(&"CAP_CHOWN".to_string()));
+        assert_eq!(set.len(), all - 1);
+        let retain = ["CAP_NET_ADMIN".to_string(), "CAP_KILL".to_string()];
+        assert_eq!(
+            resolve_capabilities(Some(&retain), &["CAP_KILL".into()]),
+            ["CAP_NET_ADMIN"]
+        );
+    }
+
+    #[test]
+    fn an_apps_own_volumes_are_known_by_name() {
+        assert!(owned_by("web.mount0", "web"));
+        assert!(owned_by("web.mount12", "web"));
+        assert!(!owned_by("web.mount", "web"));
+        assert!(!owned_by("webx.mount0", "web"));
+        assert!(!owned_by("web-data", "web"));
+    }
 }
