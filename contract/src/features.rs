@@ -77,11 +77,14 @@ pub enum Feature {
     AppSecurity,
     /// The pod's namespaced sysctls ([`crate::PodManifest::sysctls`]).
     Sysctls,
+    /// Attaching to a running app of a mutable pod ([`crate::attach`]),
+    /// and apps with a stdin of their own ([`crate::App::stdin`]).
+    Attach,
 }
 
 impl Feature {
     /// Every feature, in declaration order.
-    pub const ALL: [Feature; 30] = [
+    pub const ALL: [Feature; 31] = [
         Feature::Hostname,
         Feature::NetNone,
         Feature::NetHost,
@@ -112,11 +115,12 @@ impl Feature {
         Feature::KvmAccel,
         Feature::AppSecurity,
         Feature::Sysctls,
+        Feature::Attach,
     ];
 
     /// What version 1 could not express: a stage1 without `features` does
     /// none of these.
-    pub const NEW_IN_2: [Feature; 12] = [
+    pub const NEW_IN_2: [Feature; 13] = [
         Feature::Networks,
         Feature::Ports,
         Feature::Dns,
@@ -129,6 +133,7 @@ impl Feature {
         Feature::NotifyApp,
         Feature::AppSecurity,
         Feature::Sysctls,
+        Feature::Attach,
     ];
 
     /// Its name in `features` JSON (`readonly-rootfs`).
@@ -159,6 +164,7 @@ impl Feature {
             Feature::MutablePods => "mutable-pods",
             Feature::AppSecurity => "app-security",
             Feature::Sysctls => "sysctls",
+            Feature::Attach => "attach",
             Feature::ListenFds => "listen-fds",
             Feature::NotifySocket => "notify-socket",
             Feature::AppLogs => "app-logs",
@@ -220,6 +226,7 @@ impl Feature {
                 "a privileged app, its own masked or read-only paths, new privileges or a seccomp profile"
             }
             Feature::Sysctls => "sysctls",
+            Feature::Attach => "an app's own stdin, attach",
             Feature::ListenFds => "LISTEN_FDS",
             Feature::NotifySocket => "NOTIFY_SOCKET",
             Feature::AppLogs => "per-app log files",
@@ -348,9 +355,10 @@ mod tests {
             Feature::NotifyApp,
             Feature::AppSecurity,
             Feature::Sysctls,
+            Feature::Attach,
         ] {
             assert!(!v1.enforces(f), "{f:?}");
         }
-        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 12);
+        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 13);
     }
 }

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod attach;
 pub mod descriptors;
 pub mod features;
 pub mod isolation;

@@ -136,6 +136,14 @@ pub struct App {
     /// the stage1 (whoever chose the path rotates it and asks for a reopen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_file: Option<PathBuf>,
+    /// Version 2: the app's stdin is a pipe the engine keeps open for
+    /// attach clients ([`crate::attach`]; CRI's `stdin`), not the pod's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin: bool,
+    /// Version 2: its stdin closes when the first attach client leaves
+    /// (CRI's `stdin_once`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin_once: bool,
     /// Version 2: what CRI's security context asks beyond the fields
     /// above (feature `app-security`).
     #[serde(default, skip_serializing_if = "AppSecurity::is_default")]
@@ -332,6 +340,7 @@ impl PodManifest {
         );
         for app in &self.apps {
             ask(!app.security.is_default(), Feature::AppSecurity);
+            ask(app.stdin, Feature::Attach);
             ask(!app.resources.is_empty(), Feature::Resources);
             ask(app.oom_score_adj.is_some(), Feature::OomScoreAdj);
             ask(
@@ -410,6 +419,8 @@ mod tests {
                 oom_score_adj: Some(500),
                 log_file: None,
                 security: Default::default(),
+                stdin: false,
+                stdin_once: false,
             }],
             volumes: vec![
                 Volume {

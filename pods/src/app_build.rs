@@ -153,6 +153,8 @@ pub(crate) fn build_app(
         oom_score_adj: spec.oom_score_adj,
         log_file: spec.log_file.clone(),
         security: spec.security.clone(),
+        stdin: spec.stdin,
+        stdin_once: spec.stdin_once,
     })
 }
 

@@ -18,6 +18,7 @@
 pub mod app;
 mod app_build;
 pub mod app_status;
+pub mod attach;
 pub mod enter;
 pub mod events;
 pub mod exe_guard;

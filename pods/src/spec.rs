@@ -87,6 +87,10 @@ pub struct AppSpec {
     /// Host paths bound into this app only (CRI's container mounts): each
     /// becomes a host volume of the pod named `<app>.mount<N>`.
     pub host_mounts: Vec<HostMount>,
+    /// A stdin of its own, kept open for attach (CRI's `stdin`).
+    pub stdin: bool,
+    /// Its stdin closes when the first attach client leaves.
+    pub stdin_once: bool,
 }
 
 impl AppSpec {
@@ -112,6 +116,8 @@ impl AppSpec {
             log_file: None,
             security: Default::default(),
             host_mounts: Vec::new(),
+            stdin: false,
+            stdin_once: false,
         }
     }
 }

@@ -174,6 +174,8 @@ mod tests {
             oom_score_adj: None,
             log_file: None,
             security: Default::default(),
+            stdin: false,
+            stdin_once: false,
         }
     }
 

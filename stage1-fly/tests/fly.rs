@@ -251,6 +251,8 @@ fn manifest(exec: &[&str]) -> PodManifest {
             oom_score_adj: None,
             log_file: None,
             security: Default::default(),
+            stdin: false,
+            stdin_once: false,
         }],
         volumes: vec![],
         net: Default::default(),

@@ -71,6 +71,9 @@ pub fn create(
     if let Some((out, err)) = io.output {
         builder = builder.with_stdout(out).with_stderr(err);
     }
+    if let Some(stdin) = io.stdin {
+        builder = builder.with_stdin(stdin);
+    }
     builder
         .with_root_path(&root)
         .with_context(|| format!("app {app}: invalid state directory"))?
@@ -96,6 +99,8 @@ pub struct AppIo {
     pub output: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
     /// Descriptors `3..3+preserve` it inherits.
     pub preserve: i32,
+    /// Its stdin (an attach point's pipe), instead of the supervisor's.
+    pub stdin: Option<std::os::fd::OwnedFd>,
 }
 
 /// libcontainer clones without glibc's fork handlers: with a second thread

@@ -50,6 +50,8 @@ pub struct Extras<'a> {
     pub listen: Option<&'a Activation>,
     /// The relay of the app's notifications.
     pub notify: Option<&'a AppNotify>,
+    /// Give it an attach point (an app of a mutable pod).
+    pub attach: bool,
 }
 
 impl PodEnv {
@@ -74,12 +76,20 @@ impl PodEnv {
             layout: self.layout,
         };
         let mut config = spec::config(&ctx)?;
+        let mut stdin = None;
         let io = AppIo {
             output: output
-                .map(|o| o.add(&self.pod_dir, app, pod.logs))
+                .map(|o| {
+                    if extras.attach {
+                        stdin = o.attach_point(&self.pod_dir, app)?;
+                    }
+                    o.add(&self.pod_dir, app, pod.logs)
+                })
                 .transpose()?,
+            stdin: None,
             preserve: extras.listen.map_or(Ok(0), |l| l.give(app, &mut config))?,
         };
+        let io = AppIo { stdin, ..io };
         if let Some(n) = extras.notify {
             n.give(app, &mut config);
         }

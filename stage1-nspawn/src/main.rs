@@ -18,6 +18,7 @@
 
 mod app;
 mod apps;
+mod attach;
 mod bpf;
 mod cgroups;
 mod console;
@@ -98,6 +99,7 @@ impl Engine for Nspawn {
         Feature::MutablePods,
         Feature::AppSecurity,
         Feature::Sysctls,
+        Feature::Attach,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

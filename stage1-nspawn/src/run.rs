@@ -189,6 +189,7 @@ impl Setup<'_> {
             let extras = Extras {
                 listen: listen.as_ref(),
                 notify: self.app_notify,
+                attach: pod.mutable,
             };
             let out = (!self.interactive).then_some(&mut output);
             match env.create(pod, app, out, extras) {

@@ -168,6 +168,7 @@ pub enum Command {
     ///   --caps-retain=CAP,..., --caps-remove=CAP,...,
     ///   --seccomp=mode=retain|remove[,errno=ENAME],SYSCALL|@GROUP,..., --oom-score-adj=N,
     ///   --privileged (every capability and device, no seccomp, nothing masked),
+    ///   --stdin, --stdin-once (a stdin of its own for `rukt app attach`, mutable pods),
     ///   --security-opt seccomp=unconfined|PROFILE.json|no-new-privileges=false|mask=P:P|unmask=ALL|P:P
     #[command(verbatim_doc_comment)]
     Run(PodWords),
@@ -415,6 +416,18 @@ pub enum AppCommand {
         #[arg(long, value_enum, default_value_t = crate::cli::Format::Table)]
         format: crate::cli::Format,
     },
+    /// Attach to a running app: its output from now on, and your stdin to
+    /// its own (an app added with --stdin). Ends when the app does.
+    Attach {
+        /// The pod's UUID or a unique prefix.
+        uuid: String,
+        /// The app.
+        #[arg(long)]
+        app: String,
+        /// Do not send stdin.
+        #[arg(long)]
+        no_stdin: bool,
+    },
     /// Run a command in an app, confined like it (as `rukt enter`).
     Exec {
         /// The pod's UUID or a unique prefix.
@@ -657,6 +670,8 @@ mod tests {
         "--oom-score-adj=5",
         "--privileged",
         "--security-opt=no-new-privileges=false",
+        "--stdin",
+        "--stdin-once",
     ];
 
     #[test]

@@ -91,7 +91,9 @@ pub struct FetchLimits {
     pub timeout: Option<std::time::Duration>,
 }
 
-const APP_FLAGS: [&str; 14] = [
+const APP_FLAGS: [&str; 16] = [
+    "--stdin",
+    "--stdin-once",
     "--privileged",
     "--security-opt",
     "--caps-retain",
@@ -222,6 +224,17 @@ impl RunWords {
                         &value("--caps-remove")?,
                     )?),
                     "--seccomp" => app.seccomp = Some(isolation::seccomp(&value("--seccomp")?)?),
+                    "--stdin" => {
+                        app.stdin = inline
+                            .as_deref()
+                            .map_or(Ok(true), |v| boolean("--stdin", v))?
+                    }
+                    "--stdin-once" => {
+                        app.stdin_once = inline
+                            .as_deref()
+                            .map_or(Ok(true), |v| boolean("--stdin-once", v))?;
+                        app.stdin |= app.stdin_once;
+                    }
                     "--privileged" => {
                         app.security.privileged = inline
                             .as_deref()

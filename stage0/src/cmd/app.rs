@@ -28,6 +28,24 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
             let info = rukt_pods::app_status::status(&pod, &app)?;
             print_apps(std::slice::from_ref(&info), format, true)?;
         }
+        AppCommand::Attach {
+            uuid,
+            app,
+            no_stdin,
+        } => {
+            let pod = pods.find(&uuid)?;
+            let conn = rukt_pods::attach::connect(&pod, &app)
+                .with_context(|| format!("cannot attach to app {app}"))?;
+            let input: Option<Box<dyn std::io::Read + Send>> =
+                (!no_stdin).then(|| Box::new(std::io::stdin()) as Box<dyn std::io::Read + Send>);
+            rukt_pods::attach::relay(
+                conn,
+                input,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )
+            .with_context(|| format!("attach to app {app}"))?;
+        }
         AppCommand::Exec { uuid, app, cmd } => {
             let pod = pods.find(&uuid)?;
             let req = rukt_pods::EnterRequest {

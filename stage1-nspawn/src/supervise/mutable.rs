@@ -107,7 +107,15 @@ impl Supervisor<'_> {
         };
         let container = m
             .env
-            .create(&manifest, &app, Some(&mut self.output), Extras::default())
+            .create(
+                &manifest,
+                &app,
+                Some(&mut self.output),
+                Extras {
+                    attach: true,
+                    ..Extras::default()
+                },
+            )
             .map_err(|e| format!("{e:#}"))?;
         m.created.push((name.to_string(), container));
         Ok(())
@@ -192,7 +200,8 @@ impl Supervisor<'_> {
             }
         };
         apps::delete(container);
-        self.output.remove(name);
+        let pod_dir = self.env_dir();
+        self.output.remove(&pod_dir, name);
         if let Some(dir) = &self.status_dir {
             for file in [
                 name.to_string(),

@@ -268,3 +268,57 @@ fn an_added_app_brings_its_own_host_mounts() {
     );
     stop_and_collect(&pods, &uuid);
 }
+
+#[test]
+fn attach_gives_an_apps_output_and_takes_its_input() {
+    use std::io::Write;
+    let pods = store();
+    let uuid = sandbox(&pods, &[]);
+    let image = pods.image.clone();
+    let script =
+        "echo started; while read l; do echo \"got $l\"; echo \"err $l\" >&2; done; echo bye";
+    pods.ok(&[
+        "app",
+        "add",
+        &uuid,
+        &image,
+        "--name",
+        "echo",
+        "--stdin-once",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        script,
+    ]);
+    pods.ok(&["app", "start", &uuid, "--app", "echo"]);
+    // Output from the moment of attaching: "started" was before.
+    let mut cmd = pods
+        .rukt()
+        .command(&["app", "attach", &uuid, "--app", "echo"]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    input.write_all(b"one\ntwo\n").unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout, "got one\ngot two\nbye\n", "stderr: {stderr}");
+    assert_eq!(stderr, "err one\nerr two\n");
+    // stdin_once: the end of the client's input was the app's.
+    let st = wait_app(&pods, &uuid, "echo", |s| s["state"] == "exited");
+    assert_eq!(st["exit_code"], 0);
+    let logs = pods.ok(&["logs", &uuid, "--app", "echo"]);
+    assert!(logs.contains("started") && logs.contains("bye"), "{logs}");
+    // Nor is there an attach point for an app the pod does not have.
+    let out = pods.run(&["app", "attach", &uuid, "--app", "nope"]);
+    assert!(!out.success() && out.stderr.contains("has no app"), "{out}");
+    stop_and_collect(&pods, &uuid);
+}
