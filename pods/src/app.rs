@@ -197,6 +197,38 @@ fn call_app(pod: &Pod, app: &str, debug: bool, entry: Entrypoint) -> Result<(), 
     call(&stage1, pod, entry, app, args.to_argv(entry))
 }
 
+/// `rukt app update` (CRI's UpdateContainerResources): the app's limits
+/// replaced in the manifest, then applied by stage1 to the running app.
+pub fn update(
+    pod: &Pod,
+    app: &str,
+    resources: rukt_contract::Resources,
+    debug: bool,
+) -> Result<(), AppError> {
+    let stage1 = existing_app(pod, app)?;
+    stage1.require([Feature::Resources])?;
+    {
+        let lock = ManifestLock::exclusive(pod)?;
+        let mut manifest = lock.read()?;
+        if let Some(a) = manifest.apps.iter_mut().find(|a| a.name == app) {
+            a.resources = resources;
+        }
+        lock.write(&mut manifest)?;
+    }
+    let args = AppArgs {
+        debug,
+        app: app.to_string(),
+        uuid: pod.uuid.to_string(),
+    };
+    call(
+        &stage1,
+        pod,
+        Entrypoint::AppUpdate,
+        app,
+        args.to_argv(Entrypoint::AppUpdate),
+    )
+}
+
 /// `rukt app stop`.
 pub fn stop(pod: &Pod, app: &str, opts: crate::stop::StopOptions) -> Result<(), AppError> {
     let stage1 = existing_app(pod, app)?;

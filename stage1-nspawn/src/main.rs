@@ -8,7 +8,7 @@
 //! The entrypoint is the first argument (`docs/stage1-interface.md`):
 //! `run` ([`run`]: the pod's supervisor), `enter` ([`enter`]), `stop`
 //! ([`stop`]), `gc` ([`gc`]), `interface-version`, `features` and, for a
-//! mutable pod, `app-add|start|stop|rm` ([`app`]). Every one starts in
+//! mutable pod, `app-add|start|stop|rm|update` ([`app`]). Every one starts in
 //! the pod directory. Errors end in `rukt_contract::runtime::engine`,
 //! printed once as `rukt-stage1-nspawn: <context>: <cause>`, exit code 254.
 //!
@@ -125,6 +125,9 @@ impl Engine for Nspawn {
     }
     fn app_rm(args: &AppArgs) -> anyhow::Result<()> {
         app::change(args, |app| Request::Rm { app })
+    }
+    fn app_update(args: &AppArgs) -> anyhow::Result<()> {
+        app::change(args, |app| Request::Update { app })
     }
 
     /// Warnings without `--debug`, and nothing of libcontainer's own log: its

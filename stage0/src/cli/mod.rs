@@ -428,6 +428,23 @@ pub enum AppCommand {
         #[arg(long)]
         no_stdin: bool,
     },
+    /// Change a running app's limits (--memory=SIZE, --cpu=CORES,
+    /// --cpu-shares=N, --pids-limit=N); the others stay as they are.
+    Update {
+        /// The pod's UUID or a unique prefix.
+        uuid: String,
+        /// The app.
+        #[arg(long)]
+        app: String,
+        /// LIMIT FLAGS
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "LIMITS"
+        )]
+        limits: Vec<String>,
+    },
     /// Run a command in an app, confined like it (as `rukt enter`).
     Exec {
         /// The pod's UUID or a unique prefix.

@@ -433,6 +433,37 @@ type ResourceParser = fn(&mut Resources, &str) -> Result<(), SpecError>;
 
 /// The resource flags: before the first image they limit the pod, after an
 /// image that app.
+/// The words of `rukt app update`: limit flags (`--memory=SIZE`,
+/// `--cpu=CORES`, `--cpu-shares=N`, `--pids-limit=N`) laid over `current`.
+pub fn update_limits(
+    current: rukt_contract::Resources,
+    words: &[String],
+) -> Result<rukt_contract::Resources, SpecError> {
+    let mut limits = current;
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        i += 1;
+        let (flag, inline) = match w.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (w.clone(), None),
+        };
+        let parse = resource_flag(&flag).ok_or_else(|| SpecError::UnknownFlag(flag.clone()))?;
+        let value = match inline {
+            Some(v) => v,
+            None => {
+                i += 1;
+                words
+                    .get(i - 1)
+                    .cloned()
+                    .ok_or_else(|| SpecError::MissingValue(flag.clone()))?
+            }
+        };
+        parse(&mut limits, &value)?;
+    }
+    Ok(limits)
+}
+
 fn resource_flag(flag: &str) -> Option<ResourceParser> {
     Some(match flag {
         "--memory" => |r, v| {

@@ -46,6 +46,17 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
             )
             .with_context(|| format!("attach to app {app}"))?;
         }
+        AppCommand::Update { uuid, app, limits } => {
+            let pod = pods.find(&uuid)?;
+            let manifest = pod.manifest()?;
+            let current = manifest
+                .app(&app)
+                .map(|a| a.resources)
+                .with_context(|| format!("pod {} has no app {app:?}", pod.uuid))?;
+            let limits = crate::cli::words::update_limits(current, &limits)?;
+            rukt_pods::app::update(&pod, &app, limits, g.debug)
+                .with_context(|| format!("cannot update app {app}"))?;
+        }
         AppCommand::Exec { uuid, app, cmd } => {
             let pod = pods.find(&uuid)?;
             let req = rukt_pods::EnterRequest {

@@ -67,6 +67,7 @@ impl Supervisor<'_> {
             Request::Add { app } => self.add(&app),
             Request::Start { app } => self.start(&app),
             Request::Rm { app } => self.rm(&app),
+            Request::Update { app } => self.update(&app),
             Request::Stop {
                 app,
                 force,
@@ -184,6 +185,18 @@ impl Supervisor<'_> {
             app.kill_at = Some(app.kill_at.map_or(now + timeout, |t| t.min(now + timeout)));
         }
         Ok(true)
+    }
+
+    fn update(&mut self, name: &str) -> Result<(), String> {
+        if !self.known(name) {
+            return Err(format!("the pod has no app {name:?}"));
+        }
+        let manifest: PodManifest = load_manifest(&self.pod.uuid).map_err(|e| e.to_string())?;
+        let app = manifest
+            .app(name)
+            .ok_or_else(|| format!("the pod's manifest has no app {name:?}"))?;
+        crate::cgroups::update_app(self.layout, &self.pod.uuid, name, &app.resources)
+            .map_err(|e| format!("{:#}", anyhow::Error::from(e)))
     }
 
     fn rm(&mut self, name: &str) -> Result<(), String> {

@@ -322,3 +322,71 @@ fn attach_gives_an_apps_output_and_takes_its_input() {
     assert!(!out.success() && out.stderr.contains("has no app"), "{out}");
     stop_and_collect(&pods, &uuid);
 }
+
+/// The value of `file` in the cgroup of `app` of pod `uuid`, wherever the host keeps it.
+fn cgroup_value(uuid: &str, app: &str, v1: &str, v2: &str) -> String {
+    let (v1_dir, file) = v1.split_once('/').unwrap();
+    let unified = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let path = if unified {
+        format!("/sys/fs/cgroup/rukt/{uuid}/{app}/{v2}")
+    } else {
+        format!("/sys/fs/cgroup/{v1_dir}/rukt/{uuid}/{app}/{file}")
+    };
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn a_running_apps_limits_can_be_changed() {
+    let pods = store();
+    let uuid = sandbox(&pods, &[]);
+    let image = pods.image.clone();
+    pods.ok(&[
+        "app",
+        "add",
+        &uuid,
+        &image,
+        "--name",
+        "limited",
+        "--memory=64Mi",
+        "--pids-limit=20",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "exec sleep 1000",
+    ]);
+    pods.ok(&["app", "start", &uuid, "--app", "limited"]);
+    let memory = |uuid: &str| {
+        cgroup_value(
+            uuid,
+            "limited",
+            "memory/memory.limit_in_bytes",
+            "memory.max",
+        )
+    };
+    let pids = |uuid: &str| cgroup_value(uuid, "limited", "pids/pids.max", "pids.max");
+    assert_eq!(memory(&uuid), (64u64 << 20).to_string());
+    assert_eq!(pids(&uuid), "20");
+    // Up, then down again; what is not named stays.
+    pods.ok(&["app", "update", &uuid, "--app", "limited", "--memory=128Mi"]);
+    assert_eq!(memory(&uuid), (128u64 << 20).to_string());
+    assert_eq!(pids(&uuid), "20");
+    pods.ok(&[
+        "app",
+        "update",
+        &uuid,
+        "--app",
+        "limited",
+        "--memory=32Mi",
+        "--pids-limit=10",
+    ]);
+    assert_eq!(memory(&uuid), (32u64 << 20).to_string());
+    assert_eq!(pids(&uuid), "10");
+    assert_eq!(app_status(&pods, &uuid, "limited")["state"], "running");
+    let out = pods.run(&["app", "update", &uuid, "--app", "limited", "--memory=lots"]);
+    assert_eq!(out.code(), Some(2), "{out}");
+    stop_and_collect(&pods, &uuid);
+}
