@@ -377,19 +377,13 @@ pub enum AppCommand {
     },
     /// Start an added app.
     Start {
-        /// The pod's UUID or a unique prefix.
-        uuid: String,
-        /// The app.
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        target: AppTarget,
     },
     /// Stop an app, leaving the pod running.
     Stop {
-        /// The pod's UUID or a unique prefix.
-        uuid: String,
-        /// The app.
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        target: AppTarget,
         /// Kill at once instead of asking to terminate.
         #[arg(long)]
         force: bool,
@@ -407,11 +401,8 @@ pub enum AppCommand {
     },
     /// One app's state: created, running or exited (with its exit code and times).
     Status {
-        /// The pod's UUID or a unique prefix.
-        uuid: String,
-        /// The app.
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        target: AppTarget,
         /// Output format.
         #[arg(long, value_enum, default_value_t = crate::cli::Format::Table)]
         format: crate::cli::Format,
@@ -419,11 +410,8 @@ pub enum AppCommand {
     /// Attach to a running app: its output from now on, and your stdin to
     /// its own (an app added with --stdin). Ends when the app does.
     Attach {
-        /// The pod's UUID or a unique prefix.
-        uuid: String,
-        /// The app.
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        target: AppTarget,
         /// Do not send stdin.
         #[arg(long)]
         no_stdin: bool,
@@ -431,11 +419,8 @@ pub enum AppCommand {
     /// Change a running app's limits (--memory=SIZE, --cpu=CORES,
     /// --cpu-shares=N, --pids-limit=N); the others stay as they are.
     Update {
-        /// The pod's UUID or a unique prefix.
-        uuid: String,
-        /// The app.
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        target: AppTarget,
         /// LIMIT FLAGS
         #[arg(
             required = true,
@@ -447,11 +432,8 @@ pub enum AppCommand {
     },
     /// Run a command in an app, confined like it (as `rukt enter`).
     Exec {
-        /// The pod's UUID or a unique prefix.
-        uuid: String,
-        /// The app.
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        target: AppTarget,
         /// The command and its arguments.
         #[arg(
             required = true,
@@ -463,12 +445,19 @@ pub enum AppCommand {
     },
     /// Remove a stopped app from a running pod.
     Rm {
-        /// The pod's UUID or a unique prefix.
-        uuid: String,
-        /// The app.
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        target: AppTarget,
     },
+}
+
+/// The app an `app` verb acts on.
+#[derive(Debug, Args)]
+pub struct AppTarget {
+    /// The pod's UUID or a unique prefix.
+    pub uuid: String,
+    /// The app.
+    #[arg(long)]
+    pub app: String,
 }
 
 /// The free-form words of `run` and `prepare` (parsed rkt-style).

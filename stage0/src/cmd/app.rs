@@ -11,7 +11,7 @@ use super::Globals;
 use super::fetch::with_fetcher;
 use super::pods::existing_pods;
 use crate::cli::words::AppWords;
-use crate::cli::{AppCommand, Format};
+use crate::cli::{AppCommand, AppTarget, Format};
 
 pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
     let pods = existing_pods(g);
@@ -23,14 +23,16 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
                 .with_context(|| format!("cannot list the apps of pod {}", pod.uuid))?;
             print_apps(&apps, format, false)?;
         }
-        AppCommand::Status { uuid, app, format } => {
+        AppCommand::Status {
+            target: AppTarget { uuid, app },
+            format,
+        } => {
             let pod = pods.find(&uuid)?;
             let info = rukt_pods::app_status::status(&pod, &app)?;
             print_apps(std::slice::from_ref(&info), format, true)?;
         }
         AppCommand::Attach {
-            uuid,
-            app,
+            target: AppTarget { uuid, app },
             no_stdin,
         } => {
             let pod = pods.find(&uuid)?;
@@ -46,7 +48,10 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
             )
             .with_context(|| format!("attach to app {app}"))?;
         }
-        AppCommand::Update { uuid, app, limits } => {
+        AppCommand::Update {
+            target: AppTarget { uuid, app },
+            limits,
+        } => {
             let pod = pods.find(&uuid)?;
             let manifest = pod.manifest()?;
             let current = manifest
@@ -57,7 +62,10 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
             rukt_pods::app::update(&pod, &app, limits, g.debug)
                 .with_context(|| format!("cannot update app {app}"))?;
         }
-        AppCommand::Exec { uuid, app, cmd } => {
+        AppCommand::Exec {
+            target: AppTarget { uuid, app },
+            cmd,
+        } => {
             let pod = pods.find(&uuid)?;
             let req = rukt_pods::EnterRequest {
                 app: Some(app),
@@ -85,13 +93,14 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
             )?;
             writeln!(std::io::stdout(), "{name}")?;
         }
-        AppCommand::Start { uuid, app } => {
+        AppCommand::Start {
+            target: AppTarget { uuid, app },
+        } => {
             let pod = pods.find(&uuid)?;
             rukt_pods::app::start(&pod, &app, g.debug)?;
         }
         AppCommand::Stop {
-            uuid,
-            app,
+            target: AppTarget { uuid, app },
             force,
             timeout,
         } => {
@@ -103,7 +112,9 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
             };
             rukt_pods::app::stop(&pod, &app, opts)?;
         }
-        AppCommand::Rm { uuid, app } => {
+        AppCommand::Rm {
+            target: AppTarget { uuid, app },
+        } => {
             let pod = pods.find(&uuid)?;
             rukt_pods::app::rm(&pod, &app, g.debug)?;
         }
