@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rukt_contract::logfmt::{Entry, Stream};
@@ -133,10 +133,16 @@ pub fn logs_with(
     let manifest = pod.manifest()?;
     let apps = selected_apps(pod, &manifest, query)?;
     let dir = pod.path.join(LOGS_DIR);
-    if !dir.is_dir() {
+    let own_file = |a: &String| manifest.app(a).and_then(|a| a.log_file.clone());
+    if !dir.is_dir() && !apps.iter().any(|a| own_file(a).is_some()) {
         return Err(no_logs(pod, &manifest, state(pod)));
     }
-    let mut readers: Vec<AppReader> = apps.iter().map(|a| AppReader::new(&dir, a)).collect();
+    // An app with a log file of its own (rukt cri's, kubelet's path) is
+    // read there.
+    let mut readers: Vec<AppReader> = apps
+        .iter()
+        .map(|a| AppReader::new(own_file(a).unwrap_or_else(|| dir.join(format!("{a}.log"))), a))
+        .collect();
     let mut lines = Vec::new();
     for r in &mut readers {
         r.read_history(&mut lines)?;
@@ -241,10 +247,10 @@ struct AppReader {
 }
 
 impl AppReader {
-    fn new(dir: &Path, app: &str) -> AppReader {
+    fn new(live: PathBuf, app: &str) -> AppReader {
         AppReader {
             app: app.to_string(),
-            live: dir.join(format!("{app}.log")),
+            live,
             file: None,
             rest: Vec::new(),
             line: 1,
