@@ -141,7 +141,12 @@ pub fn logs_with(
     // read there.
     let mut readers: Vec<AppReader> = apps
         .iter()
-        .map(|a| AppReader::new(own_file(a).unwrap_or_else(|| dir.join(format!("{a}.log"))), a))
+        .map(|a| {
+            AppReader::new(
+                own_file(a).unwrap_or_else(|| dir.join(format!("{a}.log"))),
+                a,
+            )
+        })
         .collect();
     let mut lines = Vec::new();
     for r in &mut readers {
@@ -385,7 +390,7 @@ mod tests {
             "1970-01-01T00:00:03Z stdout F o\n1970-01-01T00:00:04Z std",
         )
         .unwrap();
-        let mut r = AppReader::new(d, "a");
+        let mut r = AppReader::new(d.join("a.log"), "a");
         let mut got = Vec::new();
         r.read_history(&mut got).unwrap();
         let text: Vec<(Stream, String)> = got
@@ -427,7 +432,7 @@ mod tests {
             "1970-01-01T00:00:01Z stdout F ok\nnonsense\n",
         )
         .unwrap();
-        let err = AppReader::new(dir.path(), "a")
+        let err = AppReader::new(dir.path().join("a.log"), "a")
             .read_history(&mut Vec::new())
             .unwrap_err();
         assert!(
