@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Offline stand-ins for the images critest v1.36.0 pulls, built with umoci from Debian's
-# busybox-static and pushed with skopeo to a loopback docker-registry under their original
+# busybox (the dynamic build, with the host's glibc: busybox-static's shell runs applets
+# without exec'ing them, which critest's MaskedPaths spec tells apart) and pushed with skopeo to a loopback docker-registry under their original
 # repository paths (the host dropped: registry.k8s.io/e2e-test-images/busybox:1.29-2 is
 # e2e-test-images/busybox:1.29-2 there), so a runtime whose mirrors for registry.k8s.io,
 # gcr.io and k8s.gcr.io point at that registry pulls them by their original names.
 #   critest-images.sh build   build (once; cached) and print the registry's storage directory
 #   critest-images.sh list    print the references served, one a line
 # The storage is cached in $RUKT_CRITEST_CACHE (default /var/tmp/rukt-critest), keyed by this
-# script, scripts/critest-images.c and the busybox-static and gcc versions: a second build is
-# a lookup. Serve it with docker-registry (readonly) wherever the runtime can reach loopback.
+# script, scripts/critest-images.c and the busybox, libc6 and gcc versions: a second build
+# is a lookup. Serve it with docker-registry (readonly) wherever the runtime can reach loopback.
 #
 # Not served: gcr.io/k8s-staging-cri-tools/test-image-digest@sha256:9700f9a2... (critest pins
 # the manifest digest of the upstream image; no stand-in can have that digest), and the
@@ -54,17 +55,24 @@ esac
 
 key=$( {
     cat "$0" "$here/scripts/critest-images.c"
-    dpkg-query -W -f='${Version}\n' busybox-static gcc
+    dpkg-query -W -f='${Version}\n' busybox-static libc6 gcc
 } | sha256sum | cut -c1-16)
 cache="$cache_root/images-$key"
 if [ -f "$cache/complete" ]; then
     echo "$cache/registry"
     exit 0
 fi
-for t in umoci skopeo docker-registry gcc busybox; do
+# One build at a time (tests run in parallel); the second finds the first's.
+mkdir -p "$cache_root"
+exec 9>"$cache_root/build.lock"
+flock 9
+if [ -f "$cache/complete" ]; then
+    echo "$cache/registry"
+    exit 0
+fi
+for t in umoci skopeo docker-registry gcc apt-get dpkg-deb; do
     command -v "$t" >/dev/null || { echo "critest-images.sh: $t is missing (run scripts/setup.sh test)" >&2; exit 1; }
 done
-mkdir -p "$cache_root"
 work=$(mktemp -d "$cache_root/build.XXXXXX")
 reg_pid=
 cleanup() {
@@ -76,15 +84,26 @@ echo "==> building the critest images (cached in $cache)" >&2
 
 # The two static helpers (pause, nnp).
 gcc -static -O2 -s -o "$work/tiny" "$here/scripts/critest-images.c"
+# Debian's dynamic busybox, the version of the installed busybox-static, unpacked here.
+bb_version=$(dpkg-query -W -f='${Version}' busybox-static)
+(cd "$work" && apt-get download -q "busybox=$bb_version" >/dev/null)
+dpkg-deb -x "$work"/busybox_*.deb "$work/busybox-deb"
+bb="$work/busybox-deb/bin/busybox"
 
 # The base rootfs: busybox with every applet in /bin, the busybox image's users and groups,
-# and an `ipcs -m` (Debian's busybox has no ipcs; critest's HostIpc specs run it) that lists
-# /proc/sysvipc/shm as util-linux's does.
+# and two applets Debian's busybox lacks and critest runs: `ipcs -m` (the HostIpc specs),
+# listing /proc/sysvipc/shm as util-linux's does, and `pgrep PATTERN` (execSync with
+# timeout checks the killed `sleep` is gone).
 root="$work/rootfs"
 mkdir -p "$root"/{bin,etc,dev,proc,sys,root,home,usr/bin,usr/sbin,var/www,var/spool/mail}
 install -d -m 1777 "$root/tmp"
-cp /bin/busybox "$root/bin/busybox"
-for a in $(busybox --list); do [ "$a" = busybox ] || ln -s busybox "$root/bin/$a"; done
+cp "$bb" "$root/bin/busybox"
+mkdir -p "$root/lib/x86_64-linux-gnu" "$root/lib64"
+for l in $(ldd "$bb" | awk '$3 ~ /^\// { print $3 }'); do cp -L "$l" "$root/lib/x86_64-linux-gnu/"; done
+cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+# Hard links, as in the busybox image: critest masks /bin/ls (MaskedPaths), which must hide
+# that one name, not the binary every applet is.
+for a in $("$bb" --list); do [ "$a" = busybox ] || ln "$root/bin/busybox" "$root/bin/$a"; done
 cat >"$root/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 daemon:x:1:1:daemon:/usr/sbin:/bin/false
@@ -133,7 +152,18 @@ echo "key        shmid      owner      perms      bytes      nattch     status"
 awk 'NR > 1 { printf "0x%08x %-10s %-10s %-10o %-10s %s\n", $1, $2, $8, $3, $4, $7 }' /proc/sysvipc/shm
 echo
 EOF
-chmod 755 "$root/bin/ipcs"
+cat >"$root/bin/pgrep" <<'EOF'
+#!/bin/sh
+# pgrep PATTERN stand-in: the pids of the processes whose name matches PATTERN.
+[ $# = 1 ] || { echo "usage: pgrep PATTERN" >&2; exit 2; }
+for f in /proc/[0-9]*/comm; do
+    read -r c <"$f" 2>/dev/null || continue
+    p=${f#/proc/}
+    if echo "$c" | grep -q -e "$1"; then echo "${p%/comm}"; found=1; fi
+done
+[ -n "${found:-}" ]
+EOF
+chmod 755 "$root/bin/ipcs" "$root/bin/pgrep"
 
 layout="$work/layout"
 umoci init --layout "$layout"
@@ -259,4 +289,6 @@ mkdir -p "$cache"
 mv "$work/registry" "$cache/registry"
 images | awk '{ print $1 }' >"$cache/images.txt"
 touch "$cache/complete"
+# Older builds (of an older script or busybox) are not used again.
+find "$cache_root" -maxdepth 1 -name 'images-*' ! -name "images-$key" -exec rm -rf {} +
 echo "$cache/registry"
