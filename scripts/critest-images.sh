@@ -86,7 +86,7 @@ echo "==> building the critest images (cached in $cache)" >&2
 gcc -static -O2 -s -o "$work/tiny" "$here/scripts/critest-images.c"
 # Debian's dynamic busybox, the version of the installed busybox-static, unpacked here.
 bb_version=$(dpkg-query -W -f='${Version}' busybox-static)
-(cd "$work" && apt-get download -q "busybox=$bb_version" >/dev/null)
+(cd "$work" && apt-get -q -o APT::Sandbox::User=root download "busybox=$bb_version" >/dev/null)
 dpkg-deb -x "$work"/busybox_*.deb "$work/busybox-deb"
 bb="$work/busybox-deb/bin/busybox"
 

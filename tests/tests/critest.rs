@@ -26,7 +26,8 @@ fn ci_subset(runtime: &str, extra: &[&str]) -> (BTreeMap<String, String>, String
         .args(extra)
         .output()
         .expect("scripts/critest.sh runs");
-    let log = std::fs::read_to_string(out.path().join(format!("{runtime}.log"))).unwrap_or_default();
+    let log =
+        std::fs::read_to_string(out.path().join(format!("{runtime}.log"))).unwrap_or_default();
     let tsv = std::fs::read_to_string(out.path().join("compare.tsv")).unwrap_or_else(|e| {
         panic!(
             "no compare.tsv ({e}); critest.sh exited {:?}: {}\n{log}",
@@ -95,7 +96,9 @@ fn workspace_has_cri_server() -> bool {
 #[test]
 fn rukt_passes_the_ci_subset() {
     if !workspace_has_cri_server() {
-        note("critest: this workspace has no CRI server (rukt-cri / rukt cri); rukt's half not run");
+        note(
+            "critest: this workspace has no CRI server (rukt-cri / rukt cri); rukt's half not run",
+        );
         return;
     }
     let bin = rukt_tests::rukt::binary();
