@@ -16,8 +16,8 @@
 #   containerd 1.6 + runc (Debian): private root, state and socket, cgroupfs, the Debian CNI
 #     plugins, `registry.mirrors` in its config.
 #   rukt: `rukt-cri` (or `rukt cri`) from target/debug or --rukt-bin, with a --dir store and
-#     a --config-dir holding registries.conf (the same mirrors) and net.d (the network, named
-#     `default`).
+#     a --config-dir holding registries.conf (the same mirrors), policy.json (accept: the
+#     stand-ins are unsigned) and net.d (the network, named `default`).
 # CMD runs with CRI_ENDPOINT (unix://...), CRI_RUNTIME, CRI_DAEMON_PID, CRI_DIR (the run's
 # directory, with crictl.yaml) and CRI_HANDLER set. The daemon's log is copied to
 # DIR/<runtime>-daemon.log (--log). Exit status: CMD's; 3 if rukt cri is not built; 4 if
@@ -132,6 +132,8 @@ TOML
         for h in "${mirrors[@]}"; do
             printf '[[registry]]\nlocation = "%s"\n[[registry.mirror]]\nlocation = "127.0.0.1:5000"\ninsecure = true\n\n' "$h"
         done >"$d/config/registries.conf"
+        # The stand-ins are unsigned (docs/trust.md: what rukt assumes without a policy, said).
+        echo '{"default":[{"type":"insecureAcceptAnything"}]}' >"$d/config/policy.json"
         # shellcheck disable=SC2086 # the command is words (`rukt cri`)
         $rukt_cmd --listen "unix://$sock" --dir "$d/store" --config-dir "$d/config" >"$d/daemon.log" 2>&1 &
         ;;
