@@ -8,7 +8,8 @@ RunPodSandbox, CreateContainer + StartContainer (busybox `sleep 3600`), then BEN
 ExecSync calls of `/bin/true`; every call timed on the client (time.perf_counter). With all
 the pods running it counts the processes and their RSS in the run's PID namespace against
 the count before the first pod (the daemon idle): the processes each pod adds, by name, and
-the runtime's share of their memory (everything but the containers' own `sleep`). Then
+the runtime's share of their memory, RSS and PSS (everything but the containers' own
+`sleep`). Then
 StopPodSandbox + RemovePodSandbox of each pod, timed. Writes the samples and the counts to
 OUT.json; bench/cri.sh prints the comparison. Not a test: it never fails on a time.
 """
@@ -30,8 +31,20 @@ OURS = {"python3", "python", "bash", "docker-registry", "cri-bench.py"}
 WORKLOAD = {"sleep"}
 
 
+def pss_kb(pid):
+    """Proportional set size: shared pages (a binary every shim maps) split among users."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def procs():
-    """{pid: (comm, rss kB)} of every process in this PID namespace."""
+    """{pid: (comm, rss kB, pss kB)} of every process in this PID namespace."""
     out = {}
     for p in os.listdir("/proc"):
         if not p.isdigit():
@@ -41,7 +54,7 @@ def procs():
                 st = dict(line.split(":", 1) for line in f if ":" in line)
         except OSError:
             continue
-        out[int(p)] = (st["Name"].strip(), int(st.get("VmRSS", "0 kB").split()[0]))
+        out[int(p)] = (st["Name"].strip(), int(st.get("VmRSS", "0 kB").split()[0]), pss_kb(p))
     return out
 
 
@@ -115,7 +128,7 @@ def main():
 
     added = {p: v for p, v in runtime_side(during).items() if p not in before}
     by_name = {}
-    for name, rss in added.values():
+    for name, rss, _ in added.values():
         n, r = by_name.get(name, (0, 0))
         by_name[name] = (n + 1, r + rss)
     idle = runtime_side(before)
@@ -125,13 +138,14 @@ def main():
         "handler": handler,
         "pods": npods,
         "samples_ms": samples,
-        "daemon_idle_rss_kb": before.get(daemon, ("", 0))[1],
+        "daemon_idle_rss_kb": before.get(daemon, ("", 0, 0))[1],
         "idle_processes": sorted(v[0] for v in idle.values()),
         "idle_rss_kb": sum(v[1] for v in idle.values()),
         "added_by_name": {k: {"count": n, "rss_kb": r} for k, (n, r) in sorted(by_name.items())},
         "added_processes": len(added),
-        "added_runtime_rss_kb": sum(r for name, r in added.values() if name not in WORKLOAD),
-        "daemon_rss_with_pods_kb": during.get(daemon, ("", 0))[1],
+        "added_runtime_rss_kb": sum(r for name, r, _ in added.values() if name not in WORKLOAD),
+        "added_runtime_pss_kb": sum(p for name, _, p in added.values() if name not in WORKLOAD),
+        "daemon_rss_with_pods_kb": during.get(daemon, ("", 0, 0))[1],
     }
     with open(out_path, "w") as f:
         json.dump(result, f, indent=1)

@@ -13,7 +13,7 @@
 # which would swamp ExecSync; critest's benchmarks have no ExecSync and time whole
 # lifecycles. Then memory and processes: the daemon's RSS idle, and with all the pods running
 # the processes each pod adds (containerd: its shim and the pause process; rukt: its
-# supervisors) and their RSS, the containers' own `sleep` apart.
+# supervisors) and their RSS and PSS (shared pages split), the containers' own `sleep` apart.
 #
 #   bench/cri.sh [--rukt-bin PATH] [--handler nspawn|kvm|fly]
 #
@@ -41,13 +41,20 @@ rm -f "$work"/*.json "$work"/*-daemon.log "$work/rukt.why"
 
 # rukt's CRI server, release: only when this workspace has one.
 if [ -z "$rukt_bin" ]; then
-    if (cd "$here" && cargo metadata --no-deps --format-version 1 -q) |
-        python3 -c 'import json,sys; sys.exit(not any(t["name"] == "rukt-cri" for p in json.load(sys.stdin)["packages"] for t in p["targets"]))'; then
-        echo "==> building rukt-cri (release)" >&2
-        (cd "$here" && cargo build --release -q --bins)
-        rukt_bin=$(realpath -m "${CARGO_TARGET_DIR:-$here/target}")/release/rukt-cri
-    elif grep -qs 'Cri' "$here/stage0/src/cli/mod.rs" && [ -f "$here/stage0/src/cmd/cri.rs" ]; then
-        build_release nspawn fly
+    cri_pkg=$( (cd "$here" && cargo metadata --no-deps --format-version 1 -q) |
+        python3 -c 'import json,sys; print(" ".join(p["name"] for p in json.load(sys.stdin)["packages"] if any(t["name"] == "rukt-cri" for t in p["targets"])))')
+    if [ -n "$cri_pkg" ]; then
+        echo "==> building $cri_pkg (rukt-cri), rukt and the stage1s (release)" >&2
+        stage1s=(nspawn fly)
+        [ "$handler" = kvm ] && stage1s+=(kvm)
+        build_release "${stage1s[@]}"
+        (cd "$here" && cargo build --release -q -p "$cri_pkg")
+        [ "$handler" = kvm ] && (cd "$here" && cargo build --release -q -p rukt-kvm-init)
+        rukt_bin=$bin/rukt-cri
+    elif [ -f "$here/stage0/src/cmd/cri.rs" ]; then
+        stage1s=(nspawn fly)
+        [ "$handler" = kvm ] && stage1s+=(kvm)
+        build_release "${stage1s[@]}"
         rukt_bin=$bin/rukt
     fi
 fi
@@ -117,6 +124,7 @@ rows = [
     ("daemon RSS, pods running (MiB)", lambda r: r["daemon_rss_with_pods_kb"] / 1024),
     ("processes per pod", lambda r: r["added_processes"] / r["pods"]),
     ("runtime RSS per pod (MiB)", lambda r: r["added_runtime_rss_kb"] / r["pods"] / 1024),
+    ("runtime PSS per pod (MiB)", lambda r: r["added_runtime_pss_kb"] / r["pods"] / 1024),
     ("daemon + per-pod RSS, 10 pods (MiB)",
      lambda r: (r["daemon_rss_with_pods_kb"] + 10 * r["added_runtime_rss_kb"] / r["pods"]) / 1024),
 ]
