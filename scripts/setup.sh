@@ -51,3 +51,5 @@ command -v cargo >/dev/null || { echo "setup: cargo is missing; rukt builds with
 case " ${groups[*]} " in *" test "* | *" bench "*) "$(dirname "$0")/setup-venv.sh" ;; esac
 # The kvm stage1's qemu and guest kernel, unpacked into a private prefix.
 case " ${groups[*]} " in *" test "* | *" bench "*) "$(dirname "$0")/setup-kvm.sh" ;; esac
+# The CRI streaming server's tests: client-go's own exec/attach/port-forward client (issue 15).
+case " ${groups[*]} " in *" test "* | *" bench "*) "$(dirname "$0")/setup-streamclient.sh" ;; esac

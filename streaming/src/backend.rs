@@ -61,9 +61,18 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Attaches to the main process of `container_id` until it exits or the
     /// client goes away.
-    fn attach(&self, container_id: &str, tty: bool, streams: Streams) -> impl Future<Output = Result<(), BoxError>> + Send;
+    fn attach(
+        &self,
+        container_id: &str,
+        tty: bool,
+        streams: Streams,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send;
 
     /// Connects to `port` on the sandbox's loopback, inside its network
     /// namespace; one call per forwarded connection.
-    fn port_forward(&self, sandbox_id: &str, port: u16) -> impl Future<Output = Result<Box<dyn ByteStream>, BoxError>> + Send;
+    fn port_forward(
+        &self,
+        sandbox_id: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Box<dyn ByteStream>, BoxError>> + Send;
 }

@@ -49,17 +49,24 @@ impl Head {
 
     /// Whether header `name` lists `token` (case-insensitive).
     pub(crate) fn has_token(&self, name: &str, token: &str) -> bool {
-        self.values(name).iter().any(|v| v.eq_ignore_ascii_case(token))
+        self.values(name)
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(token))
     }
 
     /// The first value of header `name`.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.trim())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.trim())
     }
 }
 
 /// Reads one request head; returns it and the bytes read past it.
-pub(crate) async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> Result<(Head, Vec<u8>), HttpError> {
+pub(crate) async fn read_head<S: AsyncRead + Unpin>(
+    s: &mut S,
+) -> Result<(Head, Vec<u8>), HttpError> {
     let mut buf = Vec::with_capacity(2048);
     loop {
         let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -71,7 +78,12 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> Result<(Head, 
                 headers: req
                     .headers
                     .iter()
-                    .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned()))
+                    .map(|h| {
+                        (
+                            h.name.to_ascii_lowercase(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
                     .collect(),
             };
             return Ok((head, buf[len..].to_vec()));
@@ -90,7 +102,12 @@ pub(crate) async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> Result<(Head, 
 }
 
 /// Answers with `status` and a plain-text `body`, then the connection closes.
-pub(crate) async fn refuse<S: AsyncWrite + Unpin>(s: &mut S, status: u16, extra: &[(&str, &str)], body: &str) {
+pub(crate) async fn refuse<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    status: u16,
+    extra: &[(&str, &str)],
+    body: &str,
+) {
     let reason = match status {
         400 => "Bad Request",
         403 => "Forbidden",
@@ -99,7 +116,10 @@ pub(crate) async fn refuse<S: AsyncWrite + Unpin>(s: &mut S, status: u16, extra:
         503 => "Service Unavailable",
         _ => "Error",
     };
-    let mut out = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n", body.len() + 1);
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len() + 1
+    );
     for (name, value) in extra {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -109,7 +129,10 @@ pub(crate) async fn refuse<S: AsyncWrite + Unpin>(s: &mut S, status: u16, extra:
 }
 
 /// Answers 101 Switching Protocols with `headers`.
-pub(crate) async fn switch<S: AsyncWrite + Unpin>(s: &mut S, headers: &[(&str, &str)]) -> io::Result<()> {
+pub(crate) async fn switch<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    headers: &[(&str, &str)],
+) -> io::Result<()> {
     let mut out = String::from("HTTP/1.1 101 Switching Protocols\r\n");
     for (name, value) in headers {
         out.push_str(&format!("{name}: {value}\r\n"));
@@ -128,12 +151,20 @@ pub(crate) struct Prefixed<S> {
 
 impl<S> Prefixed<S> {
     pub(crate) fn new(prefix: Vec<u8>, inner: S) -> Self {
-        Prefixed { prefix, pos: 0, inner }
+        Prefixed {
+            prefix,
+            pos: 0,
+            inner,
+        }
     }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if this.pos < this.prefix.len() {
             let n = buf.remaining().min(this.prefix.len() - this.pos);
@@ -146,7 +177,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

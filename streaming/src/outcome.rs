@@ -25,12 +25,21 @@ pub(crate) enum Outcome {
 pub(crate) async fn run<B: Backend>(backend: &B, request: &Request, streams: Streams) -> Outcome {
     let failed = |e: BoxError| Outcome::Failed(e.to_string());
     match request {
-        Request::Exec { container_id, cmd, tty, .. } => {
-            backend.exec(container_id, cmd, *tty, streams).await.map_or_else(failed, Outcome::Exited)
-        }
-        Request::Attach { container_id, tty, .. } => {
-            backend.attach(container_id, *tty, streams).await.map_or_else(failed, |()| Outcome::Done)
-        }
+        Request::Exec {
+            container_id,
+            cmd,
+            tty,
+            ..
+        } => backend
+            .exec(container_id, cmd, *tty, streams)
+            .await
+            .map_or_else(failed, Outcome::Exited),
+        Request::Attach {
+            container_id, tty, ..
+        } => backend
+            .attach(container_id, *tty, streams)
+            .await
+            .map_or_else(failed, |()| Outcome::Done),
         Request::PortForward { .. } => Outcome::Failed("not an exec or attach session".into()),
     }
 }
@@ -57,7 +66,10 @@ impl Outcome {
     pub(crate) fn status_text(&self) -> Vec<u8> {
         match self {
             Outcome::Exited(0) | Outcome::Done => Vec::new(),
-            Outcome::Exited(code) => format!("command terminated with non-zero exit code: exit status {code}").into_bytes(),
+            Outcome::Exited(code) => {
+                format!("command terminated with non-zero exit code: exit status {code}")
+                    .into_bytes()
+            }
             Outcome::Failed(message) => message.clone().into_bytes(),
         }
     }
@@ -93,7 +105,10 @@ pub(crate) fn decode_sizes(pending: &mut Vec<u8>, out: &mut Vec<TerminalSize>) -
 }
 
 /// Reads JSON terminal sizes from `input` (a resize stream) into `tx`.
-pub(crate) async fn forward_sizes<R: AsyncRead + Unpin>(mut input: R, tx: mpsc::Sender<TerminalSize>) {
+pub(crate) async fn forward_sizes<R: AsyncRead + Unpin>(
+    mut input: R,
+    tx: mpsc::Sender<TerminalSize>,
+) {
     let mut pending = Vec::new();
     let mut buf = [0u8; 1024];
     let mut sizes = Vec::new();
@@ -118,16 +133,24 @@ mod tests {
 
     #[test]
     fn statuses_are_what_client_go_decodes() {
-        let v: serde_json::Value = serde_json::from_slice(&Outcome::Exited(3).status_json()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&Outcome::Exited(3).status_json()).unwrap();
         assert_eq!(v["status"], "Failure");
         assert_eq!(v["reason"], "NonZeroExitCode");
-        assert_eq!(v["details"]["causes"][0], json!({"reason": "ExitCode", "message": "3"}));
+        assert_eq!(
+            v["details"]["causes"][0],
+            json!({"reason": "ExitCode", "message": "3"})
+        );
         let v: serde_json::Value = serde_json::from_slice(&Outcome::Done.status_json()).unwrap();
         assert_eq!(v["status"], "Success");
-        let v: serde_json::Value = serde_json::from_slice(&Outcome::Exited(300).status_json()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_slice(&Outcome::Exited(300).status_json()).unwrap();
         assert_eq!(v["reason"], "InternalError");
         assert!(Outcome::Exited(0).status_text().is_empty());
-        assert_eq!(Outcome::Failed("no such container".into()).status_text(), b"no such container");
+        assert_eq!(
+            Outcome::Failed("no such container".into()).status_text(),
+            b"no such container"
+        );
     }
 
     #[test]
@@ -136,10 +159,22 @@ mod tests {
         let mut out = Vec::new();
         pending.extend_from_slice(b"{\"Width\":80,\"Height\":24}\n{\"Width\":1");
         assert!(decode_sizes(&mut pending, &mut out));
-        assert_eq!(out, vec![TerminalSize { width: 80, height: 24 }]);
+        assert_eq!(
+            out,
+            vec![TerminalSize {
+                width: 80,
+                height: 24
+            }]
+        );
         pending.extend_from_slice(b"00,\"Height\":30}\n");
         assert!(decode_sizes(&mut pending, &mut out));
-        assert_eq!(out[1], TerminalSize { width: 100, height: 30 });
+        assert_eq!(
+            out[1],
+            TerminalSize {
+                width: 100,
+                height: 30
+            }
+        );
         pending.extend_from_slice(b"\"x\"");
         assert!(!decode_sizes(&mut pending, &mut out), "not a size");
     }

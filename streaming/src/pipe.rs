@@ -23,15 +23,25 @@ pub(crate) struct ChannelReader {
 
 impl ChannelReader {
     pub(crate) fn new(rx: mpsc::Receiver<Vec<u8>>) -> Self {
-        ChannelReader { rx: Some(rx), chunk: Vec::new(), pos: 0 }
+        ChannelReader {
+            rx: Some(rx),
+            chunk: Vec::new(),
+            pos: 0,
+        }
     }
 }
 
 impl AsyncRead for ChannelReader {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         while this.pos == this.chunk.len() {
-            let Some(rx) = this.rx.as_mut() else { return Poll::Ready(Ok(())) };
+            let Some(rx) = this.rx.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
             match rx.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => this.rx = None,

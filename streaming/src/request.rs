@@ -75,22 +75,41 @@ impl Request {
 
     pub(crate) fn validate(&self) -> Result<(), RegisterError> {
         match self {
-            Request::Exec { container_id, cmd, tty, stdin, stdout, stderr } => {
+            Request::Exec {
+                container_id,
+                cmd,
+                tty,
+                stdin,
+                stdout,
+                stderr,
+            } => {
                 if cmd.is_empty() {
                     return Err(RegisterError::EmptyCommand);
                 }
                 check_streams(container_id, *tty, *stdin, *stdout, *stderr)
             }
-            Request::Attach { container_id, tty, stdin, stdout, stderr } => {
-                check_streams(container_id, *tty, *stdin, *stdout, *stderr)
+            Request::Attach {
+                container_id,
+                tty,
+                stdin,
+                stdout,
+                stderr,
+            } => check_streams(container_id, *tty, *stdin, *stdout, *stderr),
+            Request::PortForward { sandbox_id, .. } if sandbox_id.is_empty() => {
+                Err(RegisterError::EmptyId)
             }
-            Request::PortForward { sandbox_id, .. } if sandbox_id.is_empty() => Err(RegisterError::EmptyId),
             Request::PortForward { .. } => Ok(()),
         }
     }
 }
 
-fn check_streams(id: &str, tty: bool, stdin: bool, stdout: bool, stderr: bool) -> Result<(), RegisterError> {
+fn check_streams(
+    id: &str,
+    tty: bool,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+) -> Result<(), RegisterError> {
     if id.is_empty() {
         Err(RegisterError::EmptyId)
     } else if tty && stderr {
@@ -106,9 +125,20 @@ impl Request {
     /// `(tty, stdin, stdout, stderr)` of an exec or attach; all false for a port-forward.
     pub(crate) fn stream_flags(&self) -> (bool, bool, bool, bool) {
         match self {
-            Request::Exec { tty, stdin, stdout, stderr, .. } | Request::Attach { tty, stdin, stdout, stderr, .. } => {
-                (*tty, *stdin, *stdout, *stderr)
+            Request::Exec {
+                tty,
+                stdin,
+                stdout,
+                stderr,
+                ..
             }
+            | Request::Attach {
+                tty,
+                stdin,
+                stdout,
+                stderr,
+                ..
+            } => (*tty, *stdin, *stdout, *stderr),
             Request::PortForward { .. } => (false, false, false, false),
         }
     }

@@ -69,7 +69,10 @@ pub struct Server<B: Backend> {
 
 impl<B: Backend> Clone for Server<B> {
     fn clone(&self) -> Self {
-        Server { shared: self.shared.clone(), accept: self.accept.clone() }
+        Server {
+            shared: self.shared.clone(),
+            accept: self.accept.clone(),
+        }
     }
 }
 
@@ -82,9 +85,18 @@ impl<B: Backend> Server<B> {
         let base_url = format!("http://{local}");
         let slots = Arc::new(Semaphore::new(config.max_connections));
         let tokens = Tokens::new(config.token_ttl, config.max_pending);
-        let shared = Arc::new(Shared { backend: Arc::new(backend), tokens, config, base_url, slots });
+        let shared = Arc::new(Shared {
+            backend: Arc::new(backend),
+            tokens,
+            config,
+            base_url,
+            slots,
+        });
         let accept = tokio::spawn(accept_loop(listener, shared.clone()));
-        Ok(Server { shared, accept: Arc::new(accept) })
+        Ok(Server {
+            shared,
+            accept: Arc::new(accept),
+        })
     }
 
     /// `http://IP:PORT`, the prefix of every URL.
@@ -132,7 +144,12 @@ async fn accept_loop<B: Backend>(listener: TcpListener, shared: Arc<Shared<B>>) 
 
 async fn connection<B: Backend>(mut tcp: TcpStream, peer: SocketAddr, shared: &Shared<B>) {
     let _ = tcp.set_nodelay(true);
-    let (head, rest) = match tokio::time::timeout(shared.config.handshake_timeout, http::read_head(&mut tcp)).await {
+    let (head, rest) = match tokio::time::timeout(
+        shared.config.handshake_timeout,
+        http::read_head(&mut tcp),
+    )
+    .await
+    {
         Ok(Ok(h)) => h,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "streaming: bad request");
@@ -149,7 +166,15 @@ async fn connection<B: Backend>(mut tcp: TcpStream, peer: SocketAddr, shared: &S
     };
     let request = match shared.tokens.take(token) {
         Some(r) if r.kind() == kind => r,
-        _ => return http::refuse(&mut tcp, 404, &[], "the session is unknown, used or expired").await,
+        _ => {
+            return http::refuse(
+                &mut tcp,
+                404,
+                &[],
+                "the session is unknown, used or expired",
+            )
+            .await;
+        }
     };
     tracing::debug!(%peer, kind, "streaming: session starts");
     let io = Prefixed::new(rest, tcp);
@@ -159,16 +184,29 @@ async fn connection<B: Backend>(mut tcp: TcpStream, peer: SocketAddr, shared: &S
         serve_spdy(io, &head, request, shared).await;
     } else {
         let mut io = io;
-        http::refuse(&mut io, 400, &[], "unable to upgrade: missing upgrade headers in request").await;
+        http::refuse(
+            &mut io,
+            400,
+            &[],
+            "unable to upgrade: missing upgrade headers in request",
+        )
+        .await;
     }
 }
 
 /// The first protocol the client offers that we serve (the client's order).
 fn negotiate(offered: &[&str], ours: &[&'static str]) -> Option<&'static str> {
-    offered.iter().find_map(|o| ours.iter().find(|p| **p == *o).copied())
+    offered
+        .iter()
+        .find_map(|o| ours.iter().find(|p| **p == *o).copied())
 }
 
-async fn serve_spdy<B: Backend>(mut io: Prefixed<TcpStream>, head: &Head, request: Request, shared: &Shared<B>) {
+async fn serve_spdy<B: Backend>(
+    mut io: Prefixed<TcpStream>,
+    head: &Head,
+    request: Request,
+    shared: &Shared<B>,
+) {
     let ours: &[&'static str] = match request {
         Request::PortForward { .. } => &[portforward::PROTOCOL],
         _ => &exec::PROTOCOLS,
@@ -176,44 +214,99 @@ async fn serve_spdy<B: Backend>(mut io: Prefixed<TcpStream>, head: &Head, reques
     let offered = head.values("x-stream-protocol-version");
     let Some(protocol) = negotiate(&offered, ours) else {
         let accepted = ours.join(", ");
-        let body = format!("unable to upgrade: unable to negotiate protocol: client supports {offered:?}, server accepts {ours:?}");
-        return http::refuse(&mut io, 403, &[("X-Accepted-Stream-Protocol-Versions", &accepted)], &body).await;
+        let body = format!(
+            "unable to upgrade: unable to negotiate protocol: client supports {offered:?}, server accepts {ours:?}"
+        );
+        return http::refuse(
+            &mut io,
+            403,
+            &[("X-Accepted-Stream-Protocol-Versions", &accepted)],
+            &body,
+        )
+        .await;
     };
-    let answer = [("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1"), ("X-Stream-Protocol-Version", protocol)];
+    let answer = [
+        ("Connection", "Upgrade"),
+        ("Upgrade", "SPDY/3.1"),
+        ("X-Stream-Protocol-Version", protocol),
+    ];
     if http::switch(&mut io, &answer).await.is_err() {
         return;
     }
     let (session, incoming) = Session::start(io, shared.config.max_streams);
     match request {
         Request::PortForward { sandbox_id, ports } => {
-            portforward::serve(session, incoming, sandbox_id, ports, shared.backend.clone(), &shared.config).await;
+            portforward::serve(
+                session,
+                incoming,
+                sandbox_id,
+                ports,
+                shared.backend.clone(),
+                &shared.config,
+            )
+            .await;
         }
-        request => spdy::exec::serve(session, incoming, protocol, request, &*shared.backend, &shared.config).await,
+        request => {
+            spdy::exec::serve(
+                session,
+                incoming,
+                protocol,
+                request,
+                &*shared.backend,
+                &shared.config,
+            )
+            .await
+        }
     }
 }
 
-async fn serve_websocket<B: Backend>(mut io: Prefixed<TcpStream>, head: &Head, request: Request, shared: &Shared<B>) {
+async fn serve_websocket<B: Backend>(
+    mut io: Prefixed<TcpStream>,
+    head: &Head,
+    request: Request,
+    shared: &Shared<B>,
+) {
     let ours: &[&'static str] = match request {
         Request::PortForward { .. } => &[websocket::tunnel::PROTOCOL],
         _ => &websocket::channel::PROTOCOLS,
     };
     let offered = head.values("sec-websocket-protocol");
-    let (Some(key), Some("13")) = (head.get("sec-websocket-key"), head.get("sec-websocket-version")) else {
-        return http::refuse(&mut io, 400, &[("Sec-WebSocket-Version", "13")], "a WebSocket upgrade needs version 13 and a key").await;
+    let (Some(key), Some("13")) = (
+        head.get("sec-websocket-key"),
+        head.get("sec-websocket-version"),
+    ) else {
+        return http::refuse(
+            &mut io,
+            400,
+            &[("Sec-WebSocket-Version", "13")],
+            "a WebSocket upgrade needs version 13 and a key",
+        )
+        .await;
     };
     let Some(protocol) = negotiate(&offered, ours) else {
         let body = format!("unable to upgrade: client offers {offered:?}, server accepts {ours:?}");
         return http::refuse(&mut io, 400, &[], &body).await;
     };
     let accept = websocket::conn::accept_key(key);
-    let answer =
-        [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", &accept), ("Sec-WebSocket-Protocol", protocol)];
+    let answer = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", &accept),
+        ("Sec-WebSocket-Protocol", protocol),
+    ];
     if http::switch(&mut io, &answer).await.is_err() {
         return;
     }
     match request {
         Request::PortForward { sandbox_id, ports } => {
-            websocket::tunnel::serve(io, sandbox_id, ports, shared.backend.clone(), &shared.config).await;
+            websocket::tunnel::serve(
+                io,
+                sandbox_id,
+                ports,
+                shared.backend.clone(),
+                &shared.config,
+            )
+            .await;
         }
         request => websocket::channel::serve(io, request, &*shared.backend, &shared.config).await,
     }

@@ -17,7 +17,11 @@ pub(crate) struct Tokens {
 
 impl Tokens {
     pub(crate) fn new(ttl: Duration, max: usize) -> Self {
-        Tokens { map: Mutex::new(HashMap::new()), ttl, max }
+        Tokens {
+            map: Mutex::new(HashMap::new()),
+            ttl,
+            max,
+        }
     }
 
     /// Stores `request` under a new random token (122 random bits).
@@ -47,7 +51,10 @@ mod tests {
     use super::*;
 
     fn pf() -> Request {
-        Request::PortForward { sandbox_id: "s".into(), ports: vec![] }
+        Request::PortForward {
+            sandbox_id: "s".into(),
+            ports: vec![],
+        }
     }
 
     #[test]
@@ -61,6 +68,9 @@ mod tests {
         assert_eq!(tokens.take(&a), None, "a token is good once");
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(tokens.take(&b), None, "an expired token is refused");
-        assert!(tokens.insert(pf()).is_ok(), "expired tokens free their place");
+        assert!(
+            tokens.insert(pf()).is_ok(),
+            "expired tokens free their place"
+        );
     }
 }

@@ -15,7 +15,10 @@ use tokio::process::Command;
 /// Runs commands on the host. `@resize N` reads N terminal sizes and prints them.
 struct Host;
 
-async fn copy_out(from: Option<impl tokio::io::AsyncRead + Unpin>, to: Option<Box<dyn AsyncWrite + Send + Unpin>>) {
+async fn copy_out(
+    from: Option<impl tokio::io::AsyncRead + Unpin>,
+    to: Option<Box<dyn AsyncWrite + Send + Unpin>>,
+) {
     if let (Some(mut from), Some(mut to)) = (from, to) {
         let _ = tokio::io::copy(&mut from, &mut to).await;
         let _ = to.shutdown().await;
@@ -23,18 +26,32 @@ async fn copy_out(from: Option<impl tokio::io::AsyncRead + Unpin>, to: Option<Bo
 }
 
 async fn run(cmd: &[String], streams: Streams) -> Result<i32, BoxError> {
-    let Streams { stdin, stdout, stderr, resize } = streams;
+    let Streams {
+        stdin,
+        stdout,
+        stderr,
+        resize,
+    } = streams;
     if cmd[0] == "@resize" {
-        let (mut resize, mut stdout) = (resize.ok_or("no resize stream")?, stdout.ok_or("no stdout")?);
+        let (mut resize, mut stdout) = (
+            resize.ok_or("no resize stream")?,
+            stdout.ok_or("no stdout")?,
+        );
         for _ in 0..cmd[1].parse::<usize>()? {
             let size = resize.recv().await.ok_or("the resize stream ended")?;
-            stdout.write_all(format!("{}x{}\n", size.width, size.height).as_bytes()).await?;
+            stdout
+                .write_all(format!("{}x{}\n", size.width, size.height).as_bytes())
+                .await?;
         }
         return Ok(0);
     }
     let mut child = Command::new(&cmd[0])
         .args(&cmd[1..])
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
@@ -51,7 +68,13 @@ async fn run(cmd: &[String], streams: Streams) -> Result<i32, BoxError> {
 }
 
 impl Backend for Host {
-    async fn exec(&self, _container: &str, cmd: &[String], _tty: bool, streams: Streams) -> Result<i32, BoxError> {
+    async fn exec(
+        &self,
+        _container: &str,
+        cmd: &[String],
+        _tty: bool,
+        streams: Streams,
+    ) -> Result<i32, BoxError> {
         run(cmd, streams).await
     }
 
@@ -62,18 +85,28 @@ impl Backend for Host {
         }
     }
 
-    async fn port_forward(&self, _sandbox: &str, port: u16) -> Result<Box<dyn ByteStream>, BoxError> {
+    async fn port_forward(
+        &self,
+        _sandbox: &str,
+        port: u16,
+    ) -> Result<Box<dyn ByteStream>, BoxError> {
         Ok(Box::new(TcpStream::connect(("127.0.0.1", port)).await?))
     }
 }
 
 async fn server() -> Server<Host> {
-    Server::bind("127.0.0.1:0".parse().unwrap(), Host, Config::default()).await.unwrap()
+    Server::bind("127.0.0.1:0".parse().unwrap(), Host, Config::default())
+        .await
+        .unwrap()
 }
 
 fn client() -> String {
-    let path = std::env::var("RUKT_STREAMCLIENT").unwrap_or_else(|_| "/opt/rukt-test/bin/rukt-streamclient".into());
-    assert!(std::path::Path::new(&path).exists(), "{path} is missing: run scripts/setup.sh");
+    let path = std::env::var("RUKT_STREAMCLIENT")
+        .unwrap_or_else(|_| "/opt/rukt-test/bin/rukt-streamclient".into());
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "{path} is missing: run scripts/setup.sh"
+    );
     path
 }
 
@@ -97,8 +130,15 @@ async fn stream_client(args: &[&str], input: &[u8]) -> Ran {
     tokio::spawn(async move {
         let _ = stdin.write_all(&input).await;
     });
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.expect("client timed out").unwrap();
-    Ran { code: out.status.code().unwrap_or(-1), stdout: out.stdout, stderr: String::from_utf8_lossy(&out.stderr).into() }
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("client timed out")
+        .unwrap();
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
 }
 
 fn exec(cmd: &str, stdin: bool, stderr: bool) -> Request {
@@ -118,8 +158,22 @@ const TRANSPORTS: [&str; 2] = ["spdy", "websocket"];
 async fn exec_echoes_stdin_splits_stderr_and_reports_the_exit_code() {
     let server = server().await;
     for transport in TRANSPORTS {
-        let url = server.register(exec("cat; echo oops >&2; exit 3", true, true)).unwrap();
-        let ran = stream_client(&["exec", "-url", &url, "-transport", transport, "-stdin", "-stderr"], b"hello\nworld\n").await;
+        let url = server
+            .register(exec("cat; echo oops >&2; exit 3", true, true))
+            .unwrap();
+        let ran = stream_client(
+            &[
+                "exec",
+                "-url",
+                &url,
+                "-transport",
+                transport,
+                "-stdin",
+                "-stderr",
+            ],
+            b"hello\nworld\n",
+        )
+        .await;
         assert_eq!(ran.code, 3, "{transport}: {}", ran.stderr);
         assert_eq!(ran.stdout, b"hello\nworld\n", "{transport}");
         assert_eq!(ran.stderr, "oops\n", "{transport}");
@@ -133,18 +187,31 @@ async fn exec_echoes_stdin_splits_stderr_and_reports_the_exit_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_output_and_input_arrive_whole() {
     let server = server().await;
-    let big: Vec<u8> = (0..6 * 1024 * 1024).map(|i: u32| b'a' + (i % 26) as u8).collect();
+    let big: Vec<u8> = (0..6 * 1024 * 1024)
+        .map(|i: u32| b'a' + (i % 26) as u8)
+        .collect();
     for transport in TRANSPORTS {
-        let url = server.register(exec("head -c 8388608 /dev/zero | tr '\\0' x", false, false)).unwrap();
+        let url = server
+            .register(exec("head -c 8388608 /dev/zero | tr '\\0' x", false, false))
+            .unwrap();
         let ran = stream_client(&["exec", "-url", &url, "-transport", transport], b"").await;
         assert_eq!(ran.code, 0, "{transport}: {}", ran.stderr);
         assert_eq!(ran.stdout.len(), 8 << 20, "{transport}");
         assert!(ran.stdout.iter().all(|b| *b == b'x'), "{transport}");
 
         let url = server.register(exec("cat", true, false)).unwrap();
-        let ran = stream_client(&["exec", "-url", &url, "-transport", transport, "-stdin"], &big).await;
+        let ran = stream_client(
+            &["exec", "-url", &url, "-transport", transport, "-stdin"],
+            &big,
+        )
+        .await;
         assert_eq!(ran.code, 0, "{transport}: {}", ran.stderr);
-        assert!(ran.stdout == big, "{transport}: {} bytes back of {}", ran.stdout.len(), big.len());
+        assert!(
+            ran.stdout == big,
+            "{transport}: {} bytes back of {}",
+            ran.stdout.len(),
+            big.len()
+        );
     }
 }
 
@@ -161,9 +228,26 @@ async fn tty_sessions_get_their_resizes() {
             stderr: false,
         };
         let url = server.register(request).unwrap();
-        let ran = stream_client(&["exec", "-url", &url, "-transport", transport, "-tty", "-resize", "100x30,120x40"], b"").await;
+        let ran = stream_client(
+            &[
+                "exec",
+                "-url",
+                &url,
+                "-transport",
+                transport,
+                "-tty",
+                "-resize",
+                "100x30,120x40",
+            ],
+            b"",
+        )
+        .await;
         assert_eq!(ran.code, 0, "{transport}: {}", ran.stderr);
-        assert_eq!(String::from_utf8_lossy(&ran.stdout), "100x30\n120x40\n", "{transport}");
+        assert_eq!(
+            String::from_utf8_lossy(&ran.stdout),
+            "100x30\n120x40\n",
+            "{transport}"
+        );
     }
 }
 
@@ -171,15 +255,54 @@ async fn tty_sessions_get_their_resizes() {
 async fn attach_streams_and_reports_failure() {
     let server = server().await;
     for transport in TRANSPORTS {
-        let attach = |id: &str| Request::Attach { container_id: id.into(), tty: false, stdin: true, stdout: true, stderr: true };
+        let attach = |id: &str| Request::Attach {
+            container_id: id.into(),
+            tty: false,
+            stdin: true,
+            stdout: true,
+            stderr: true,
+        };
         let url = server.register(attach("c1")).unwrap();
-        let ran = stream_client(&["attach", "-url", &url, "-transport", transport, "-stdin", "-stderr"], b"attached\n").await;
-        assert_eq!((ran.code, ran.stdout.as_slice()), (0, &b"attached\n"[..]), "{transport}: {}", ran.stderr);
+        let ran = stream_client(
+            &[
+                "attach",
+                "-url",
+                &url,
+                "-transport",
+                transport,
+                "-stdin",
+                "-stderr",
+            ],
+            b"attached\n",
+        )
+        .await;
+        assert_eq!(
+            (ran.code, ran.stdout.as_slice()),
+            (0, &b"attached\n"[..]),
+            "{transport}: {}",
+            ran.stderr
+        );
 
         let url = server.register(attach("gone")).unwrap();
-        let ran = stream_client(&["attach", "-url", &url, "-transport", transport, "-stdin", "-stderr"], b"").await;
+        let ran = stream_client(
+            &[
+                "attach",
+                "-url",
+                &url,
+                "-transport",
+                transport,
+                "-stdin",
+                "-stderr",
+            ],
+            b"",
+        )
+        .await;
         assert_eq!(ran.code, 125, "{transport}");
-        assert!(ran.stderr.contains("container gone is not running"), "{transport}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains("container gone is not running"),
+            "{transport}: {}",
+            ran.stderr
+        );
     }
 }
 
@@ -189,10 +312,16 @@ async fn concurrent_sessions_stay_apart() {
     let mut runs = Vec::new();
     for i in 0..8 {
         let transport = TRANSPORTS[i % 2];
-        let url = server.register(exec(&format!("cat; exit {i}"), true, false)).unwrap();
+        let url = server
+            .register(exec(&format!("cat; exit {i}"), true, false))
+            .unwrap();
         runs.push(tokio::spawn(async move {
             let input = format!("session {i}\n").repeat(1000);
-            let ran = stream_client(&["exec", "-url", &url, "-transport", transport, "-stdin"], input.as_bytes()).await;
+            let ran = stream_client(
+                &["exec", "-url", &url, "-transport", transport, "-stdin"],
+                input.as_bytes(),
+            )
+            .await;
             assert_eq!(ran.code, i as i32, "{}", ran.stderr);
             assert_eq!(ran.stdout, input.as_bytes());
         }));
@@ -221,16 +350,33 @@ async fn port_forward_reaches_a_tcp_server() {
     let server = server().await;
     let echo = echo_server().await;
     for transport in TRANSPORTS {
-        let url = server.register(Request::PortForward { sandbox_id: "s1".into(), ports: vec![echo] }).unwrap();
+        let url = server
+            .register(Request::PortForward {
+                sandbox_id: "s1".into(),
+                ports: vec![echo],
+            })
+            .unwrap();
         let mut child = Command::new(client())
-            .args(["portforward", "-url", &url, "-transport", transport, "-port", &echo.to_string()])
+            .args([
+                "portforward",
+                "-url",
+                &url,
+                "-transport",
+                transport,
+                "-port",
+                &echo.to_string(),
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap().unwrap();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         let local: u16 = line.strip_prefix("listening ").unwrap().parse().unwrap();
         let mut conns = Vec::new();
         for i in 0..4 {
@@ -250,12 +396,24 @@ async fn port_forward_reaches_a_tcp_server() {
             }));
         }
         for c in conns {
-            tokio::time::timeout(Duration::from_secs(60), c).await.expect("a forwarded connection hung").unwrap();
+            tokio::time::timeout(Duration::from_secs(60), c)
+                .await
+                .expect("a forwarded connection hung")
+                .unwrap();
         }
         drop(child.stdin.take());
-        let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .unwrap()
+            .unwrap();
         let mut stderr = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
         assert!(status.success(), "{transport}: {stderr}");
     }
 }
@@ -265,7 +423,10 @@ async fn raw(addr: &str, request: &[u8]) -> String {
     let mut conn = TcpStream::connect(addr).await.unwrap();
     conn.write_all(request).await.unwrap();
     let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut out)).await.expect("the server kept the connection").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut out))
+        .await
+        .expect("the server kept the connection")
+        .unwrap();
     String::from_utf8_lossy(&out).into()
 }
 
@@ -274,20 +435,43 @@ async fn tokens_are_single_use_and_unknown_ones_refused() {
     let server = server().await;
     let url = server.register(exec("echo once", false, false)).unwrap();
     let ran = stream_client(&["exec", "-url", &url], b"").await;
-    assert_eq!((ran.code, ran.stdout.as_slice()), (0, &b"once\n"[..]), "{}", ran.stderr);
+    assert_eq!(
+        (ran.code, ran.stdout.as_slice()),
+        (0, &b"once\n"[..]),
+        "{}",
+        ran.stderr
+    );
     let again = stream_client(&["exec", "-url", &url], b"").await;
     assert_eq!(again.code, 125, "a used token is refused");
-    assert!(again.stderr.contains("the session is unknown, used or expired"), "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("the session is unknown, used or expired"),
+        "{}",
+        again.stderr
+    );
     let base = server.base_url().to_string();
     let path = url.strip_prefix(&base).unwrap().to_string();
-    let answer = raw(&base, format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await;
+    let answer = raw(
+        &base,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
-    let answer = raw(&base, b"GET /exec/0123456789abcdef HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = raw(
+        &base,
+        b"GET /exec/0123456789abcdef HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
     // A token of one kind does not open another.
     let url = server.register(exec("true", false, false)).unwrap();
     let token = url.rsplit('/').next().unwrap();
-    let answer = raw(&base, format!("GET /attach/{token} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await;
+    let answer = raw(
+        &base,
+        format!("GET /attach/{token} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    )
+    .await;
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
 }
 
@@ -295,13 +479,32 @@ async fn tokens_are_single_use_and_unknown_ones_refused() {
 async fn hostile_input_is_refused_without_harm() {
     let server = server().await;
     let base = server.base_url().to_string();
-    let huge = format!("GET /exec/x HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(20_000));
-    assert!(raw(&base, huge.as_bytes()).await.starts_with("HTTP/1.1 400"));
-    assert!(raw(&base, b"NOT HTTP AT ALL\r\n\r\n").await.starts_with("HTTP/1.1 400"));
+    let huge = format!(
+        "GET /exec/x HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    assert!(
+        raw(&base, huge.as_bytes())
+            .await
+            .starts_with("HTTP/1.1 400")
+    );
+    assert!(
+        raw(&base, b"NOT HTTP AT ALL\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 400")
+    );
     let url = server.register(exec("true", false, false)).unwrap();
     let path = url.strip_prefix(&base).unwrap();
-    let answer = raw(&base, format!("POST {path} HTTP/1.1\r\nUpgrade: SPDY/3.1\r\nConnection: Upgrade\r\n\r\n").as_bytes()).await;
-    assert!(answer.starts_with("HTTP/1.1 403"), "no protocol version offered: {answer}");
+    let answer = raw(
+        &base,
+        format!("POST {path} HTTP/1.1\r\nUpgrade: SPDY/3.1\r\nConnection: Upgrade\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 403"),
+        "no protocol version offered: {answer}"
+    );
     // After the upgrade, garbage ends the connection (a GOAWAY, then close).
     let url = server.register(exec("true", false, false)).unwrap();
     let path = url.strip_prefix(&base).unwrap();
@@ -309,7 +512,9 @@ async fn hostile_input_is_refused_without_harm() {
         "POST {path} HTTP/1.1\r\nUpgrade: SPDY/3.1\r\nConnection: Upgrade\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n"
     )
     .into_bytes();
-    request.extend_from_slice(&[0x80, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0a, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0]);
+    request.extend_from_slice(&[
+        0x80, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x0a, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0,
+    ]);
     let answer = raw(&base, &request).await;
     assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
     // The server still serves real clients afterwards.

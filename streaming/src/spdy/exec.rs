@@ -17,7 +17,11 @@ use crate::request::Request;
 use crate::server::Config;
 
 /// The remotecommand protocol versions served over SPDY, best first.
-pub(crate) const PROTOCOLS: [&str; 3] = ["v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io"];
+pub(crate) const PROTOCOLS: [&str; 3] = [
+    "v4.channel.k8s.io",
+    "v3.channel.k8s.io",
+    "v2.channel.k8s.io",
+];
 
 /// The stream types `request` expects under `protocol`.
 fn expected(request: &Request, protocol: &str) -> Vec<&'static str> {
@@ -59,7 +63,11 @@ pub(crate) async fn serve<B: Backend>(
                         got.insert(w, stream);
                     }
                     _ => {
-                        tracing::debug!(kind, id = stream.id, "spdy: refusing an unexpected stream");
+                        tracing::debug!(
+                            kind,
+                            id = stream.id,
+                            "spdy: refusing an unexpected stream"
+                        );
                         stream.output.cancel().await;
                     }
                 }
@@ -68,7 +76,8 @@ pub(crate) async fn serve<B: Backend>(
             Err(_) => {
                 tracing::debug!("spdy: timed out waiting for the client's streams");
                 if let Some(error) = got.get_mut("error") {
-                    let outcome = Outcome::Failed("timed out waiting for client to create streams".into());
+                    let outcome =
+                        Outcome::Failed("timed out waiting for client to create streams".into());
                     error.output.send_and_finish(&outcome.status_json()).await;
                 }
                 return session.close(config.linger).await;
@@ -82,13 +91,21 @@ pub(crate) async fn serve<B: Backend>(
         }
     });
     let mut pumps = Vec::new();
-    let mut streams = Streams { stdin: None, stdout: None, stderr: None, resize: None };
+    let mut streams = Streams {
+        stdin: None,
+        stdout: None,
+        stderr: None,
+        resize: None,
+    };
     let mut keep = Vec::new();
     if let Some(stream) = got.remove("stdin") {
         streams.stdin = Some(Box::new(stream.input));
         keep.push(stream.output);
     }
-    for (kind, slot) in [("stdout", &mut streams.stdout), ("stderr", &mut streams.stderr)] {
+    for (kind, slot) in [
+        ("stdout", &mut streams.stdout),
+        ("stderr", &mut streams.stderr),
+    ] {
         if let Some(stream) = got.remove(kind) {
             let (backend_side, pump_side) = pipe::duplex();
             pumps.push(pump_to_stream(pump_side, stream.output));
@@ -106,7 +123,11 @@ pub(crate) async fn serve<B: Backend>(
         let _ = pump.await;
     }
     if let Some(mut error) = got.remove("error") {
-        let message = if protocol == PROTOCOLS[0] { outcome.status_json() } else { outcome.status_text() };
+        let message = if protocol == PROTOCOLS[0] {
+            outcome.status_json()
+        } else {
+            outcome.status_text()
+        };
         error.output.send_and_finish(&message).await;
     }
     for mut out in keep {

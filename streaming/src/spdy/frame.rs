@@ -15,8 +15,6 @@ pub(crate) const MAX_CONTROL: usize = 64 * 1024;
 
 /// FLAG_FIN: the sender's half of the stream ends with this frame.
 pub(crate) const FLAG_FIN: u8 = 0x01;
-/// FLAG_UNIDIRECTIONAL on SYN_STREAM: the receiver may not send on it.
-
 /// RST_STREAM status codes (SPDY/3 section 2.4.2) this server sends.
 pub(crate) const RST_REFUSED_STREAM: u32 = 3;
 pub(crate) const RST_CANCEL: u32 = 5;
@@ -33,18 +31,52 @@ const TYPE_WINDOW_UPDATE: u16 = 9;
 /// One SPDY/3.1 frame. `block` fields hold a compressed header block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Frame {
-    SynStream { stream_id: u32, associated_to: u32, priority: u8, flags: u8, block: Vec<u8> },
-    SynReply { stream_id: u32, flags: u8, block: Vec<u8> },
-    RstStream { stream_id: u32, status: u32 },
-    Settings { flags: u8, entries: Vec<Setting> },
-    Ping { id: u32 },
-    GoAway { last_good: u32, status: u32 },
-    Headers { stream_id: u32, flags: u8, block: Vec<u8> },
-    WindowUpdate { stream_id: u32, delta: u32 },
-    Data { stream_id: u32, flags: u8, data: Vec<u8> },
+    SynStream {
+        stream_id: u32,
+        associated_to: u32,
+        priority: u8,
+        flags: u8,
+        block: Vec<u8>,
+    },
+    SynReply {
+        stream_id: u32,
+        flags: u8,
+        block: Vec<u8>,
+    },
+    RstStream {
+        stream_id: u32,
+        status: u32,
+    },
+    Settings {
+        flags: u8,
+        entries: Vec<Setting>,
+    },
+    Ping {
+        id: u32,
+    },
+    GoAway {
+        last_good: u32,
+        status: u32,
+    },
+    Headers {
+        stream_id: u32,
+        flags: u8,
+        block: Vec<u8>,
+    },
+    WindowUpdate {
+        stream_id: u32,
+        delta: u32,
+    },
+    Data {
+        stream_id: u32,
+        flags: u8,
+        data: Vec<u8>,
+    },
     /// A control frame of a type SPDY/3.1 does not define: ignored, as the
     /// specification asks.
-    Unknown { kind: u16 },
+    Unknown {
+        kind: u16,
+    },
 }
 
 /// One SETTINGS entry.
@@ -105,7 +137,11 @@ pub(crate) fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
         if stream_id == 0 {
             return Err(FrameError::Malformed("DATA"));
         }
-        Frame::Data { stream_id, flags, data: body.to_vec() }
+        Frame::Data {
+            stream_id,
+            flags,
+            data: body.to_vec(),
+        }
     };
     Ok(Some((frame, 8 + len)))
 }
@@ -121,7 +157,11 @@ fn stream_id(body: &[u8], what: &'static str) -> Result<u32, FrameError> {
 }
 
 fn exact(body: &[u8], len: usize, what: &'static str) -> Result<(), FrameError> {
-    if body.len() == len { Ok(()) } else { Err(FrameError::Malformed(what)) }
+    if body.len() == len {
+        Ok(())
+    } else {
+        Err(FrameError::Malformed(what))
+    }
 }
 
 fn control_frame(kind: u16, flags: u8, body: &[u8]) -> Result<Frame, FrameError> {
@@ -138,11 +178,22 @@ fn control_frame(kind: u16, flags: u8, body: &[u8]) -> Result<Frame, FrameError>
                 block: body[10..].to_vec(),
             }
         }
-        TYPE_SYN_REPLY => Frame::SynReply { stream_id: stream_id(body, "SYN_REPLY")?, flags, block: body[4..].to_vec() },
-        TYPE_HEADERS => Frame::Headers { stream_id: stream_id(body, "HEADERS")?, flags, block: body[4..].to_vec() },
+        TYPE_SYN_REPLY => Frame::SynReply {
+            stream_id: stream_id(body, "SYN_REPLY")?,
+            flags,
+            block: body[4..].to_vec(),
+        },
+        TYPE_HEADERS => Frame::Headers {
+            stream_id: stream_id(body, "HEADERS")?,
+            flags,
+            block: body[4..].to_vec(),
+        },
         TYPE_RST_STREAM => {
             exact(body, 8, "RST_STREAM")?;
-            Frame::RstStream { stream_id: stream_id(body, "RST_STREAM")?, status: be32(&body[4..]) }
+            Frame::RstStream {
+                stream_id: stream_id(body, "RST_STREAM")?,
+                status: be32(&body[4..]),
+            }
         }
         TYPE_SETTINGS => {
             if body.len() < 4 {
@@ -154,7 +205,11 @@ fn control_frame(kind: u16, flags: u8, body: &[u8]) -> Result<Frame, FrameError>
             }
             let entries = body[4..]
                 .chunks_exact(8)
-                .map(|e| Setting { flags: e[0], id: be32(e) & 0xff_ffff, value: be32(&e[4..]) })
+                .map(|e| Setting {
+                    flags: e[0],
+                    id: be32(e) & 0xff_ffff,
+                    value: be32(&e[4..]),
+                })
                 .collect();
             Frame::Settings { flags, entries }
         }
@@ -164,18 +219,26 @@ fn control_frame(kind: u16, flags: u8, body: &[u8]) -> Result<Frame, FrameError>
         }
         TYPE_GOAWAY => {
             exact(body, 8, "GOAWAY")?;
-            Frame::GoAway { last_good: be32(body) & 0x7fff_ffff, status: be32(&body[4..]) }
+            Frame::GoAway {
+                last_good: be32(body) & 0x7fff_ffff,
+                status: be32(&body[4..]),
+            }
         }
         TYPE_WINDOW_UPDATE => {
             exact(body, 8, "WINDOW_UPDATE")?;
-            Frame::WindowUpdate { stream_id: be32(body) & 0x7fff_ffff, delta: be32(&body[4..]) & 0x7fff_ffff }
+            Frame::WindowUpdate {
+                stream_id: be32(body) & 0x7fff_ffff,
+                delta: be32(&body[4..]) & 0x7fff_ffff,
+            }
         }
         kind => Frame::Unknown { kind },
     })
 }
 
 fn control_head(out: &mut Vec<u8>, kind: u16, flags: u8, len: usize) {
-    out.extend_from_slice(&(0x8000_0000u32 | (u32::from(VERSION) << 16) | u32::from(kind)).to_be_bytes());
+    out.extend_from_slice(
+        &(0x8000_0000u32 | (u32::from(VERSION) << 16) | u32::from(kind)).to_be_bytes(),
+    );
     out.extend_from_slice(&((u32::from(flags) << 24) | len as u32).to_be_bytes());
 }
 
@@ -183,19 +246,33 @@ fn control_head(out: &mut Vec<u8>, kind: u16, flags: u8, len: usize) {
 /// bug (DATA is chunked below [`MAX_DATA`] by the writers).
 pub(crate) fn encode(frame: &Frame, out: &mut Vec<u8>) {
     match frame {
-        Frame::SynStream { stream_id, associated_to, priority, flags, block } => {
+        Frame::SynStream {
+            stream_id,
+            associated_to,
+            priority,
+            flags,
+            block,
+        } => {
             control_head(out, TYPE_SYN_STREAM, *flags, 10 + block.len());
             out.extend_from_slice(&stream_id.to_be_bytes());
             out.extend_from_slice(&associated_to.to_be_bytes());
             out.extend_from_slice(&[priority << 5, 0]);
             out.extend_from_slice(block);
         }
-        Frame::SynReply { stream_id, flags, block } => {
+        Frame::SynReply {
+            stream_id,
+            flags,
+            block,
+        } => {
             control_head(out, TYPE_SYN_REPLY, *flags, 4 + block.len());
             out.extend_from_slice(&stream_id.to_be_bytes());
             out.extend_from_slice(block);
         }
-        Frame::Headers { stream_id, flags, block } => {
+        Frame::Headers {
+            stream_id,
+            flags,
+            block,
+        } => {
             control_head(out, TYPE_HEADERS, *flags, 4 + block.len());
             out.extend_from_slice(&stream_id.to_be_bytes());
             out.extend_from_slice(block);
@@ -227,7 +304,11 @@ pub(crate) fn encode(frame: &Frame, out: &mut Vec<u8>) {
             out.extend_from_slice(&stream_id.to_be_bytes());
             out.extend_from_slice(&delta.to_be_bytes());
         }
-        Frame::Data { stream_id, flags, data } => {
+        Frame::Data {
+            stream_id,
+            flags,
+            data,
+        } => {
             out.extend_from_slice(&stream_id.to_be_bytes());
             out.extend_from_slice(&((u32::from(*flags) << 24) | data.len() as u32).to_be_bytes());
             out.extend_from_slice(data);
@@ -248,22 +329,71 @@ mod tests {
         assert_eq!(back, frame);
         assert_eq!(used, buf.len() - 4);
         for cut in 0..used {
-            assert_eq!(decode(&buf[..cut]).unwrap(), None, "a prefix of {cut} bytes needs more");
+            assert_eq!(
+                decode(&buf[..cut]).unwrap(),
+                None,
+                "a prefix of {cut} bytes needs more"
+            );
         }
     }
 
     #[test]
     fn every_frame_round_trips() {
-        round_trip(Frame::SynStream { stream_id: 7, associated_to: 3, priority: 5, flags: FLAG_FIN, block: vec![1, 2, 3] });
-        round_trip(Frame::SynReply { stream_id: 1, flags: 0, block: vec![9; 40] });
-        round_trip(Frame::Headers { stream_id: 9, flags: FLAG_FIN, block: vec![] });
-        round_trip(Frame::RstStream { stream_id: 5, status: RST_CANCEL });
-        round_trip(Frame::Settings { flags: 1, entries: vec![Setting { flags: 1, id: 7, value: 65536 }, Setting { flags: 0, id: 4, value: 100 }] });
+        round_trip(Frame::SynStream {
+            stream_id: 7,
+            associated_to: 3,
+            priority: 5,
+            flags: FLAG_FIN,
+            block: vec![1, 2, 3],
+        });
+        round_trip(Frame::SynReply {
+            stream_id: 1,
+            flags: 0,
+            block: vec![9; 40],
+        });
+        round_trip(Frame::Headers {
+            stream_id: 9,
+            flags: FLAG_FIN,
+            block: vec![],
+        });
+        round_trip(Frame::RstStream {
+            stream_id: 5,
+            status: RST_CANCEL,
+        });
+        round_trip(Frame::Settings {
+            flags: 1,
+            entries: vec![
+                Setting {
+                    flags: 1,
+                    id: 7,
+                    value: 65536,
+                },
+                Setting {
+                    flags: 0,
+                    id: 4,
+                    value: 100,
+                },
+            ],
+        });
         round_trip(Frame::Ping { id: 2 });
-        round_trip(Frame::GoAway { last_good: 11, status: 0 });
-        round_trip(Frame::WindowUpdate { stream_id: 3, delta: 1 << 20 });
-        round_trip(Frame::Data { stream_id: 3, flags: FLAG_FIN, data: b"hello".to_vec() });
-        round_trip(Frame::Data { stream_id: 1, flags: 0, data: vec![] });
+        round_trip(Frame::GoAway {
+            last_good: 11,
+            status: 0,
+        });
+        round_trip(Frame::WindowUpdate {
+            stream_id: 3,
+            delta: 1 << 20,
+        });
+        round_trip(Frame::Data {
+            stream_id: 3,
+            flags: FLAG_FIN,
+            data: b"hello".to_vec(),
+        });
+        round_trip(Frame::Data {
+            stream_id: 1,
+            flags: 0,
+            data: vec![],
+        });
         round_trip(Frame::Unknown { kind: 10 });
     }
 
@@ -277,18 +407,51 @@ mod tests {
     #[test]
     fn malformed_frames_are_errors() {
         let cases: Vec<(Vec<u8>, FrameError)> = vec![
-            (control(TYPE_RST_STREAM, 0, &[0, 0, 0, 1]), FrameError::Malformed("RST_STREAM")),
-            (control(TYPE_RST_STREAM, 0, &[0, 0, 0, 0, 0, 0, 0, 1]), FrameError::Malformed("RST_STREAM")),
-            (control(TYPE_PING, 0, &[0, 0, 0, 1, 0]), FrameError::Malformed("PING")),
-            (control(TYPE_SYN_STREAM, 0, &[0, 0, 0, 1, 0]), FrameError::Malformed("SYN_STREAM")),
-            (control(TYPE_SYN_REPLY, 0, &[0, 0]), FrameError::Malformed("SYN_REPLY")),
-            (control(TYPE_SETTINGS, 0, &[0xff, 0xff, 0xff, 0xff]), FrameError::Malformed("SETTINGS")),
-            (control(TYPE_SETTINGS, 0, &[0, 0, 0, 1, 0, 0, 0]), FrameError::Malformed("SETTINGS")),
-            (control(TYPE_GOAWAY, 0, &[0; 4]), FrameError::Malformed("GOAWAY")),
-            (control(TYPE_WINDOW_UPDATE, 0, &[0; 9]), FrameError::Malformed("WINDOW_UPDATE")),
+            (
+                control(TYPE_RST_STREAM, 0, &[0, 0, 0, 1]),
+                FrameError::Malformed("RST_STREAM"),
+            ),
+            (
+                control(TYPE_RST_STREAM, 0, &[0, 0, 0, 0, 0, 0, 0, 1]),
+                FrameError::Malformed("RST_STREAM"),
+            ),
+            (
+                control(TYPE_PING, 0, &[0, 0, 0, 1, 0]),
+                FrameError::Malformed("PING"),
+            ),
+            (
+                control(TYPE_SYN_STREAM, 0, &[0, 0, 0, 1, 0]),
+                FrameError::Malformed("SYN_STREAM"),
+            ),
+            (
+                control(TYPE_SYN_REPLY, 0, &[0, 0]),
+                FrameError::Malformed("SYN_REPLY"),
+            ),
+            (
+                control(TYPE_SETTINGS, 0, &[0xff, 0xff, 0xff, 0xff]),
+                FrameError::Malformed("SETTINGS"),
+            ),
+            (
+                control(TYPE_SETTINGS, 0, &[0, 0, 0, 1, 0, 0, 0]),
+                FrameError::Malformed("SETTINGS"),
+            ),
+            (
+                control(TYPE_GOAWAY, 0, &[0; 4]),
+                FrameError::Malformed("GOAWAY"),
+            ),
+            (
+                control(TYPE_WINDOW_UPDATE, 0, &[0; 9]),
+                FrameError::Malformed("WINDOW_UPDATE"),
+            ),
             (vec![0, 0, 0, 0, 0, 0, 0, 0], FrameError::Malformed("DATA")),
             (vec![0x80, 2, 0, 1, 0, 0, 0, 0], FrameError::Version(2)),
-            (vec![0x80, 3, 0, 1, 0, 1, 0, 1], FrameError::TooLong { len: 0x10001, max: MAX_CONTROL }),
+            (
+                vec![0x80, 3, 0, 1, 0, 1, 0, 1],
+                FrameError::TooLong {
+                    len: 0x10001,
+                    max: MAX_CONTROL,
+                },
+            ),
         ];
         for (bytes, want) in cases {
             assert_eq!(decode(&bytes), Err(want), "{bytes:?}");

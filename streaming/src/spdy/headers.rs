@@ -31,13 +31,18 @@ pub(crate) struct HeaderEncoder {
 
 impl Default for HeaderDecoder {
     fn default() -> Self {
-        HeaderDecoder { inflate: Decompress::new(true) }
+        HeaderDecoder {
+            inflate: Decompress::new(true),
+        }
     }
 }
 
 impl Default for HeaderEncoder {
     fn default() -> Self {
-        HeaderEncoder { deflate: Compress::new(Compression::default(), true), primed: false }
+        HeaderEncoder {
+            deflate: Compress::new(Compression::default(), true),
+            primed: false,
+        }
     }
 }
 
@@ -56,14 +61,18 @@ impl HeaderDecoder {
             }
             let (in0, out0) = (self.inflate.total_in(), self.inflate.total_out());
             let spare = out.capacity() - out.len();
-            let result = self.inflate.decompress_vec(input, &mut out, FlushDecompress::Sync);
+            let result = self
+                .inflate
+                .decompress_vec(input, &mut out, FlushDecompress::Sync);
             let used = (self.inflate.total_in() - in0) as usize;
             input = &input[used..];
             match result {
                 Ok(Status::StreamEnd) => return Err(FrameError::Headers("the zlib stream ended")),
                 Ok(_) => {}
                 Err(e) if e.needs_dictionary().is_some() => {
-                    self.inflate.set_dictionary(&DICTIONARY).map_err(|_| FrameError::Headers("dictionary refused"))?;
+                    self.inflate
+                        .set_dictionary(&DICTIONARY)
+                        .map_err(|_| FrameError::Headers("dictionary refused"))?;
                     continue;
                 }
                 Err(_) => return Err(FrameError::Headers("corrupt zlib data")),
@@ -80,7 +89,6 @@ impl HeaderDecoder {
             }
         }
     }
-
 }
 
 impl HeaderEncoder {
@@ -88,7 +96,9 @@ impl HeaderEncoder {
     pub(crate) fn encode(&mut self, headers: &[(&str, &str)]) -> Vec<u8> {
         if !self.primed {
             // A fresh deflater accepts a dictionary; failing here is a flate2 bug.
-            self.deflate.set_dictionary(&DICTIONARY).expect("a fresh deflater takes a dictionary");
+            self.deflate
+                .set_dictionary(&DICTIONARY)
+                .expect("a fresh deflater takes a dictionary");
             self.primed = true;
         }
         let mut raw = Vec::new();
@@ -108,7 +118,9 @@ impl HeaderEncoder {
             let in0 = self.deflate.total_in();
             let spare = out.capacity() - out.len();
             let out0 = self.deflate.total_out();
-            self.deflate.compress_vec(input, &mut out, FlushCompress::Sync).expect("deflate of an in-memory block");
+            self.deflate
+                .compress_vec(input, &mut out, FlushCompress::Sync)
+                .expect("deflate of an in-memory block");
             input = &input[(self.deflate.total_in() - in0) as usize..];
             if input.is_empty() && ((self.deflate.total_out() - out0) as usize) < spare {
                 return out;
@@ -145,11 +157,13 @@ pub(crate) fn parse(mut raw: &[u8]) -> Result<Headers, FrameError> {
     for _ in 0..n {
         let name = take(&mut raw)?;
         let value = take(&mut raw)?;
-        let name = std::str::from_utf8(name).map_err(|_| FrameError::Headers("header name is not UTF-8"))?;
+        let name = std::str::from_utf8(name)
+            .map_err(|_| FrameError::Headers("header name is not UTF-8"))?;
         if name.is_empty() {
             return Err(FrameError::Headers("empty header name"));
         }
-        let value = std::str::from_utf8(value).map_err(|_| FrameError::Headers("header value is not UTF-8"))?;
+        let value = std::str::from_utf8(value)
+            .map_err(|_| FrameError::Headers("header value is not UTF-8"))?;
         for v in value.split('\0') {
             out.push((name.to_ascii_lowercase(), v.to_string()));
         }
@@ -162,7 +176,10 @@ pub(crate) fn parse(mut raw: &[u8]) -> Result<Headers, FrameError> {
 
 /// The first value of `name` (lowercase) in `headers`.
 pub(crate) fn get<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 #[cfg(test)]
@@ -186,7 +203,10 @@ mod tests {
             );
         }
         let empty = a.encode(&[]);
-        assert!(empty.len() < 16, "an empty block after the first is a few bytes");
+        assert!(
+            empty.len() < 16,
+            "an empty block after the first is a few bytes"
+        );
         assert_eq!(b.decode(&empty).unwrap(), vec![]);
     }
 
@@ -196,16 +216,31 @@ mod tests {
         let big = "x".repeat(MAX_BLOCK + 10);
         let block = a.encode(&[("n", &big)]);
         assert!(block.len() < 2048);
-        assert_eq!(HeaderDecoder::default().decode(&block), Err(FrameError::Headers("block too large")));
+        assert_eq!(
+            HeaderDecoder::default().decode(&block),
+            Err(FrameError::Headers("block too large"))
+        );
     }
 
     #[test]
     fn bad_blocks_are_errors() {
         assert!(HeaderDecoder::default().decode(b"not zlib at all").is_err());
-        assert_eq!(parse(&[0, 0, 0, 1, 0, 0, 0, 9, b'a']), Err(FrameError::Headers("truncated block")));
-        assert_eq!(parse(&[0, 0, 1, 0]), Err(FrameError::Headers("too many headers")));
-        assert_eq!(parse(&[0, 0, 0, 0, 1]), Err(FrameError::Headers("bytes after the last header")));
+        assert_eq!(
+            parse(&[0, 0, 0, 1, 0, 0, 0, 9, b'a']),
+            Err(FrameError::Headers("truncated block"))
+        );
+        assert_eq!(
+            parse(&[0, 0, 1, 0]),
+            Err(FrameError::Headers("too many headers"))
+        );
+        assert_eq!(
+            parse(&[0, 0, 0, 0, 1]),
+            Err(FrameError::Headers("bytes after the last header"))
+        );
         let multi = [&[0, 0, 0, 1, 0, 0, 0, 1, b'a', 0, 0, 0, 3][..], b"x\0y"].concat();
-        assert_eq!(parse(&multi).unwrap(), vec![("a".into(), "x".into()), ("a".into(), "y".into())]);
+        assert_eq!(
+            parse(&multi).unwrap(),
+            vec![("a".into(), "x".into()), ("a".into(), "y".into())]
+        );
     }
 }

@@ -51,8 +51,11 @@ pub(crate) async fn serve<B: Backend>(
             }
         };
         let mut stream = stream;
-        let kind = headers::get(&stream.headers, "streamtype").unwrap_or_default().to_string();
-        let Some(request_id) = headers::get(&stream.headers, "requestid").map(str::to_string) else {
+        let kind = headers::get(&stream.headers, "streamtype")
+            .unwrap_or_default()
+            .to_string();
+        let Some(request_id) = headers::get(&stream.headers, "requestid").map(str::to_string)
+        else {
             tracing::debug!(id = stream.id, "portforward: a stream without requestID");
             stream.output.cancel().await;
             continue;
@@ -75,7 +78,13 @@ pub(crate) async fn serve<B: Backend>(
         if pair.error.is_some() && pair.data.is_some() {
             let pair = pending.remove(&request_id).unwrap_or_default();
             if let (Some(error), Some(data)) = (pair.error, pair.data) {
-                tokio::spawn(forward(backend.clone(), sandbox_id.clone(), ports.clone(), error, data));
+                tokio::spawn(forward(
+                    backend.clone(),
+                    sandbox_id.clone(),
+                    ports.clone(),
+                    error,
+                    data,
+                ));
             }
         }
     }
@@ -84,8 +93,11 @@ pub(crate) async fn serve<B: Backend>(
 
 async fn expire(pending: &mut HashMap<String, Pair>, timeout: Duration) {
     let now = Instant::now();
-    let stale: Vec<String> =
-        pending.iter().filter(|(_, p)| p.since.is_some_and(|t| now - t > timeout)).map(|(k, _)| k.clone()).collect();
+    let stale: Vec<String> = pending
+        .iter()
+        .filter(|(_, p)| p.since.is_some_and(|t| now - t > timeout))
+        .map(|(k, _)| k.clone())
+        .collect();
     for key in stale {
         if let Some(pair) = pending.remove(&key) {
             for mut stream in [pair.error, pair.data].into_iter().flatten() {
@@ -96,11 +108,21 @@ async fn expire(pending: &mut HashMap<String, Pair>, timeout: Duration) {
     }
 }
 
-async fn forward<B: Backend>(backend: Arc<B>, sandbox_id: Arc<str>, ports: Arc<[u16]>, mut error: Stream, mut data: Stream) {
-    let port = headers::get(&data.headers, "port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p > 0);
+async fn forward<B: Backend>(
+    backend: Arc<B>,
+    sandbox_id: Arc<str>,
+    ports: Arc<[u16]>,
+    mut error: Stream,
+    mut data: Stream,
+) {
+    let port = headers::get(&data.headers, "port")
+        .and_then(|p| p.parse::<u16>().ok())
+        .filter(|p| *p > 0);
     let result = match port {
         None => Err("invalid port header".to_string()),
-        Some(port) if !ports.is_empty() && !ports.contains(&port) => Err(format!("port {port} is not allowed")),
+        Some(port) if !ports.is_empty() && !ports.contains(&port) => {
+            Err(format!("port {port} is not allowed"))
+        }
         Some(port) => backend
             .port_forward(&sandbox_id, port)
             .await

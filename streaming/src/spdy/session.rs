@@ -62,7 +62,10 @@ pub(crate) struct Outbound {
 }
 
 fn gone() -> io::Error {
-    io::Error::new(io::ErrorKind::BrokenPipe, "the stream was reset or the connection closed")
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "the stream was reset or the connection closed",
+    )
 }
 
 impl Outbound {
@@ -72,7 +75,11 @@ impl Outbound {
             if self.finished || self.is_reset() {
                 return Err(gone());
             }
-            let out = Out::Data { id: self.id, data: part.to_vec(), fin: false };
+            let out = Out::Data {
+                id: self.id,
+                data: part.to_vec(),
+                fin: false,
+            };
             self.tx.send(out).await.map_err(|_| gone())?;
         }
         Ok(())
@@ -82,7 +89,14 @@ impl Outbound {
     pub(crate) async fn finish(&mut self) {
         if !self.finished && !self.is_reset() {
             self.finished = true;
-            let _ = self.tx.send(Out::Data { id: self.id, data: Vec::new(), fin: true }).await;
+            let _ = self
+                .tx
+                .send(Out::Data {
+                    id: self.id,
+                    data: Vec::new(),
+                    fin: true,
+                })
+                .await;
         }
     }
 
@@ -96,7 +110,13 @@ impl Outbound {
     pub(crate) async fn cancel(&mut self) {
         if !self.is_reset() {
             self.finished = true;
-            let _ = self.tx.send(Out::Rst { id: self.id, status: frame::RST_CANCEL }).await;
+            let _ = self
+                .tx
+                .send(Out::Rst {
+                    id: self.id,
+                    status: frame::RST_CANCEL,
+                })
+                .await;
         }
     }
 
@@ -173,7 +193,11 @@ impl Session {
     /// remaining frames read (so closing does not reset what is in flight)
     /// for at most `linger`.
     pub(crate) async fn close(self, linger: Duration) {
-        let Session { tx, mut reader, writer } = self;
+        let Session {
+            tx,
+            mut reader,
+            writer,
+        } = self;
         let _ = tx.send(Out::GoAway(0)).await;
         let _ = tx.send(Out::Close).await;
         drop(tx);
@@ -192,11 +216,25 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<Out>
         let mut close = false;
         while let Some(out) = next.take() {
             let frame = match out {
-                Out::Reply(stream_id) => Frame::SynReply { stream_id, flags: 0, block: headers.encode(&[]) },
-                Out::Data { id, data, fin } => Frame::Data { stream_id: id, flags: if fin { FLAG_FIN } else { 0 }, data },
-                Out::Rst { id, status } => Frame::RstStream { stream_id: id, status },
+                Out::Reply(stream_id) => Frame::SynReply {
+                    stream_id,
+                    flags: 0,
+                    block: headers.encode(&[]),
+                },
+                Out::Data { id, data, fin } => Frame::Data {
+                    stream_id: id,
+                    flags: if fin { FLAG_FIN } else { 0 },
+                    data,
+                },
+                Out::Rst { id, status } => Frame::RstStream {
+                    stream_id: id,
+                    status,
+                },
                 Out::Ping(id) => Frame::Ping { id },
-                Out::GoAway(status) => Frame::GoAway { last_good: 0, status },
+                Out::GoAway(status) => Frame::GoAway {
+                    last_good: 0,
+                    status,
+                },
                 Out::Close => {
                     close = true;
                     break;
@@ -229,7 +267,12 @@ struct Reader {
     max_streams: usize,
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(mut r: R, out: mpsc::Sender<Out>, incoming: mpsc::Sender<Stream>, max_streams: usize) {
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut r: R,
+    out: mpsc::Sender<Out>,
+    incoming: mpsc::Sender<Stream>,
+    max_streams: usize,
+) {
     let mut reader = Reader {
         out,
         incoming,
@@ -274,20 +317,33 @@ async fn read_loop<R: AsyncRead + Unpin>(mut r: R, out: mpsc::Sender<Out>, incom
 impl Reader {
     async fn handle(&mut self, frame: Frame) -> Result<(), frame::FrameError> {
         match frame {
-            Frame::SynStream { stream_id, flags, block, .. } => {
+            Frame::SynStream {
+                stream_id,
+                flags,
+                block,
+                ..
+            } => {
                 let headers = self.headers.decode(&block)?;
                 self.open(stream_id, flags, headers).await?;
             }
             Frame::SynReply { block, .. } => {
                 self.headers.decode(&block)?;
             }
-            Frame::Headers { stream_id, flags, block } => {
+            Frame::Headers {
+                stream_id,
+                flags,
+                block,
+            } => {
                 self.headers.decode(&block)?;
                 if flags & FLAG_FIN != 0 {
                     self.end_input(stream_id);
                 }
             }
-            Frame::Data { stream_id, flags, data } => {
+            Frame::Data {
+                stream_id,
+                flags,
+                data,
+            } => {
                 if let Some(entry) = self.streams.get_mut(&stream_id)
                     && let Some(tx) = entry.inbound.as_ref()
                     && !data.is_empty()
@@ -322,20 +378,37 @@ impl Reader {
         }
     }
 
-    async fn open(&mut self, id: u32, flags: u8, headers: Headers) -> Result<(), frame::FrameError> {
-        if id % 2 == 0 || id <= self.last_id {
+    async fn open(
+        &mut self,
+        id: u32,
+        flags: u8,
+        headers: Headers,
+    ) -> Result<(), frame::FrameError> {
+        if id.is_multiple_of(2) || id <= self.last_id {
             return Err(frame::FrameError::Malformed("SYN_STREAM"));
         }
         self.last_id = id;
         self.streams.retain(|_, e| e.live());
         if self.going_away || self.streams.len() >= self.max_streams {
-            let _ = self.out.send(Out::Rst { id, status: RST_REFUSED_STREAM }).await;
+            let _ = self
+                .out
+                .send(Out::Rst {
+                    id,
+                    status: RST_REFUSED_STREAM,
+                })
+                .await;
             return Ok(());
         }
         let (in_tx, in_rx) = mpsc::channel(QUEUE);
         let (reset_tx, reset_rx) = watch::channel(false);
         let inbound = (flags & FLAG_FIN == 0).then_some(in_tx);
-        self.streams.insert(id, Entry { inbound, reset: reset_tx });
+        self.streams.insert(
+            id,
+            Entry {
+                inbound,
+                reset: reset_tx,
+            },
+        );
         if self.out.send(Out::Reply(id)).await.is_err() {
             return Ok(());
         }
@@ -343,7 +416,12 @@ impl Reader {
             id,
             headers,
             input: ChannelReader::new(in_rx),
-            output: Outbound { id, tx: self.out.clone(), reset: reset_rx, finished: false },
+            output: Outbound {
+                id,
+                tx: self.out.clone(),
+                reset: reset_rx,
+                finished: false,
+            },
         };
         if let Err(refused) = self.incoming.send(stream).await {
             let mut stream = refused.0;

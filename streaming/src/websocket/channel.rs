@@ -33,7 +33,12 @@ where
 {
     let (reader, out, writer) = conn::start(io);
     let (tty, stdin, stdout, stderr) = request.stream_flags();
-    let mut streams = Streams { stdin: None, stdout: None, stderr: None, resize: None };
+    let mut streams = Streams {
+        stdin: None,
+        stdout: None,
+        stderr: None,
+        resize: None,
+    };
     let (stdin_tx, stdin_rx) = mpsc::channel(QUEUE);
     if stdin {
         streams.stdin = Some(Box::new(ChannelReader::new(stdin_rx)));
@@ -45,14 +50,21 @@ where
         tokio::spawn(outcome::forward_sizes(ChannelReader::new(resize_rx), tx));
     }
     let mut pumps = Vec::new();
-    for (want, channel, slot) in [(stdout, STDOUT, &mut streams.stdout), (stderr && !tty, STDERR, &mut streams.stderr)] {
+    for (want, channel, slot) in [
+        (stdout, STDOUT, &mut streams.stdout),
+        (stderr && !tty, STDERR, &mut streams.stderr),
+    ] {
         if want {
             let (backend_side, pump_side) = pipe::duplex();
             pumps.push(pump(pump_side, channel, out.clone()));
             *slot = Some(Box::new(backend_side));
         }
     }
-    let demux = tokio::spawn(demux(reader, stdin.then_some(stdin_tx), tty.then_some(resize_tx)));
+    let demux = tokio::spawn(demux(
+        reader,
+        stdin.then_some(stdin_tx),
+        tty.then_some(resize_tx),
+    ));
     let result = outcome::run(backend, &request, streams).await;
     for p in pumps {
         let _ = p.await;

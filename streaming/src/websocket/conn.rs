@@ -50,11 +50,17 @@ impl<R: AsyncRead + Unpin> WsReader<R> {
                         }
                         OP_BINARY if !self.in_message => {
                             self.in_message = !f.fin;
-                            return Piece::Data { start: true, data: f.payload };
+                            return Piece::Data {
+                                start: true,
+                                data: f.payload,
+                            };
                         }
                         OP_CONTINUATION if self.in_message => {
                             self.in_message = !f.fin;
-                            return Piece::Data { start: false, data: f.payload };
+                            return Piece::Data {
+                                start: false,
+                                data: f.payload,
+                            };
                         }
                         OP_TEXT => {
                             tracing::debug!("websocket: text messages are not supported");
@@ -78,7 +84,11 @@ impl<R: AsyncRead + Unpin> WsReader<R> {
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "websocket: bad frame");
-                    let code = if matches!(e, frame::WsError::TooLong(_)) { 1009 } else { 1002 };
+                    let code = if matches!(e, frame::WsError::TooLong(_)) {
+                        1009
+                    } else {
+                        1002
+                    };
                     let _ = self.out.send(WsOut::Close(code)).await;
                     return Piece::End;
                 }
@@ -89,14 +99,29 @@ impl<R: AsyncRead + Unpin> WsReader<R> {
 
 /// Splits `io` into a reader and a writer task; returns the reader, the
 /// writer's queue and its task.
-pub(crate) fn start<S>(io: S) -> (WsReader<tokio::io::ReadHalf<S>>, mpsc::Sender<WsOut>, JoinHandle<()>)
+pub(crate) fn start<S>(
+    io: S,
+) -> (
+    WsReader<tokio::io::ReadHalf<S>>,
+    mpsc::Sender<WsOut>,
+    JoinHandle<()>,
+)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (r, w) = tokio::io::split(io);
     let (tx, rx) = mpsc::channel(64);
     let writer = tokio::spawn(write_loop(w, rx));
-    (WsReader { r, buf: Vec::with_capacity(64 * 1024), out: tx.clone(), in_message: false }, tx, writer)
+    (
+        WsReader {
+            r,
+            buf: Vec::with_capacity(64 * 1024),
+            out: tx.clone(),
+            in_message: false,
+        },
+        tx,
+        writer,
+    )
 }
 
 async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<WsOut>) {
@@ -144,6 +169,9 @@ pub(crate) fn accept_key(key: &str) -> String {
 mod tests {
     #[test]
     fn accept_key_is_rfc_6455s_example() {
-        assert_eq!(super::accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            super::accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
     }
 }

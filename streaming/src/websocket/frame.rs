@@ -54,7 +54,10 @@ pub(crate) fn decode(buf: &[u8]) -> Result<Option<(WsFrame, usize)>, WsError> {
     let fin = b0 & 0x80 != 0;
     let (len, mut at) = match b1 & 0x7f {
         126 if buf.len() >= 4 => (u64::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
-        127 if buf.len() >= 10 => (u64::from_be_bytes(buf[2..10].try_into().unwrap_or_default()), 10),
+        127 if buf.len() >= 10 => (
+            u64::from_be_bytes(buf[2..10].try_into().unwrap_or_default()),
+            10,
+        ),
         126 | 127 => return Ok(None),
         n => (u64::from(n), 2),
     };
@@ -70,8 +73,19 @@ pub(crate) fn decode(buf: &[u8]) -> Result<Option<(WsFrame, usize)>, WsError> {
     }
     let mask = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
     at += 4;
-    let payload = buf[at..at + len].iter().enumerate().map(|(i, b)| b ^ mask[i % 4]).collect();
-    Ok(Some((WsFrame { fin, opcode, payload }, at + len)))
+    let payload = buf[at..at + len]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| b ^ mask[i % 4])
+        .collect();
+    Ok(Some((
+        WsFrame {
+            fin,
+            opcode,
+            payload,
+        },
+        at + len,
+    )))
 }
 
 /// Appends a final frame to `out`, masked with `mask` if given (tests play
@@ -111,7 +125,14 @@ mod tests {
             encode(OP_BINARY, &payload, Some([1, 2, 3, 4]), &mut buf);
             let (frame, used) = decode(&buf).unwrap().unwrap();
             assert_eq!(used, buf.len());
-            assert_eq!(frame, WsFrame { fin: true, opcode: OP_BINARY, payload });
+            assert_eq!(
+                frame,
+                WsFrame {
+                    fin: true,
+                    opcode: OP_BINARY,
+                    payload
+                }
+            );
             assert_eq!(decode(&buf[..used - 1]).unwrap(), None);
         }
     }
@@ -123,8 +144,16 @@ mod tests {
         assert_eq!(decode(&unmasked), Err(WsError::Unmasked));
         assert_eq!(decode(&[0x83, 0x80, 0, 0, 0, 0]), Err(WsError::Reserved(3)));
         assert_eq!(decode(&[0xc2, 0x80, 0, 0, 0, 0]), Err(WsError::Reserved(2)));
-        assert_eq!(decode(&[0x09, 0x80, 0, 0, 0, 0]), Err(WsError::BadControl), "a fragmented ping");
-        assert_eq!(decode(&[0x89, 0xfe, 0, 200]), Err(WsError::BadControl), "a long ping");
+        assert_eq!(
+            decode(&[0x09, 0x80, 0, 0, 0, 0]),
+            Err(WsError::BadControl),
+            "a fragmented ping"
+        );
+        assert_eq!(
+            decode(&[0x89, 0xfe, 0, 200]),
+            Err(WsError::BadControl),
+            "a long ping"
+        );
         let huge = [0x82, 0xff, 0, 0, 0, 1, 0, 0, 0, 0];
         assert_eq!(decode(&huge), Err(WsError::TooLong(1 << 32)));
     }

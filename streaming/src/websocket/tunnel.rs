@@ -16,8 +16,13 @@ use crate::spdy;
 pub(crate) const PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
 
 /// Serves one tunnelled port-forward connection.
-pub(crate) async fn serve<S, B>(io: S, sandbox_id: String, ports: Vec<u16>, backend: Arc<B>, config: &Config)
-where
+pub(crate) async fn serve<S, B>(
+    io: S,
+    sandbox_id: String,
+    ports: Vec<u16>,
+    backend: Arc<B>,
+    config: &Config,
+) where
     S: AsyncRead + AsyncWrite + Send + 'static,
     B: Backend,
 {
