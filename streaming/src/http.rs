@@ -167,9 +167,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if this.pos < this.prefix.len() {
-            let n = buf.remaining().min(this.prefix.len() - this.pos);
-            buf.put_slice(&this.prefix[this.pos..this.pos + n]);
-            this.pos += n;
+            crate::pipe::put(&this.prefix, &mut this.pos, buf);
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.inner).poll_read(cx, buf)

@@ -6,7 +6,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, DuplexStream, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio::sync::mpsc;
 
 /// Bytes buffered in each duplex pipe between a backend and a pump.
@@ -51,11 +51,49 @@ impl AsyncRead for ChannelReader {
                 }
             }
         }
-        let n = buf.remaining().min(this.chunk.len() - this.pos);
-        buf.put_slice(&this.chunk[this.pos..this.pos + n]);
-        this.pos += n;
+        put(&this.chunk, &mut this.pos, buf);
         Poll::Ready(Ok(()))
     }
+}
+
+/// Copies what fits of `chunk[*pos..]` into `buf` and advances `pos`.
+pub(crate) fn put(chunk: &[u8], pos: &mut usize, buf: &mut ReadBuf<'_>) {
+    let n = buf.remaining().min(chunk.len() - *pos);
+    buf.put_slice(&chunk[*pos..*pos + n]);
+    *pos += n;
+}
+
+/// Bytes gathered from the queue into one write.
+const BATCH: usize = 128 * 1024;
+
+/// A connection's writer: encodes what arrives on `rx` into `w`, gathering
+/// whatever is already queued into one write, until `encode` says an item
+/// was the last (or every sender is gone); then flushes and shuts `w`.
+pub(crate) async fn write_batched<T, W: AsyncWrite + Unpin>(
+    mut w: W,
+    mut rx: mpsc::Receiver<T>,
+    mut encode: impl FnMut(T, &mut Vec<u8>) -> bool,
+) {
+    let mut buf = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let mut last = false;
+        while let Some(item) = next.take() {
+            last = encode(item, &mut buf);
+            if !last && buf.len() < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if w.write_all(&buf).await.is_err() {
+            return;
+        }
+        buf.clear();
+        if last {
+            break;
+        }
+    }
+    let _ = w.flush().await;
+    let _ = w.shutdown().await;
 }
 
 /// A duplex pipe: the half for the backend and the half its pump reads.

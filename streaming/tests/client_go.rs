@@ -116,10 +116,17 @@ struct Ran {
     stderr: String,
 }
 
-/// Runs the client with `args` and `input` on its stdin.
-async fn stream_client(args: &[&str], input: &[u8]) -> Ran {
+/// Runs the client's `verb` on `url` with `flags` and `input` on its stdin.
+async fn stream_client(
+    verb: &str,
+    url: &str,
+    transport: &str,
+    flags: &[&str],
+    input: &[u8],
+) -> Ran {
     let mut child = Command::new(client())
-        .args(args)
+        .args([verb, "-url", url, "-transport", transport])
+        .args(flags)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -162,15 +169,10 @@ async fn exec_echoes_stdin_splits_stderr_and_reports_the_exit_code() {
             .register(exec("cat; echo oops >&2; exit 3", true, true))
             .unwrap();
         let ran = stream_client(
-            &[
-                "exec",
-                "-url",
-                &url,
-                "-transport",
-                transport,
-                "-stdin",
-                "-stderr",
-            ],
+            "exec",
+            &url,
+            transport,
+            &["-stdin", "-stderr"],
             b"hello\nworld\n",
         )
         .await;
@@ -179,7 +181,7 @@ async fn exec_echoes_stdin_splits_stderr_and_reports_the_exit_code() {
         assert_eq!(ran.stderr, "oops\n", "{transport}");
 
         let url = server.register(exec("exit 0", false, false)).unwrap();
-        let ran = stream_client(&["exec", "-url", &url, "-transport", transport], b"").await;
+        let ran = stream_client("exec", &url, transport, &[], b"").await;
         assert_eq!((ran.code, ran.stderr.as_str()), (0, ""), "{transport}");
     }
 }
@@ -194,17 +196,13 @@ async fn large_output_and_input_arrive_whole() {
         let url = server
             .register(exec("head -c 8388608 /dev/zero | tr '\\0' x", false, false))
             .unwrap();
-        let ran = stream_client(&["exec", "-url", &url, "-transport", transport], b"").await;
+        let ran = stream_client("exec", &url, transport, &[], b"").await;
         assert_eq!(ran.code, 0, "{transport}: {}", ran.stderr);
         assert_eq!(ran.stdout.len(), 8 << 20, "{transport}");
         assert!(ran.stdout.iter().all(|b| *b == b'x'), "{transport}");
 
         let url = server.register(exec("cat", true, false)).unwrap();
-        let ran = stream_client(
-            &["exec", "-url", &url, "-transport", transport, "-stdin"],
-            &big,
-        )
-        .await;
+        let ran = stream_client("exec", &url, transport, &["-stdin"], &big).await;
         assert_eq!(ran.code, 0, "{transport}: {}", ran.stderr);
         assert!(
             ran.stdout == big,
@@ -229,16 +227,10 @@ async fn tty_sessions_get_their_resizes() {
         };
         let url = server.register(request).unwrap();
         let ran = stream_client(
-            &[
-                "exec",
-                "-url",
-                &url,
-                "-transport",
-                transport,
-                "-tty",
-                "-resize",
-                "100x30,120x40",
-            ],
+            "exec",
+            &url,
+            transport,
+            &["-tty", "-resize", "100x30,120x40"],
             b"",
         )
         .await;
@@ -264,15 +256,10 @@ async fn attach_streams_and_reports_failure() {
         };
         let url = server.register(attach("c1")).unwrap();
         let ran = stream_client(
-            &[
-                "attach",
-                "-url",
-                &url,
-                "-transport",
-                transport,
-                "-stdin",
-                "-stderr",
-            ],
+            "attach",
+            &url,
+            transport,
+            &["-stdin", "-stderr"],
             b"attached\n",
         )
         .await;
@@ -284,19 +271,7 @@ async fn attach_streams_and_reports_failure() {
         );
 
         let url = server.register(attach("gone")).unwrap();
-        let ran = stream_client(
-            &[
-                "attach",
-                "-url",
-                &url,
-                "-transport",
-                transport,
-                "-stdin",
-                "-stderr",
-            ],
-            b"",
-        )
-        .await;
+        let ran = stream_client("attach", &url, transport, &["-stdin", "-stderr"], b"").await;
         assert_eq!(ran.code, 125, "{transport}");
         assert!(
             ran.stderr.contains("container gone is not running"),
@@ -317,11 +292,7 @@ async fn concurrent_sessions_stay_apart() {
             .unwrap();
         runs.push(tokio::spawn(async move {
             let input = format!("session {i}\n").repeat(1000);
-            let ran = stream_client(
-                &["exec", "-url", &url, "-transport", transport, "-stdin"],
-                input.as_bytes(),
-            )
-            .await;
+            let ran = stream_client("exec", &url, transport, &["-stdin"], input.as_bytes()).await;
             assert_eq!(ran.code, i as i32, "{}", ran.stderr);
             assert_eq!(ran.stdout, input.as_bytes());
         }));
@@ -434,14 +405,14 @@ async fn raw(addr: &str, request: &[u8]) -> String {
 async fn tokens_are_single_use_and_unknown_ones_refused() {
     let server = server().await;
     let url = server.register(exec("echo once", false, false)).unwrap();
-    let ran = stream_client(&["exec", "-url", &url], b"").await;
+    let ran = stream_client("exec", &url, "spdy", &[], b"").await;
     assert_eq!(
         (ran.code, ran.stdout.as_slice()),
         (0, &b"once\n"[..]),
         "{}",
         ran.stderr
     );
-    let again = stream_client(&["exec", "-url", &url], b"").await;
+    let again = stream_client("exec", &url, "spdy", &[], b"").await;
     assert_eq!(again.code, 125, "a used token is refused");
     assert!(
         again
@@ -519,6 +490,6 @@ async fn hostile_input_is_refused_without_harm() {
     assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
     // The server still serves real clients afterwards.
     let url = server.register(exec("echo fine", false, false)).unwrap();
-    let ran = stream_client(&["exec", "-url", &url], b"").await;
+    let ran = stream_client("exec", &url, "spdy", &[], b"").await;
     assert_eq!(ran.stdout, b"fine\n", "{}", ran.stderr);
 }

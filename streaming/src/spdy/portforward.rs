@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::headers;
-use super::session::{Session, Stream};
+use super::session::{Session, Stream, copy_to_stream};
 use crate::backend::Backend;
 use crate::server::Config;
 
@@ -137,31 +137,13 @@ async fn forward<B: Backend>(
             return;
         }
     };
-    let (mut rd, mut wr) = tokio::io::split(conn);
+    let (rd, mut wr) = tokio::io::split(conn);
     let input = &mut data.input;
     let up = async move {
         let _ = tokio::io::copy(input, &mut wr).await;
         let _ = wr.shutdown().await;
     };
-    let output = &mut data.output;
-    let down = async move {
-        let mut buf = vec![0u8; 32 * 1024];
-        loop {
-            let n = tokio::select! {
-                n = rd.read(&mut buf) => n,
-                () = output.reset_signal() => return,
-            };
-            match n {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if output.send(&buf[..n]).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-        output.finish().await;
-    };
+    let down = copy_to_stream(rd, &mut data.output);
     tokio::join!(up, down);
     error.output.finish().await;
 }

@@ -18,13 +18,13 @@ use std::collections::HashMap;
 use std::io;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, DuplexStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::frame::{self, FLAG_FIN, Frame, RST_REFUSED_STREAM};
 use super::headers::{HeaderDecoder, HeaderEncoder, Headers};
-use crate::pipe::{ChannelReader, QUEUE};
+use crate::pipe::{self, ChannelReader, QUEUE};
 
 /// The largest DATA frame this server sends.
 const CHUNK: usize = 32 * 1024;
@@ -131,28 +131,31 @@ impl Outbound {
     }
 }
 
-/// Copies what the backend writes into `pipe` (the other end of a duplex it
-/// was handed) to `out`, then FINs the stream. Stops if the client resets
-/// the stream; the backend's writes then fail.
-pub(crate) fn pump_to_stream(mut pipe: DuplexStream, mut out: Outbound) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = tokio::select! {
-                n = pipe.read(&mut buf) => n,
-                () = out.reset_signal() => return,
-            };
-            match n {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if out.send(&buf[..n]).await.is_err() {
-                        return;
-                    }
+/// Copies `from` to `out` until EOF, then FINs the stream; stops early if
+/// the client resets it (the writer into `from` then sees a broken pipe).
+pub(crate) async fn copy_to_stream<R: AsyncRead + Unpin>(mut from: R, out: &mut Outbound) {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = tokio::select! {
+            n = from.read(&mut buf) => n,
+            () = out.reset_signal() => return,
+        };
+        match n {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if out.send(&buf[..n]).await.is_err() {
+                    return;
                 }
             }
         }
-        out.finish().await;
-    })
+    }
+    out.finish().await;
+}
+
+/// Moves what the backend writes into `pipe` (the other end of the duplex
+/// it was handed) to `out`, in a task.
+pub(crate) fn pump_to_stream(pipe: DuplexStream, mut out: Outbound) -> JoinHandle<()> {
+    tokio::spawn(async move { copy_to_stream(pipe, &mut out).await })
 }
 
 /// What the reader keeps per live stream.
@@ -208,53 +211,35 @@ impl Session {
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<Out>) {
+async fn write_loop<W: AsyncWrite + Unpin>(w: W, rx: mpsc::Receiver<Out>) {
     let mut headers = HeaderEncoder::default();
-    let mut buf = Vec::with_capacity(CHUNK + 64);
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        let mut close = false;
-        while let Some(out) = next.take() {
-            let frame = match out {
-                Out::Reply(stream_id) => Frame::SynReply {
-                    stream_id,
-                    flags: 0,
-                    block: headers.encode(&[]),
-                },
-                Out::Data { id, data, fin } => Frame::Data {
-                    stream_id: id,
-                    flags: if fin { FLAG_FIN } else { 0 },
-                    data,
-                },
-                Out::Rst { id, status } => Frame::RstStream {
-                    stream_id: id,
-                    status,
-                },
-                Out::Ping(id) => Frame::Ping { id },
-                Out::GoAway(status) => Frame::GoAway {
-                    last_good: 0,
-                    status,
-                },
-                Out::Close => {
-                    close = true;
-                    break;
-                }
-            };
-            frame::encode(&frame, &mut buf);
-            if buf.len() < 4 * CHUNK {
-                next = rx.try_recv().ok();
-            }
-        }
-        if !buf.is_empty() && w.write_all(&buf).await.is_err() {
-            return;
-        }
-        buf.clear();
-        if close {
-            break;
-        }
-    }
-    let _ = w.flush().await;
-    let _ = w.shutdown().await;
+    pipe::write_batched(w, rx, |out, buf| {
+        let frame = match out {
+            Out::Reply(stream_id) => Frame::SynReply {
+                stream_id,
+                flags: 0,
+                block: headers.encode(&[]),
+            },
+            Out::Data { id, data, fin } => Frame::Data {
+                stream_id: id,
+                flags: if fin { FLAG_FIN } else { 0 },
+                data,
+            },
+            Out::Rst { id, status } => Frame::RstStream {
+                stream_id: id,
+                status,
+            },
+            Out::Ping(id) => Frame::Ping { id },
+            Out::GoAway(status) => Frame::GoAway {
+                last_good: 0,
+                status,
+            },
+            Out::Close => return true,
+        };
+        frame::encode(&frame, buf);
+        false
+    })
+    .await;
 }
 
 struct Reader {

@@ -2,7 +2,7 @@
 //! (answering pings and noting the close) and a writer task fed by a
 //! bounded queue, so every sender is back-pressured by the socket.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -124,35 +124,22 @@ where
     )
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(mut w: W, mut rx: mpsc::Receiver<WsOut>) {
-    let mut buf = Vec::new();
-    while let Some(first) = rx.recv().await {
-        let mut next = Some(first);
-        let mut close = false;
-        while let Some(out) = next.take() {
-            match out {
-                WsOut::Binary(data) => frame::encode(OP_BINARY, &data, None, &mut buf),
-                WsOut::Pong(data) => frame::encode(OP_PONG, &data, None, &mut buf),
-                WsOut::Close(code) => {
-                    frame::encode(OP_CLOSE, &code.to_be_bytes(), None, &mut buf);
-                    close = true;
-                    break;
-                }
-            }
-            if buf.len() < 128 * 1024 {
-                next = rx.try_recv().ok();
-            }
+async fn write_loop<W: AsyncWrite + Unpin>(w: W, rx: mpsc::Receiver<WsOut>) {
+    crate::pipe::write_batched(w, rx, |out, buf| match out {
+        WsOut::Binary(data) => {
+            frame::encode(OP_BINARY, &data, None, buf);
+            false
         }
-        if w.write_all(&buf).await.is_err() {
-            return;
+        WsOut::Pong(data) => {
+            frame::encode(OP_PONG, &data, None, buf);
+            false
         }
-        buf.clear();
-        if close {
-            break;
+        WsOut::Close(code) => {
+            frame::encode(OP_CLOSE, &code.to_be_bytes(), None, buf);
+            true
         }
-    }
-    let _ = w.flush().await;
-    let _ = w.shutdown().await;
+    })
+    .await;
 }
 
 /// The `Sec-WebSocket-Accept` answer to a client's key.
