@@ -493,3 +493,113 @@ async fn hostile_input_is_refused_without_harm() {
     let ran = stream_client("exec", &url, "spdy", &[], b"").await;
     assert_eq!(ran.stdout, b"fine\n", "{}", ran.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_spdy_protocols_still_work() {
+    let server = server().await;
+    let url = server.register(exec("cat; exit 3", true, true)).unwrap();
+    let flags = ["-protocols", "v2.channel.k8s.io", "-stdin", "-stderr"];
+    let ran = stream_client("exec", &url, "spdy", &flags, b"two\n").await;
+    assert_eq!((ran.code, ran.stdout.as_slice()), (125, &b"two\n"[..]));
+    assert!(
+        ran.stderr
+            .contains("command terminated with non-zero exit code: exit status 3"),
+        "v2 reports the exit as text: {}",
+        ran.stderr
+    );
+    let request = Request::Exec {
+        container_id: "c1".into(),
+        cmd: vec!["@resize".into(), "1".into()],
+        tty: true,
+        stdin: false,
+        stdout: true,
+        stderr: false,
+    };
+    let url = server.register(request).unwrap();
+    let flags = [
+        "-protocols",
+        "v3.channel.k8s.io",
+        "-tty",
+        "-resize",
+        "90x20",
+    ];
+    let ran = stream_client("exec", &url, "spdy", &flags, b"").await;
+    assert_eq!(
+        (ran.code, ran.stdout.as_slice()),
+        (0, &b"90x20\n"[..]),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_exits_early_ends_the_session() {
+    let server = server().await;
+    let big = vec![b'z'; 6 << 20];
+    for transport in TRANSPORTS {
+        let url = server.register(exec("head -c 5", true, false)).unwrap();
+        let started = std::time::Instant::now();
+        let ran = stream_client("exec", &url, transport, &["-stdin"], &big).await;
+        assert_eq!(
+            (ran.code, ran.stdout.as_slice()),
+            (0, &b"zzzzz"[..]),
+            "{transport}: {}",
+            ran.stderr
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{transport}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_forward_failures_reach_the_client() {
+    let server = server().await;
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let echo = echo_server().await;
+    for (ports, port, want) in [
+        (vec![], closed, "Connection refused"),
+        (vec![echo], closed, "is not allowed"),
+    ] {
+        let url = server
+            .register(Request::PortForward {
+                sandbox_id: "s1".into(),
+                ports,
+            })
+            .unwrap();
+        let mut child = Command::new(client())
+            .args(["portforward", "-url", &url, "-port", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = lines.next_line().await.unwrap().unwrap();
+        let local: u16 = line.strip_prefix("listening ").unwrap().parse().unwrap();
+        let mut conn = TcpStream::connect(("127.0.0.1", local)).await.unwrap();
+        let mut back = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut back)).await;
+        assert!(read.is_ok(), "the failed connection was closed");
+        drop(child.stdin.take());
+        let _ = tokio::time::timeout(Duration::from_secs(20), child.wait())
+            .await
+            .unwrap();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
+        assert!(stderr.contains(want), "want {want:?} in: {stderr}");
+    }
+}

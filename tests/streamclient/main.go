@@ -3,7 +3,7 @@
 // streaming server (streaming/, rukt-streaming) is tested against the real
 // client rather than a mock.
 //
-//	rukt-streamclient exec|attach -url URL [-transport spdy|websocket] [-stdin] [-tty] [-stderr] [-resize 80x24,100x30]
+//	rukt-streamclient exec|attach -url URL [-transport spdy|websocket] [-protocols v3.channel.k8s.io,...] [-stdin] [-tty] [-stderr] [-resize 80x24,100x30]
 //	rukt-streamclient portforward -url URL [-transport spdy|websocket] -port N
 //
 // exec and attach copy this process's stdin (with -stdin) to the session and
@@ -46,6 +46,7 @@ func main() {
 	stderr := fs.Bool("stderr", false, "ask for a stderr stream")
 	resize := fs.String("resize", "", "terminal sizes to send, WxH[,WxH...]")
 	port := fs.Int("port", 0, "the remote port to forward")
+	protocols := fs.String("protocols", "", "SPDY only: the remotecommand versions to offer, comma-separated (default: client-go's)")
 	_ = fs.Parse(os.Args[2:])
 	if *rawURL == "" {
 		fail(errors.New("-url is required"))
@@ -53,7 +54,7 @@ func main() {
 	config := &rest.Config{Host: *rawURL}
 	switch verb {
 	case "exec", "attach":
-		os.Exit(stream(config, *rawURL, *transport, *stdin, *tty, *stderr, *resize))
+		os.Exit(stream(config, *rawURL, *transport, *protocols, *stdin, *tty, *stderr, *resize))
 	case "portforward":
 		forward(config, *rawURL, *transport, *port)
 	default:
@@ -95,13 +96,19 @@ func parseSizes(spec string) *sizes {
 	return out
 }
 
-func stream(config *rest.Config, rawURL, transport string, stdin, tty, stderr bool, resize string) int {
+func stream(config *rest.Config, rawURL, transport, protocols string, stdin, tty, stderr bool, resize string) int {
 	var executor remotecommand.Executor
 	var err error
-	switch transport {
-	case "spdy":
+	switch {
+	case transport == "spdy" && protocols != "":
+		rt, upgrader, rtErr := spdy.RoundTripperFor(config)
+		if rtErr != nil {
+			fail(rtErr)
+		}
+		executor, err = remotecommand.NewSPDYExecutorForProtocols(rt, upgrader, http.MethodPost, mustURL(rawURL), strings.Split(protocols, ",")...)
+	case transport == "spdy":
 		executor, err = remotecommand.NewSPDYExecutor(config, http.MethodPost, mustURL(rawURL))
-	case "websocket":
+	case transport == "websocket":
 		executor, err = remotecommand.NewWebSocketExecutor(config, http.MethodGet, rawURL)
 	default:
 		err = fmt.Errorf("unknown transport %q", transport)
