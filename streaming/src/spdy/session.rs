@@ -415,3 +415,122 @@ impl Reader {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// Reads frames from the server until `want` matches one (or the connection ends).
+    async fn expect(
+        client: &mut DuplexStream,
+        buf: &mut Vec<u8>,
+        want: impl Fn(&Frame) -> bool,
+    ) -> Option<Frame> {
+        loop {
+            while let Some((f, used)) = frame::decode(buf).unwrap() {
+                buf.drain(..used);
+                if want(&f) {
+                    return Some(f);
+                }
+            }
+            if client.read_buf(buf).await.unwrap() == 0 {
+                return None;
+            }
+        }
+    }
+
+    fn syn(enc: &mut HeaderEncoder, id: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        let block = enc.encode(&[("streamtype", "data"), ("requestid", &id.to_string())]);
+        frame::encode(
+            &Frame::SynStream {
+                stream_id: id,
+                associated_to: 0,
+                priority: 0,
+                flags: 0,
+                block,
+            },
+            &mut out,
+        );
+        out
+    }
+
+    #[tokio::test]
+    async fn streams_over_the_limit_are_refused_and_pings_echoed() {
+        let (server, mut client) = tokio::io::duplex(1 << 20);
+        let (_session, mut incoming) = Session::start(server, 3);
+        let mut enc = HeaderEncoder::default();
+        for id in [1, 3, 5, 7] {
+            client.write_all(&syn(&mut enc, id)).await.unwrap();
+        }
+        let mut ping = Vec::new();
+        frame::encode(&Frame::Ping { id: 9 }, &mut ping);
+        client.write_all(&ping).await.unwrap();
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(incoming.recv().await.unwrap());
+        }
+        assert_eq!(held.iter().map(|s| s.id).collect::<Vec<_>>(), [1, 3, 5]);
+        let mut buf = Vec::new();
+        let rst = expect(&mut client, &mut buf, |f| {
+            matches!(f, Frame::RstStream { .. })
+        })
+        .await;
+        assert_eq!(
+            rst,
+            Some(Frame::RstStream {
+                stream_id: 7,
+                status: RST_REFUSED_STREAM
+            })
+        );
+        assert_eq!(
+            expect(&mut client, &mut buf, |f| matches!(f, Frame::Ping { .. })).await,
+            Some(Frame::Ping { id: 9 })
+        );
+        // Dropping a stream frees its place.
+        held.pop();
+        client.write_all(&syn(&mut enc, 11)).await.unwrap();
+        assert_eq!(incoming.recv().await.unwrap().id, 11);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_header_block_ends_the_connection_with_goaway() {
+        let (server, mut client) = tokio::io::duplex(1 << 20);
+        let (_session, _incoming) = Session::start(server, 8);
+        let mut bad = Vec::new();
+        let frame = Frame::SynStream {
+            stream_id: 1,
+            associated_to: 0,
+            priority: 0,
+            flags: 0,
+            block: b"junk".to_vec(),
+        };
+        frame::encode(&frame, &mut bad);
+        client.write_all(&bad).await.unwrap();
+        let mut buf = Vec::new();
+        let goaway = expect(&mut client, &mut buf, |f| matches!(f, Frame::GoAway { .. })).await;
+        assert_eq!(
+            goaway,
+            Some(Frame::GoAway {
+                last_good: 0,
+                status: GOAWAY_PROTOCOL_ERROR
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn stream_ids_must_be_odd_and_rising() {
+        for ids in [[2u32, 4], [5, 3]] {
+            let (server, mut client) = tokio::io::duplex(1 << 20);
+            let (_session, _incoming) = Session::start(server, 8);
+            let mut enc = HeaderEncoder::default();
+            for id in ids {
+                client.write_all(&syn(&mut enc, id)).await.unwrap();
+            }
+            let mut buf = Vec::new();
+            let goaway = expect(&mut client, &mut buf, |f| matches!(f, Frame::GoAway { .. })).await;
+            assert!(goaway.is_some(), "{ids:?}");
+        }
+    }
+}
