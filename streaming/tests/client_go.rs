@@ -7,92 +7,14 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use rukt_streaming::{Backend, BoxError, ByteStream, Config, Request, Server, Streams};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use rukt_streaming::{Config, Request, Server};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::Command;
 
-/// Runs commands on the host. `@resize N` reads N terminal sizes and prints them.
-struct Host;
-
-async fn copy_out(
-    from: Option<impl tokio::io::AsyncRead + Unpin>,
-    to: Option<Box<dyn AsyncWrite + Send + Unpin>>,
-) {
-    if let (Some(mut from), Some(mut to)) = (from, to) {
-        let _ = tokio::io::copy(&mut from, &mut to).await;
-        let _ = to.shutdown().await;
-    }
-}
-
-async fn run(cmd: &[String], streams: Streams) -> Result<i32, BoxError> {
-    let Streams {
-        stdin,
-        stdout,
-        stderr,
-        resize,
-    } = streams;
-    if cmd[0] == "@resize" {
-        let (mut resize, mut stdout) = (
-            resize.ok_or("no resize stream")?,
-            stdout.ok_or("no stdout")?,
-        );
-        for _ in 0..cmd[1].parse::<usize>()? {
-            let size = resize.recv().await.ok_or("the resize stream ended")?;
-            stdout
-                .write_all(format!("{}x{}\n", size.width, size.height).as_bytes())
-                .await?;
-        }
-        return Ok(0);
-    }
-    let mut child = Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let child_in = child.stdin.take();
-    let feed = async move {
-        if let (Some(mut from), Some(mut to)) = (stdin, child_in) {
-            let _ = tokio::io::copy(&mut from, &mut to).await;
-        }
-    };
-    let (out, err) = (child.stdout.take(), child.stderr.take());
-    tokio::spawn(feed);
-    tokio::join!(copy_out(out, stdout), copy_out(err, stderr));
-    Ok(child.wait().await?.code().unwrap_or(255))
-}
-
-impl Backend for Host {
-    async fn exec(
-        &self,
-        _container: &str,
-        cmd: &[String],
-        _tty: bool,
-        streams: Streams,
-    ) -> Result<i32, BoxError> {
-        run(cmd, streams).await
-    }
-
-    async fn attach(&self, container: &str, _tty: bool, streams: Streams) -> Result<(), BoxError> {
-        match container {
-            "gone" => Err("container gone is not running".into()),
-            _ => run(&["cat".to_string()], streams).await.map(drop),
-        }
-    }
-
-    async fn port_forward(
-        &self,
-        _sandbox: &str,
-        port: u16,
-    ) -> Result<Box<dyn ByteStream>, BoxError> {
-        Ok(Box::new(TcpStream::connect(("127.0.0.1", port)).await?))
-    }
-}
+#[path = "../examples/host/mod.rs"]
+mod host;
+use host::Host;
 
 async fn server() -> Server<Host> {
     Server::bind("127.0.0.1:0".parse().unwrap(), Host, Config::default())
