@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio::sync::mpsc;
 
 /// Bytes buffered in each duplex pipe between a backend and a pump.
-pub(crate) const PIPE_BUFFER: usize = 64 * 1024;
+pub(crate) const PIPE_BUFFER: usize = 128 * 1024;
 /// Received chunks queued per stream before the transport's reader waits.
 pub(crate) const QUEUE: usize = 16;
 

@@ -27,7 +27,7 @@ use super::headers::{HeaderDecoder, HeaderEncoder, Headers};
 use crate::pipe::{self, ChannelReader, QUEUE};
 
 /// The largest DATA frame this server sends.
-const CHUNK: usize = 32 * 1024;
+const CHUNK: usize = 64 * 1024;
 /// GOAWAY status for a protocol error.
 const GOAWAY_PROTOCOL_ERROR: u32 = 1;
 

@@ -84,7 +84,7 @@ where
 /// Copies what the backend writes into `pipe` to channel `channel`.
 fn pump(mut pipe: DuplexStream, channel: u8, out: mpsc::Sender<WsOut>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut buf = vec![0u8; 32 * 1024];
+        let mut buf = vec![0u8; 64 * 1024];
         buf[0] = channel;
         while let Ok(n @ 1..) = pipe.read(&mut buf[1..]).await {
             if out.send(WsOut::Binary(buf[..=n].to_vec())).await.is_err() {

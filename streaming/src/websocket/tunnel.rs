@@ -40,7 +40,7 @@ pub(crate) async fn serve<S, B>(
     let outbound = {
         let out = out.clone();
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 32 * 1024];
+            let mut buf = vec![0u8; 64 * 1024];
             while let Ok(n @ 1..) = from_spdy.read(&mut buf).await {
                 if out.send(WsOut::Binary(buf[..n].to_vec())).await.is_err() {
                     return;
