@@ -417,7 +417,7 @@ async fn hostile_input_is_refused_without_harm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn older_spdy_protocols_still_work() {
+async fn older_protocol_versions_still_work() {
     let server = server().await;
     let url = server.register(exec("cat; exit 3", true, true)).unwrap();
     let flags = ["-protocols", "v2.channel.k8s.io", "-stdin", "-stderr"];
@@ -524,4 +524,41 @@ async fn port_forward_failures_reach_the_client() {
             .unwrap();
         assert!(stderr.contains(want), "want {want:?} in: {stderr}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_v4_still_works() {
+    let server = server().await;
+    let url = server.register(exec("cat; exit 4", true, false)).unwrap();
+    let flags = ["-protocols", "v4.channel.k8s.io", "-stdin"];
+    let ran = stream_client("exec", &url, "websocket", &flags, b"four\n").await;
+    assert_eq!(
+        (ran.code, ran.stdout.as_slice()),
+        (4, &b"four\n"[..]),
+        "{}",
+        ran.stderr
+    );
+    let request = Request::Exec {
+        container_id: "c1".into(),
+        cmd: vec!["@resize".into(), "1".into()],
+        tty: true,
+        stdin: false,
+        stdout: true,
+        stderr: false,
+    };
+    let url = server.register(request).unwrap();
+    let flags = [
+        "-protocols",
+        "v4.channel.k8s.io",
+        "-tty",
+        "-resize",
+        "90x20",
+    ];
+    let ran = stream_client("exec", &url, "websocket", &flags, b"").await;
+    assert_eq!(
+        (ran.code, ran.stdout.as_slice()),
+        (0, &b"90x20\n"[..]),
+        "{}",
+        ran.stderr
+    );
 }

@@ -46,7 +46,7 @@ func main() {
 	stderr := fs.Bool("stderr", false, "ask for a stderr stream")
 	resize := fs.String("resize", "", "terminal sizes to send, WxH[,WxH...]")
 	port := fs.Int("port", 0, "the remote port to forward")
-	protocols := fs.String("protocols", "", "SPDY only: the remotecommand versions to offer, comma-separated (default: client-go's)")
+	protocols := fs.String("protocols", "", "the remotecommand versions to offer, comma-separated (default: client-go's)")
 	_ = fs.Parse(os.Args[2:])
 	if *rawURL == "" {
 		fail(errors.New("-url is required"))
@@ -108,6 +108,8 @@ func stream(config *rest.Config, rawURL, transport, protocols string, stdin, tty
 		executor, err = remotecommand.NewSPDYExecutorForProtocols(rt, upgrader, http.MethodPost, mustURL(rawURL), strings.Split(protocols, ",")...)
 	case transport == "spdy":
 		executor, err = remotecommand.NewSPDYExecutor(config, http.MethodPost, mustURL(rawURL))
+	case transport == "websocket" && protocols != "":
+		executor, err = remotecommand.NewWebSocketExecutorForProtocols(config, http.MethodGet, rawURL, strings.Split(protocols, ",")...)
 	case transport == "websocket":
 		executor, err = remotecommand.NewWebSocketExecutor(config, http.MethodGet, rawURL)
 	default:

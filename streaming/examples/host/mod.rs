@@ -17,7 +17,7 @@ async fn copy_out(
     from: Option<impl tokio::io::AsyncRead + Unpin>,
     to: Option<Box<dyn AsyncWrite + Send + Unpin>>,
 ) {
-    if let (Some(mut from), Some(mut to)) = (from, to) {
+    if let (Some(from), Some(mut to)) = (from, to) {
         // 64 KiB reads, as a runtime's copier should (tokio::io::copy reads 8 KiB).
         let mut from = tokio::io::BufReader::with_capacity(64 * 1024, from);
         let _ = tokio::io::copy_buf(&mut from, &mut to).await;
