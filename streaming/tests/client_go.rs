@@ -562,3 +562,37 @@ async fn websocket_v4_still_works() {
         ran.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_expire_and_connections_are_bounded() {
+    let config = Config {
+        token_ttl: Duration::from_millis(200),
+        max_connections: 1,
+        handshake_timeout: Duration::from_secs(2),
+        ..Config::default()
+    };
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), Host, config)
+        .await
+        .unwrap();
+    let base = server.base_url().to_string();
+    let url = server.register(exec("true", false, false)).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let path = url.strip_prefix(&base).unwrap();
+    let answer = raw(&base, format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes()).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 404"),
+        "an expired token: {answer}"
+    );
+    // A client that never sends its head holds the only slot until the handshake timeout.
+    let addr = base.strip_prefix("http://").unwrap().to_string();
+    let _idle = TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let answer = raw(&base, b"GET /exec/x HTTP/1.1\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let answer = raw(&base, b"GET /exec/x HTTP/1.1\r\n\r\n").await;
+    assert!(
+        answer.starts_with("HTTP/1.1 404"),
+        "the slot is free again: {answer}"
+    );
+}
