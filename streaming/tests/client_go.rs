@@ -81,6 +81,27 @@ fn exec(cmd: &str, stdin: bool, stderr: bool) -> Request {
     }
 }
 
+/// A tty exec that prints the first `n` terminal sizes it is sent.
+fn resize_exec(n: usize) -> Request {
+    Request::Exec {
+        container_id: "c1".into(),
+        cmd: vec!["@resize".into(), n.to_string()],
+        tty: true,
+        stdin: false,
+        stdout: true,
+        stderr: false,
+    }
+}
+
+/// A tty exec under `protocol` gets the one size it is sent.
+async fn one_resize(server: &Server<Host>, transport: &str, protocol: &str) {
+    let url = server.register(resize_exec(1)).unwrap();
+    let flags = ["-protocols", protocol, "-tty", "-resize", "90x20"];
+    let ran = stream_client("exec", &url, transport, &flags, b"").await;
+    let got = (ran.code, ran.stdout.as_slice());
+    assert_eq!(got, (0, &b"90x20\n"[..]), "{protocol}: {}", ran.stderr);
+}
+
 const TRANSPORTS: [&str; 2] = ["spdy", "websocket"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,14 +160,7 @@ async fn large_output_and_input_arrive_whole() {
 async fn tty_sessions_get_their_resizes() {
     let server = server().await;
     for transport in TRANSPORTS {
-        let request = Request::Exec {
-            container_id: "c1".into(),
-            cmd: vec!["@resize".into(), "2".into()],
-            tty: true,
-            stdin: false,
-            stdout: true,
-            stderr: false,
-        };
+        let request = resize_exec(2);
         let url = server.register(request).unwrap();
         let ran = stream_client(
             "exec",
@@ -224,6 +238,49 @@ async fn concurrent_sessions_stay_apart() {
     }
 }
 
+/// A running `rukt-streamclient portforward`, listening on `local`.
+struct Forward {
+    child: tokio::process::Child,
+    local: u16,
+}
+
+impl Forward {
+    async fn start(url: &str, transport: &str, port: u16) -> Forward {
+        let port = port.to_string();
+        let mut child = Command::new(client())
+            .args([
+                "portforward",
+                "-url",
+                url,
+                "-transport",
+                transport,
+                "-port",
+                &port,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
+        let line = line.expect("the client did not listen").unwrap().unwrap();
+        let local = line.strip_prefix("listening ").unwrap().parse().unwrap();
+        Forward { child, local }
+    }
+
+    /// Closes the client's stdin (it stops) and returns its status and stderr.
+    async fn stop(mut self) -> (std::process::ExitStatus, String) {
+        drop(self.child.stdin.take());
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        let status = status.expect("the client did not stop").unwrap();
+        let mut stderr = String::new();
+        let mut pipe = self.child.stderr.take().unwrap();
+        pipe.read_to_string(&mut stderr).await.unwrap();
+        (status, stderr)
+    }
+}
+
 async fn echo_server() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -249,28 +306,8 @@ async fn port_forward_reaches_a_tcp_server() {
                 ports: vec![echo],
             })
             .unwrap();
-        let mut child = Command::new(client())
-            .args([
-                "portforward",
-                "-url",
-                &url,
-                "-transport",
-                transport,
-                "-port",
-                &echo.to_string(),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let local: u16 = line.strip_prefix("listening ").unwrap().parse().unwrap();
+        let forward = Forward::start(&url, transport, echo).await;
+        let local = forward.local;
         let mut conns = Vec::new();
         for i in 0..4 {
             conns.push(tokio::spawn(async move {
@@ -294,19 +331,7 @@ async fn port_forward_reaches_a_tcp_server() {
                 .expect("a forwarded connection hung")
                 .unwrap();
         }
-        drop(child.stdin.take());
-        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-            .await
-            .unwrap()
-            .unwrap();
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .await
-            .unwrap();
+        let (status, stderr) = forward.stop().await;
         assert!(status.success(), "{transport}: {stderr}");
     }
 }
@@ -429,29 +454,7 @@ async fn older_protocol_versions_still_work() {
         "v2 reports the exit as text: {}",
         ran.stderr
     );
-    let request = Request::Exec {
-        container_id: "c1".into(),
-        cmd: vec!["@resize".into(), "1".into()],
-        tty: true,
-        stdin: false,
-        stdout: true,
-        stderr: false,
-    };
-    let url = server.register(request).unwrap();
-    let flags = [
-        "-protocols",
-        "v3.channel.k8s.io",
-        "-tty",
-        "-resize",
-        "90x20",
-    ];
-    let ran = stream_client("exec", &url, "spdy", &flags, b"").await;
-    assert_eq!(
-        (ran.code, ran.stdout.as_slice()),
-        (0, &b"90x20\n"[..]),
-        "{}",
-        ran.stderr
-    );
+    one_resize(&server, "spdy", "v3.channel.k8s.io").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -496,32 +499,13 @@ async fn port_forward_failures_reach_the_client() {
                 ports,
             })
             .unwrap();
-        let mut child = Command::new(client())
-            .args(["portforward", "-url", &url, "-port", &port.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = lines.next_line().await.unwrap().unwrap();
-        let local: u16 = line.strip_prefix("listening ").unwrap().parse().unwrap();
+        let forward = Forward::start(&url, "spdy", port).await;
+        let local = forward.local;
         let mut conn = TcpStream::connect(("127.0.0.1", local)).await.unwrap();
         let mut back = Vec::new();
         let read = tokio::time::timeout(Duration::from_secs(20), conn.read_to_end(&mut back)).await;
         assert!(read.is_ok(), "the failed connection was closed");
-        drop(child.stdin.take());
-        let _ = tokio::time::timeout(Duration::from_secs(20), child.wait())
-            .await
-            .unwrap();
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .await
-            .unwrap();
+        let (_, stderr) = forward.stop().await;
         assert!(stderr.contains(want), "want {want:?} in: {stderr}");
     }
 }
@@ -538,29 +522,7 @@ async fn websocket_v4_still_works() {
         "{}",
         ran.stderr
     );
-    let request = Request::Exec {
-        container_id: "c1".into(),
-        cmd: vec!["@resize".into(), "1".into()],
-        tty: true,
-        stdin: false,
-        stdout: true,
-        stderr: false,
-    };
-    let url = server.register(request).unwrap();
-    let flags = [
-        "-protocols",
-        "v4.channel.k8s.io",
-        "-tty",
-        "-resize",
-        "90x20",
-    ];
-    let ran = stream_client("exec", &url, "websocket", &flags, b"").await;
-    assert_eq!(
-        (ran.code, ran.stdout.as_slice()),
-        (0, &b"90x20\n"[..]),
-        "{}",
-        ran.stderr
-    );
+    one_resize(&server, "websocket", "v4.channel.k8s.io").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
