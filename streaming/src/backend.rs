@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// An error a backend reports; its text reaches the client (in the error
 /// stream's `metav1.Status` message, or the port-forward error stream).
@@ -32,6 +32,28 @@ pub struct TerminalSize {
     pub height: u16,
 }
 
+/// Tells a backend that the client went away: its connection closed or
+/// broke. An attach to a silent container notices it only this way.
+#[derive(Debug, Clone)]
+pub struct ClientGone(watch::Receiver<bool>);
+
+impl ClientGone {
+    pub(crate) fn new() -> (watch::Sender<bool>, ClientGone) {
+        let (tx, rx) = watch::channel(false);
+        (tx, ClientGone(rx))
+    }
+
+    /// Waits until the client has gone.
+    pub async fn wait(&mut self) {
+        let _ = self.0.wait_for(|gone| *gone).await;
+    }
+
+    /// Whether the client has gone.
+    pub fn is_gone(&self) -> bool {
+        *self.0.borrow() || self.0.has_changed().is_err()
+    }
+}
+
 /// The streams of one exec or attach session, each present only when the
 /// CRI request asked for it (`stderr` never with a tty).
 pub struct Streams {
@@ -43,6 +65,8 @@ pub struct Streams {
     pub stderr: Option<Writer>,
     /// Terminal sizes, in order, with a tty (the first one is the initial size).
     pub resize: Option<mpsc::Receiver<TerminalSize>>,
+    /// Resolves when the client's connection ends before the session does.
+    pub client_gone: ClientGone,
 }
 
 /// The CRI server's side of streaming. Each method runs for the whole

@@ -14,7 +14,8 @@
 //!     container_id: "c1".into(),
 //!     cmd: vec!["sh".into()],
 //!     tty: false, stdin: true, stdout: true, stderr: true,
-//! });
+//! }).expect("a valid request"); // RegisterError: InvalidArgument, or ResourceExhausted for TooMany
+//! assert!(url.starts_with(server.base_url()));
 //! # Ok(()) }
 //! ```
 //!
@@ -42,6 +43,8 @@ mod spdy;
 mod tokens;
 mod websocket;
 
-pub use backend::{Backend, BoxError, ByteStream, Reader, Streams, TerminalSize, Writer};
+pub use backend::{
+    Backend, BoxError, ByteStream, ClientGone, Reader, Streams, TerminalSize, Writer,
+};
 pub use request::{RegisterError, Request};
 pub use server::{Config, Server};

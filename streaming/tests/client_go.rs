@@ -558,3 +558,39 @@ async fn tokens_expire_and_connections_are_bounded() {
         "the slot is free again: {answer}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_leaves_ends_its_attach() {
+    use std::sync::atomic::Ordering;
+    let server = server().await;
+    for (round, transport) in TRANSPORTS.iter().enumerate() {
+        let request = Request::Attach {
+            container_id: "silent".into(),
+            tty: false,
+            stdin: true,
+            stdout: true,
+            stderr: false,
+        };
+        let url = server.register(request).unwrap();
+        let mut child = Command::new(client())
+            .args(["attach", "-url", &url, "-transport", transport, "-stdin"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            host::SILENT_ATTACHES_ENDED.load(Ordering::SeqCst),
+            round,
+            "{transport}: still attached"
+        );
+        child.kill().await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while host::SILENT_ATTACHES_ENDED.load(Ordering::SeqCst) == round {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{transport}: the backend never heard the client leave"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

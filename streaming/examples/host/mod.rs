@@ -1,7 +1,7 @@
 //! A `Backend` that runs commands on the host and dials host ports: the
 //! tests' stand-in for a container runtime (`@resize N` prints the first N
-//! terminal sizes; attaching to `gone` fails), shared by the client-go
-//! tests and the benchmark server.
+//! terminal sizes; attaching to `gone` fails, to `silent` waits for the
+//! client to leave), shared by the client-go tests and the benchmark server.
 
 use std::process::Stdio;
 
@@ -9,6 +9,10 @@ use rukt_streaming::{Backend, BoxError, ByteStream, Streams};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
+
+/// Attaches to `silent` that ended because the client went away.
+pub static SILENT_ATTACHES_ENDED: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
 
 /// Runs commands on the host.
 pub struct Host;
@@ -31,6 +35,7 @@ async fn run(cmd: &[String], streams: Streams) -> Result<i32, BoxError> {
         stdout,
         stderr,
         resize,
+        ..
     } = streams;
     if cmd[0] == "@resize" {
         let (mut resize, mut stdout) = (
@@ -81,6 +86,13 @@ impl Backend for Host {
     async fn attach(&self, container: &str, _tty: bool, streams: Streams) -> Result<(), BoxError> {
         match container {
             "gone" => Err("container gone is not running".into()),
+            // A container that never writes: only the client's leaving ends the attach.
+            "silent" => {
+                let mut gone = streams.client_gone.clone();
+                gone.wait().await;
+                SILENT_ATTACHES_ENDED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            }
             _ => run(&["cat".to_string()], streams).await.map(drop),
         }
     }

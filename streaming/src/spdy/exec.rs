@@ -96,6 +96,7 @@ pub(crate) async fn serve<B: Backend>(
         stdout: None,
         stderr: None,
         resize: None,
+        client_gone: session.client_gone(),
     };
     let mut keep = Vec::new();
     if let Some(stream) = got.remove("stdin") {

@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 
 use super::frame::{self, FLAG_FIN, Frame, RST_REFUSED_STREAM};
 use super::headers::{HeaderDecoder, HeaderEncoder, Headers};
+use crate::backend::ClientGone;
 use crate::pipe::{self, ChannelReader, QUEUE};
 
 /// The largest DATA frame this server sends.
@@ -175,6 +176,7 @@ pub(crate) struct Session {
     tx: mpsc::Sender<Out>,
     reader: JoinHandle<()>,
     writer: JoinHandle<()>,
+    gone: ClientGone,
 }
 
 impl Session {
@@ -188,8 +190,26 @@ impl Session {
         let (tx, rx) = mpsc::channel(64);
         let (streams_tx, incoming) = mpsc::channel(16);
         let writer = tokio::spawn(write_loop(w, rx));
-        let reader = tokio::spawn(read_loop(r, tx.clone(), streams_tx, max_streams));
-        (Session { tx, reader, writer }, incoming)
+        let tx_reader = tx.clone();
+        let (gone_tx, gone) = ClientGone::new();
+        let reader = tokio::spawn(async move {
+            read_loop(r, tx_reader, streams_tx, max_streams).await;
+            let _ = gone_tx.send(true);
+        });
+        (
+            Session {
+                tx,
+                reader,
+                writer,
+                gone,
+            },
+            incoming,
+        )
+    }
+
+    /// Resolves when the client's side of the connection ends.
+    pub(crate) fn client_gone(&self) -> ClientGone {
+        self.gone.clone()
     }
 
     /// Ends the connection: GOAWAY, our write side shut, then the client's
@@ -200,6 +220,7 @@ impl Session {
             tx,
             mut reader,
             writer,
+            ..
         } = self;
         let _ = tx.send(Out::GoAway(0)).await;
         let _ = tx.send(Out::Close).await;

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::conn::{self, Piece, WsOut, WsReader};
-use crate::backend::{Backend, Streams};
+use crate::backend::{Backend, ClientGone, Streams};
 use crate::outcome;
 use crate::pipe::{self, ChannelReader, QUEUE};
 use crate::request::Request;
@@ -33,11 +33,13 @@ where
 {
     let (reader, out, writer) = conn::start(io);
     let (tty, stdin, stdout, stderr) = request.stream_flags();
+    let (gone_tx, client_gone) = ClientGone::new();
     let mut streams = Streams {
         stdin: None,
         stdout: None,
         stderr: None,
         resize: None,
+        client_gone,
     };
     let (stdin_tx, stdin_rx) = mpsc::channel(QUEUE);
     if stdin {
@@ -60,11 +62,11 @@ where
             *slot = Some(Box::new(backend_side));
         }
     }
-    let demux = tokio::spawn(demux(
-        reader,
-        stdin.then_some(stdin_tx),
-        tty.then_some(resize_tx),
-    ));
+    let (stdin_tx, resize_tx) = (stdin.then_some(stdin_tx), tty.then_some(resize_tx));
+    let demux = tokio::spawn(async move {
+        demux(reader, stdin_tx, resize_tx).await;
+        let _ = gone_tx.send(true);
+    });
     let result = outcome::run(backend, &request, streams).await;
     for p in pumps {
         let _ = p.await;
