@@ -4,9 +4,12 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio::sync::mpsc;
 
 /// Bytes buffered in each duplex pipe between a backend and a pump.
@@ -66,12 +69,66 @@ pub(crate) fn put(chunk: &[u8], pos: &mut usize, buf: &mut ReadBuf<'_>) {
 /// Bytes gathered from the queue into one write.
 const BATCH: usize = 128 * 1024;
 
+/// When a connection last moved a byte either way; a connection idle for
+/// longer than its limit is dropped (kubelet's stream idle timeout).
+#[derive(Clone)]
+pub(crate) struct Activity {
+    start: Instant,
+    last_ms: Arc<AtomicU64>,
+    idle: Duration,
+}
+
+impl Activity {
+    pub(crate) fn new(idle: Duration) -> Self {
+        Activity {
+            start: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+            idle,
+        }
+    }
+
+    fn touch(&self) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.last_ms.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn deadline(&self) -> Instant {
+        self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + self.idle
+    }
+
+    /// Reads into `buf` like `read_buf`; fails with `TimedOut` once the
+    /// connection has been idle (both ways) for the limit.
+    pub(crate) async fn read_buf<R: AsyncRead + Unpin>(
+        &self,
+        r: &mut R,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<usize> {
+        loop {
+            let deadline = self.deadline();
+            tokio::select! {
+                n = r.read_buf(buf) => {
+                    self.touch();
+                    return n;
+                }
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    if self.deadline() <= Instant::now() {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "the connection was idle too long"));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A connection's writer: encodes what arrives on `rx` into `w`, gathering
 /// whatever is already queued into one write, until `encode` says an item
-/// was the last (or every sender is gone); then flushes and shuts `w`.
+/// was the last (or every sender is gone); then flushes and shuts `w`. A
+/// write that makes no progress for the idle limit (a client that stopped
+/// reading) ends it.
 pub(crate) async fn write_batched<T, W: AsyncWrite + Unpin>(
     mut w: W,
     mut rx: mpsc::Receiver<T>,
+    activity: Activity,
     mut encode: impl FnMut(T, &mut Vec<u8>) -> bool,
 ) {
     let mut buf = Vec::new();
@@ -84,8 +141,9 @@ pub(crate) async fn write_batched<T, W: AsyncWrite + Unpin>(
                 next = rx.try_recv().ok();
             }
         }
-        if w.write_all(&buf).await.is_err() {
-            return;
+        match tokio::time::timeout(activity.idle, w.write_all(&buf)).await {
+            Ok(Ok(())) => activity.touch(),
+            _ => return,
         }
         buf.clear();
         if last {

@@ -36,6 +36,9 @@ pub struct Config {
     pub max_connections: usize,
     /// How long a closing connection waits for the client's last frames.
     pub linger: Duration,
+    /// A session with no byte moving either way for this long is dropped,
+    /// as is a write the client does not take for this long (kubelet: 4 h).
+    pub idle_timeout: Duration,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             max_streams: 128,
             max_connections: 256,
             linger: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(4 * 3600),
         }
     }
 }
@@ -233,7 +237,8 @@ async fn serve_spdy<B: Backend>(
     if http::switch(&mut io, &answer).await.is_err() {
         return;
     }
-    let (session, incoming) = Session::start(io, shared.config.max_streams);
+    let (session, incoming) =
+        Session::start(io, shared.config.max_streams, shared.config.idle_timeout);
     match request {
         Request::PortForward { sandbox_id, ports } => {
             portforward::serve(

@@ -594,3 +594,39 @@ async fn a_client_that_leaves_ends_its_attach() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_are_dropped_and_busy_ones_kept() {
+    let config = Config {
+        idle_timeout: Duration::from_secs(1),
+        ..Config::default()
+    };
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), Host, config)
+        .await
+        .unwrap();
+    for transport in TRANSPORTS {
+        let url = server
+            .register(exec("sleep 5; echo late", false, false))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let ran = stream_client("exec", &url, transport, &[], b"").await;
+        // What the client makes of it differs (spdystream reads reset streams
+        // as ended); the session is gone either way, long before "late".
+        assert!(ran.stdout.is_empty(), "{transport}");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{transport}: {:?}",
+            started.elapsed()
+        );
+
+        let busy = "for i in 1 2 3 4 5 6 7 8; do echo $i; sleep 0.3; done";
+        let url = server.register(exec(busy, false, false)).unwrap();
+        let ran = stream_client("exec", &url, transport, &[], b"").await;
+        assert_eq!(
+            (ran.code, ran.stdout.as_slice()),
+            (0, &b"1\n2\n3\n4\n5\n6\n7\n8\n"[..]),
+            "{transport}: {}",
+            ran.stderr
+        );
+    }
+}

@@ -182,18 +182,23 @@ pub(crate) struct Session {
 impl Session {
     /// Starts serving SPDY on `io` (after the 101 response); streams come
     /// out of the receiver as the client opens them, already replied to.
-    pub(crate) fn start<S>(io: S, max_streams: usize) -> (Session, mpsc::Receiver<Stream>)
+    pub(crate) fn start<S>(
+        io: S,
+        max_streams: usize,
+        idle: Duration,
+    ) -> (Session, mpsc::Receiver<Stream>)
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let (r, w) = tokio::io::split(io);
         let (tx, rx) = mpsc::channel(64);
         let (streams_tx, incoming) = mpsc::channel(16);
-        let writer = tokio::spawn(write_loop(w, rx));
+        let activity = pipe::Activity::new(idle);
+        let writer = tokio::spawn(write_loop(w, rx, activity.clone()));
         let tx_reader = tx.clone();
         let (gone_tx, gone) = ClientGone::new();
         let reader = tokio::spawn(async move {
-            read_loop(r, tx_reader, streams_tx, max_streams).await;
+            read_loop(r, tx_reader, streams_tx, max_streams, activity).await;
             let _ = gone_tx.send(true);
         });
         (
@@ -232,9 +237,13 @@ impl Session {
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(w: W, rx: mpsc::Receiver<Out>) {
+async fn write_loop<W: AsyncWrite + Unpin>(
+    w: W,
+    rx: mpsc::Receiver<Out>,
+    activity: pipe::Activity,
+) {
     let mut headers = HeaderEncoder::default();
-    pipe::write_batched(w, rx, |out, buf| {
+    pipe::write_batched(w, rx, activity, |out, buf| {
         let frame = match out {
             Out::Reply(stream_id) => Frame::SynReply {
                 stream_id,
@@ -278,6 +287,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     out: mpsc::Sender<Out>,
     incoming: mpsc::Sender<Stream>,
     max_streams: usize,
+    activity: pipe::Activity,
 ) {
     let mut reader = Reader {
         out,
@@ -303,7 +313,18 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 if buf.capacity() - buf.len() < 16 * 1024 {
                     buf.reserve(64 * 1024);
                 }
-                match r.read_buf(&mut buf).await {
+                match activity.read_buf(&mut r, &mut buf).await {
+                    Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                        // As spdystream's idle timeout: reset every stream, go away, close.
+                        tracing::debug!("spdy: closing an idle connection");
+                        for id in reader.streams.keys() {
+                            let status = frame::RST_CANCEL;
+                            let _ = reader.out.try_send(Out::Rst { id: *id, status });
+                        }
+                        let _ = reader.out.try_send(Out::GoAway(0));
+                        let _ = reader.out.try_send(Out::Close);
+                        break;
+                    }
                     Ok(0) | Err(_) => break,
                     Ok(_) => {}
                 }
@@ -480,7 +501,7 @@ mod tests {
     #[tokio::test]
     async fn streams_over_the_limit_are_refused_and_pings_echoed() {
         let (server, mut client) = tokio::io::duplex(1 << 20);
-        let (_session, mut incoming) = Session::start(server, 3);
+        let (_session, mut incoming) = Session::start(server, 3, Duration::from_secs(60));
         let mut enc = HeaderEncoder::default();
         for id in [1, 3, 5, 7] {
             client.write_all(&syn(&mut enc, id)).await.unwrap();
@@ -518,7 +539,7 @@ mod tests {
     #[tokio::test]
     async fn a_corrupt_header_block_ends_the_connection_with_goaway() {
         let (server, mut client) = tokio::io::duplex(1 << 20);
-        let (_session, _incoming) = Session::start(server, 8);
+        let (_session, _incoming) = Session::start(server, 8, Duration::from_secs(60));
         let mut bad = Vec::new();
         let frame = Frame::SynStream {
             stream_id: 1,
@@ -544,7 +565,7 @@ mod tests {
     async fn stream_ids_must_be_odd_and_rising() {
         for ids in [[2u32, 4], [5, 3]] {
             let (server, mut client) = tokio::io::duplex(1 << 20);
-            let (_session, _incoming) = Session::start(server, 8);
+            let (_session, _incoming) = Session::start(server, 8, Duration::from_secs(60));
             let mut enc = HeaderEncoder::default();
             for id in ids {
                 client.write_all(&syn(&mut enc, id)).await.unwrap();

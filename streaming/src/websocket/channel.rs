@@ -31,7 +31,7 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
     B: Backend,
 {
-    let (reader, out, writer) = conn::start(io);
+    let (reader, out, writer) = conn::start(io, config.idle_timeout);
     let (tty, stdin, stdout, stderr) = request.stream_flags();
     let (gone_tx, client_gone) = ClientGone::new();
     let mut streams = Streams {

@@ -2,11 +2,12 @@
 //! (answering pings and noting the close) and a writer task fed by a
 //! bounded queue, so every sender is back-pressured by the socket.
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::frame::{self, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT};
+use crate::pipe::Activity;
 
 /// What the writer sends.
 pub(crate) enum WsOut {
@@ -30,6 +31,7 @@ pub(crate) struct WsReader<R> {
     buf: Vec<u8>,
     out: mpsc::Sender<WsOut>,
     in_message: bool,
+    activity: Activity,
 }
 
 impl<R: AsyncRead + Unpin> WsReader<R> {
@@ -77,7 +79,12 @@ impl<R: AsyncRead + Unpin> WsReader<R> {
                     if self.buf.capacity() - self.buf.len() < 8 * 1024 {
                         self.buf.reserve(64 * 1024);
                     }
-                    match self.r.read_buf(&mut self.buf).await {
+                    match self.activity.read_buf(&mut self.r, &mut self.buf).await {
+                        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                            tracing::debug!("websocket: closing an idle connection");
+                            let _ = self.out.try_send(WsOut::Close(1001));
+                            return Piece::End;
+                        }
                         Ok(0) | Err(_) => return Piece::End,
                         Ok(_) => {}
                     }
@@ -101,6 +108,7 @@ impl<R: AsyncRead + Unpin> WsReader<R> {
 /// writer's queue and its task.
 pub(crate) fn start<S>(
     io: S,
+    idle: std::time::Duration,
 ) -> (
     WsReader<tokio::io::ReadHalf<S>>,
     mpsc::Sender<WsOut>,
@@ -111,21 +119,23 @@ where
 {
     let (r, w) = tokio::io::split(io);
     let (tx, rx) = mpsc::channel(64);
-    let writer = tokio::spawn(write_loop(w, rx));
+    let activity = Activity::new(idle);
+    let writer = tokio::spawn(write_loop(w, rx, activity.clone()));
     (
         WsReader {
             r,
             buf: Vec::with_capacity(64 * 1024),
             out: tx.clone(),
             in_message: false,
+            activity,
         },
         tx,
         writer,
     )
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(w: W, rx: mpsc::Receiver<WsOut>) {
-    crate::pipe::write_batched(w, rx, |out, buf| match out {
+async fn write_loop<W: AsyncWrite + Unpin>(w: W, rx: mpsc::Receiver<WsOut>, activity: Activity) {
+    crate::pipe::write_batched(w, rx, activity, |out, buf| match out {
         WsOut::Binary(data) => {
             frame::encode(OP_BINARY, &data, None, buf);
             false

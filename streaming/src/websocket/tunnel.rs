@@ -26,7 +26,7 @@ pub(crate) async fn serve<S, B>(
     S: AsyncRead + AsyncWrite + Send + 'static,
     B: Backend,
 {
-    let (mut reader, out, writer) = conn::start(io);
+    let (mut reader, out, writer) = conn::start(io, config.idle_timeout);
     let (spdy_side, tunnel_side) = tokio::io::duplex(crate::pipe::PIPE_BUFFER);
     let (mut from_spdy, mut to_spdy) = tokio::io::split(tunnel_side);
     let inbound = tokio::spawn(async move {
@@ -50,7 +50,8 @@ pub(crate) async fn serve<S, B>(
         })
     };
     drop(out);
-    let (session, incoming) = spdy::session::Session::start(spdy_side, config.max_streams);
+    let (session, incoming) =
+        spdy::session::Session::start(spdy_side, config.max_streams, config.idle_timeout);
     spdy::portforward::serve(session, incoming, sandbox_id, ports, backend, config).await;
     let _ = outbound.await;
     let _ = writer.await;
