@@ -23,7 +23,7 @@ command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
 mkdir -p "$work"
 (cd "$here" && cargo build --release -q -p rukt-streaming --example hostserver)
 rukt_server=$(realpath -m "${CARGO_TARGET_DIR:-$here/target}")/release/examples/hostserver
-(cd "$here/bench/streaming-peer" && GOFLAGS=-mod=mod go build -trimpath -o "$work/rukt-streampeer" .)
+(cd "$here/bench/streaming-peer" && GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -o "$work/rukt-streampeer" .)
 
 # Each server reads shell commands on a fifo and answers one URL per line on another.
 pids=()

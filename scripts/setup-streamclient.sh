@@ -14,6 +14,6 @@ if [ -x "$bin" ] && [ "$(cat "$bin.stamp" 2>/dev/null)" = "$stamp" ]; then
 fi
 echo "setup: building rukt-streamclient (client-go v0.36.3)" >&2
 mkdir -p "$(dirname "$bin")"
-(cd "$src" && GOFLAGS=-mod=mod go build -trimpath -o "$bin.tmp" .)
+(cd "$src" && GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -o "$bin.tmp" .)
 mv "$bin.tmp" "$bin"
 echo "$stamp" >"$bin.stamp"
