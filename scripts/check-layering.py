@@ -6,6 +6,7 @@
     contract  ->  sys, events  images -> sys, events  pods -> contract, images, net, sys, tpm, events
     tpm       ->  sys (a floor crate: TPM event logging)
     events    ->  sys (a floor crate: the event journal the engines write)
+    streaming ->  sys at most (a floor crate: the CRI streaming server)
     rukt      ->  no async runtime (tokio) in the small synchronous CLI
     pods      ->  no command-line parser (clap)
 
@@ -27,6 +28,7 @@ ALLOWED = {
     "rukt-net": {"rukt-contract", "rukt-sys", "rukt-events"},
     "rukt-images": {"rukt-sys", "rukt-events"},
     "rukt-tpm": {"rukt-sys"},
+    "rukt-streaming": {"rukt-sys"},
     "rukt-pods": {"rukt-contract", "rukt-images", "rukt-sys", "rukt-net", "rukt-tpm", "rukt-events"},
 }
 STAGE1 = {"rukt-contract", "rukt-sys", "rukt-net", "rukt-events"}
@@ -94,6 +96,13 @@ def self_test():
     pk["h"], pk["i"] = "rukt-events", "rukt-sys"
     assert violations(pk, {"a": ["h"], "h": ["i"]}) == []
     assert violations(pk, {"h": ["c"]}) == ["rukt-events depends on rukt-contract (allowed: rukt-sys)"]
+    # The streaming floor crate: sys at most, never the pods or images libraries.
+    pk["j"] = "rukt-streaming"
+    assert violations(pk, {"j": ["i"]}) == []
+    assert violations(pk, {"j": ["b"], "b": ["d"]}) == [
+        "rukt-streaming depends on rukt-images (allowed: rukt-sys)",
+        "rukt-streaming depends on rukt-pods (allowed: rukt-sys)",
+    ]
     print("check-layering: self-test passed")
 
 
