@@ -62,8 +62,8 @@ impl Engine for Kvm {
     /// `--pid=pod`), and the choice of accelerator. Not: private or host
     /// IPC and PID namespaces, seccomp (no filter in the guest), a pty for
     /// `--interactive` (stdin is forwarded, output relayed), socket activation.
-    /// Of version 2: per-app log files ([`logs`]), readiness and mutable
-    /// pods ([`app`], [`supervisor::Mutable`]).
+    /// Of version 2: per-app log files ([`logs`]), readiness, mutable
+    /// pods ([`app`], [`supervisor::Mutable`]) and attaching to their apps.
     const FEATURES: &'static [Feature] = &[
         Feature::Hostname,
         Feature::NetNone,
@@ -84,6 +84,7 @@ impl Engine for Kvm {
         Feature::NotifyApp,
         Feature::ListenFds,
         Feature::MutablePods,
+        Feature::Attach,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

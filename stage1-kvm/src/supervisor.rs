@@ -9,6 +9,7 @@
 //! virtio-serial port. It returns when the VM is gone. A mutable pod's
 //! `app-*` requests come over the same socket ([`mutable`]).
 
+mod attach;
 mod mutable;
 
 pub use mutable::Mutable;
@@ -169,6 +170,12 @@ impl Supervisor {
                     self.send_guest(&f)?;
                 }
             }
+            for token in ready.attach {
+                let input = self.mutable.as_mut().and_then(|m| m.attach.ready(token));
+                if let Some((id, bytes)) = input {
+                    self.send_guest(&Frame::new(Kind::Stdin, id, bytes))?;
+                }
+            }
         }
         let unreported = (0..self.apps.len())
             .filter(|i| self.outcome.codes[*i].is_none())
@@ -215,6 +222,17 @@ impl Supervisor {
                 conn_ids.push(id);
             }
         }
+        let attach_at = fds.len();
+        let attach: Vec<(attach::Token, BorrowedFd<'_>)> = self
+            .mutable
+            .as_ref()
+            .map(|m| m.attach.pollable())
+            .unwrap_or_default();
+        fds.extend(
+            attach
+                .iter()
+                .map(|(_, fd)| PollFd::from_borrowed_fd(*fd, PollFlags::IN)),
+        );
         loop {
             match rustix::event::poll(&mut fds, None) {
                 Ok(_) => break,
@@ -244,6 +262,12 @@ impl Supervisor {
                 .enumerate()
                 .filter(|(i, _)| hit(conns_at + i))
                 .map(|(_, id)| *id)
+                .collect(),
+            attach: attach
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| hit(attach_at + i))
+                .map(|(_, (t, _))| *t)
                 .collect(),
         })
     }
@@ -321,11 +345,17 @@ impl Supervisor {
             (Kind::Stdout, Some(_)) => {
                 self.logs
                     .record(frame.id as usize, Stream::Stdout, &frame.payload);
+                if let Some(m) = self.mutable.as_mut() {
+                    m.attach.output(frame.id, false, &frame.payload);
+                }
                 write_out(&mut io::stdout().lock(), &frame.payload)
             }
             (Kind::Stderr, Some(_)) => {
                 self.logs
                     .record(frame.id as usize, Stream::Stderr, &frame.payload);
+                if let Some(m) = self.mutable.as_mut() {
+                    m.attach.output(frame.id, true, &frame.payload);
+                }
                 write_out(&mut io::stderr().lock(), &frame.payload)
             }
             (Kind::Started, _) => {
@@ -350,6 +380,9 @@ impl Supervisor {
                 crate::pod::write_file(STATUS_DIR, &app, code.to_string().as_bytes())?;
                 self.events.app_exited(&app, code, reason.as_deref());
                 self.outcome.codes[frame.id as usize] = Some(code);
+                if let Some(m) = self.mutable.as_mut() {
+                    m.attach.app_exited(frame.id);
+                }
                 // A mutable pod's apps end nothing: their codes are not its.
                 if code != 0 && self.outcome.first_failure.is_none() && self.mutable.is_none() {
                     self.outcome.first_failure = Some(code);
@@ -483,6 +516,7 @@ struct Ready {
     clients: Vec<u32>,
     listeners: Vec<usize>,
     conns: Vec<u32>,
+    attach: Vec<attach::Token>,
 }
 
 /// Writes app output; a closed stdout (a pipe whose reader left) drops it,

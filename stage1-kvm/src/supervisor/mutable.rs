@@ -23,6 +23,7 @@ use rukt_kvm_init::proto::{
 use tracing::debug;
 
 use super::Supervisor;
+use super::attach::Attach;
 use crate::share_live;
 
 /// A mutable pod's state beyond its apps' output and exits.
@@ -43,6 +44,8 @@ pub struct Mutable {
     pending: BTreeMap<u32, (u32, Kind)>,
     /// The pod is being stopped: no more changes.
     pub(super) stopping: bool,
+    /// The apps' attach points.
+    pub(super) attach: Attach,
 }
 
 impl Mutable {
@@ -70,6 +73,7 @@ impl Mutable {
             started: (0..manifest.apps.len() as u32).collect(),
             pending: BTreeMap::new(),
             stopping: false,
+            attach: Attach::default(),
         }
     }
 
@@ -206,6 +210,9 @@ impl Supervisor {
             return Err(format!("{e:#}"));
         }
         m.ids.insert(name.to_string(), id);
+        if let Err(e) = m.attach.open(id, &app) {
+            tracing::warn!("app {name}: cannot open its attach point: {e}");
+        }
         let log = AppLog::for_app(&m.pod_dir, &app, manifest.logs)
             .inspect_err(|e| tracing::warn!("app {name}: cannot open its log file: {e}"))
             .ok();
@@ -269,6 +276,7 @@ impl Supervisor {
             return;
         };
         m.unbind(id);
+        m.attach.close(id);
         m.ids.remove(name);
         m.started.remove(&id);
         self.logs.close(id as usize);

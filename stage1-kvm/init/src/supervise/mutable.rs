@@ -99,7 +99,8 @@ impl Guest {
             app: &app,
             argv: &app.exec,
             extra_env: &[],
-            stdin: false,
+            // Kept open for attach clients (`--stdin`), fed by `Stdin` frames.
+            stdin: app.stdin,
             listen: &[],
         })
         .map_err(|e| format!("cannot start app {name}: {e}"))?;
