@@ -136,11 +136,8 @@ impl Supervisor {
             (Kind::AppRm, None) => return Ok(Some(Ok(()))),
             (_, None) => return Ok(Some(Err(format!("the pod has no app {:?}", req.app)))),
             (Kind::AppStop, Some(id)) => {
-                let secs = if req.force {
-                    0
-                } else {
-                    req.timeout_secs.max(1)
-                };
+                // 0: SIGKILL at once (`--force`, or `--timeout=0`).
+                let secs = if req.force { 0 } else { req.timeout_secs };
                 Frame::new(Kind::AppStop, id, stop_payload(secs))
             }
             (Kind::AppUpdate, Some(id)) => {

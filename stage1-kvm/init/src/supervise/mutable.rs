@@ -29,7 +29,11 @@ impl Guest {
         if frame.kind == Kind::AppAdd {
             return Some(self.add_app(id, &frame.payload));
         }
-        let Some(name) = self.added.get(&id).map(|a| a.app.name.clone()) else {
+        // An added app, or one the pod booted with.
+        let name = (self.added.get(&id).map(|a| &a.app))
+            .or_else(|| self.pod.apps.get(id as usize))
+            .map(|a| a.name.clone());
+        let Some(name) = name else {
             // Never added (or removed already): nothing to forget.
             return Some(match frame.kind {
                 Kind::AppRm => Ok(()),
@@ -92,7 +96,9 @@ impl Guest {
         if self.never_started.contains(&id) {
             return Err(format!("app {name} has exited; remove it and add it again"));
         }
-        let app = self.added[&id].app.clone();
+        let Some(app) = self.added.get(&id).map(|a| a.app.clone()) else {
+            return Err(format!("app {name} has exited; remove it and add it again"));
+        };
         let root = self.roots.get(name).cloned().unwrap_or_default();
         let child = spawn::spawn(&spawn::Spec {
             root: &root,
