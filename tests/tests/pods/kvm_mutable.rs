@@ -153,6 +153,10 @@ fn a_kvm_sandbox_takes_apps_while_it_runs() {
     );
     let out = pods.run(&["app", "start", &uuid, "--app", "two"]);
     assert!(out.stderr.contains("app two is already running"), "{out}");
+    let out = pods.run(&["app", "start", &uuid, "--app", "nope"]);
+    assert!(out.stderr.contains("has no app \"nope\""), "{out}");
+    let out = pods.run(&["app", "add", &uuid, &pods.image, "--name", "two"]);
+    assert!(!out.success(), "{out}");
 
     // Removed: gone, its root unmounted; the name is used again for a new app.
     pods.ok(&["app", "rm", &uuid, "--app", "one"]);
