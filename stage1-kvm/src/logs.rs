@@ -9,7 +9,8 @@ use std::path::Path;
 use rukt_contract::logfmt::{LogOptions, Stream};
 use rukt_contract::runtime::applog::AppLog;
 
-/// One log per app, in manifest order (`None` where it could not be opened).
+/// One log per app, in manifest order (then in the order a mutable pod's
+/// apps were added) (`None` where it could not be opened).
 #[derive(Debug, Default)]
 pub struct Logs(Vec<Option<AppLog>>);
 
@@ -30,6 +31,18 @@ impl Logs {
     /// Reopens every log file (`SIGUSR1`: after an outside rotation).
     pub fn reopen(&mut self) {
         self.0.iter_mut().flatten().for_each(AppLog::reopen);
+    }
+
+    /// Adds the log of the next app (a mutable pod's added app).
+    pub fn push(&mut self, log: Option<AppLog>) {
+        self.0.push(log);
+    }
+
+    /// Closes the log of app `index` (removed from a mutable pod).
+    pub fn close(&mut self, index: usize) {
+        if let Some(slot) = self.0.get_mut(index) {
+            *slot = None;
+        }
     }
 
     /// Appends output of app `index`.

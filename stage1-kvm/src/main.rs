@@ -8,7 +8,8 @@
 //!
 //! The entrypoint is the first argument (`docs/stage1-interface.md`): `run`
 //! ([`run`]), `enter` ([`enter`]), `stop` ([`stop`]), `gc` ([`gc`]),
-//! `interface-version` and `features`; `app-*` fail (no mutable pods). Errors end in the contract's engine main, printed once as
+//! `interface-version` and `features`; a mutable pod's `app-add|start|stop|rm|update`
+//! ([`app`]). Errors end in the contract's engine main, printed once as
 //! `rukt-stage1-kvm: <context>: <cause>`, with exit code 254
 //! (`rukt_contract::runtime::engine`).
 //!
@@ -18,6 +19,7 @@
 
 mod accel;
 mod activation;
+mod app;
 mod artifacts;
 mod cache;
 mod cmdline;
@@ -32,6 +34,7 @@ mod pod;
 mod procs;
 mod run;
 mod share;
+mod share_live;
 mod sizing;
 mod stop;
 mod supervisor;
@@ -41,7 +44,8 @@ mod vmm;
 use std::process::ExitCode;
 
 use rukt_contract::runtime::engine::{self, Engine};
-use rukt_contract::{EnterArgs, Feature, GcArgs, RunArgs, StopArgs};
+use rukt_contract::{AppArgs, AppStopArgs, EnterArgs, Feature, GcArgs, RunArgs, StopArgs};
+use rukt_kvm_init::proto::Kind;
 
 struct Kvm;
 
@@ -58,7 +62,8 @@ impl Engine for Kvm {
     /// `--pid=pod`), and the choice of accelerator. Not: private or host
     /// IPC and PID namespaces, seccomp (no filter in the guest), a pty for
     /// `--interactive` (stdin is forwarded, output relayed), socket activation.
-    /// Of version 2: per-app log files ([`logs`]) and readiness.
+    /// Of version 2: per-app log files ([`logs`]), readiness, mutable
+    /// pods ([`app`], [`supervisor::Mutable`]) and attaching to their apps.
     const FEATURES: &'static [Feature] = &[
         Feature::Hostname,
         Feature::NetNone,
@@ -78,6 +83,8 @@ impl Engine for Kvm {
         Feature::NotifySocket,
         Feature::NotifyApp,
         Feature::ListenFds,
+        Feature::MutablePods,
+        Feature::Attach,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {
@@ -91,6 +98,21 @@ impl Engine for Kvm {
     }
     fn gc(args: &GcArgs) -> anyhow::Result<()> {
         gc::gc(args)
+    }
+    fn app_add(args: &AppArgs) -> anyhow::Result<()> {
+        app::change(args, Kind::AppAdd)
+    }
+    fn app_start(args: &AppArgs) -> anyhow::Result<()> {
+        app::change(args, Kind::AppStart)
+    }
+    fn app_stop(args: &AppStopArgs) -> anyhow::Result<()> {
+        app::stop(args)
+    }
+    fn app_rm(args: &AppArgs) -> anyhow::Result<()> {
+        app::change(args, Kind::AppRm)
+    }
+    fn app_update(args: &AppArgs) -> anyhow::Result<()> {
+        app::change(args, Kind::AppUpdate)
     }
     /// Warnings (the TCG fallback) always; everything with `--debug`.
     fn log_filter(debug: bool) -> Option<&'static str> {

@@ -12,10 +12,11 @@ use rukt_contract::{PodManifest, STAGE1_DIR};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
-/// Reads `./pod` and checks it describes pod `uuid` in a version we speak.
+/// Reads `./pod` and checks it describes pod `uuid` in a version we speak
+/// (with an app, unless it is a mutable pod).
 pub fn load(uuid: &str) -> anyhow::Result<PodManifest> {
     let pod = runtime::load_manifest(uuid)?;
-    if pod.apps.is_empty() {
+    if pod.apps.is_empty() && !pod.mutable {
         bail!("the pod has no app");
     }
     Ok(pod)

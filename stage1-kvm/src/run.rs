@@ -29,7 +29,7 @@ use tracing::{debug, warn};
 
 use crate::host::Host;
 use crate::network::{self, PodNetwork};
-use crate::supervisor::{self, Outcome, Supervisor};
+use crate::supervisor::{self, Mutable, Outcome, Supervisor};
 use crate::vmm::qemu::Qemu;
 use crate::vmm::{Accel, NicSpec, VmSpec, Vmm};
 use crate::{accel, activation, artifacts, cmdline, pod, procs, share, sizing};
@@ -148,6 +148,14 @@ fn start_and_supervise(
     let fs_fd: OwnedFd = fs_listener.into();
     let virtiofsd = share::spawn(&host.virtiofsd, plan, &fs_fd, &stage1.join("virtiofsd.log"))?;
     procs::record(stage1, "virtiofsd", virtiofsd.id())?;
+    let mutable = manifest.mutable.then(|| {
+        Mutable::new(
+            manifest,
+            pod_dir.to_path_buf(),
+            stage1.join("share"),
+            virtiofsd.id(),
+        )
+    });
     vm.virtiofsd = Some(virtiofsd);
     drop(fs_fd);
 
@@ -220,6 +228,7 @@ fn start_and_supervise(
             SdNotify::App(name) => Some(name.clone()),
             _ => None,
         },
+        mutable: manifest.mutable,
     };
     let frame = Frame::new(Kind::Pod, 0, serde_json::to_vec(&guest_pod)?);
     let names: Vec<String> = manifest.apps.iter().map(|a| a.name.clone()).collect();
@@ -237,6 +246,7 @@ fn start_and_supervise(
     .with_logs(logs)
     .with_activation(activation.map(|(proxy, _)| proxy))
     .with_app_notify(matches!(manifest.sd_notify, SdNotify::App(_)))
+    .with_mutable(mutable)
     .run(frame)?;
     if !outcome.started && outcome.error.is_none() {
         bail!(
@@ -277,14 +287,12 @@ fn finish(manifest: &PodManifest, outcome: Outcome, stage1: &Path) -> anyhow::Re
     }
     let events = PodEvents::new(manifest, "kvm");
     let mut first = outcome.first_failure;
-    for (app, code) in manifest.apps.iter().zip(&outcome.codes) {
-        if code.is_none() {
-            let reason = format!("{}.reason", app.name);
-            pod::write_file(STATUS_DIR, &reason, b"vm-killed")?;
-            pod::write_file(STATUS_DIR, &app.name, KILLED.to_string().as_bytes())?;
-            events.app_exited(&app.name, KILLED, Some("vm-killed"));
-            first.get_or_insert(KILLED);
-        }
+    for app in &outcome.unreported {
+        let reason = format!("{app}.reason");
+        pod::write_file(STATUS_DIR, &reason, b"vm-killed")?;
+        pod::write_file(STATUS_DIR, app, KILLED.to_string().as_bytes())?;
+        events.app_exited(app, KILLED, Some("vm-killed"));
+        first.get_or_insert(KILLED);
     }
     debug!("pod over; logs in {}", stage1.display());
     let code = first.unwrap_or(0);

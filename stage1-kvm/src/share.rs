@@ -40,6 +40,8 @@ fn cstring(p: &Path) -> anyhow::Result<CString> {
 /// Creates `stage1/share` and its mount points for `pod`.
 pub fn plan(pod_dir: &Path, stage1: &Path, pod: &PodManifest) -> anyhow::Result<Share> {
     let dir = stage1.join("share");
+    // A mutable pod may have nothing to bind yet.
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut binds = Vec::new();
     let mut add = |source: PathBuf, rel: String, read_only: bool| -> anyhow::Result<()> {
         let target = dir.join(rel);

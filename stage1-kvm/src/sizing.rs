@@ -3,6 +3,8 @@
 //! kvm flavor) summed, plus [`OVERHEAD`] for the guest kernel and init.
 //! vCPUs: the pod's `--cpu` rounded up to whole CPUs when given, otherwise
 //! the largest app `--cpu`, otherwise one; never more than the host has.
+//! A mutable pod, whose apps come later, counts [`MUTABLE_APPS`] apps
+//! without a limit beyond those it has.
 //! Guest memory is a memfd that is only touched as the guest uses it, so a
 //! generous size costs the host nothing until it is used.
 
@@ -13,6 +15,8 @@ const MIB: u64 = 1 << 20;
 pub const APP_DEFAULT: u64 = 128 * MIB;
 /// Added for the guest kernel, its page cache and the init.
 pub const OVERHEAD: u64 = 128 * MIB;
+/// How many default apps a mutable pod's VM has room for besides its own.
+pub const MUTABLE_APPS: u64 = 3;
 /// Smallest VM that boots the cloud kernel with its initramfs.
 pub const MINIMUM: u64 = 128 * MIB;
 
@@ -32,6 +36,11 @@ pub fn size(pod: &PodManifest, host_cpus: u32) -> Size {
             .iter()
             .map(|a| a.resources.memory.unwrap_or(APP_DEFAULT))
             .sum::<u64>()
+            + if pod.mutable {
+                MUTABLE_APPS * APP_DEFAULT
+            } else {
+                0
+            }
             + OVERHEAD
     });
     let millis = pod

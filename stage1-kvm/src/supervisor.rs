@@ -6,7 +6,13 @@
 //! activation's connections ([`crate::activation`]), forwards our stdin to the first app and
 //! SIGTERM/SIGINT/SIGHUP to every app, and serves `enter` and `stop` on the
 //! control socket, each client a session multiplexed onto the one
-//! virtio-serial port. It returns when the VM is gone.
+//! virtio-serial port. It returns when the VM is gone. A mutable pod's
+//! `app-*` requests come over the same socket ([`mutable`]).
+
+mod attach;
+mod mutable;
+
+pub use mutable::Mutable;
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -20,7 +26,9 @@ use nix::sys::signalfd::SignalFd;
 use rukt_contract::logfmt::Stream;
 use rukt_contract::runtime::events::PodEvents;
 use rukt_contract::{READY_FILE, STATUS_DIR};
-use rukt_kvm_init::proto::{Decoder, Frame, Kind, SESSION_BASE, encode_chunked, parse_exit};
+use rukt_kvm_init::proto::{
+    Decoder, Frame, Kind, SESSION_BASE, encode_chunked, parse_exit, reply_payload, stop_payload,
+};
 use rustix::event::{PollFd, PollFlags};
 use tracing::debug;
 
@@ -41,6 +49,8 @@ pub struct Outcome {
     pub started: bool,
     /// A message from the guest about an app it could not start.
     pub error: Option<String>,
+    /// The apps that ran and whose exit the guest never reported.
+    pub unreported: Vec<String>,
 }
 
 /// The supervisor's state.
@@ -59,6 +69,7 @@ pub struct Supervisor {
     proxy: Option<crate::activation::Proxy>,
     relay_notify: bool,
     events: PodEvents,
+    mutable: Option<Mutable>,
 }
 
 /// The signals forwarded to the apps.
@@ -95,7 +106,14 @@ impl Supervisor {
             proxy: None,
             relay_notify: false,
             events,
+            mutable: None,
         }
+    }
+
+    /// Serves a mutable pod's `app-*` requests.
+    pub fn with_mutable(mut self, mutable: Option<Mutable>) -> Supervisor {
+        self.mutable = mutable;
+        self
     }
 
     /// Proxies socket activation's connections into the guest.
@@ -152,7 +170,24 @@ impl Supervisor {
                     self.send_guest(&f)?;
                 }
             }
+            for token in ready.attach {
+                let input = self.mutable.as_mut().and_then(|m| m.attach.ready(token));
+                if let Some((id, bytes)) = input {
+                    self.send_guest(&Frame::new(Kind::Stdin, id, bytes))?;
+                }
+            }
         }
+        let unreported = (0..self.apps.len())
+            .filter(|i| self.outcome.codes[*i].is_none())
+            .filter(|i| {
+                let id = *i as u32;
+                self.mutable
+                    .as_ref()
+                    .is_none_or(|m| m.has(id) && m.started.contains(&id))
+            })
+            .map(|i| self.apps[i].clone())
+            .collect();
+        self.outcome.unreported = unreported;
         Ok(self.outcome)
     }
 
@@ -187,6 +222,17 @@ impl Supervisor {
                 conn_ids.push(id);
             }
         }
+        let attach_at = fds.len();
+        let attach: Vec<(attach::Token, BorrowedFd<'_>)> = self
+            .mutable
+            .as_ref()
+            .map(|m| m.attach.pollable())
+            .unwrap_or_default();
+        fds.extend(
+            attach
+                .iter()
+                .map(|(_, fd)| PollFd::from_borrowed_fd(*fd, PollFlags::IN)),
+        );
         loop {
             match rustix::event::poll(&mut fds, None) {
                 Ok(_) => break,
@@ -216,6 +262,12 @@ impl Supervisor {
                 .enumerate()
                 .filter(|(i, _)| hit(conns_at + i))
                 .map(|(_, id)| *id)
+                .collect(),
+            attach: attach
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| hit(attach_at + i))
+                .map(|(_, (t, _))| *t)
                 .collect(),
         })
     }
@@ -270,6 +322,14 @@ impl Supervisor {
             }
             return Ok(());
         }
+        match frame.kind {
+            Kind::Reply if frame.id < SESSION_BASE => {
+                self.guest_reply(frame.id, &frame.payload);
+                return Ok(());
+            }
+            Kind::AppStarted => return self.app_started(frame.id),
+            _ => {}
+        }
         if frame.id >= SESSION_BASE {
             if let Some(c) = self.clients.get_mut(&frame.id) {
                 let mut out = Vec::new();
@@ -285,11 +345,17 @@ impl Supervisor {
             (Kind::Stdout, Some(_)) => {
                 self.logs
                     .record(frame.id as usize, Stream::Stdout, &frame.payload);
+                if let Some(m) = self.mutable.as_mut() {
+                    m.attach.output(frame.id, false, &frame.payload);
+                }
                 write_out(&mut io::stdout().lock(), &frame.payload)
             }
             (Kind::Stderr, Some(_)) => {
                 self.logs
                     .record(frame.id as usize, Stream::Stderr, &frame.payload);
+                if let Some(m) = self.mutable.as_mut() {
+                    m.attach.output(frame.id, true, &frame.payload);
+                }
                 write_out(&mut io::stderr().lock(), &frame.payload)
             }
             (Kind::Started, _) => {
@@ -314,7 +380,11 @@ impl Supervisor {
                 crate::pod::write_file(STATUS_DIR, &app, code.to_string().as_bytes())?;
                 self.events.app_exited(&app, code, reason.as_deref());
                 self.outcome.codes[frame.id as usize] = Some(code);
-                if code != 0 && self.outcome.first_failure.is_none() {
+                if let Some(m) = self.mutable.as_mut() {
+                    m.attach.app_exited(frame.id);
+                }
+                // A mutable pod's apps end nothing: their codes are not its.
+                if code != 0 && self.outcome.first_failure.is_none() && self.mutable.is_none() {
                     self.outcome.first_failure = Some(code);
                 }
             }
@@ -344,8 +414,14 @@ impl Supervisor {
                 self.logs.reopen();
                 continue;
             }
-            debug!("forwarding signal {signo} to the apps");
             rukt_contract::sdnotify::pod_stopping();
+            if self.mutable.is_some() {
+                debug!("signal {signo}: stopping the mutable pod");
+                self.stopping();
+                self.send_guest(&Frame::new(Kind::Stop, 0, stop_payload(10)))?;
+                continue;
+            }
+            debug!("forwarding signal {signo} to the apps");
             for id in 0..self.apps.len() as u32 {
                 self.send_guest(&Frame::new(Kind::Signal, id, vec![signo]))?;
             }
@@ -411,7 +487,18 @@ impl Supervisor {
             match f.kind {
                 Kind::Exec | Kind::Stdin => self.send_guest(&Frame::new(f.kind, id, f.payload))?,
                 Kind::Signal => self.send_guest(&Frame::new(Kind::Signal, id, f.payload))?,
-                Kind::Stop => self.send_guest(&Frame::new(Kind::Stop, 0, f.payload))?,
+                Kind::Stop => {
+                    self.stopping();
+                    self.send_guest(&Frame::new(Kind::Stop, 0, f.payload))?;
+                }
+                Kind::AppAdd | Kind::AppStart | Kind::AppStop | Kind::AppRm | Kind::AppUpdate => {
+                    if let Some(outcome) = self.app_call(id, f.kind, &f.payload)? {
+                        let reply = Frame::new(Kind::Reply, 0, reply_payload(&outcome));
+                        if let Some(c) = self.clients.get_mut(&id) {
+                            let _ = c.stream.write_all(&reply.encode());
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -429,6 +516,7 @@ struct Ready {
     clients: Vec<u32>,
     listeners: Vec<usize>,
     conns: Vec<u32>,
+    attach: Vec<attach::Token>,
 }
 
 /// Writes app output; a closed stdout (a pipe whose reader left) drops it,

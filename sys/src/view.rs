@@ -18,20 +18,35 @@ pub fn readonly_view(dir: &Path) -> std::io::Result<OwnedFd> {
         dir,
         OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
     )?;
+    set_attr(
+        &view,
+        MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        0,
+    )?;
+    Ok(view)
+}
+
+/// Makes the detached tree `tree` (from `open_tree(OPEN_TREE_CLONE |
+/// AT_RECURSIVE)`) read-only, every mount of it, before it is attached.
+pub fn make_tree_readonly(tree: &OwnedFd) -> std::io::Result<()> {
+    set_attr(tree, MOUNT_ATTR_RDONLY, libc::AT_RECURSIVE)
+}
+
+fn set_attr(tree: &OwnedFd, set: u64, flags: libc::c_int) -> std::io::Result<()> {
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        attr_set: set,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,
     };
     // SAFETY: mount_setattr(2) reads `attr` (its size is passed) and the
-    // empty C string; it changes only the detached mount `view` refers to.
+    // empty C string; it changes only the detached mount `tree` refers to.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            view.as_raw_fd(),
+            tree.as_raw_fd(),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
+            libc::AT_EMPTY_PATH | flags,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
@@ -39,7 +54,7 @@ pub fn readonly_view(dir: &Path) -> std::io::Result<OwnedFd> {
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(view)
+    Ok(())
 }
 
 const MOUNT_ATTR_RDONLY: u64 = 0x1;

@@ -23,16 +23,22 @@ pub fn path(app: &str) -> String {
     format!("{SHARE}/apps/{app}")
 }
 
-/// Mounts what `app` needs in its root, the pod's `/etc` files (`etc`)
-/// included, and `notify_dir` read-only at the notification socket's
-/// directory (`--sd-notify=app`); returns the root's path.
+/// The guest path of `rel`, a directory of the share.
+pub fn in_share(rel: &str) -> String {
+    format!("{SHARE}/{rel}")
+}
+
+/// Mounts what `app` needs in its root `root` (a directory of the share),
+/// the pod's `/etc` files (`etc`) included, and `notify_dir` read-only at
+/// the notification socket's directory (`--sd-notify=app`); returns the
+/// root's path.
 pub fn prepare(
     app: &App,
+    root: String,
     volumes: &[Volume],
     etc: &[(String, String)],
     notify_dir: Option<&str>,
 ) -> io::Result<String> {
-    let root = path(&app.name);
     mount_bind(&root, &root).map_err(|e| with_context(e, &format!("bind {root}")))?;
     let root_fd = rustix::fs::open(
         &root,
@@ -92,6 +98,14 @@ pub fn prepare(
             .map_err(|e| with_context(e, "make the root filesystem read-only"))?;
     }
     Ok(root)
+}
+
+/// Detaches an app's root and everything mounted in it (`app-rm`).
+pub fn release(root: &str) -> io::Result<()> {
+    match rustix::mount::unmount(root, rustix::mount::UnmountFlags::DETACH) {
+        Ok(()) | Err(Errno::INVAL) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(with_context(e, &format!("detach {root}"))),
+    }
 }
 
 /// `/proc/self/fd/N` of an open descriptor: a mount target that is exactly

@@ -7,8 +7,8 @@
 
 use std::io;
 
-use rukt_contract::App;
 use rukt_contract::isolation::{ALL_CAPABILITIES, CPU_PERIOD_US};
+use rukt_contract::{App, Resources};
 use rustix::mount::{MountFlags, mount};
 
 /// Where the guest's cgroup2 hierarchy is mounted.
@@ -53,24 +53,40 @@ pub fn setup(apps: &[App]) -> io::Result<()> {
         enable.join(" "),
     )?;
     for app in apps {
-        let dir = cgroup_dir(&app.name);
-        std::fs::create_dir_all(&dir)?;
-        let r = &app.resources;
-        let set = |file: &str, value: String| std::fs::write(format!("{dir}/{file}"), value);
-        if let Some(m) = r.memory {
-            set("memory.max", m.to_string())?;
-        }
-        if let Some(q) = r.cpu_quota_us() {
-            set("cpu.max", format!("{q} {CPU_PERIOD_US}"))?;
-        }
-        if let Some(w) = r.cpu_weight() {
-            set("cpu.weight", w.to_string())?;
-        }
-        if let Some(p) = r.pids {
-            set("pids.max", p.to_string())?;
-        }
+        create(app)?;
     }
     Ok(())
+}
+
+/// Makes `app`'s cgroup with its limits.
+pub fn create(app: &App) -> io::Result<()> {
+    std::fs::create_dir_all(cgroup_dir(&app.name))?;
+    apply(&app.name, &app.resources, false)
+}
+
+/// Writes `r` into app `name`'s cgroup; with `reset`, a limit `r` does not
+/// set goes back to the kernel's default (`rukt app update` replaces them
+/// all).
+pub fn apply(name: &str, r: &Resources, reset: bool) -> io::Result<()> {
+    let dir = cgroup_dir(name);
+    let set = |file: &str, value: Option<String>, default: &str| match value {
+        Some(v) => std::fs::write(format!("{dir}/{file}"), v),
+        None if reset => std::fs::write(format!("{dir}/{file}"), default),
+        None => Ok(()),
+    };
+    set("memory.max", r.memory.map(|m| m.to_string()), "max")?;
+    set(
+        "cpu.max",
+        r.cpu_quota_us().map(|q| format!("{q} {CPU_PERIOD_US}")),
+        &format!("max {CPU_PERIOD_US}"),
+    )?;
+    set("cpu.weight", r.cpu_weight().map(|w| w.to_string()), "100")?;
+    set("pids.max", r.pids.map(|p| p.to_string()), "max")
+}
+
+/// Removes app `name`'s cgroup (once nothing runs in it).
+pub fn remove(name: &str) {
+    let _ = std::fs::remove_dir(cgroup_dir(name));
 }
 
 /// The capability numbers outside `app`'s set, to drop from the bounding set.

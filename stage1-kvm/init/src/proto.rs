@@ -46,6 +46,25 @@ pub enum Kind {
     /// host → guest: bytes the client of connection `id` sent; empty means
     /// it will send no more.
     ConnIn = 7,
+    /// Mutable pods, host → guest: prepare app `id` ([`GuestApp`], JSON):
+    /// its root and volumes mounted, its cgroup made; not started. From an
+    /// `app-*` entrypoint to the supervisor, each of these five kinds
+    /// carries an [`AppRequest`] instead.
+    AppAdd = 8,
+    /// Mutable pods, host → guest: start prepared app `id`; answered with
+    /// [`Kind::AppStarted`] then [`Kind::Reply`].
+    AppStart = 9,
+    /// Mutable pods, host → guest: stop app `id`: SIGTERM, SIGKILL after
+    /// `payload` (u32 LE seconds; 0: at once); its [`Kind::Exit`] comes
+    /// before the [`Kind::Reply`]. A prepared app never started is
+    /// reported as killed (137).
+    AppStop = 10,
+    /// Mutable pods, host → guest: forget app `id` (refused while it runs):
+    /// its mounts detached, its cgroup removed.
+    AppRm = 11,
+    /// Mutable pods, host → guest: apply app `id`'s resources
+    /// (`rukt_contract::Resources`, JSON) to its cgroup.
+    AppUpdate = 12,
     /// guest → host: bytes `id` wrote to its stdout.
     Stdout = 16,
     /// guest → host: bytes `id` wrote to its stderr.
@@ -63,6 +82,12 @@ pub enum Kind {
     /// guest → host: a datagram the gating app sent its notification socket
     /// (`--sd-notify=app`); the host relays only what sd_notify allows.
     Notify = 22,
+    /// guest → host (and supervisor → `app-*` entrypoint): the request of
+    /// kind `AppAdd`..`AppUpdate` about `id` is done (empty payload) or
+    /// failed (payload: the message).
+    Reply = 23,
+    /// guest → host: app `id` of a mutable pod has been started.
+    AppStarted = 24,
 }
 
 impl Kind {
@@ -76,6 +101,11 @@ impl Kind {
             5 => Kind::Stop,
             6 => Kind::Accept,
             7 => Kind::ConnIn,
+            8 => Kind::AppAdd,
+            9 => Kind::AppStart,
+            10 => Kind::AppStop,
+            11 => Kind::AppRm,
+            12 => Kind::AppUpdate,
             16 => Kind::Stdout,
             17 => Kind::Stderr,
             18 => Kind::Started,
@@ -83,6 +113,8 @@ impl Kind {
             20 => Kind::Error,
             21 => Kind::ConnOut,
             22 => Kind::Notify,
+            23 => Kind::Reply,
+            24 => Kind::AppStarted,
             _ => return None,
         })
     }
@@ -219,6 +251,69 @@ pub struct GuestPod {
     /// `rukt_contract::sdnotify::APP_SOCKET`, relayed as [`Kind::Notify`].
     #[serde(default)]
     pub notify_app: Option<String>,
+    /// A mutable pod: it runs until it is stopped, whatever its apps do;
+    /// apps come and go with [`Kind::AppAdd`] and [`Kind::AppRm`].
+    #[serde(default)]
+    pub mutable: bool,
+}
+
+/// An app added to a running mutable pod ([`Kind::AppAdd`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestApp {
+    /// The app as the manifest has it.
+    pub app: rukt_contract::App,
+    /// Its root's directory in the share (`mutable/<id>`): a fresh name per
+    /// add, so a name used again never meets the guest's cached entries.
+    pub root: String,
+    /// The volumes its mounts name that the guest does not know yet
+    /// (`volumes/<name>` in the share).
+    pub volumes: Vec<rukt_contract::Volume>,
+}
+
+/// What an `app-*` entrypoint asks the supervisor, as the payload of a
+/// frame of kind [`Kind::AppAdd`]..[`Kind::AppUpdate`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AppRequest {
+    /// The app.
+    pub app: String,
+    /// `app-stop`: kill at once.
+    #[serde(default)]
+    pub force: bool,
+    /// `app-stop`: seconds between SIGTERM and SIGKILL.
+    #[serde(default)]
+    pub timeout_secs: u32,
+}
+
+/// The payload of an [`Kind::AppStop`] frame to the guest: SIGKILL after
+/// `secs` (0: at once).
+pub fn stop_payload(secs: u32) -> Vec<u8> {
+    secs.to_le_bytes().to_vec()
+}
+
+/// The seconds of a [`Kind::Stop`] or [`Kind::AppStop`] payload; `default`
+/// when it has none.
+pub fn parse_stop(payload: &[u8], default: u32) -> u32 {
+    payload.get(..4).map_or(default, |b| {
+        u32::from_le_bytes(b.try_into().expect("4 bytes"))
+    })
+}
+
+/// The payload of a [`Kind::Reply`]: empty when `outcome` is a success.
+pub fn reply_payload(outcome: &Result<(), String>) -> Vec<u8> {
+    match outcome {
+        Ok(()) => Vec::new(),
+        Err(e) if e.is_empty() => b"failed".to_vec(),
+        Err(e) => e.as_bytes().to_vec(),
+    }
+}
+
+/// What a [`Kind::Reply`] payload says.
+pub fn parse_reply(payload: &[u8]) -> Result<(), String> {
+    if payload.is_empty() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(payload).into_owned())
+    }
 }
 
 /// A socket-activated listener, as the guest recreates it: a stream socket
@@ -304,6 +399,13 @@ mod tests {
             Frame::new(Kind::ConnIn, CONN_BASE, b"GET /".to_vec()),
             Frame::new(Kind::ConnOut, CONN_BASE, Vec::new()),
             Frame::new(Kind::Notify, 0, b"READY=1".to_vec()),
+            Frame::new(Kind::AppAdd, 4, b"{}".to_vec()),
+            Frame::new(Kind::AppStart, 4, Vec::new()),
+            Frame::new(Kind::AppStop, 4, stop_payload(10)),
+            Frame::new(Kind::AppRm, 4, Vec::new()),
+            Frame::new(Kind::AppUpdate, 4, b"{}".to_vec()),
+            Frame::new(Kind::AppStarted, 4, Vec::new()),
+            Frame::new(Kind::Reply, 4, reply_payload(&Err("no".into()))),
         ];
         let mut wire = Vec::new();
         for f in &frames {
@@ -374,6 +476,41 @@ mod tests {
             d.next_frame().unwrap(),
             Some(Frame::new(Kind::Stdin, 2, Vec::new()))
         );
+    }
+
+    #[test]
+    fn every_kind_byte_round_trips() {
+        for b in 0..=u8::MAX {
+            if let Some(k) = Kind::from_u8(b) {
+                assert_eq!(k as u8, b);
+            }
+        }
+        assert_eq!(Kind::from_u8(8), Some(Kind::AppAdd));
+        assert_eq!(Kind::from_u8(24), Some(Kind::AppStarted));
+        assert_eq!(Kind::from_u8(25), None);
+    }
+
+    #[test]
+    fn mutable_pod_payloads() {
+        assert_eq!(parse_stop(&stop_payload(7), 10), 7);
+        assert_eq!(parse_stop(&[], 10), 10);
+        assert_eq!(parse_reply(&reply_payload(&Ok(()))), Ok(()));
+        assert_eq!(
+            parse_reply(&reply_payload(&Err("app web is running".into()))),
+            Err("app web is running".into())
+        );
+        assert_eq!(
+            parse_reply(&reply_payload(&Err(String::new()))),
+            Err("failed".into())
+        );
+        let req: AppRequest = serde_json::from_str(r#"{"app":"web"}"#).unwrap();
+        assert_eq!(
+            (req.app.as_str(), req.force, req.timeout_secs),
+            ("web", false, 0)
+        );
+        let old =
+            r#"{"uuid":"u","hostname":"h","apps":[],"volumes":[],"stdin":false,"debug":false}"#;
+        assert!(!serde_json::from_str::<GuestPod>(old).unwrap().mutable);
     }
 
     #[test]

@@ -6,9 +6,13 @@
 //! Policy, as rkt's: the pod ends when all its apps have ended; when one
 //! app fails (non-zero exit), the others get SIGTERM, and SIGKILL
 //! [`FAIL_GRACE`] later. Everything still alive when the last app has ended
-//! (sessions, orphans) is killed.
+//! (sessions, orphans) is killed. A mutable pod instead runs until it is
+//! stopped, its apps added, started, stopped and removed one by one
+//! ([`mutable`]), and an app's exit ends nothing else.
 
-use std::collections::BTreeMap;
+mod mutable;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -54,6 +58,18 @@ pub struct Guest {
     listeners: Option<Listeners>,
     conns: Conns,
     notify: Option<AppNotify>,
+    /// Each app's root, by name (`enter`).
+    roots: BTreeMap<String, String>,
+    /// A mutable pod's apps added since it booted, by id.
+    added: BTreeMap<u32, rukt_kvm_init::proto::GuestApp>,
+    /// Added apps stopped before they were ever started.
+    never_started: BTreeSet<u32>,
+    /// Per-app SIGKILL deadlines (`app-stop`).
+    app_kill: BTreeMap<u32, Instant>,
+    /// Apps whose `app-stop` is answered when they exit.
+    stop_waiters: BTreeSet<u32>,
+    /// The pod is stopping (a mutable pod ends once its apps have).
+    stopping: bool,
 }
 
 impl Guest {
@@ -68,6 +84,12 @@ impl Guest {
             listeners: None,
             conns: Conns::default(),
             notify: None,
+            roots: BTreeMap::new(),
+            added: BTreeMap::new(),
+            never_started: BTreeSet::new(),
+            app_kill: BTreeMap::new(),
+            stop_waiters: BTreeSet::new(),
+            stopping: false,
         }
     }
 
@@ -93,8 +115,11 @@ impl Guest {
             } else {
                 Vec::new()
             };
+            self.roots
+                .insert(app.name.clone(), approot::path(&app.name));
             let started = approot::prepare(
                 app,
+                approot::path(&app.name),
                 &self.pod.volumes,
                 &self.pod.etc,
                 notify.as_ref().map(|(dir, _)| *dir),
@@ -137,7 +162,7 @@ impl Guest {
         if self.pod.debug {
             log("apps started");
         }
-        while self.apps_running() {
+        while self.apps_running() || (self.pod.mutable && !self.stopping) {
             self.step()?;
         }
         self.finish()
@@ -176,7 +201,12 @@ impl Guest {
 
     /// One round: wait for something, handle it.
     fn step(&mut self) -> io::Result<()> {
-        let timeout = match self.kill_at {
+        let next = self
+            .kill_at
+            .into_iter()
+            .chain(self.app_kill.values().copied())
+            .min();
+        let timeout = match next {
             Some(t) => t.saturating_duration_since(Instant::now()),
             None => Duration::from_secs(1),
         };
@@ -185,7 +215,10 @@ impl Guest {
             let mut buf = [0u8; 64 * 1024];
             match self.port.read(&mut buf) {
                 // The host went away: nobody to run the pod for.
-                Ok(0) => self.kill_all(Signal::KILL),
+                Ok(0) => {
+                    self.stopping = true;
+                    self.kill_all(Signal::KILL);
+                }
                 Ok(n) => {
                     self.decoder.push(&buf[..n]);
                     while let Some(frame) = self.decoder.next_frame().map_err(io::Error::other)? {
@@ -212,6 +245,7 @@ impl Guest {
             self.kill_at = None;
             self.kill_all(Signal::KILL);
         }
+        self.kill_overdue();
         Ok(())
     }
 
@@ -292,10 +326,8 @@ impl Guest {
                 Ok(())
             }
             Kind::Stop => {
-                let secs = frame
-                    .payload
-                    .get(..4)
-                    .map_or(10, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
+                let secs = rukt_kvm_init::proto::parse_stop(&frame.payload, 10);
+                self.stopping = true;
                 self.kill_all(Signal::TERM);
                 self.kill_at = Some(Instant::now() + Duration::from_secs(u64::from(secs)));
                 Ok(())
@@ -319,6 +351,16 @@ impl Guest {
                 Some(f) => self.send(f),
                 None => Ok(()),
             },
+            Kind::AppAdd | Kind::AppStart | Kind::AppStop | Kind::AppRm | Kind::AppUpdate
+                if self.pod.mutable && frame.id < SESSION_BASE =>
+            {
+                let outcome = self.app_request(&frame);
+                if let Some(outcome) = outcome {
+                    let payload = rukt_kvm_init::proto::reply_payload(&outcome);
+                    self.send(Frame::new(Kind::Reply, frame.id, payload))?;
+                }
+                Ok(())
+            }
             // Guest → host kinds, or a second pod: ignored.
             _ => Ok(()),
         }
@@ -326,7 +368,12 @@ impl Guest {
 
     /// Starts an `enter` session.
     fn exec(&mut self, id: u32, req: &ExecRequest) -> io::Result<()> {
-        let Some(app) = self.pod.apps.iter().find(|a| a.name == req.app).cloned() else {
+        let mut apps = self
+            .pod
+            .apps
+            .iter()
+            .chain(self.added.values().map(|a| &a.app));
+        let Some(app) = apps.rfind(|a| a.name == req.app).cloned() else {
             let msg = format!("the pod has no app {:?}", req.app);
             self.send(Frame::new(Kind::Error, id, msg))?;
             return Ok(());
@@ -337,7 +384,11 @@ impl Guest {
         } else {
             &req.argv[..]
         };
-        let root = approot::path(&app.name);
+        let root = self
+            .roots
+            .get(&app.name)
+            .cloned()
+            .unwrap_or_else(|| approot::path(&app.name));
         match spawn::spawn(&spawn::Spec {
             root: &root,
             app: &app,
@@ -412,7 +463,16 @@ impl Guest {
                 p.stdin = None;
             }
             self.send(Frame::new(Kind::Exit, id, exit_payload(code, None)))?;
-            if id < SESSION_BASE && code != 0 && self.apps_running() && self.kill_at.is_none() {
+            self.app_kill.remove(&id);
+            if self.stop_waiters.remove(&id) {
+                self.send(Frame::new(Kind::Reply, id, Vec::new()))?;
+            }
+            if id < SESSION_BASE
+                && !self.pod.mutable
+                && code != 0
+                && self.apps_running()
+                && self.kill_at.is_none()
+            {
                 log(&format!("app {id} failed ({code}): stopping the others"));
                 self.kill_all(Signal::TERM);
                 self.kill_at = Some(Instant::now() + FAIL_GRACE);

@@ -62,7 +62,7 @@ fn vm_processes(uuid: &str) -> Vec<String> {
 }
 
 /// Waits up to 10 s for the pod's qemu and virtiofsd to be gone.
-fn assert_vm_gone(uuid: &str, when: &str) {
+pub(crate) fn assert_vm_gone(uuid: &str, when: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = vm_processes(uuid);
@@ -118,7 +118,7 @@ fn guest_kernel_exit_code_and_output_pass_through() {
     assert!(!again.stderr.contains("KVM"), "warned twice:\n{again}");
 }
 
-fn host_release() -> String {
+pub(crate) fn host_release() -> String {
     String::from_utf8(
         std::process::Command::new("uname")
             .arg("-r")

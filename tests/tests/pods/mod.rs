@@ -10,6 +10,7 @@ mod concurrency;
 mod errors;
 mod images;
 pub(crate) mod kvm;
+mod kvm_mutable;
 mod lifecycle;
 mod nspawn;
 mod run;
