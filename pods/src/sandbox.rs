@@ -6,6 +6,7 @@
 //! ready, for long-lived callers such as `rukt cri`.
 
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,9 @@ use rukt_contract::{ENV_LOCK_FD, READY_FILE, RunArgs};
 use crate::pod::{Pod, PodError, Pods};
 use crate::prepare::Preparing;
 use crate::state::Dir;
+
+/// Where a detached supervisor's stderr goes, in the pod directory.
+pub const SUPERVISOR_LOG: &str = "supervisor.log";
 
 /// Why a sandbox did not start.
 #[derive(Debug, thiserror::Error)]
@@ -65,10 +69,11 @@ pub struct Sandbox {
 
 /// Starts the supervisor of the mutable pod `preparing` (prepared with
 /// [`crate::PodSpec::mutable`] and no apps) detached from the caller: its
-/// own session, stdin and stdout on `/dev/null`, stderr on a pipe read
-/// until the pod is ready and closed then (the apps' output is in their
-/// log files). Returns once the pod is ready; if the supervisor fails or
-/// is not ready `within`, it is killed and the error says what it said.
+/// own session, stdin and stdout on `/dev/null`, stderr appended to
+/// [`SUPERVISOR_LOG`] in the pod directory (its warnings, and with
+/// `debug` its debug log; a mutable pod's apps' output is in their own
+/// logs). Returns once the pod is ready; if the supervisor fails or is not
+/// ready `within`, it is killed and the error says what it said last.
 pub fn start_detached(
     pods: &Pods,
     preparing: Preparing,
@@ -89,9 +94,13 @@ pub fn start_detached(
         uuid: pod.uuid,
         source,
     };
-    let (read, write) = std::io::pipe().map_err(spawn_err)?;
-    rustix::fs::fcntl_setfl(&read, rustix::fs::OFlags::NONBLOCK)
-        .map_err(|e| spawn_err(e.into()))?;
+    let log_path = pod.path.join(SUPERVISOR_LOG);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&log_path)
+        .map_err(spawn_err)?;
     let lock_fd = lock.file().as_raw_fd();
     let args = RunArgs {
         debug,
@@ -100,16 +109,14 @@ pub fn start_detached(
     };
     let env = [(ENV_LOCK_FD, lock_fd.to_string())];
     let mut child = stage1
-        .spawn_detached(&pod, args.to_argv(), &env, vec![lock_fd], write)
+        .spawn_detached(&pod, args.to_argv(), &env, vec![lock_fd], log)
         .map_err(spawn_err)?;
     // The supervisor holds the lock now (the same open file).
     drop(lock);
-    let mut said = Vec::new();
     let ready = pod.path.join(READY_FILE);
     let deadline = Instant::now() + within;
     let mut pause = Duration::from_micros(500);
     loop {
-        read_some(&read, &mut said);
         if ready.exists() {
             return Ok(Sandbox {
                 pod,
@@ -117,11 +124,10 @@ pub fn start_detached(
             });
         }
         if let Ok(Some(status)) = child.try_wait() {
-            read_some(&read, &mut said);
             return Err(SandboxError::Failed {
                 uuid: pod.uuid,
                 status,
-                log: last_words(&said),
+                log: last_words(&std::fs::read(&log_path).unwrap_or_default()),
             });
         }
         if Instant::now() >= deadline {
@@ -134,17 +140,6 @@ pub fn start_detached(
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
-    }
-}
-
-/// Appends what the pipe holds now (at most 64 KiB in all).
-fn read_some(pipe: &std::io::PipeReader, said: &mut Vec<u8>) {
-    let mut buf = [0u8; 4096];
-    while said.len() < 64 * 1024 {
-        match rustix::io::read(pipe, &mut buf) {
-            Ok(n) if n > 0 => said.extend_from_slice(&buf[..n]),
-            _ => return,
-        }
     }
 }
 

@@ -345,18 +345,19 @@ impl Supervisor {
             (Kind::Stdout, Some(_)) => {
                 self.logs
                     .record(frame.id as usize, Stream::Stdout, &frame.payload);
-                if let Some(m) = self.mutable.as_mut() {
-                    m.attach.output(frame.id, false, &frame.payload);
+                match self.mutable.as_mut() {
+                    // A mutable pod's output is in its logs and attach points.
+                    Some(m) => m.attach.output(frame.id, false, &frame.payload),
+                    None => write_out(&mut io::stdout().lock(), &frame.payload),
                 }
-                write_out(&mut io::stdout().lock(), &frame.payload)
             }
             (Kind::Stderr, Some(_)) => {
                 self.logs
                     .record(frame.id as usize, Stream::Stderr, &frame.payload);
-                if let Some(m) = self.mutable.as_mut() {
-                    m.attach.output(frame.id, true, &frame.payload);
+                match self.mutable.as_mut() {
+                    Some(m) => m.attach.output(frame.id, true, &frame.payload),
+                    None => write_out(&mut io::stderr().lock(), &frame.payload),
                 }
-                write_out(&mut io::stderr().lock(), &frame.payload)
             }
             (Kind::Started, _) => {
                 self.outcome.started = true;

@@ -32,6 +32,9 @@ pub struct Output {
     /// Each app's name and log; `None` once the app was removed.
     logs: Vec<(String, Option<AppLog>)>,
     attach: crate::attach::Attach,
+    /// Keep the output off the supervisor's own stdout and stderr (a
+    /// mutable pod's: its apps' output is in their logs and attach points).
+    quiet: bool,
     pipes: Vec<Pipe>,
     buf: Vec<u8>,
 }
@@ -66,6 +69,15 @@ impl Output {
         }
         let stderr = ends.pop().expect("two pipes");
         Ok((ends.pop().expect("two pipes"), stderr))
+    }
+
+    /// The output of a pod whose apps' output stays off the supervisor's
+    /// own stdout and stderr when `quiet`.
+    pub fn new(quiet: bool) -> Output {
+        Output {
+            quiet,
+            ..Output::default()
+        }
     }
 
     /// Opens `app`'s attach point (a mutable pod's app); returns the read
@@ -125,7 +137,9 @@ impl Output {
                     Stream::Stderr => rukt_contract::attach::STDERR,
                 };
                 self.attach.output(name, tag, data);
-                copy_to_caller(pipe.stream, data);
+                if !self.quiet {
+                    copy_to_caller(pipe.stream, data);
+                }
                 true
             }
             Err(Errno::AGAIN | Errno::INTR) => true,

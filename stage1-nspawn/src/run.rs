@@ -183,7 +183,7 @@ impl Setup<'_> {
             seccomp_cache: bpf::cache_dir(self.pod_dir),
         };
         let mut created: Vec<(String, Container)> = Vec::new();
-        let mut output = Output::default();
+        let mut output = Output::new(pod.mutable);
         let listen = listen::Activation::from_env(pod);
         for app in &pod.apps {
             let extras = Extras {
