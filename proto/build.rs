@@ -27,6 +27,8 @@ fn main() {
     tonic_prost_build::configure()
         .build_client(false)
         .build_server(true)
+        // RPCs rukt-cri does not serve answer UNIMPLEMENTED.
+        .generate_default_stubs(true)
         .compile_fds(fds)
         .expect("generate runtime.v1");
 }

@@ -8,6 +8,7 @@
     events    ->  sys (a floor crate: the event journal the engines write)
     rukt      ->  no async runtime (tokio) in the small synchronous CLI
     pods      ->  no command-line parser (clap)
+    rukt-cri  ->  pods, images, contract, net, sys, events, proto (+ tpm through pods)
 
 Reads `cargo metadata` (normal and build dependencies, transitively; dev
 dependencies are the tests' business) and exits 1 naming every violation.
@@ -28,6 +29,10 @@ ALLOWED = {
     "rukt-images": {"rukt-sys", "rukt-events"},
     "rukt-tpm": {"rukt-sys"},
     "rukt-pods": {"rukt-contract", "rukt-images", "rukt-sys", "rukt-net", "rukt-tpm", "rukt-events"},
+    # The CRI server (issue 15): over the libraries, like the API service
+    # (tpm comes through pods); never stage0 or an engine.
+    "rukt-cri": {"rukt-pods", "rukt-images", "rukt-contract", "rukt-net", "rukt-sys", "rukt-events",
+                 "rukt-proto", "rukt-tpm"},
 }
 STAGE1 = {"rukt-contract", "rukt-sys", "rukt-net", "rukt-events"}
 # An engine's own parts (kvm's guest init, built into its initramfs).
@@ -94,6 +99,12 @@ def self_test():
     pk["h"], pk["i"] = "rukt-events", "rukt-sys"
     assert violations(pk, {"a": ["h"], "h": ["i"]}) == []
     assert violations(pk, {"h": ["c"]}) == ["rukt-events depends on rukt-contract (allowed: rukt-sys)"]
+    # The CRI server stays over the libraries: an engine is out of bounds.
+    pk["j"] = "rukt-cri"
+    assert violations(pk, {"j": ["b", "a"]}) == [
+        "rukt-cri depends on rukt-stage1-x (allowed: rukt-contract, rukt-events, rukt-images, rukt-net, "
+        "rukt-pods, rukt-proto, rukt-sys, rukt-tpm)"
+    ]
     print("check-layering: self-test passed")
 
 
