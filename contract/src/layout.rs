@@ -67,6 +67,13 @@ pub fn app_status(app: &str) -> String {
     format!("{STATUS_DIR}/{app}")
 }
 
+/// Version 2: written (empty) by a stage1 enforcing `mutable-pods` when
+/// `app` of a mutable pod starts; its mtime is the start time. In a
+/// running mutable pod, an app without it has been added, not started.
+pub fn app_started(app: &str) -> String {
+    format!("{STATUS_DIR}/{app}.started")
+}
+
 /// Why `app` ended, when stage1 knows more than the exit code says
 /// (`oom-killed`), inside the pod directory. Optional; one line.
 pub fn app_status_reason(app: &str) -> String {

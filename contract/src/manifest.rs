@@ -68,6 +68,11 @@ pub struct PodManifest {
     /// Version 2: how the apps' log files rotate.
     #[serde(default, skip_serializing_if = "crate::logfmt::LogOptions::is_default")]
     pub logs: crate::logfmt::LogOptions,
+    /// Version 2: a mutable pod (`rukt app sandbox`, feature
+    /// `mutable-pods`): it runs until it is stopped, with or without apps;
+    /// an app's exit ends neither the pod nor the other apps.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mutable: bool,
     /// Creation time, RFC 3339 UTC.
     pub created: String,
 }
@@ -122,6 +127,11 @@ pub struct App {
     /// The app's `oom_score_adj`, -1000–1000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oom_score_adj: Option<i32>,
+    /// Version 2: an absolute host path the app's log goes to instead of
+    /// `logs/<app>.log` (CRI's `log_path`): same format, never rotated by
+    /// the stage1 (whoever chose the path rotates it and asks for a reopen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_file: Option<PathBuf>,
 }
 
 /// The image an app comes from (informational for stage1).
@@ -260,6 +270,7 @@ impl PodManifest {
         );
         ask(!self.resources.is_empty(), Feature::Resources);
         ask(self.apps.len() > 1, Feature::MultipleApps);
+        ask(self.mutable, Feature::MutablePods);
         ask(
             matches!(self.sd_notify, crate::sdnotify::SdNotify::App(_)),
             Feature::NotifyApp,
@@ -345,6 +356,7 @@ mod tests {
                     syscalls: vec!["chmod".into()],
                 }),
                 oom_score_adj: Some(500),
+                log_file: None,
             }],
             volumes: vec![
                 Volume {
@@ -397,6 +409,7 @@ mod tests {
                 max_files: 2,
             },
             sd_notify: crate::sdnotify::SdNotify::App("web".into()),
+            mutable: false,
             created: "2026-11-22T00:00:00Z".into(),
         }
     }

@@ -144,6 +144,7 @@ pub(crate) fn build_app(
         capabilities: resolve_capabilities(spec.caps_retain.as_deref(), &spec.caps_remove),
         seccomp: spec.seccomp.clone(),
         oom_score_adj: spec.oom_score_adj,
+        log_file: spec.log_file.clone(),
     })
 }
 

@@ -94,6 +94,7 @@ pub fn required_by_pod(spec: &PodSpec) -> BTreeSet<Feature> {
     want(!spec.resources.is_empty(), Feature::Resources);
     want(spec.apps.len() > 1, Feature::MultipleApps);
     want(spec.interactive, Feature::Interactive);
+    want(spec.mutable, Feature::MutablePods);
     want(spec.kvm_accel.is_some(), Feature::KvmAccel);
     want(
         matches!(spec.sd_notify, rukt_contract::sdnotify::SdNotify::App(_)),

@@ -17,6 +17,7 @@
 
 pub mod app;
 mod app_build;
+pub mod app_status;
 pub mod enter;
 pub mod events;
 pub mod exe_guard;
@@ -34,6 +35,7 @@ pub mod pod;
 pub mod prepare;
 pub mod remove;
 pub mod run;
+pub mod sandbox;
 pub mod spec;
 pub mod stage1;
 pub mod state;

@@ -147,6 +147,7 @@ pub fn prepare(
         },
         logs: spec.logs,
         sd_notify,
+        mutable: spec.mutable,
         created: rukt_images::store::index::now_rfc3339(),
         revision: 0,
         cni_path: if net.networks.is_empty() {

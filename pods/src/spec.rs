@@ -64,6 +64,9 @@ pub struct AppSpec {
     pub seccomp: Option<Seccomp>,
     /// The app's OOM score adjustment.
     pub oom_score_adj: Option<i32>,
+    /// Its log goes to this host file (absolute) instead of the pod's
+    /// `logs/<app>.log`, never rotated by rukt (CRI's `log_path`).
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 impl AppSpec {
@@ -86,6 +89,7 @@ impl AppSpec {
             caps_remove: Vec::new(),
             seccomp: None,
             oom_score_adj: None,
+            log_file: None,
         }
     }
 }
@@ -146,4 +150,7 @@ pub struct PodSpec {
     pub sd_notify: rukt_contract::sdnotify::SdNotify,
     /// How the apps' log files rotate.
     pub logs: rukt_contract::logfmt::LogOptions,
+    /// A mutable pod (`rukt app sandbox`): it runs until stopped, apps are
+    /// added and removed while it runs, and an app's exit ends nothing else.
+    pub mutable: bool,
 }

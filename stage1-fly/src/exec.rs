@@ -172,6 +172,7 @@ mod tests {
             capabilities: vec![],
             seccomp: None,
             oom_score_adj: None,
+            log_file: None,
         }
     }
 

@@ -249,6 +249,7 @@ fn manifest(exec: &[&str]) -> PodManifest {
             capabilities: rukt_contract::isolation::default_capabilities(),
             seccomp: None,
             oom_score_adj: None,
+            log_file: None,
         }],
         volumes: vec![],
         net: Default::default(),
@@ -261,6 +262,7 @@ fn manifest(exec: &[&str]) -> PodManifest {
         kvm: Default::default(),
         logs: Default::default(),
         sd_notify: Default::default(),
+        mutable: false,
         created: "2026-01-01T00:00:00Z".into(),
     }
 }

@@ -28,7 +28,8 @@ struct Pipe {
 /// The pod's log files and the pipes feeding them.
 #[derive(Default)]
 pub struct Output {
-    logs: Vec<AppLog>,
+    /// Each app's name and log; `None` once the app was removed.
+    logs: Vec<(String, Option<AppLog>)>,
     pipes: Vec<Pipe>,
     buf: Vec<u8>,
 }
@@ -39,12 +40,13 @@ impl Output {
     pub fn add(
         &mut self,
         pod_dir: &Path,
-        app: &str,
+        app: &rukt_contract::App,
         options: LogOptions,
     ) -> anyhow::Result<(OwnedFd, OwnedFd)> {
-        let log = AppLog::open(pod_dir, app, options)
-            .with_context(|| format!("app {app}: cannot open its log file"))?;
-        self.logs.push(log);
+        let log = AppLog::for_app(pod_dir, app, options)
+            .with_context(|| format!("app {}: cannot open its log file", app.name))?;
+        let app = &app.name;
+        self.logs.push((app.clone(), Some(log)));
         let index = self.logs.len() - 1;
         let mut ends = Vec::new();
         for stream in [Stream::Stdout, Stream::Stderr] {
@@ -87,7 +89,9 @@ impl Output {
             Ok(0) => false,
             Ok(n) => {
                 let data = &self.buf[..n];
-                self.logs[pipe.app].record(pipe.stream, data);
+                if let Some(log) = &mut self.logs[pipe.app].1 {
+                    log.record(pipe.stream, data);
+                }
                 copy_to_caller(pipe.stream, data);
                 true
             }
@@ -109,7 +113,7 @@ impl Output {
                 }
             }
         }
-        for log in &self.logs {
+        for log in self.logs.iter().filter_map(|(_, l)| l.as_ref()) {
             if log.dropped() > 0 {
                 tracing::warn!("{} bytes of app output could not be logged", log.dropped());
             }
@@ -132,7 +136,20 @@ impl Output {
 
     /// Reopens every log file (`SIGUSR1`: after an outside rotation).
     pub fn reopen(&mut self) {
-        self.logs.iter_mut().for_each(AppLog::reopen);
+        self.logs
+            .iter_mut()
+            .filter_map(|(_, l)| l.as_mut())
+            .for_each(AppLog::reopen);
+    }
+
+    /// Closes the log of `app`, removed from the pod (its pipes ended
+    /// with it).
+    pub fn remove(&mut self, app: &str) {
+        for (name, log) in &mut self.logs {
+            if name == app {
+                *log = None;
+            }
+        }
     }
 }
 

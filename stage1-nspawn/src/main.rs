@@ -7,8 +7,8 @@
 //!
 //! The entrypoint is the first argument (`docs/stage1-interface.md`):
 //! `run` ([`run`]: the pod's supervisor), `enter` ([`enter`]), `stop`
-//! ([`stop`]), `gc` ([`gc`]), `interface-version` and `features`; `app-*`
-//! fail (no mutable pods yet). Every one starts in
+//! ([`stop`]), `gc` ([`gc`]), `interface-version`, `features` and, for a
+//! mutable pod, `app-add|start|stop|rm` ([`app`]). Every one starts in
 //! the pod directory. Errors end in `rukt_contract::runtime::engine`,
 //! printed once as `rukt-stage1-nspawn: <context>: <cause>`, exit code 254.
 //!
@@ -16,10 +16,13 @@
 //! never on stage0, the pods library or the image store: the contract is all
 //! it knows of rukt (`scripts/check-layering.py` checks this on every CI run).
 
+mod app;
 mod apps;
 mod bpf;
 mod cgroups;
 mod console;
+mod control;
+mod create;
 mod enter;
 mod etc;
 mod executor;
@@ -45,7 +48,9 @@ mod warm;
 use std::process::ExitCode;
 
 use rukt_contract::runtime::engine::{self, Engine};
-use rukt_contract::{EnterArgs, Feature, GcArgs, RunArgs, StopArgs};
+use rukt_contract::{AppArgs, AppStopArgs, EnterArgs, Feature, GcArgs, RunArgs, StopArgs};
+
+use crate::control::Request;
 
 struct Nspawn;
 
@@ -59,7 +64,8 @@ impl Engine for Nspawn {
     /// pty for `--interactive` ([`console`]); of version 2, CNI networks,
     /// published ports and DNS settings ([`network`], [`etc`]), per-app log
     /// files ([`logs`]), readiness (`rukt_contract::sdnotify`, an app's relayed
-    /// by [`notify`]) and socket activation ([`listen`]).
+    /// by [`notify`]), socket activation ([`listen`]) and mutable pods
+    /// ([`supervise::mutable`]).
     const FEATURES: &'static [Feature] = &[
         Feature::Hostname,
         Feature::NetNone,
@@ -87,6 +93,7 @@ impl Engine for Nspawn {
         Feature::NotifySocket,
         Feature::ListenFds,
         Feature::NotifyApp,
+        Feature::MutablePods,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {
@@ -100,6 +107,18 @@ impl Engine for Nspawn {
     }
     fn gc(args: &GcArgs) -> anyhow::Result<()> {
         gc::gc(args)
+    }
+    fn app_add(args: &AppArgs) -> anyhow::Result<()> {
+        app::change(args, |app| Request::Add { app })
+    }
+    fn app_start(args: &AppArgs) -> anyhow::Result<()> {
+        app::change(args, |app| Request::Start { app })
+    }
+    fn app_stop(args: &AppStopArgs) -> anyhow::Result<()> {
+        app::stop(args)
+    }
+    fn app_rm(args: &AppArgs) -> anyhow::Result<()> {
+        app::change(args, |app| Request::Rm { app })
     }
 
     /// Warnings without `--debug`, and nothing of libcontainer's own log: its

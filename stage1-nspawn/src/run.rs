@@ -12,15 +12,16 @@ use rukt_contract::runtime::events::PodEvents;
 use rukt_contract::runtime::{PodLock, load_manifest, write_atomic};
 use rukt_contract::{NetMode, PID_FILE, PodManifest, READY_FILE, RELEASED_FILE, RunArgs, Sharing};
 
-use crate::apps::AppIo;
 use crate::cgroups::{self, Layout};
 use crate::console::{ConsoleSocket, Relay};
+use crate::control::Control;
+use crate::create::{Extras, PodEnv};
 use crate::logs::Output;
 use crate::network::{self, PodNetwork};
 use crate::notify::AppNotify;
 use crate::podns::{self, PodNamespaces};
 use crate::signals::Signals;
-use crate::spec::{self, AppContext};
+use crate::supervise::mutable::Mutable;
 use crate::supervise::{Running, Supervisor};
 use crate::{apps, bpf, etc, listen, pause, phase, unit, warm};
 use rukt_contract::sdnotify::SdNotify;
@@ -35,7 +36,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     // stdio close-on-exec in the app, and this keeps it out of anything else.
     rustix::io::fcntl_setfd(&lock, rustix::io::FdFlags::CLOEXEC)
         .context("cannot set close-on-exec on the pod lock")?;
-    if pod.apps.is_empty() {
+    if pod.apps.is_empty() && !pod.mutable {
         bail!("the pod has no app");
     }
     if args.interactive && pod.apps.len() > 1 {
@@ -55,6 +56,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     // Before the pod's network namespace: an abstract NOTIFY_SOCKET is the host's.
     rukt_contract::sdnotify::engine_notifier();
     let app_notify = AppNotify::open(&pod, &pod_dir)?;
+    // Before `ready`: the app-* entrypoints may come as soon as it is there.
+    let control = pod.mutable.then(|| Control::bind(&pod_dir)).transpose()?;
     // Before any namespace of the pod's: the plugins run from the host's.
     phase::mark("loaded");
     let net = network::attach(&pod_dir, &pod)?;
@@ -67,7 +70,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         layout,
         interactive: args.interactive,
     };
-    let (running, relay, output) = match setup.start_apps(net.as_ref()) {
+    let Started {
+        running,
+        relay,
+        output,
+        env,
+    } = match setup.start_apps(net.as_ref()) {
         Ok(started) => started,
         Err(e) => {
             cgroups::destroy_pod(layout, &pod.uuid);
@@ -87,6 +95,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     phase::mark("ready");
     let code = Supervisor::new(&pod, &pod_dir, layout, running, signals, relay)
         .with_output(output)
+        .with_control(control.map(|c| Mutable::new(c, env)))
         .with_notify(app_notify)
         .with_events(events.clone())
         .supervise();
@@ -119,10 +128,7 @@ struct Setup<'a> {
 impl Setup<'_> {
     /// Namespaces, cgroup, `/etc` files, then every app created and started;
     /// for an interactive pod, also the relay to its app's terminal.
-    fn start_apps(
-        &self,
-        net: Option<&PodNetwork>,
-    ) -> anyhow::Result<(Vec<Running>, Option<Relay>, Output)> {
+    fn start_apps(&self, net: Option<&PodNetwork>) -> anyhow::Result<Started> {
         let pod = self.pod;
         let ns = PodNamespaces::of(pod);
         let hostname = match (&pod.hostname, pod.net) {
@@ -165,76 +171,32 @@ impl Setup<'_> {
             None
         };
         phase::mark("etc");
-        let seccomp_cache = bpf::cache_dir(self.pod_dir);
+        let env = PodEnv {
+            pod_dir: self.pod_dir.to_path_buf(),
+            supervisor,
+            namespaces: ns,
+            etc_files,
+            pause,
+            layout: self.layout,
+            console: console.as_ref().map(|c| c.path.clone()),
+            seccomp_cache: bpf::cache_dir(self.pod_dir),
+        };
         let mut created: Vec<(String, Container)> = Vec::new();
         let mut output = Output::default();
         let listen = listen::Activation::from_env(pod);
         for app in &pod.apps {
-            let ctx = AppContext {
-                pod,
-                app,
-                pod_dir: self.pod_dir,
-                supervisor,
-                namespaces: ns,
-                etc_files: &etc_files,
-                pause,
-                terminal: self.interactive,
-                layout: self.layout,
+            let extras = Extras {
+                listen: listen.as_ref(),
+                notify: self.app_notify,
             };
-            let made = (|| {
-                let mut config = spec::config(&ctx)?;
-                let io = AppIo {
-                    output: (!self.interactive)
-                        .then(|| output.add(self.pod_dir, &app.name, pod.logs))
-                        .transpose()?,
-                    preserve: listen
-                        .as_ref()
-                        .map_or(Ok(0), |l| l.give(app, &mut config))?,
-                };
-                if let Some(n) = self.app_notify {
-                    n.give(app, &mut config);
-                }
-                crate::propagation::prepare(pod, app, &mut config)?;
-                let filter = spec::seccomp_filter(app)?;
-                let seccomp =
-                    bpf::compiled(&filter, seccomp_cache.as_deref()).with_context(|| {
-                        format!("app {}: cannot compile its seccomp filter", app.name)
-                    })?;
-                let socket = console.as_ref().map(|c| c.path.as_path());
-                phase::mark("spec");
-                apps::create(
-                    self.pod_dir,
-                    &app.name,
-                    &config,
-                    (&filter, seccomp),
-                    socket,
-                    io,
-                )
-            })();
-            let container = match made {
-                Ok(c) => c,
+            let out = (!self.interactive).then_some(&mut output);
+            match env.create(pod, app, out, extras) {
+                Ok(c) => created.push((app.name.clone(), c)),
                 Err(e) => {
                     abandon(created);
                     return Err(e);
                 }
-            };
-            let pid = container.pid().map(|p| p.as_raw());
-            if let Err(e) = crate::propagation::settle(pod, app, pid.unwrap_or(-1)) {
-                created.push((app.name.clone(), container));
-                abandon(created);
-                return Err(e);
             }
-            if let (Some(adj), Some(pid)) = (app.oom_score_adj, pid)
-                && let Err(e) =
-                    std::fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
-            {
-                created.push((app.name.clone(), container));
-                abandon(created);
-                return Err(e).with_context(|| {
-                    format!("app {}: cannot set oom_score_adj to {adj}", app.name)
-                });
-            }
-            created.push((app.name.clone(), container));
             phase::mark("created");
         }
         let relay = match console.map(ConsoleSocket::receive).transpose() {
@@ -263,10 +225,24 @@ impl Setup<'_> {
                 pid,
                 container,
                 status: None,
+                kill_at: None,
             });
         }
-        Ok((running, relay, output))
+        Ok(Started {
+            running,
+            relay,
+            output,
+            env,
+        })
     }
+}
+
+/// The pod once its apps run.
+struct Started {
+    running: Vec<Running>,
+    relay: Option<Relay>,
+    output: Output,
+    env: PodEnv,
 }
 
 /// Kills and deletes containers created before a failure.

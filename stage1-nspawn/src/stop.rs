@@ -25,6 +25,10 @@ pub fn stop(args: &StopArgs) -> anyhow::Result<()> {
     let layout = Layout::detect();
     if args.force {
         cgroups::signal_all(layout, &pod.uuid, libc::SIGKILL);
+        if pod.mutable {
+            // A mutable pod outlives its apps until its supervisor is told.
+            signals::send(supervisor_pid()?, libc::SIGTERM);
+        }
     } else {
         let supervisor = supervisor_pid()?;
         signals::send(supervisor, libc::SIGTERM);

@@ -25,6 +25,8 @@ use crate::logs::Output;
 use crate::notify::AppNotify;
 use crate::signals::{self, Signals, Wake};
 
+pub mod mutable;
+
 /// How long apps get between SIGTERM and SIGKILL when the pod ends because
 /// another app failed.
 pub const GRACE: Duration = Duration::from_secs(10);
@@ -44,6 +46,8 @@ pub struct Running {
     pub container: Container,
     /// Its wait status, once it exited.
     pub status: Option<i32>,
+    /// When it gets SIGKILL (`app-stop`'s timeout).
+    pub kill_at: Option<Instant>,
 }
 
 /// The supervisor of one pod.
@@ -60,6 +64,7 @@ pub struct Supervisor<'a> {
     output: Output,
     notify: Option<AppNotify>,
     events: Option<PodEvents>,
+    control: Option<mutable::Mutable>,
 }
 
 impl<'a> Supervisor<'a> {
@@ -89,7 +94,58 @@ impl<'a> Supervisor<'a> {
             output: Output::default(),
             notify: None,
             events: None,
+            control: None,
         }
+    }
+
+    /// Makes the pod mutable: it takes `app-*` requests from `control`
+    /// and runs until it is stopped.
+    pub fn with_control(mut self, control: Option<mutable::Mutable>) -> Self {
+        self.control = control;
+        self
+    }
+
+    /// Whether the loop goes on: an app runs, or a mutable pod was not
+    /// stopped.
+    fn goes_on(&self) -> bool {
+        self.apps.iter().any(|a| a.status.is_none())
+            || self.control.as_ref().is_some_and(|m| !m.stopping)
+    }
+
+    /// Carries out what is due by the clock: the memory trim, the grace
+    /// period's end, apps' own kill deadlines.
+    fn run_due(&mut self) {
+        let now = Instant::now();
+        if self.shrink_at.is_some_and(|t| now >= t) {
+            self.shrink_at = None;
+            crate::memory::shrink();
+        }
+        if self.kill_at.is_some_and(|t| now >= t) {
+            tracing::debug!("grace period over: killing the apps left");
+            self.kill_at = None;
+            self.signal_running(libc::SIGKILL);
+        }
+        for app in &mut self.apps {
+            if app.status.is_none() && app.kill_at.is_some_and(|t| now >= t) {
+                tracing::debug!(app = %app.name, "stop timeout over: killing it");
+                app.kill_at = None;
+                signals::send(app.pid, libc::SIGKILL);
+            }
+        }
+    }
+
+    /// The next deadline, if any.
+    fn next_due(&self) -> Option<Instant> {
+        self.kill_at
+            .into_iter()
+            .chain(self.shrink_at)
+            .chain(
+                self.apps
+                    .iter()
+                    .filter(|a| a.status.is_none())
+                    .filter_map(|a| a.kill_at),
+            )
+            .min()
     }
 
     /// Relays the gating app's notifications from `notify`.
@@ -114,24 +170,20 @@ impl<'a> Supervisor<'a> {
     pub fn supervise(mut self) -> u8 {
         // An app may have exited before its SIGCHLD could be waited for.
         self.reap();
-        while self.apps.iter().any(|a| a.status.is_none()) {
+        while self.goes_on() {
             // Due by the clock, not only on a quiet wake-up: a pod whose apps
             // log without pause never lets the wait time out.
-            if self.shrink_at.is_some_and(|t| Instant::now() >= t) {
-                self.shrink_at = None;
-                crate::memory::shrink();
-            }
+            self.run_due();
             let timeout = self
-                .kill_at
-                .into_iter()
-                .chain(self.shrink_at)
-                .min()
+                .next_due()
                 .map(|t| t.saturating_duration_since(Instant::now()));
             let mut fds = self.relay.as_ref().map(Relay::fds).unwrap_or_default();
             let relayed = fds.len();
             fds.extend(self.output.fds());
             let logged = fds.len();
             fds.extend(self.notify.as_ref().map(AppNotify::fd));
+            let notified = fds.len();
+            fds.extend(self.control.as_ref().map(mutable::Mutable::fd));
             let wake = self.signals.wait(timeout, &fds);
             drop(fds);
             match wake {
@@ -141,6 +193,7 @@ impl<'a> Supervisor<'a> {
                         r.resize();
                     }
                 }
+                Wake::Ready(i) if i >= notified => self.control_ready(),
                 // When the app closes its terminal, its exit follows.
                 Wake::Ready(i) if i >= logged => self.notify.iter().for_each(AppNotify::ready),
                 Wake::Ready(i) if i >= relayed => self.output.ready(i - relayed),
@@ -149,17 +202,10 @@ impl<'a> Supervisor<'a> {
                 Wake::Forward(sig) => {
                     tracing::debug!(signal = sig, "forwarding to the apps");
                     rukt_contract::sdnotify::pod_stopping();
+                    self.stop_mutable();
                     self.signal_running(sig);
                 }
-                Wake::Timeout if self.shrink_due() => {
-                    self.shrink_at = None;
-                    crate::memory::shrink();
-                }
-                Wake::Timeout => {
-                    tracing::debug!("grace period over: killing the apps left");
-                    self.kill_at = None;
-                    self.signal_running(libc::SIGKILL);
-                }
+                Wake::Timeout => {}
             }
         }
         if let Some(mut r) = self.relay.take() {
@@ -171,16 +217,6 @@ impl<'a> Supervisor<'a> {
         // again (milliseconds) to remove what `destroy_pod` removes next, and
         // its state goes with the pod directory.
         self.first_failure.unwrap_or(0)
-    }
-
-    /// Whether the wake-up is the memory trim's rather than the grace
-    /// period's end.
-    fn shrink_due(&self) -> bool {
-        match (self.shrink_at, self.kill_at) {
-            (Some(s), Some(k)) => s <= k,
-            (Some(_), None) => true,
-            (None, _) => false,
-        }
     }
 
     fn signal_running(&self, sig: i32) {
@@ -229,6 +265,12 @@ impl<'a> Supervisor<'a> {
         }
         if let Some(events) = &self.events {
             events.app_exited(&app.name, code, oom.then_some("oom-killed"));
+        }
+        if self.control.is_some() {
+            // A mutable pod's apps end on their own.
+            let name = app.name.clone();
+            self.answer_waiters(&name);
+            return;
         }
         if code != 0 && self.first_failure.is_none() {
             self.first_failure = Some(code);

@@ -31,6 +31,7 @@ pub mod netdev;
 pub mod pidns;
 pub mod propagation;
 pub mod resolve;
+pub mod session;
 pub mod socket;
 pub mod unmount;
 pub mod view;

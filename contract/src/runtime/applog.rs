@@ -48,6 +48,37 @@ impl AppLog {
         Ok(log)
     }
 
+    /// Opens the log of `app` of the pod at `pod_dir`: its own
+    /// [`crate::App::log_file`], never rotated here, or `logs/<app>.log`.
+    pub fn for_app(
+        pod_dir: &Path,
+        app: &crate::App,
+        options: LogOptions,
+    ) -> std::io::Result<AppLog> {
+        let Some(path) = &app.log_file else {
+            return AppLog::open(pod_dir, &app.name, options);
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(dir)?;
+        }
+        let mut log = AppLog {
+            path: path.clone(),
+            file: None,
+            size: 0,
+            options: LogOptions {
+                max_size: u64::MAX,
+                ..options
+            },
+            buf: Vec::new(),
+            dropped: 0,
+        };
+        log.file = Some(log.open_file()?);
+        Ok(log)
+    }
+
     /// Opens the live file (close-on-exec, as std opens every file: no app
     /// inherits it).
     fn open_file(&mut self) -> std::io::Result<File> {

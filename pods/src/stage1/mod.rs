@@ -180,6 +180,26 @@ impl Stage1 {
         cmd.spawn()
     }
 
+    /// Starts an entrypoint that outlives the caller (a mutable pod's `run`
+    /// for `rukt cri`): in a session of its own, with `env` set, stdin and
+    /// stdout on `/dev/null`, stderr on `stderr`, passing on `keep`.
+    pub fn spawn_detached(
+        &self,
+        pod: &Pod,
+        argv: Vec<OsString>,
+        env: &[(&str, String)],
+        keep: Vec<RawFd>,
+        stderr: impl Into<std::process::Stdio>,
+    ) -> std::io::Result<std::process::Child> {
+        let mut cmd = self.command(pod, argv, keep);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr);
+        rukt_sys::session::setsid_on_exec(&mut cmd);
+        cmd.spawn()
+    }
+
     /// Runs an entrypoint that returns (`stop`, `gc`, `app-*`) and waits.
     pub fn call(&self, pod: &Pod, argv: Vec<OsString>) -> std::io::Result<ExitStatus> {
         self.command(pod, argv, Vec::new()).status()

@@ -336,6 +336,25 @@ pub enum GenerateCommand {
 /// `rukt app ...`, as rkt's.
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
+    /// Start a mutable pod with no apps (its network, namespaces and
+    /// supervisor); add apps to it with `rukt app add`. In the foreground,
+    /// as `rukt run` (for a systemd unit), unless --detach.
+    ///
+    /// rukt app sandbox [--detach] [POD FLAGS]   (pod flags as for rukt run, no image)
+    #[command(verbatim_doc_comment)]
+    Sandbox {
+        /// Return once the pod is ready (its UUID on stdout), leaving its
+        /// supervisor running in a session of its own.
+        #[arg(long)]
+        detach: bool,
+        /// POD FLAGS
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "POD FLAGS"
+        )]
+        words: Vec<String>,
+    },
     /// Add an app to a running pod; it starts with `rukt app start`.
     ///
     /// rukt app add UUID IMAGE [APP FLAGS] [-- ARGS]   (app flags as for rukt run)
@@ -373,6 +392,41 @@ pub enum AppCommand {
         /// Seconds to wait after asking before killing.
         #[arg(long, default_value_t = rukt_contract::args::DEFAULT_STOP_TIMEOUT_SECS)]
         timeout: u64,
+    },
+    /// List the apps of a pod with their states.
+    List {
+        /// The pod's UUID or a unique prefix.
+        uuid: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = crate::cli::Format::Table)]
+        format: crate::cli::Format,
+    },
+    /// One app's state: created, running or exited (with its exit code and times).
+    Status {
+        /// The pod's UUID or a unique prefix.
+        uuid: String,
+        /// The app.
+        #[arg(long)]
+        app: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = crate::cli::Format::Table)]
+        format: crate::cli::Format,
+    },
+    /// Run a command in an app, confined like it (as `rukt enter`).
+    Exec {
+        /// The pod's UUID or a unique prefix.
+        uuid: String,
+        /// The app.
+        #[arg(long)]
+        app: String,
+        /// The command and its arguments.
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        cmd: Vec<String>,
     },
     /// Remove a stopped app from a running pod.
     Rm {

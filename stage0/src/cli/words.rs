@@ -46,6 +46,9 @@ pub enum SpecError {
     /// No image at all.
     #[error("no image given")]
     NoImage,
+    /// `rukt app sandbox` starts a pod without apps.
+    #[error("rukt app sandbox takes the pod's flags only; add apps with `rukt app add`")]
+    SandboxImage,
     /// `rukt app add` takes one image and its app flags only.
     #[error("rukt app add takes one IMAGE with its app flags (and --pull-policy, --quiet)")]
     NotOneApp,
@@ -106,6 +109,23 @@ const APP_FLAGS: [&str; 12] = [
 impl RunWords {
     /// Parses the words after `run`/`prepare`.
     pub fn parse(words: &[String]) -> Result<RunWords, SpecError> {
+        let out = Self::parse_any(words)?;
+        if out.spec.apps.is_empty() {
+            return Err(SpecError::NoImage);
+        }
+        Ok(out)
+    }
+
+    /// Parses the words after `app sandbox`: the pod's flags, no image.
+    pub fn parse_sandbox(words: &[String]) -> Result<RunWords, SpecError> {
+        let out = Self::parse_any(words)?;
+        if !out.spec.apps.is_empty() {
+            return Err(SpecError::SandboxImage);
+        }
+        Ok(out)
+    }
+
+    fn parse_any(words: &[String]) -> Result<RunWords, SpecError> {
         let mut out = RunWords::default();
         let spec = &mut out.spec;
         let mut i = 0;
@@ -339,9 +359,6 @@ impl RunWords {
                 "--quiet" | "-q" => out.quiet = true,
                 _ => return Err(SpecError::UnknownFlag(flag)),
             }
-        }
-        if out.spec.apps.is_empty() {
-            return Err(SpecError::NoImage);
         }
         Ok(out)
     }

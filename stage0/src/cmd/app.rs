@@ -10,12 +10,33 @@ use rukt_pods::StopOptions;
 use super::Globals;
 use super::fetch::with_fetcher;
 use super::pods::existing_pods;
-use crate::cli::AppCommand;
 use crate::cli::words::AppWords;
+use crate::cli::{AppCommand, Format};
 
 pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
     let pods = existing_pods(g);
     match cmd {
+        AppCommand::Sandbox { detach, words } => return super::run::sandbox(g, &words, detach),
+        AppCommand::List { uuid, format } => {
+            let pod = pods.find(&uuid)?;
+            let apps = rukt_pods::app_status::list(&pod)
+                .with_context(|| format!("cannot list the apps of pod {}", pod.uuid))?;
+            print_apps(&apps, format)?;
+        }
+        AppCommand::Status { uuid, app, format } => {
+            let pod = pods.find(&uuid)?;
+            let info = rukt_pods::app_status::status(&pod, &app)?;
+            print_apps(std::slice::from_ref(&info), format)?;
+        }
+        AppCommand::Exec { uuid, app, cmd } => {
+            let pod = pods.find(&uuid)?;
+            let req = rukt_pods::EnterRequest {
+                app: Some(app),
+                command: cmd,
+                debug: g.debug,
+            };
+            return Err(anyhow::anyhow!(rukt_pods::enter(&pod, &req)));
+        }
         AppCommand::Add { uuid, words } => {
             let w = AppWords::parse(&words)?;
             let pod = pods.find(&uuid)?;
@@ -59,4 +80,23 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints apps as a table or (one object per app, or the one app) JSON.
+fn print_apps(apps: &[rukt_pods::app_status::AppInfo], format: Format) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json if apps.len() == 1 => {
+            writeln!(out, "{}", serde_json::to_string_pretty(&apps[0])?)?
+        }
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(apps)?)?,
+        Format::Table => {
+            writeln!(out, "NAME\tSTATE\tEXIT\tIMAGE")?;
+            for a in apps {
+                let code = a.exit_code.map_or("-".to_string(), |c| c.to_string());
+                writeln!(out, "{}\t{}\t{code}\t{}", a.name, a.state, a.image)?;
+            }
+        }
+    }
+    Ok(())
 }

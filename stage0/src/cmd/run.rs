@@ -26,7 +26,11 @@ struct Prepared {
 
 /// Prepares a pod from the words of `run`/`prepare`.
 fn prepare_from(g: &Globals, words: &[String], durable: bool) -> Result<Prepared> {
-    let mut w = RunWords::parse(words)?;
+    prepare_words(g, RunWords::parse(words)?, durable)
+}
+
+/// Prepares the pod `w` describes.
+fn prepare_words(g: &Globals, mut w: RunWords, durable: bool) -> Result<Prepared> {
     w.spec.environment = environment(&w)?;
     let tpm = g.measurer()?;
     let store = g.store()?;
@@ -124,6 +128,33 @@ pub fn run(g: &Globals, words: &[String]) -> Result<ExitCode> {
     let opts = RunOptions {
         debug: g.debug,
         interactive: p.words.spec.interactive,
+        listen_fds: g.listen_fds.clone(),
+        tpm: Some(p.tpm),
+    };
+    let err = rukt_pods::run_preparing(&p.pods, &p.store, p.preparing, opts);
+    Err(anyhow!(err).context(format!("cannot start pod {uuid}")))
+}
+
+/// How long a detached sandbox may take to be ready.
+const SANDBOX_READY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `rukt app sandbox`: a mutable pod with no apps, run in the foreground
+/// as `rukt run` runs a pod, or detached.
+pub fn sandbox(g: &Globals, words: &[String], detach: bool) -> Result<ExitCode> {
+    let mut w = RunWords::parse_sandbox(words)?;
+    w.spec.mutable = true;
+    let p = prepare_words(g, w, false)?;
+    let uuid = p.preparing.pod.uuid;
+    if detach {
+        let started =
+            rukt_pods::sandbox::start_detached(&p.pods, p.preparing, g.debug, SANDBOX_READY)
+                .with_context(|| format!("cannot start pod {uuid}"))?;
+        writeln!(std::io::stdout(), "{}", started.pod.uuid)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opts = RunOptions {
+        debug: g.debug,
+        interactive: false,
         listen_fds: g.listen_fds.clone(),
         tpm: Some(p.tpm),
     };
