@@ -51,8 +51,14 @@ fn read_capped(mut r: impl Read, cap: usize) -> Vec<u8> {
 /// Waits for `child` at most `timeout` (`None`: no limit), collecting
 /// its output; past it, kills its process group and returns `None`.
 pub fn collect(mut child: Child, timeout: Option<Duration>) -> std::io::Result<Option<Outcome>> {
-    let out = child.stdout.take().map(|o| std::thread::spawn(move || read_capped(o, MAX_OUTPUT)));
-    let err = child.stderr.take().map(|e| std::thread::spawn(move || read_capped(e, MAX_OUTPUT)));
+    let out = child
+        .stdout
+        .take()
+        .map(|o| std::thread::spawn(move || read_capped(o, MAX_OUTPUT)));
+    let err = child
+        .stderr
+        .take()
+        .map(|e| std::thread::spawn(move || read_capped(e, MAX_OUTPUT)));
     let start = std::time::Instant::now();
     let status = loop {
         if let Some(st) = child.try_wait()? {
@@ -106,17 +112,13 @@ pub fn exec_sync(
         command: cmd,
         debug,
     };
-    let child = rukt_pods::enter::spawn(
-        pod,
-        &req,
-        [Stdio::null(), Stdio::piped(), Stdio::piped()],
-    )
-    .map_err(|e| match e {
-        rukt_pods::enter::EnterError::NotRunning { .. } => {
-            Status::failed_precondition(chain(&e))
-        }
-        e => Status::internal(chain(&e)),
-    })?;
+    let child = rukt_pods::enter::spawn(pod, &req, [Stdio::null(), Stdio::piped(), Stdio::piped()])
+        .map_err(|e| match e {
+            rukt_pods::enter::EnterError::NotRunning { .. } => {
+                Status::failed_precondition(chain(&e))
+            }
+            e => Status::internal(chain(&e)),
+        })?;
     let limit = (!timeout.is_zero()).then_some(timeout);
     match collect(child, limit).map_err(|e| Status::internal(format!("exec: {e}")))? {
         Some(o) => Ok(o),
@@ -145,7 +147,9 @@ mod tests {
 
     #[test]
     fn exit_codes_and_output_are_kept() {
-        let o = collect(sh("echo out; echo err >&2; exit 3"), None).unwrap().unwrap();
+        let o = collect(sh("echo out; echo err >&2; exit 3"), None)
+            .unwrap()
+            .unwrap();
         assert_eq!(o.stdout, b"out\n");
         assert_eq!(o.stderr, b"err\n");
         assert_eq!(o.exit_code, 3);
@@ -176,7 +180,11 @@ mod tests {
         .unwrap();
         assert!(o.is_none());
         assert!(start.elapsed() < Duration::from_secs(10));
-        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         // The grandchild is gone too (reaped by init, or a zombie at worst).
         std::thread::sleep(Duration::from_millis(200));
         let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

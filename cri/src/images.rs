@@ -118,7 +118,10 @@ fn load(store: &Store) -> Result<Index, Status> {
 pub fn list(ctx: &Ctx, filter: Option<&cri::ImageFilter>) -> Result<Vec<cri::Image>, Status> {
     let store = ctx.store();
     let index = load(&store)?;
-    let only = match filter.and_then(|f| f.image.as_ref()).map(|s| s.image.as_str()) {
+    let only = match filter
+        .and_then(|f| f.image.as_ref())
+        .map(|s| s.image.as_str())
+    {
         Some(s) if !s.is_empty() => match resolve(&index, s)? {
             Some(id) => Some(id),
             None => return Ok(Vec::new()),
@@ -156,7 +159,10 @@ pub fn registry_ref(input: &str) -> Result<ImageRef, Status> {
 }
 
 /// The credential a `PullImage` carries, for the image's registry.
-fn credential(image: &ImageRef, auth: Option<&cri::AuthConfig>) -> Result<Vec<(String, Credential)>, Status> {
+fn credential(
+    image: &ImageRef,
+    auth: Option<&cri::AuthConfig>,
+) -> Result<Vec<(String, Credential)>, Status> {
     let (Some(a), ImageRef::Registry(r)) = (auth, image) else {
         return Ok(Vec::new());
     };
@@ -183,16 +189,23 @@ fn credential(image: &ImageRef, auth: Option<&cri::AuthConfig>) -> Result<Vec<(S
             host,
             Credential {
                 username: a.username.clone(),
-                secret: rukt_images::registry::auth::Secret::IdentityToken(a.identity_token.clone()),
+                secret: rukt_images::registry::auth::Secret::IdentityToken(
+                    a.identity_token.clone(),
+                ),
                 source: "the PullImage request".into(),
             },
         )]);
     } else if !a.registry_token.is_empty() {
-        return Err(invalid("registry_token is not supported; send username and password"));
+        return Err(invalid(
+            "registry_token is not supported; send username and password",
+        ));
     } else {
         return Ok(Vec::new());
     };
-    Ok(vec![(host, Credential::password(&user, &pass, "the PullImage request"))])
+    Ok(vec![(
+        host,
+        Credential::password(&user, &pass, "the PullImage request"),
+    )])
 }
 
 /// Standard base64, as docker's `auth` field is.
@@ -221,7 +234,10 @@ pub fn pull(
     match fetcher.fetch(&image, &NoProgress) {
         Ok(rec) => Ok(rec.id.to_string()),
         Err(e @ FetchError::Deadline { .. }) => Err(Status::deadline_exceeded(chain(&e))),
-        Err(e) => Err(Status::unknown(format!("cannot pull {spec}: {}", chain(&e)))),
+        Err(e) => Err(Status::unknown(format!(
+            "cannot pull {spec}: {}",
+            chain(&e)
+        ))),
     }
 }
 
@@ -254,14 +270,16 @@ pub fn remove(ctx: &Ctx, spec: &str) -> Result<(), Status> {
 
 /// Bytes (allocated) and inodes under `dir`, not crossing into other
 /// filesystems.
-fn usage(dir: &Path) -> (u64, u64) {
+pub fn disk_usage(dir: &Path) -> (u64, u64) {
     let Ok(top) = std::fs::symlink_metadata(dir) else {
         return (0, 0);
     };
     let (mut bytes, mut inodes) = (0u64, 0u64);
     let mut todo = vec![dir.to_path_buf()];
     while let Some(d) = todo.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let Ok(m) = e.metadata() else { continue };
             if m.dev() != top.dev() {
@@ -289,7 +307,7 @@ pub fn fs_info(ctx: &Ctx) -> cri::ImageFsInfoResponse {
     let fs = |paths: &[&str], mountpoint: &Path| {
         let (b, i) = paths
             .iter()
-            .map(|p| usage(&ctx.dir.join(p)))
+            .map(|p| disk_usage(&ctx.dir.join(p)))
             .fold((0, 0), |a, u| (a.0 + u.0, a.1 + u.1));
         cri::FilesystemUsage {
             timestamp: now,

@@ -48,7 +48,11 @@ mod tests {
 
     #[test]
     fn kubelet_spellings_parse_and_relative_paths_do_not() {
-        for s in ["unix:///run/rukt/cri.sock", "unix:/run/rukt/cri.sock", "/run/rukt/cri.sock"] {
+        for s in [
+            "unix:///run/rukt/cri.sock",
+            "unix:/run/rukt/cri.sock",
+            "/run/rukt/cri.sock",
+        ] {
             assert_eq!(s.parse::<Addr>(), Ok(Addr("/run/rukt/cri.sock".into())));
         }
         assert!("unix://run/x".parse::<Addr>().is_err());

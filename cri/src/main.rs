@@ -118,8 +118,8 @@ fn run(args: Args) -> Result<()> {
     })?;
     let listener = listen::bind(&args.listen)?;
     tracing::debug!(stream_address = %args.stream_address, "streaming is not served yet");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread for the network, a pool for the libraries' blocking work.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(64)
         .thread_keep_alive(std::time::Duration::from_secs(10))

@@ -18,8 +18,6 @@ use serde::{Deserialize, Serialize};
 
 /// The records' format version.
 pub const VERSION: u32 = 1;
-/// The directory of a pod's CRI records.
-pub const DIR: &str = "cri";
 const SANDBOX: &str = "cri/sandbox.json";
 const CONTAINERS: &str = "cri/containers";
 
@@ -51,7 +49,10 @@ pub enum RecordError {
     Pod(#[from] rukt_pods::PodError),
 }
 
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
+fn io_err<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> RecordError + 'a {
     move |source| RecordError::Io {
         action,
         path: path.to_path_buf(),
@@ -178,12 +179,14 @@ fn ensure_dirs(pod: &Pod) -> Result<(), RecordError> {
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, RecordError> {
     match std::fs::read(path) {
-        Ok(data) => serde_json::from_slice(&data)
-            .map(Some)
-            .map_err(|source| RecordError::Corrupt {
-                path: path.to_path_buf(),
-                source,
-            }),
+        Ok(data) => {
+            serde_json::from_slice(&data)
+                .map(Some)
+                .map_err(|source| RecordError::Corrupt {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err("read", path)(e)),
     }
@@ -247,14 +250,6 @@ pub fn read_containers(pod: &Pod) -> Result<Vec<ContainerRecord>, RecordError> {
     Ok(out)
 }
 
-/// One container record.
-pub fn read_container(pod: &Pod, id: &str) -> Result<Option<ContainerRecord>, RecordError> {
-    if !valid_id(id) {
-        return Ok(None);
-    }
-    read_json(&container_path(pod, id))
-}
-
 /// Writes (replaces) a container record.
 pub fn write_container(pod: &Pod, rec: &ContainerRecord) -> Result<(), RecordError> {
     let _lock = ManifestLock::exclusive(pod)?;
@@ -283,8 +278,9 @@ pub fn remove_container(pod: &Pod, id: &str) -> Result<(), RecordError> {
     let _lock = ManifestLock::exclusive(pod)?;
     let path = container_path(pod, id);
     match std::fs::remove_file(&path) {
-        Ok(()) => rukt_sys::atomic::sync_dir(&pod.path.join(CONTAINERS))
-            .map_err(io_err("sync", &path)),
+        Ok(()) => {
+            rukt_sys::atomic::sync_dir(&pod.path.join(CONTAINERS)).map_err(io_err("sync", &path))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_err("remove", &path)(e)),
     }
@@ -292,7 +288,10 @@ pub fn remove_container(pod: &Pod, id: &str) -> Result<(), RecordError> {
 
 /// A container id as rukt-cri makes them: 64 lowercase hex digits.
 pub fn valid_id(id: &str) -> bool {
-    id.len() == 64 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A fresh container id.
@@ -388,16 +387,27 @@ mod tests {
         let (a, b) = (container(&s.id, 2), container(&s.id, 1));
         write_container(&p, &a).unwrap();
         write_container(&p, &b).unwrap();
-        let ids: Vec<_> = read_containers(&p).unwrap().into_iter().map(|c| c.id).collect();
+        let ids: Vec<_> = read_containers(&p)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
         assert_eq!(ids, [b.id.clone(), a.id.clone()], "oldest first");
         assert!(update_container(&p, &a.id, |c| c.started_at = 5).unwrap());
-        assert_eq!(read_container(&p, &a.id).unwrap().unwrap().started_at, 5);
+        let find = |id: &str| {
+            read_containers(&p)
+                .unwrap()
+                .into_iter()
+                .find(|c| c.id == id)
+        };
+        assert_eq!(find(&a.id).unwrap().started_at, 5);
         remove_container(&p, &a.id).unwrap();
         remove_container(&p, &a.id).unwrap();
-        assert_eq!(read_container(&p, &a.id).unwrap(), None);
+        assert_eq!(find(&a.id), None);
         assert!(!update_container(&p, &a.id, |_| {}).unwrap());
-        // A path-like id never reaches the filesystem.
-        assert_eq!(read_container(&p, "../../etc/passwd").unwrap(), None);
+        // A file that is not a record's is not read as one.
+        std::fs::write(p.path.join(CONTAINERS).join("x.json"), "{").unwrap();
+        assert_eq!(read_containers(&p).unwrap().len(), 1);
     }
 
     #[test]

@@ -99,10 +99,7 @@ pub fn status(ctx: &Ctx, verbose: bool) -> cri::StatusResponse {
             ],
         }),
         info,
-        runtime_handlers: std::iter::once("")
-            .chain(HANDLERS)
-            .map(features)
-            .collect(),
+        runtime_handlers: std::iter::once("").chain(HANDLERS).map(features).collect(),
         features: Some(cri::RuntimeFeatures {
             supplemental_groups_policy: false,
             user_namespaces_host_network: false,

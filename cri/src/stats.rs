@@ -8,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
+use rukt_proto::cri::v1 as cri;
+
 /// Where the cgroup hierarchies are mounted.
 const ROOT: &str = "/sys/fs/cgroup";
 
@@ -173,13 +175,20 @@ mod tests {
 
     #[test]
     fn the_pod_cgroup_is_found_from_the_process_cgroup() {
-        let text = "12:pids:/a\n4:cpu,cpuacct:/unit.slice/rukt/u1/app\n1:name=systemd:/x\n0::/v2/path\n";
+        let text =
+            "12:pids:/a\n4:cpu,cpuacct:/unit.slice/rukt/u1/app\n1:name=systemd:/x\n0::/v2/path\n";
         assert_eq!(
             proc_cgroup(text, Layout::V1, "cpuacct").as_deref(),
             Some("/unit.slice/rukt/u1/app")
         );
-        assert_eq!(proc_cgroup(text, Layout::V2, "").as_deref(), Some("/v2/path"));
-        assert_eq!(pod_cgroup("/unit.slice/rukt/u1/app", "u1"), "/unit.slice/rukt/u1");
+        assert_eq!(
+            proc_cgroup(text, Layout::V2, "").as_deref(),
+            Some("/v2/path")
+        );
+        assert_eq!(
+            pod_cgroup("/unit.slice/rukt/u1/app", "u1"),
+            "/unit.slice/rukt/u1"
+        );
         assert_eq!(pod_cgroup("/unit.slice", "u1"), "/unit.slice/rukt/u1");
         assert_eq!(pod_cgroup("/", "u1"), "/rukt/u1");
     }
@@ -199,5 +208,108 @@ mod tests {
         assert!(x > 0);
         let b = read(layout, &rel).unwrap();
         assert!(b.cpu_ns >= a.cpu_ns);
+    }
+}
+
+/// The CRI readings of one cgroup at `now` (ns).
+pub fn usage(s: Option<&Sample>, now: i64) -> (cri::CpuUsage, cri::MemoryUsage) {
+    let v = |x: u64| Some(cri::UInt64Value { value: x });
+    let d = Sample::default();
+    let s = s.unwrap_or(&d);
+    (
+        cri::CpuUsage {
+            timestamp: now,
+            usage_core_nano_seconds: v(s.cpu_ns),
+            ..Default::default()
+        },
+        cri::MemoryUsage {
+            timestamp: now,
+            working_set_bytes: v(s.working_set),
+            usage_bytes: v(s.memory_usage),
+            rss_bytes: v(s.rss),
+            page_faults: v(s.page_faults),
+            major_page_faults: v(s.major_page_faults),
+            ..Default::default()
+        },
+    )
+}
+
+/// The pod cgroup of a running pod, if it has one.
+pub fn pod_cgroup_of_pod(pod: &rukt_pods::Pod) -> Option<String> {
+    if pod.state() != rukt_pods::State::Running {
+        return None;
+    }
+    let pid: u32 = std::fs::read_to_string(pod.path.join(rukt_contract::PID_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    pod_cgroup_of(Layout::host(), pid, &pod.uuid.to_string())
+}
+
+/// Stats of one container.
+pub fn container(f: &crate::container::Found, now: i64) -> cri::ContainerStats {
+    let sample = pod_cgroup_of_pod(&f.pod)
+        .and_then(|pc| read(Layout::host(), &format!("{pc}/{}", f.rec.app)));
+    let (cpu, memory) = usage(sample.as_ref(), now);
+    let upper = f
+        .pod
+        .path
+        .join(rukt_contract::OVERLAY_DIR)
+        .join(&f.rec.app)
+        .join("upper");
+    let (bytes, inodes) = crate::images::disk_usage(&upper);
+    cri::ContainerStats {
+        attributes: Some(cri::ContainerAttributes {
+            id: f.rec.id.clone(),
+            metadata: Some(cri::ContainerMetadata {
+                name: f.rec.metadata.name.clone(),
+                attempt: f.rec.metadata.attempt,
+            }),
+            labels: f.rec.labels.clone().into_iter().collect(),
+            annotations: f.rec.annotations.clone().into_iter().collect(),
+        }),
+        cpu: Some(cpu),
+        memory: Some(memory),
+        writable_layer: Some(cri::FilesystemUsage {
+            timestamp: now,
+            fs_id: Some(cri::FilesystemIdentifier {
+                mountpoint: upper.display().to_string(),
+            }),
+            used_bytes: Some(cri::UInt64Value { value: bytes }),
+            inodes_used: Some(cri::UInt64Value { value: inodes }),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Stats of one sandbox (its pod cgroup) with its containers'.
+pub fn sandbox(
+    pod: &rukt_pods::Pod,
+    rec: &crate::record::SandboxRecord,
+    containers: Vec<cri::ContainerStats>,
+    now: i64,
+) -> cri::PodSandboxStats {
+    let sample = pod_cgroup_of_pod(pod).and_then(|pc| read(Layout::host(), &pc));
+    let (cpu, memory) = usage(sample.as_ref(), now);
+    cri::PodSandboxStats {
+        attributes: Some(cri::PodSandboxAttributes {
+            id: rec.id.clone(),
+            metadata: Some(cri::PodSandboxMetadata {
+                name: rec.metadata.name.clone(),
+                uid: rec.metadata.uid.clone(),
+                namespace: rec.metadata.namespace.clone(),
+                attempt: rec.metadata.attempt,
+            }),
+            labels: rec.labels.clone().into_iter().collect(),
+            annotations: rec.annotations.clone().into_iter().collect(),
+        }),
+        linux: Some(cri::LinuxPodSandboxStats {
+            cpu: Some(cpu),
+            memory: Some(memory),
+            containers,
+            ..Default::default()
+        }),
+        windows: None,
     }
 }

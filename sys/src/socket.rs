@@ -30,7 +30,7 @@ pub enum BindError {
     },
 }
 
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BindError + '_ {
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> BindError + 'a {
     move |source| BindError::Io {
         action,
         path: path.to_path_buf(),
