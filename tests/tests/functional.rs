@@ -11,6 +11,8 @@ mod api;
 mod auth;
 mod cli;
 mod concurrency;
+// The CRI server through crictl (issue 15).
+mod cri;
 // The event journal and `rukt events` (issue 12).
 mod events;
 mod faults;
