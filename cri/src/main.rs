@@ -75,7 +75,12 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = if args.debug { "debug" } else { "info" };
+    // --debug is rukt's own debug output, not the HTTP/2 stack's frames.
+    let filter = if args.debug {
+        "info,rukt_cri=debug,rukt_pods=debug,rukt_images=debug,rukt_net=debug"
+    } else {
+        "info"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RUKT_LOG")
