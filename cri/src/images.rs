@@ -57,8 +57,9 @@ fn image(store: &Store, id: &Digest, records: &[&ImageRecord]) -> cri::Image {
                 }
                 digests.push(format!("{}/{}@{}", rr.registry, rr.repository, r.manifest));
             }
-            // A local source's name (oci:PATH:TAG): a tag of its own.
-            Err(_) => tags.push(r.name.clone()),
+            // A local source's name (oci:PATH:TAG) names nothing kubelet
+            // could pull: not a RepoTag.
+            Err(_) => {}
         }
     }
     tags.sort();

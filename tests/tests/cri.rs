@@ -82,6 +82,10 @@ impl Cri {
     }
 
     fn crictl(&self, args: &[&str]) -> Output {
+        assert!(
+            Path::new(CRICTL).exists(),
+            "{CRICTL} missing: scripts/setup.sh installs cri-tools v1.36.0"
+        );
         let endpoint = format!("unix://{}", self.sock.display());
         let mut cmd = Command::new(CRICTL);
         cmd.args([
@@ -220,15 +224,16 @@ fn version_info_and_images_through_crictl() {
     assert_eq!(handlers, ["", "nspawn", "kvm", "fly"], "{info}");
 
     let before = used_bytes(&cri);
-    let one = img.registry.reference("cri/pod:1");
-    let two = img.registry.reference("cri/pod:2");
+    // As kubelet names images: HOST/REPO:TAG, no transport prefix.
+    let one = format!("{}/cri/pod:1", img.registry.host());
+    let two = format!("{}/cri/pod:2", img.registry.host());
     let out = cri.ok(&["pull", &one]);
     assert!(
         out.contains(&img.id),
         "the pull answers the config digest: {out}"
     );
     cri.ok(&["pull", &two]);
-    cri.ok(&["pull", &img.registry.reference("cri/other:1")]);
+    cri.ok(&["pull", &format!("{}/cri/other:1", img.registry.host())]);
     let after = used_bytes(&cri);
     assert!(after > before, "image fs usage {before} -> {after}");
 
@@ -251,7 +256,7 @@ fn version_info_and_images_through_crictl() {
         let s = cri.json(&["inspecti", "-o", "json", name]);
         assert_eq!(s["status"]["id"], img.id.as_str(), "{name}: {s}");
     }
-    let missing = cri.crictl(&["inspecti", &img.registry.reference("cri/none:1")]);
+    let missing = cri.crictl(&["inspecti", &format!("{}/cri/none:1", img.registry.host())]);
     assert!(
         missing.stderr.contains("no such image") || missing.stdout.contains("no such image"),
         "{missing}"
@@ -276,10 +281,32 @@ fn version_info_and_images_through_crictl() {
     let again = cri.crictl(&["rmi", &two]);
     assert!(!again.success(), "{again}");
 
-    // A pull that cannot finish in time is DeadlineExceeded on the server's side too.
-    let late = cri.crictl(&["--timeout", "1ms", "pull", &one]);
+    // A pull from a registry that never answers ends at the client's deadline, as
+    // DeadlineExceeded, and stores nothing.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_host = silent.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in silent.incoming() {
+            held.push(c);
+        }
+    });
+    let start = Instant::now();
+    let late = cri.crictl(&[
+        "pull",
+        "--pull-timeout",
+        "3s",
+        &format!("{silent_host}/cri/late:1"),
+    ]);
     assert!(!late.success(), "{late}");
-    assert!(late.stderr.to_lowercase().contains("deadline"), "{late}");
+    assert!(late.stderr.contains("DeadlineExceeded"), "{late}");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    let list = cri.json(&["images", "-o", "json"]);
+    assert_eq!(list["images"].as_array().unwrap().len(), 1, "{list}");
 }
 
 /// A sandbox config for crictl.
@@ -330,7 +357,7 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
     let img = images();
     let mut cri = Cri::start(&pods);
     let work = tempfile::tempdir().unwrap();
-    let image = img.registry.reference("cri/pod:1");
+    let image = format!("{}/cri/pod:1", img.registry.host());
     cri.ok(&["pull", &image]);
 
     let sandbox = cri.ok(&["runp", pod_config(work.path(), "web").to_str().unwrap()]);
@@ -386,16 +413,25 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
     // ExecSync: output, a failing command's code, and a timeout.
     let out = cri.ok(&["exec", "--sync", &ctr, "sh", "-c", "echo in-$GREETING"]);
     assert_eq!(out.trim(), "in-hello");
-    let failed = cri.crictl(&["exec", "--sync", &ctr, "sh", "-c", "exit 3"]);
-    assert_eq!(failed.code(), Some(3), "{failed}");
+    // A failing command is an answer with its code (crictl reports it and exits 1).
+    let failed = cri.crictl(&["exec", "--sync", &ctr, "sh", "-c", "echo partial; exit 3"]);
+    assert!(failed.stderr.contains("exited with 3"), "{failed}");
     let start = Instant::now();
-    let slow = cri.crictl(&["exec", "--sync", "--timeout", "1", &ctr, "sleep", "30"]);
+    let slow = cri.crictl(&["exec", "--sync", "--timeout", "1", &ctr, "sleep", "45.5"]);
     assert!(!slow.success(), "{slow}");
     assert!(
         slow.stderr.to_lowercase().contains("deadline") || slow.stderr.contains("timed out"),
         "{slow}"
     );
     assert!(start.elapsed() < Duration::from_secs(20));
+    // ... and the command was killed, not left running in the pod.
+    wait_for("the timed-out command to be killed", || {
+        let out = Command::new("pgrep")
+            .args(["-f", "sleep 45.5"])
+            .output()
+            .unwrap();
+        out.stdout.is_empty()
+    });
 
     // Stats: cumulative CPU and a working set, stamped.
     let stats = cri.json(&["stats", "-o", "json", &ctr]);
