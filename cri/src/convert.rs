@@ -385,16 +385,18 @@ mod tests {
     #[test]
     fn host_namespaces_and_refusals() {
         let mut config = cri::PodSandboxConfig::default();
-        let mut linux = cri::LinuxPodSandboxConfig::default();
-        linux.security_context = Some(cri::LinuxSandboxSecurityContext {
-            namespace_options: Some(cri::NamespaceOption {
-                network: cri::NamespaceMode::Node as i32,
-                pid: cri::NamespaceMode::Container as i32,
-                ipc: cri::NamespaceMode::Node as i32,
+        let mut linux = cri::LinuxPodSandboxConfig {
+            security_context: Some(cri::LinuxSandboxSecurityContext {
+                namespace_options: Some(cri::NamespaceOption {
+                    network: cri::NamespaceMode::Node as i32,
+                    pid: cri::NamespaceMode::Container as i32,
+                    ipc: cri::NamespaceMode::Node as i32,
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             ..Default::default()
-        });
+        };
         config.linux = Some(linux.clone());
         config.hostname = "ignored".into();
         let spec = pod_spec(&config, "nspawn".into()).unwrap();

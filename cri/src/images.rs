@@ -50,16 +50,13 @@ fn image(store: &Store, id: &Digest, records: &[&ImageRecord]) -> cri::Image {
     let mut tags = Vec::new();
     let mut digests = Vec::new();
     for r in records {
-        match RegistryRef::parse(&r.name) {
-            Ok(rr) => {
-                if rr.tag.is_some() && rr.digest.is_none() {
-                    tags.push(r.name.clone());
-                }
-                digests.push(format!("{}/{}@{}", rr.registry, rr.repository, r.manifest));
+        // A local source's name (oci:PATH:TAG) names nothing kubelet could
+        // pull: neither a RepoTag nor a RepoDigest.
+        if let Ok(rr) = RegistryRef::parse(&r.name) {
+            if rr.tag.is_some() && rr.digest.is_none() {
+                tags.push(r.name.clone());
             }
-            // A local source's name (oci:PATH:TAG) names nothing kubelet
-            // could pull: not a RepoTag.
-            Err(_) => {}
+            digests.push(format!("{}/{}@{}", rr.registry, rr.repository, r.manifest));
         }
     }
     tags.sort();

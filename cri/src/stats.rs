@@ -144,73 +144,6 @@ pub fn pod_cgroup_of(layout: Layout, pid: u32, uuid: &str) -> Option<String> {
     Some(pod_cgroup(&controller, uuid))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const V1_MEMORY_STAT: &str = "cache 4096\nrss 8192\ntotal_cache 40960\ntotal_rss 81920\n\
-                                  total_inactive_file 10000\ntotal_pgfault 77\ntotal_pgmajfault 3\n";
-
-    #[test]
-    fn stat_files_parse_and_the_working_set_excludes_inactive_files() {
-        assert_eq!(stat_value(V1_MEMORY_STAT, "total_rss"), Some(81920));
-        assert_eq!(stat_value(V1_MEMORY_STAT, "rss"), Some(8192));
-        assert_eq!(stat_value(V1_MEMORY_STAT, "nope"), None);
-        let s = sample(
-            5,
-            150_000,
-            V1_MEMORY_STAT,
-            [
-                "total_inactive_file",
-                "total_rss",
-                "total_pgfault",
-                "total_pgmajfault",
-            ],
-        );
-        assert_eq!(s.working_set, 140_000);
-        assert_eq!((s.rss, s.page_faults, s.major_page_faults), (81920, 77, 3));
-        let v2 = "usage_usec 1500\nuser_usec 1000\n";
-        assert_eq!(stat_value(v2, "usage_usec"), Some(1500));
-    }
-
-    #[test]
-    fn the_pod_cgroup_is_found_from_the_process_cgroup() {
-        let text =
-            "12:pids:/a\n4:cpu,cpuacct:/unit.slice/rukt/u1/app\n1:name=systemd:/x\n0::/v2/path\n";
-        assert_eq!(
-            proc_cgroup(text, Layout::V1, "cpuacct").as_deref(),
-            Some("/unit.slice/rukt/u1/app")
-        );
-        assert_eq!(
-            proc_cgroup(text, Layout::V2, "").as_deref(),
-            Some("/v2/path")
-        );
-        assert_eq!(
-            pod_cgroup("/unit.slice/rukt/u1/app", "u1"),
-            "/unit.slice/rukt/u1"
-        );
-        assert_eq!(pod_cgroup("/unit.slice", "u1"), "/unit.slice/rukt/u1");
-        assert_eq!(pod_cgroup("/", "u1"), "/rukt/u1");
-    }
-
-    #[test]
-    fn this_process_cgroup_reads_with_cumulative_cpu() {
-        let layout = Layout::host();
-        let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-        let rel = proc_cgroup(&text, layout, "cpuacct").unwrap();
-        let Some(a) = read(layout, &rel) else {
-            return; // a cgroup without cpu accounting (some containers)
-        };
-        let mut x = 0u64;
-        for i in 0..3_000_000u64 {
-            x = x.wrapping_add(i * i);
-        }
-        assert!(x > 0);
-        let b = read(layout, &rel).unwrap();
-        assert!(b.cpu_ns >= a.cpu_ns);
-    }
-}
-
 /// The CRI readings of one cgroup at `now` (ns).
 pub fn usage(s: Option<&Sample>, now: i64) -> (cri::CpuUsage, cri::MemoryUsage) {
     let v = |x: u64| Some(cri::UInt64Value { value: x });
@@ -311,5 +244,72 @@ pub fn sandbox(
             ..Default::default()
         }),
         windows: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1_MEMORY_STAT: &str = "cache 4096\nrss 8192\ntotal_cache 40960\ntotal_rss 81920\n\
+                                  total_inactive_file 10000\ntotal_pgfault 77\ntotal_pgmajfault 3\n";
+
+    #[test]
+    fn stat_files_parse_and_the_working_set_excludes_inactive_files() {
+        assert_eq!(stat_value(V1_MEMORY_STAT, "total_rss"), Some(81920));
+        assert_eq!(stat_value(V1_MEMORY_STAT, "rss"), Some(8192));
+        assert_eq!(stat_value(V1_MEMORY_STAT, "nope"), None);
+        let s = sample(
+            5,
+            150_000,
+            V1_MEMORY_STAT,
+            [
+                "total_inactive_file",
+                "total_rss",
+                "total_pgfault",
+                "total_pgmajfault",
+            ],
+        );
+        assert_eq!(s.working_set, 140_000);
+        assert_eq!((s.rss, s.page_faults, s.major_page_faults), (81920, 77, 3));
+        let v2 = "usage_usec 1500\nuser_usec 1000\n";
+        assert_eq!(stat_value(v2, "usage_usec"), Some(1500));
+    }
+
+    #[test]
+    fn the_pod_cgroup_is_found_from_the_process_cgroup() {
+        let text =
+            "12:pids:/a\n4:cpu,cpuacct:/unit.slice/rukt/u1/app\n1:name=systemd:/x\n0::/v2/path\n";
+        assert_eq!(
+            proc_cgroup(text, Layout::V1, "cpuacct").as_deref(),
+            Some("/unit.slice/rukt/u1/app")
+        );
+        assert_eq!(
+            proc_cgroup(text, Layout::V2, "").as_deref(),
+            Some("/v2/path")
+        );
+        assert_eq!(
+            pod_cgroup("/unit.slice/rukt/u1/app", "u1"),
+            "/unit.slice/rukt/u1"
+        );
+        assert_eq!(pod_cgroup("/unit.slice", "u1"), "/unit.slice/rukt/u1");
+        assert_eq!(pod_cgroup("/", "u1"), "/rukt/u1");
+    }
+
+    #[test]
+    fn this_process_cgroup_reads_with_cumulative_cpu() {
+        let layout = Layout::host();
+        let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let rel = proc_cgroup(&text, layout, "cpuacct").unwrap();
+        let Some(a) = read(layout, &rel) else {
+            return; // a cgroup without cpu accounting (some containers)
+        };
+        let mut x = 0u64;
+        for i in 0..3_000_000u64 {
+            x = x.wrapping_add(i * i);
+        }
+        assert!(x > 0);
+        let b = read(layout, &rel).unwrap();
+        assert!(b.cpu_ns >= a.cpu_ns);
     }
 }

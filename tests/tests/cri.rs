@@ -271,7 +271,7 @@ fn version_info_and_images_through_crictl() {
         .iter()
         .map(|i| i["id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(ids, [img.other_id.clone()], "{list}");
+    assert_eq!(ids, std::slice::from_ref(&img.other_id), "{list}");
     let removed = used_bytes(&cri);
     assert!(
         removed < after,
