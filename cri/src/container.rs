@@ -177,7 +177,7 @@ pub fn create(
     }
     let (image, image_ref) = stored_image(ctx, image_spec)?;
     let log = log_file(&sandbox.log_directory, &config.log_path)?;
-    let spec = crate::convert::app_spec(config, image, image_spec, &app, log.clone())?;
+    let c = crate::convert::container(config, image, image_spec, &app, log.clone())?;
     if let Some(parent) = log.as_deref().and_then(Path::parent) {
         std::fs::create_dir_all(parent).map_err(|e| internal(&e))?;
     }
@@ -197,7 +197,7 @@ pub fn create(
         created_at: now_ns(),
         started_at: 0,
         log_path: log.map(|p| p.display().to_string()).unwrap_or_default(),
-        mounts: Vec::new(),
+        mounts: c.mounts,
         app: app.clone(),
         phase: ContainerPhase::Created,
     };
@@ -211,7 +211,15 @@ pub fn create(
         },
     )
     .map_err(|e| internal(&e))?;
-    if let Err(e) = rukt_pods::app::add(&store, &fetcher, &pod, &spec, &NoProgress, ctx.debug) {
+    if let Err(e) = rukt_pods::app::add_with_volumes(
+        &store,
+        &fetcher,
+        &pod,
+        &c.app,
+        &c.volumes,
+        &NoProgress,
+        ctx.debug,
+    ) {
         let _ = record::remove_container(&pod, &rec.id);
         return Err(app_err(&e));
     }

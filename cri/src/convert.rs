@@ -6,13 +6,14 @@
 
 use std::net::IpAddr;
 
-use rukt_contract::{DnsSettings, NetMode, PortMapping, Protocol, Resources, Sharing};
+use rukt_contract::{DnsSettings, NetMode, PortMapping, Propagation, Protocol, Resources, Sharing};
 use rukt_images::reference::ImageRef;
-use rukt_pods::{AppSpec, PodSpec, PortSpec};
+use rukt_pods::{AppSpec, PodSpec, PortSpec, VolumeSpec};
 use rukt_proto::cri::v1 as cri;
 use tonic::Status;
 
 use crate::error::invalid;
+use crate::record::MountRecord;
 
 /// The sandbox's pod: no apps, mutable, on `stage1`.
 pub fn pod_spec(config: &cri::PodSandboxConfig, stage1: String) -> Result<PodSpec, Status> {
@@ -252,26 +253,86 @@ fn capabilities(add: &[String], drop: &[String], app: &mut AppSpec) {
     app.caps_retain = Some(set);
 }
 
+/// A container as the pods library adds it: its app, the host volumes its
+/// mounts bring (one per mount, named after the app), and the mounts as
+/// ContainerStatus echoes them.
+pub struct Container {
+    /// The app.
+    pub app: AppSpec,
+    /// Its own host volumes.
+    pub volumes: Vec<VolumeSpec>,
+    /// Its mounts, for the record.
+    pub mounts: Vec<MountRecord>,
+}
+
+/// CRI mounts as host volumes of the app `app` and its mounts of them.
+fn mounts(
+    app: &str,
+    ms: &[cri::Mount],
+) -> Result<(Vec<VolumeSpec>, Vec<MountRecord>, Vec<(String, String)>), Status> {
+    let (mut volumes, mut records, mut targets) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, m) in ms.iter().enumerate() {
+        let what = &m.container_path;
+        if !m.container_path.starts_with('/') || !m.host_path.starts_with('/') {
+            return Err(invalid(format!(
+                "mount {what:?}: container_path and host_path must be absolute"
+            )));
+        }
+        if !m.uid_mappings.is_empty() || !m.gid_mappings.is_empty() {
+            return Err(invalid(format!(
+                "mount {what:?}: id-mapped mounts are not supported by rukt"
+            )));
+        }
+        if m.recursive_read_only {
+            return Err(invalid(format!(
+                "mount {what:?}: recursive read-only mounts are not supported by rukt yet"
+            )));
+        }
+        if m.image.is_some() {
+            return Err(invalid(format!(
+                "mount {what:?}: image volumes are not supported by rukt yet"
+            )));
+        }
+        let propagation = match cri::MountPropagation::try_from(m.propagation) {
+            Ok(cri::MountPropagation::PropagationPrivate) => None,
+            Ok(cri::MountPropagation::PropagationHostToContainer) => Some(Propagation::Slave),
+            Ok(cri::MountPropagation::PropagationBidirectional) => Some(Propagation::Shared),
+            Err(_) => {
+                return Err(invalid(format!(
+                    "mount {what:?}: unknown propagation {}",
+                    m.propagation
+                )));
+            }
+        };
+        let name = format!("{app}-m{i}");
+        volumes.push(VolumeSpec {
+            name: name.clone(),
+            source: Some(m.host_path.clone().into()),
+            read_only: m.readonly,
+            recursive: None,
+            propagation,
+        });
+        targets.push((name, m.container_path.clone()));
+        records.push(MountRecord {
+            container_path: m.container_path.clone(),
+            host_path: m.host_path.clone(),
+            readonly: m.readonly,
+            propagation: m.propagation,
+        });
+    }
+    Ok((volumes, records, targets))
+}
+
 /// The container's app. `image` is the stored image it runs, `app` its
 /// name in the pod, `log_file` where its CRI log goes.
-pub fn app_spec(
+pub fn container(
     config: &cri::ContainerConfig,
     image: ImageRef,
     image_input: &str,
     app: &str,
     log_file: Option<std::path::PathBuf>,
-) -> Result<AppSpec, Status> {
-    if !config.mounts.is_empty() {
-        let paths: Vec<_> = config
-            .mounts
-            .iter()
-            .map(|m| m.container_path.as_str())
-            .collect();
-        return Err(invalid(format!(
-            "container mounts are not supported by rukt-cri yet ({})",
-            paths.join(", ")
-        )));
-    }
+) -> Result<Container, Status> {
+    let (volumes, records, targets) = mounts(app, &config.mounts)?;
     if !config.devices.is_empty() || !config.cdi_devices.is_empty() {
         return Err(invalid("devices are not supported by rukt-cri yet"));
     }
@@ -310,7 +371,12 @@ pub fn app_spec(
         security(sc, &mut spec)?;
     }
     spec.log_file = log_file;
-    Ok(spec)
+    spec.mounts = targets;
+    Ok(Container {
+        app: spec,
+        volumes,
+        mounts: records,
+    })
 }
 
 /// The app name for a container: its CRI name made a valid app name, and
@@ -455,7 +521,9 @@ mod tests {
         };
         let name = app_name(config.metadata.as_ref().unwrap()).unwrap();
         assert_eq!(name, "web-server-2");
-        let app = app_spec(&config, image(), "busybox", &name, Some("/l/x.log".into())).unwrap();
+        let app = container(&config, image(), "busybox", &name, Some("/l/x.log".into()))
+            .unwrap()
+            .app;
         assert_eq!(app.exec.as_deref(), Some("/bin/sh"));
         assert_eq!(app.args, Some(vec!["-c".into(), "echo hi".into()]));
         assert_eq!(app.environment, [("A".into(), "b".into())]);
@@ -480,21 +548,54 @@ mod tests {
             args: vec!["x".into()],
             ..Default::default()
         };
-        let app = app_spec(&config, image(), "busybox", "a-0", None).unwrap();
+        let app = container(&config, image(), "busybox", "a-0", None)
+            .unwrap()
+            .app;
         assert_eq!((app.exec, app.args), (None, Some(vec!["x".into()])));
         let mut app = AppSpec::new(image(), "busybox");
         capabilities(&[], &["ALL".into()], &mut app);
         assert_eq!(app.caps_retain, Some(vec![]));
         let config = cri::ContainerConfig {
+            mounts: vec![
+                cri::Mount {
+                    container_path: "/data".into(),
+                    host_path: "/srv".into(),
+                    readonly: true,
+                    propagation: cri::MountPropagation::PropagationHostToContainer as i32,
+                    ..Default::default()
+                },
+                cri::Mount {
+                    container_path: "/etc/hosts".into(),
+                    host_path: "/var/lib/kubelet/pods/x/etc-hosts".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let c = container(&config, image(), "busybox", "a-0", None).unwrap();
+        assert_eq!(
+            c.app.mounts,
+            [
+                ("a-0-m0".to_string(), "/data".to_string()),
+                ("a-0-m1".to_string(), "/etc/hosts".to_string())
+            ]
+        );
+        assert!(c.volumes[0].read_only && !c.volumes[1].read_only);
+        assert_eq!(c.volumes[0].propagation, Some(Propagation::Slave));
+        assert_eq!(c.volumes[1].propagation, None);
+        assert_eq!(c.mounts[1].host_path, "/var/lib/kubelet/pods/x/etc-hosts");
+        let config = cri::ContainerConfig {
             mounts: vec![cri::Mount {
-                container_path: "/data".into(),
+                container_path: "data".into(),
                 host_path: "/srv".into(),
                 ..Default::default()
             }],
             ..Default::default()
         };
-        let e = app_spec(&config, image(), "busybox", "a-0", None).unwrap_err();
-        assert!(e.message().contains("/data"));
+        let e = container(&config, image(), "busybox", "a-0", None)
+            .err()
+            .unwrap();
+        assert!(e.message().contains("absolute"), "{}", e.message());
         let config = cri::ContainerConfig {
             linux: Some(cri::LinuxContainerConfig {
                 security_context: Some(cri::LinuxContainerSecurityContext {
@@ -505,7 +606,9 @@ mod tests {
             }),
             ..Default::default()
         };
-        let e = app_spec(&config, image(), "busybox", "a-0", None).unwrap_err();
+        let e = container(&config, image(), "busybox", "a-0", None)
+            .err()
+            .unwrap();
         assert!(e.message().contains("privileged"));
         assert!(app_name(&cri::ContainerMetadata::default()).is_err());
     }

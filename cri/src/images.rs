@@ -52,7 +52,7 @@ fn image(store: &Store, id: &Digest, records: &[&ImageRecord]) -> cri::Image {
     for r in records {
         // A local source's name (oci:PATH:TAG) names nothing kubelet could
         // pull: neither a RepoTag nor a RepoDigest.
-        if let Ok(rr) = RegistryRef::parse(&r.name) {
+        if let Ok(ImageRef::Registry(rr)) = ImageRef::parse(&r.name) {
             if rr.tag.is_some() && rr.digest.is_none() {
                 tags.push(r.name.clone());
             }

@@ -325,8 +325,9 @@ fn pod_config(dir: &Path, name: &str) -> PathBuf {
     p
 }
 
-fn container_config(dir: &Path, image: &str, name: &str, script: &str) -> PathBuf {
+fn container_config(dir: &Path, image: &str, name: &str, script: &str, mounts: Value) -> PathBuf {
     let config = serde_json::json!({
+        "mounts": mounts,
         "metadata": {"name": name, "attempt": 0},
         "image": {"image": image},
         "command": ["/bin/sh", "-c", script],
@@ -378,6 +379,13 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
         "{p}"
     );
 
+    // A host directory mounted read-only, as kubelet mounts volumes and /etc/hosts.
+    let host = work.path().join("host-data");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("file"), "from the host\n").unwrap();
+    let mounts = serde_json::json!([
+        {"container_path": "/data", "host_path": host, "readonly": true}
+    ]);
     let ctr = cri.ok(&[
         "create",
         &sandbox,
@@ -386,6 +394,7 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
             &image,
             "talker",
             "echo $GREETING; echo oops >&2; exec sleep 1000",
+            mounts,
         )
         .to_str()
         .unwrap(),
@@ -413,6 +422,14 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
     // ExecSync: output, a failing command's code, and a timeout.
     let out = cri.ok(&["exec", "--sync", &ctr, "sh", "-c", "echo in-$GREETING"]);
     assert_eq!(out.trim(), "in-hello");
+    let out = cri.ok(&["exec", "--sync", &ctr, "cat", "/data/file"]);
+    assert_eq!(out.trim(), "from the host");
+    let ro = cri.crictl(&["exec", "--sync", &ctr, "touch", "/data/new"]);
+    assert!(!ro.success(), "a read-only mount was written: {ro}");
+    assert!(!host.join("new").exists());
+    let c = cri.json(&["inspect", "-o", "json", &ctr]);
+    assert_eq!(c["status"]["mounts"][0]["containerPath"], "/data", "{c}");
+    assert_eq!(c["status"]["mounts"][0]["readonly"], true, "{c}");
     // A failing command is an answer with its code (crictl reports it and exits 1).
     let failed = cri.crictl(&["exec", "--sync", &ctr, "sh", "-c", "echo partial; exit 3"]);
     assert!(failed.stderr.contains("exited with 3"), "{failed}");
