@@ -515,6 +515,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn unknown_containers_stop_and_remove_ok_and_their_status_is_not_found() {
+        let d = tempfile::tempdir().unwrap();
+        let ctx = Ctx::for_tests(d.path());
+        let id = record::new_container_id();
+        stop(&ctx, &id, Duration::from_secs(1)).unwrap();
+        remove(&ctx, &id).unwrap();
+        assert_eq!(
+            status(&ctx, &id, false).unwrap_err().code(),
+            tonic::Code::NotFound
+        );
+        assert_eq!(
+            reopen_log(&ctx, &id).unwrap_err().code(),
+            tonic::Code::NotFound
+        );
+        assert!(list(&ctx, None).unwrap().is_empty());
+        let e = create(
+            &ctx,
+            &rukt_pods::PodUuid::new_random().to_string(),
+            &Default::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::NotFound);
+    }
+
+    #[test]
     fn log_paths_stay_under_the_log_directory() {
         assert_eq!(log_file("/var/log/pods/x", "").unwrap(), None);
         assert_eq!(

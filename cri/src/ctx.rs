@@ -85,3 +85,20 @@ impl Ctx {
         handler.to_string()
     }
 }
+
+#[cfg(test)]
+impl Ctx {
+    /// A server over a fresh store in `dir`, for tests.
+    pub fn for_tests(dir: &std::path::Path) -> Ctx {
+        Ctx::new(Ctx {
+            dir: dir.to_path_buf(),
+            config_dir: dir.join("config"),
+            cni_plugin_path: Vec::new(),
+            insecure_http: false,
+            insecure_image: false,
+            stage1_dir: None,
+            debug: false,
+        })
+        .unwrap()
+    }
+}

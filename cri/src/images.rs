@@ -327,6 +327,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_missing_image_is_no_image_and_removing_it_is_ok() {
+        let d = tempfile::tempdir().unwrap();
+        let ctx = Ctx::for_tests(d.path());
+        assert_eq!(status(&ctx, "busybox").unwrap(), None);
+        assert_eq!(status(&ctx, "sha256:0123456789ab").unwrap(), None);
+        remove(&ctx, "busybox").unwrap();
+        assert!(list(&ctx, None).unwrap().is_empty());
+        let fs = fs_info(&ctx);
+        assert!(fs.image_filesystems[0].timestamp > 0);
+        assert_eq!(
+            fs.image_filesystems[0].fs_id.as_ref().unwrap().mountpoint,
+            d.path().display().to_string()
+        );
+    }
+
+    #[test]
     fn docker_auth_decodes() {
         assert_eq!(decode_base64("dXNlcjpwYXNz").unwrap(), b"user:pass");
         assert_eq!(decode_base64("YQ==").unwrap(), b"a");

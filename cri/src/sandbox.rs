@@ -359,3 +359,37 @@ pub fn remove(ctx: &Ctx, id: &str) -> Result<(), Status> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_sandboxes_stop_and_remove_ok_and_their_status_is_not_found() {
+        let d = tempfile::tempdir().unwrap();
+        let ctx = Ctx::for_tests(d.path());
+        let id = rukt_pods::PodUuid::new_random().to_string();
+        stop(&ctx, &id).unwrap();
+        remove(&ctx, &id).unwrap();
+        assert_eq!(
+            status(&ctx, &id, false).unwrap_err().code(),
+            tonic::Code::NotFound
+        );
+        assert!(list(&ctx, None).unwrap().is_empty());
+        assert_eq!(
+            find(&ctx, "").unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+        let e = run(&ctx, &cri::PodSandboxConfig::default(), "").unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        let config = cri::PodSandboxConfig {
+            metadata: Some(cri::PodSandboxMetadata {
+                name: "x".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let e = run(&ctx, &config, "runc").unwrap_err();
+        assert!(e.message().contains("runc"), "{}", e.message());
+    }
+}

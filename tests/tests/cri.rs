@@ -499,12 +499,19 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
     );
     cri.ok(&["rm", &ctr]);
     assert!(cri.ok(&["ps", "-a", "-q"]).trim().is_empty());
-    assert!(!cri.crictl(&["inspect", &ctr]).success());
     cri.ok(&["stopp", &sandbox]);
     cri.ok(&["stopp", &sandbox]);
     let p = cri.json(&["inspectp", "-o", "json", &sandbox]);
     assert_eq!(p["status"]["state"], "SANDBOX_NOTREADY", "{p}");
     cri.ok(&["rmp", &sandbox]);
     assert!(cri.ok(&["pods", "-q"]).trim().is_empty());
+    // Gone: stopping again is OK, asking its status NotFound (crictl's rmp and rm ask the
+    // status first, so RemovePodSandbox/RemoveContainer of unknown ids are unit-tested).
+    cri.ok(&["stopp", &sandbox]);
+    cri.ok(&["stop", &ctr]);
+    let gone = cri.crictl(&["inspectp", &sandbox]);
+    assert!(gone.stderr.contains("NotFound"), "{gone}");
+    let gone = cri.crictl(&["inspect", &ctr]);
+    assert!(gone.stderr.contains("NotFound"), "{gone}");
     assert!(pods.pod_dirs().is_empty(), "{:?}", pods.pod_dirs());
 }
