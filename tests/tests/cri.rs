@@ -3,8 +3,11 @@
 //! info, images pulled from a local registry (ids, every tag and digest, status by tag, id,
 //! short id and digest, removal of every tag, the image filesystem's usage rising and falling),
 //! state that survives a `kill -9` of the server, and a busybox sandbox on the nspawn engine
-//! through its whole life: runp, create, start, ps, inspect, exec --sync (output, exit code,
-//! timeout), the container's CRI log file, stats, stop, rm, stopp, rmp.
+//! through its whole life: runp, create (with a read-only host mount), start, ps, inspect,
+//! the container's CRI log file and its rotation (ReopenContainerLog), exec --sync (output,
+//! exit code, timeout and the command killed), stats, stop, rm, stopp, rmp, and what is left
+//! NotFound or OK. What crictl cannot send, or checks for itself first, goes through a small
+//! Python grpcio client with stubs from the vendored proto (`tests/py/cri_client.py`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -309,6 +312,47 @@ fn version_info_and_images_through_crictl() {
     assert_eq!(list["images"].as_array().unwrap().len(), 1, "{list}");
 }
 
+const VENV_PYTHON: &str = "/opt/rukt-test/venv/bin/python";
+
+/// The CRI client for what crictl cannot send: its stubs once per run.
+fn py_stubs() -> &'static Path {
+    static STUBS: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    STUBS
+        .get_or_init(|| {
+            let dir = tempfile::Builder::new()
+                .prefix("rukt-cri-stubs-")
+                .tempdir()
+                .unwrap();
+            let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+            let out = Command::new(VENV_PYTHON)
+                .arg(repo.join("tests/py/cri_client.py"))
+                .arg("--stubs")
+                .arg(dir.path())
+                .arg("gen")
+                .arg(repo.join("proto/k8s/cri-api"))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "stub generation: {out:?}");
+            dir
+        })
+        .path()
+}
+
+/// One RPC through the Python client: its reply, or `{"error": CODE}`.
+fn call(cri: &Cri, service: &str, rpc: &str, body: Value) -> Value {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let out = Command::new(VENV_PYTHON)
+        .arg(repo.join("tests/py/cri_client.py"))
+        .arg("--stubs")
+        .arg(py_stubs())
+        .arg("--target")
+        .arg(format!("unix:{}", cri.sock.display()))
+        .args(["call", service, rpc, &body.to_string()])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{rpc}: {e}: {out:?}"))
+}
+
 /// A sandbox config for crictl.
 fn pod_config(dir: &Path, name: &str) -> PathBuf {
     let logs = dir.join(format!("logs-{name}"));
@@ -393,7 +437,7 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
             work.path(),
             &image,
             "talker",
-            "echo $GREETING; echo oops >&2; exec sleep 1000",
+            "echo $GREETING; echo oops >&2; while :; do echo tick; sleep 0.2; done",
             mounts,
         )
         .to_str()
@@ -418,6 +462,32 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
     });
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains(" stdout F hello\n"), "{text}");
+
+    // Kubelet's rotation: rename, then ReopenContainerLog; a new file at once, the old one
+    // no longer written.
+    let rotated = log.with_extension("log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    let r = call(
+        &cri,
+        "RuntimeService",
+        "ReopenContainerLog",
+        serde_json::json!({"container_id": ctr}),
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    assert!(
+        log.exists(),
+        "no new log file when ReopenContainerLog answered"
+    );
+    wait_for("a tick in the new log", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("stdout F tick"))
+    });
+    let old_len = std::fs::metadata(&rotated).unwrap().len();
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        std::fs::metadata(&rotated).unwrap().len(),
+        old_len,
+        "the old log still grows"
+    );
 
     // ExecSync: output, a failing command's code, and a timeout.
     let out = cri.ok(&["exec", "--sync", &ctr, "sh", "-c", "echo in-$GREETING"]);
@@ -505,13 +575,41 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
     assert_eq!(p["status"]["state"], "SANDBOX_NOTREADY", "{p}");
     cri.ok(&["rmp", &sandbox]);
     assert!(cri.ok(&["pods", "-q"]).trim().is_empty());
-    // Gone: stopping again is OK, asking its status NotFound (crictl's rmp and rm ask the
-    // status first, so RemovePodSandbox/RemoveContainer of unknown ids are unit-tested).
+    // Gone: stopping again is OK, asking its status NotFound.
     cri.ok(&["stopp", &sandbox]);
     cri.ok(&["stop", &ctr]);
     let gone = cri.crictl(&["inspectp", &sandbox]);
     assert!(gone.stderr.contains("NotFound"), "{gone}");
     let gone = cri.crictl(&["inspect", &ctr]);
     assert!(gone.stderr.contains("NotFound"), "{gone}");
+    // What crictl checks for itself first: removing unknown ids is OK.
+    let r = call(
+        &cri,
+        "RuntimeService",
+        "RemovePodSandbox",
+        serde_json::json!({"pod_sandbox_id": sandbox}),
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    let r = call(
+        &cri,
+        "RuntimeService",
+        "RemoveContainer",
+        serde_json::json!({"container_id": ctr}),
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    let r = call(
+        &cri,
+        "ImageService",
+        "RemoveImage",
+        serde_json::json!({"image": {"image": "none/such:1"}}),
+    );
+    assert!(r.get("error").is_none(), "{r}");
+    let r = call(
+        &cri,
+        "ImageService",
+        "ImageStatus",
+        serde_json::json!({"image": {"image": "none/such:1"}}),
+    );
+    assert!(r.get("image").is_none() && r.get("error").is_none(), "{r}");
     assert!(pods.pod_dirs().is_empty(), "{:?}", pods.pod_dirs());
 }
