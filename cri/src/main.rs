@@ -59,7 +59,12 @@ struct Args {
     cni_plugin_path: Vec<PathBuf>,
     /// `http` allows plain-HTTP registries, `image` skips the signature
     /// policy (as `rukt --insecure-options`).
-    #[arg(long, value_delimiter = ',', value_name = "none|http|image")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "none|http|image",
+        value_parser = ["none", "http", "image"]
+    )]
     insecure_options: Vec<String>,
     /// Where the engines (`rukt-stage1-<handler>`) are looked up first, as
     /// `rukt run --stage1=` does (`RUKT_STAGE1_DIR`).
@@ -102,16 +107,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
-    let mut insecure_http = false;
-    let mut insecure_image = false;
-    for o in &args.insecure_options {
-        match o.as_str() {
-            "none" => {}
-            "http" => insecure_http = true,
-            "image" => insecure_image = true,
-            other => anyhow::bail!("unknown --insecure-options value {other:?}"),
-        }
-    }
+    let insecure = |o: &str| args.insecure_options.iter().any(|x| x == o);
+    let (insecure_http, insecure_image) = (insecure("http"), insecure("image"));
     let ctx = Ctx::new(Ctx {
         dir: args.dir,
         config_dir: args.config_dir,

@@ -520,6 +520,19 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
         out.stdout.is_empty()
     });
 
+    // The sandbox's stats: its pod cgroup, with its container's.
+    let sp = cri.json(&["statsp", "-o", "json", &sandbox]);
+    let cpu = &sp["stats"][0]["linux"]["cpu"]["usageCoreNanoSeconds"]["value"];
+    assert!(cpu.as_str().unwrap().parse::<u64>().unwrap() > 0, "{sp}");
+    assert_eq!(
+        sp["stats"][0]["linux"]["containers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "{sp}"
+    );
+
     // Stats: cumulative CPU and a working set, stamped.
     let stats = cri.json(&["stats", "-o", "json", &ctr]);
     let s = &stats["stats"][0];
