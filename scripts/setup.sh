@@ -36,6 +36,9 @@ case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(lintian) ;; esac
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(python3-venv) ;; esac
 # Registry auth tests (docs/registries.md): htpasswd makes the bcrypt entries docker-registry reads.
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(apache2-utils) ;; esac
+# CRI conformance (docs/cri-conformance.md): containerd and runc from Debian, the peer that
+# scripts/critest.sh and bench/cri.sh measure rukt's CRI server against.
+case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(containerd runc) ;; esac
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -51,3 +54,5 @@ command -v cargo >/dev/null || { echo "setup: cargo is missing; rukt builds with
 case " ${groups[*]} " in *" test "* | *" bench "*) "$(dirname "$0")/setup-venv.sh" ;; esac
 # The kvm stage1's qemu and guest kernel, unpacked into a private prefix.
 case " ${groups[*]} " in *" test "* | *" bench "*) "$(dirname "$0")/setup-kvm.sh" ;; esac
+# critest, crictl and ginkgo from cri-tools v1.36.0, built with Go (Debian has no cri-tools).
+case " ${groups[*]} " in *" test "* | *" bench "*) "$(dirname "$0")/setup-critest.sh" ;; esac

@@ -35,11 +35,13 @@ pub enum Entrypoint {
     AppStop,
     /// Version 2: forget a stopped app of a running pod.
     AppRm,
+    /// Version 2: apply an app's resources, just changed in the manifest.
+    AppUpdate,
 }
 
 impl Entrypoint {
     /// Every entrypoint.
-    pub const ALL: [Entrypoint; 10] = [
+    pub const ALL: [Entrypoint; 11] = [
         Entrypoint::Run,
         Entrypoint::Enter,
         Entrypoint::Stop,
@@ -50,6 +52,7 @@ impl Entrypoint {
         Entrypoint::AppStart,
         Entrypoint::AppStop,
         Entrypoint::AppRm,
+        Entrypoint::AppUpdate,
     ];
 
     /// The argv word.
@@ -65,6 +68,7 @@ impl Entrypoint {
             Entrypoint::AppStart => "app-start",
             Entrypoint::AppStop => "app-stop",
             Entrypoint::AppRm => "app-rm",
+            Entrypoint::AppUpdate => "app-update",
         }
     }
 
@@ -86,7 +90,8 @@ impl Entrypoint {
             | Entrypoint::AppAdd
             | Entrypoint::AppStart
             | Entrypoint::AppStop
-            | Entrypoint::AppRm => 2,
+            | Entrypoint::AppRm
+            | Entrypoint::AppUpdate => 2,
         }
     }
 }

@@ -71,11 +71,20 @@ pub enum Feature {
     NotifyApp,
     /// `--kvm-accel`: the choice of the VM's accelerator.
     KvmAccel,
+    /// An app's [`crate::AppSecurity`]: privileged, its own masked and
+    /// read-only paths, new privileges allowed, an OCI seccomp profile or
+    /// none (what CRI's security context asks).
+    AppSecurity,
+    /// The pod's namespaced sysctls ([`crate::PodManifest::sysctls`]).
+    Sysctls,
+    /// Attaching to a running app of a mutable pod ([`crate::attach`]),
+    /// and apps with a stdin of their own ([`crate::App::stdin`]).
+    Attach,
 }
 
 impl Feature {
     /// Every feature, in declaration order.
-    pub const ALL: [Feature; 28] = [
+    pub const ALL: [Feature; 31] = [
         Feature::Hostname,
         Feature::NetNone,
         Feature::NetHost,
@@ -104,11 +113,14 @@ impl Feature {
         Feature::AppLogs,
         Feature::NotifyApp,
         Feature::KvmAccel,
+        Feature::AppSecurity,
+        Feature::Sysctls,
+        Feature::Attach,
     ];
 
     /// What version 1 could not express: a stage1 without `features` does
     /// none of these.
-    pub const NEW_IN_2: [Feature; 10] = [
+    pub const NEW_IN_2: [Feature; 13] = [
         Feature::Networks,
         Feature::Ports,
         Feature::Dns,
@@ -119,6 +131,9 @@ impl Feature {
         Feature::NotifySocket,
         Feature::AppLogs,
         Feature::NotifyApp,
+        Feature::AppSecurity,
+        Feature::Sysctls,
+        Feature::Attach,
     ];
 
     /// Its name in `features` JSON (`readonly-rootfs`).
@@ -147,6 +162,9 @@ impl Feature {
             Feature::MultipleApps => "multiple-apps",
             Feature::Interactive => "interactive",
             Feature::MutablePods => "mutable-pods",
+            Feature::AppSecurity => "app-security",
+            Feature::Sysctls => "sysctls",
+            Feature::Attach => "attach",
             Feature::ListenFds => "listen-fds",
             Feature::NotifySocket => "notify-socket",
             Feature::AppLogs => "app-logs",
@@ -204,6 +222,11 @@ impl Feature {
             Feature::MultipleApps => "more than one app",
             Feature::Interactive => "--interactive",
             Feature::MutablePods => "rukt app add|start|stop|rm",
+            Feature::AppSecurity => {
+                "a privileged app, its own masked or read-only paths, new privileges or a seccomp profile"
+            }
+            Feature::Sysctls => "sysctls",
+            Feature::Attach => "an app's own stdin, attach",
             Feature::ListenFds => "LISTEN_FDS",
             Feature::NotifySocket => "NOTIFY_SOCKET",
             Feature::AppLogs => "per-app log files",
@@ -330,9 +353,12 @@ mod tests {
             Feature::NotifySocket,
             Feature::AppLogs,
             Feature::NotifyApp,
+            Feature::AppSecurity,
+            Feature::Sysctls,
+            Feature::Attach,
         ] {
             assert!(!v1.enforces(f), "{f:?}");
         }
-        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 10);
+        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 13);
     }
 }

@@ -7,6 +7,33 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Paths an engine hides from apps unless the app says otherwise
+/// ([`crate::AppSecurity::masked_paths`]): the container defaults of runc,
+/// Docker and Podman.
+pub const MASKED_PATHS: [&str; 12] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/sys/devices/virtual/powercap",
+    "/sys/firmware",
+];
+
+/// Paths apps may read but not write, unless the app says otherwise.
+pub const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
 /// The capabilities an app gets unless `--caps-retain`/`--caps-remove` say
 /// otherwise: Podman's default set of 11. It leaves out `CAP_NET_RAW`,
 /// `CAP_MKNOD` and `CAP_AUDIT_WRITE` from Docker's 14; anything else

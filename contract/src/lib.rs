@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod attach;
 pub mod descriptors;
 pub mod features;
 pub mod isolation;
@@ -44,7 +45,8 @@ pub use layout::{
     net_conf, stage1_cache_dir, store_of_pod,
 };
 pub use manifest::{
-    App, ImageInfo, Mount, PodManifest, Propagation, Stage1Info, Volume, VolumeKind,
+    App, AppSecurity, ImageInfo, Mount, PodManifest, Propagation, SeccompProfile, Stage1Info,
+    Volume, VolumeKind,
 };
 pub use net::{
     Dns, DnsSettings, NET_INFO_FILE, NetworkRequest, NetworkResult, PortMapping, Protocol,

@@ -68,6 +68,10 @@ pub struct PodManifest {
     /// Version 2: how the apps' log files rotate.
     #[serde(default, skip_serializing_if = "crate::logfmt::LogOptions::is_default")]
     pub logs: crate::logfmt::LogOptions,
+    /// Version 2: namespaced sysctls set in the pod (`net.*`, `kernel.shm*`,
+    /// `kernel.msg*`, `kernel.sem`, `fs.mqueue.*`; feature `sysctls`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub sysctls: std::collections::BTreeMap<String, String>,
     /// Version 2: a mutable pod (`rukt app sandbox`, feature
     /// `mutable-pods`): it runs until it is stopped, with or without apps;
     /// an app's exit ends neither the pod nor the other apps.
@@ -132,6 +136,60 @@ pub struct App {
     /// the stage1 (whoever chose the path rotates it and asks for a reopen).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_file: Option<PathBuf>,
+    /// Version 2: the app's stdin is a pipe the engine keeps open for
+    /// attach clients ([`crate::attach`]; CRI's `stdin`), not the pod's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin: bool,
+    /// Version 2: its stdin closes when the first attach client leaves
+    /// (CRI's `stdin_once`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin_once: bool,
+    /// Version 2: what CRI's security context asks beyond the fields
+    /// above (feature `app-security`).
+    #[serde(default, skip_serializing_if = "AppSecurity::is_default")]
+    pub security: AppSecurity,
+}
+
+/// Version 2: an app's security beyond rukt's own flags, as CRI's
+/// `LinuxContainerSecurityContext` asks it. The default is the stage1's
+/// secure defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSecurity {
+    /// A privileged app: every capability (stage0 puts them in
+    /// `capabilities`), no seccomp filter, `/proc` and `/sys` neither
+    /// masked nor read-only, `/sys` writable, every device of the host.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+    /// Paths masked in the app instead of the stage1's list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masked_paths: Option<Vec<String>>,
+    /// Paths made read-only in the app instead of the stage1's list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readonly_paths: Option<Vec<String>>,
+    /// `no_new_privs` is left off (setuid programs work); on by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_new_privileges: bool,
+    /// A seccomp profile instead of the stage1's filter (and of
+    /// [`App::seccomp`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<SeccompProfile>,
+}
+
+impl AppSecurity {
+    /// Whether nothing is asked beyond the defaults.
+    pub fn is_default(&self) -> bool {
+        *self == AppSecurity::default()
+    }
+}
+
+/// A seccomp profile given whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeccompProfile {
+    /// No filter at all.
+    Unconfined,
+    /// An OCI `linux.seccomp` object (CRI's Localhost profiles), as JSON text.
+    Oci(String),
 }
 
 /// The image an app comes from (informational for stage1).
@@ -271,6 +329,7 @@ impl PodManifest {
         ask(!self.resources.is_empty(), Feature::Resources);
         ask(self.apps.len() > 1, Feature::MultipleApps);
         ask(self.mutable, Feature::MutablePods);
+        ask(!self.sysctls.is_empty(), Feature::Sysctls);
         ask(
             matches!(self.sd_notify, crate::sdnotify::SdNotify::App(_)),
             Feature::NotifyApp,
@@ -280,6 +339,8 @@ impl PodManifest {
             Feature::KvmAccel,
         );
         for app in &self.apps {
+            ask(!app.security.is_default(), Feature::AppSecurity);
+            ask(app.stdin, Feature::Attach);
             ask(!app.resources.is_empty(), Feature::Resources);
             ask(app.oom_score_adj.is_some(), Feature::OomScoreAdj);
             ask(
@@ -357,6 +418,9 @@ mod tests {
                 }),
                 oom_score_adj: Some(500),
                 log_file: None,
+                security: Default::default(),
+                stdin: false,
+                stdin_once: false,
             }],
             volumes: vec![
                 Volume {
@@ -409,6 +473,7 @@ mod tests {
                 max_files: 2,
             },
             sd_notify: crate::sdnotify::SdNotify::App("web".into()),
+            sysctls: Default::default(),
             mutable: false,
             created: "2026-11-22T00:00:00Z".into(),
         }

@@ -205,7 +205,14 @@ pub fn add_with_volumes(
             .retain(|v| !new.iter().any(|n| n.name == v.name));
         manifest.volumes.extend(new.iter().cloned());
         let mut names: HashSet<String> = manifest.apps.iter().map(|a| a.name.clone()).collect();
-        let app = build_app(store, spec, &records[0], &[], &manifest.volumes, &mut names)?;
+        let mut app = build_app(store, spec, &records[0], &[], &manifest.volumes, &mut names)?;
+        let (own, mounts) = crate::app_build::host_mounts(&app.name, spec)?;
+        // What an interrupted add of the same name left.
+        manifest
+            .volumes
+            .retain(|v| !crate::app_build::owned_by(&v.name, &app.name));
+        manifest.volumes.extend(own);
+        app.mounts.extend(mounts);
         // What an interrupted add or rm of the same name left is not the new
         // app's: its old root and writes go first.
         unmount_app(pod, &app.name)?;
@@ -251,6 +258,38 @@ fn call_app(pod: &Pod, app: &str, debug: bool, entry: Entrypoint) -> Result<(), 
     call(&stage1, pod, entry, app, args.to_argv(entry))
 }
 
+/// `rukt app update` (CRI's UpdateContainerResources): the app's limits
+/// replaced in the manifest, then applied by stage1 to the running app.
+pub fn update(
+    pod: &Pod,
+    app: &str,
+    resources: rukt_contract::Resources,
+    debug: bool,
+) -> Result<(), AppError> {
+    let stage1 = existing_app(pod, app)?;
+    stage1.require([Feature::Resources])?;
+    {
+        let lock = ManifestLock::exclusive(pod)?;
+        let mut manifest = lock.read()?;
+        if let Some(a) = manifest.apps.iter_mut().find(|a| a.name == app) {
+            a.resources = resources;
+        }
+        lock.write(&mut manifest)?;
+    }
+    let args = AppArgs {
+        debug,
+        app: app.to_string(),
+        uuid: pod.uuid.to_string(),
+    };
+    call(
+        &stage1,
+        pod,
+        Entrypoint::AppUpdate,
+        app,
+        args.to_argv(Entrypoint::AppUpdate),
+    )
+}
+
 /// `rukt app stop`.
 pub fn stop(pod: &Pod, app: &str, opts: crate::stop::StopOptions) -> Result<(), AppError> {
     let stage1 = existing_app(pod, app)?;
@@ -290,6 +329,9 @@ fn forget(pod: &Pod, app: &str) -> Result<(), AppError> {
     let lock = ManifestLock::exclusive(pod)?;
     let mut manifest = lock.read()?;
     manifest.apps.retain(|a| a.name != app);
+    manifest
+        .volumes
+        .retain(|v| !crate::app_build::owned_by(&v.name, app));
     lock.write(&mut manifest)?;
     unmount_app(pod, app)?;
     Ok(())

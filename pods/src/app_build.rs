@@ -141,10 +141,20 @@ pub(crate) fn build_app(
         readonly_rootfs: spec.readonly_rootfs,
         mounts,
         resources: spec.resources,
-        capabilities: resolve_capabilities(spec.caps_retain.as_deref(), &spec.caps_remove),
+        capabilities: if spec.security.privileged {
+            rukt_contract::isolation::ALL_CAPABILITIES
+                .iter()
+                .map(|c| c.to_string())
+                .collect()
+        } else {
+            resolve_capabilities(spec.caps_retain.as_deref(), &spec.caps_remove)
+        },
         seccomp: spec.seccomp.clone(),
         oom_score_adj: spec.oom_score_adj,
         log_file: spec.log_file.clone(),
+        security: spec.security.clone(),
+        stdin: spec.stdin,
+        stdin_once: spec.stdin_once,
     })
 }
 
@@ -209,6 +219,54 @@ pub fn resolve_capabilities(retain: Option<&[String]>, remove: &[String]) -> Vec
     out
 }
 
+/// The volumes and mounts of `spec`'s own host mounts, for the app named
+/// `app`: one host volume each, `<app>.mount<N>` (a name no `--volume` can
+/// take), mounted at its target.
+pub(crate) fn host_mounts(
+    app: &str,
+    spec: &AppSpec,
+) -> Result<(Vec<rukt_contract::Volume>, Vec<Mount>), PrepareError> {
+    let mut volumes = Vec::new();
+    let mut mounts = Vec::new();
+    for (i, m) in spec.host_mounts.iter().enumerate() {
+        if !m.source.is_absolute() || !m.source.exists() {
+            return Err(invalid(format!(
+                "app {app}: mount source {} does not exist",
+                m.source.display()
+            )));
+        }
+        if !m.target.starts_with('/') {
+            return Err(invalid(format!(
+                "app {app}: mount target {:?} is not absolute",
+                m.target
+            )));
+        }
+        let name = format!("{app}.mount{i}");
+        volumes.push(rukt_contract::Volume {
+            name: name.clone(),
+            kind: rukt_contract::VolumeKind::Host {
+                source: m.source.clone(),
+            },
+            read_only: m.read_only,
+            recursive: m.recursive,
+            propagation: m.propagation,
+        });
+        mounts.push(Mount {
+            volume: name,
+            target: m.target.clone(),
+        });
+    }
+    Ok((volumes, mounts))
+}
+
+/// Whether `volume` is one of `app`'s own (from [`host_mounts`]).
+pub(crate) fn owned_by(volume: &str, app: &str) -> bool {
+    volume
+        .strip_prefix(app)
+        .and_then(|rest| rest.strip_prefix(".mount"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +282,14 @@ mod tests {
             resolve_capabilities(Some(&retain), &["CAP_KILL".into()]),
             ["CAP_NET_ADMIN"]
         );
+    }
+
+    #[test]
+    fn an_apps_own_volumes_are_known_by_name() {
+        assert!(owned_by("web.mount0", "web"));
+        assert!(owned_by("web.mount12", "web"));
+        assert!(!owned_by("web.mount", "web"));
+        assert!(!owned_by("webx.mount0", "web"));
+        assert!(!owned_by("web-data", "web"));
     }
 }

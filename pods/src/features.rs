@@ -51,6 +51,16 @@ pub fn required_by_app(
     want(app.seccomp.is_some(), Feature::Seccomp);
     want(app.oom_score_adj.is_some(), Feature::OomScoreAdj);
     want(app.readonly_rootfs, Feature::ReadonlyRootfs);
+    want(!app.security.is_default(), Feature::AppSecurity);
+    want(app.stdin, Feature::Attach);
+    want(
+        app.host_mounts.iter().any(|m| m.read_only),
+        Feature::ReadonlyVolumes,
+    );
+    want(
+        app.host_mounts.iter().any(|m| m.propagation.is_some()),
+        Feature::VolumePropagation,
+    );
     want(
         app.mounts.iter().any(|(v, _)| volumes_read_only(v)),
         Feature::ReadonlyVolumes,
@@ -95,6 +105,7 @@ pub fn required_by_pod(spec: &PodSpec) -> BTreeSet<Feature> {
     want(spec.apps.len() > 1, Feature::MultipleApps);
     want(spec.interactive, Feature::Interactive);
     want(spec.mutable, Feature::MutablePods);
+    want(!spec.sysctls.is_empty(), Feature::Sysctls);
     want(spec.kvm_accel.is_some(), Feature::KvmAccel);
     want(
         matches!(spec.sd_notify, rukt_contract::sdnotify::SdNotify::App(_)),

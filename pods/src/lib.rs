@@ -18,6 +18,7 @@
 pub mod app;
 mod app_build;
 pub mod app_status;
+pub mod attach;
 pub mod enter;
 pub mod events;
 pub mod exe_guard;
@@ -41,6 +42,7 @@ pub mod stage1;
 pub mod state;
 pub mod status;
 pub mod stop;
+pub mod sysctl;
 pub mod user;
 
 pub use enter::{EnterRequest, enter};
@@ -52,7 +54,7 @@ pub use network::{CheckError, check_network};
 pub use pod::{Pod, PodError, Pods};
 pub use prepare::{PrepareError, Preparing, prepare};
 pub use run::{RunError, RunOptions, run_prepared, run_preparing};
-pub use spec::{AppSpec, PodSpec, PortSpec, VolumeSpec};
+pub use spec::{AppSpec, HostMount, PodSpec, PortSpec, VolumeSpec};
 pub use stage1::{Stage1, Stage1Error};
 pub use state::{Dir, State};
 pub use status::{AppStatus, PodStatus, WaitError, status, wait};

@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rukt_contract::logfmt::{Entry, Stream};
@@ -133,10 +133,21 @@ pub fn logs_with(
     let manifest = pod.manifest()?;
     let apps = selected_apps(pod, &manifest, query)?;
     let dir = pod.path.join(LOGS_DIR);
-    if !dir.is_dir() {
+    let own_file = |a: &String| manifest.app(a).and_then(|a| a.log_file.clone());
+    if !dir.is_dir() && !apps.iter().any(|a| own_file(a).is_some()) {
         return Err(no_logs(pod, &manifest, state(pod)));
     }
-    let mut readers: Vec<AppReader> = apps.iter().map(|a| AppReader::new(&dir, a)).collect();
+    // An app with a log file of its own (rukt cri's, kubelet's path) is
+    // read there.
+    let mut readers: Vec<AppReader> = apps
+        .iter()
+        .map(|a| {
+            AppReader::new(
+                own_file(a).unwrap_or_else(|| dir.join(format!("{a}.log"))),
+                a,
+            )
+        })
+        .collect();
     let mut lines = Vec::new();
     for r in &mut readers {
         r.read_history(&mut lines)?;
@@ -241,10 +252,10 @@ struct AppReader {
 }
 
 impl AppReader {
-    fn new(dir: &Path, app: &str) -> AppReader {
+    fn new(live: PathBuf, app: &str) -> AppReader {
         AppReader {
             app: app.to_string(),
-            live: dir.join(format!("{app}.log")),
+            live,
             file: None,
             rest: Vec::new(),
             line: 1,
@@ -379,7 +390,7 @@ mod tests {
             "1970-01-01T00:00:03Z stdout F o\n1970-01-01T00:00:04Z std",
         )
         .unwrap();
-        let mut r = AppReader::new(d, "a");
+        let mut r = AppReader::new(d.join("a.log"), "a");
         let mut got = Vec::new();
         r.read_history(&mut got).unwrap();
         let text: Vec<(Stream, String)> = got
@@ -421,7 +432,7 @@ mod tests {
             "1970-01-01T00:00:01Z stdout F ok\nnonsense\n",
         )
         .unwrap();
-        let err = AppReader::new(dir.path(), "a")
+        let err = AppReader::new(dir.path().join("a.log"), "a")
             .read_history(&mut Vec::new())
             .unwrap_err();
         assert!(

@@ -111,8 +111,9 @@ pub fn prepare(
     let (records, _pin) = fetch_images(store, fetcher, &spec.apps, progress)?;
     let mut apps = Vec::new();
     let mut names = HashSet::new();
+    let mut volumes = volumes;
     for (spec_app, rec) in spec.apps.iter().zip(&records) {
-        let app = build_app(
+        let mut app = build_app(
             store,
             spec_app,
             rec,
@@ -120,6 +121,9 @@ pub fn prepare(
             &volumes,
             &mut names,
         )?;
+        let (own, mounts) = crate::app_build::host_mounts(&app.name, spec_app)?;
+        volumes.extend(own);
+        app.mounts.extend(mounts);
         apps.push(app);
     }
     let net = crate::network::settle(spec, &stage1, catalog, store, &records)?;
@@ -147,6 +151,7 @@ pub fn prepare(
         },
         logs: spec.logs,
         sd_notify,
+        sysctls: spec.sysctls.clone(),
         mutable: spec.mutable,
         created: rukt_images::store::index::now_rfc3339(),
         revision: 0,
@@ -159,6 +164,7 @@ pub fn prepare(
         ports: net.ports,
         dns: spec.dns.clone(),
     };
+    crate::sysctl::check(&manifest.sysctls, manifest.net, manifest.namespaces.ipc)?;
     let uuid_text = uuid.to_string();
     let aborted = |e: &PrepareError| crate::events::prepare_aborted(store.root(), &uuid_text, e);
     rukt_net::ports::reserve(store.root(), &uuid_text, &manifest.ports, |holder| {

@@ -29,6 +29,21 @@ pub struct VolumeSpec {
     pub propagation: Option<rukt_contract::Propagation>,
 }
 
+/// A host path bound into one app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostMount {
+    /// The host path (it must exist).
+    pub source: PathBuf,
+    /// Where it appears in the app (absolute).
+    pub target: String,
+    /// Read-only.
+    pub read_only: bool,
+    /// Whether its submounts come with it; `None`: the engine's default.
+    pub recursive: Option<bool>,
+    /// Its propagation; `None`: the engine's default.
+    pub propagation: Option<rukt_contract::Propagation>,
+}
+
 /// One app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppSpec {
@@ -67,6 +82,15 @@ pub struct AppSpec {
     /// Its log goes to this host file (absolute) instead of the pod's
     /// `logs/<app>.log`, never rotated by rukt (CRI's `log_path`).
     pub log_file: Option<std::path::PathBuf>,
+    /// What CRI's security context asks beyond the flags above.
+    pub security: rukt_contract::AppSecurity,
+    /// Host paths bound into this app only (CRI's container mounts): each
+    /// becomes a host volume of the pod named `<app>.mount<N>`.
+    pub host_mounts: Vec<HostMount>,
+    /// A stdin of its own, kept open for attach (CRI's `stdin`).
+    pub stdin: bool,
+    /// Its stdin closes when the first attach client leaves.
+    pub stdin_once: bool,
 }
 
 impl AppSpec {
@@ -90,6 +114,10 @@ impl AppSpec {
             seccomp: None,
             oom_score_adj: None,
             log_file: None,
+            security: Default::default(),
+            host_mounts: Vec::new(),
+            stdin: false,
+            stdin_once: false,
         }
     }
 }
@@ -153,4 +181,6 @@ pub struct PodSpec {
     /// A mutable pod (`rukt app sandbox`): it runs until stopped, apps are
     /// added and removed while it runs, and an app's exit ends nothing else.
     pub mutable: bool,
+    /// Namespaced sysctls set in the pod (CRI's `linux.sysctls`).
+    pub sysctls: std::collections::BTreeMap<String, String>,
 }

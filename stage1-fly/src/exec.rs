@@ -173,6 +173,9 @@ mod tests {
             seccomp: None,
             oom_score_adj: None,
             log_file: None,
+            security: Default::default(),
+            stdin: false,
+            stdin_once: false,
         }
     }
 

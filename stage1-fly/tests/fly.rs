@@ -250,6 +250,9 @@ fn manifest(exec: &[&str]) -> PodManifest {
             seccomp: None,
             oom_score_adj: None,
             log_file: None,
+            security: Default::default(),
+            stdin: false,
+            stdin_once: false,
         }],
         volumes: vec![],
         net: Default::default(),
@@ -262,6 +265,7 @@ fn manifest(exec: &[&str]) -> PodManifest {
         kvm: Default::default(),
         logs: Default::default(),
         sd_notify: Default::default(),
+        sysctls: Default::default(),
         mutable: false,
         created: "2026-01-01T00:00:00Z".into(),
     }

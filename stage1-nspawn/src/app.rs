@@ -29,8 +29,8 @@ fn check(uuid: &str) -> anyhow::Result<()> {
 /// `app-add`, `app-start` or `app-rm`, as `req` says.
 pub fn change(args: &AppArgs, req: fn(String) -> Request) -> anyhow::Result<()> {
     check(&args.uuid)?;
+    // The supervisor's answers name the app.
     control::call(&req(args.app.clone()), CHANGE_TIMEOUT)
-        .with_context(|| format!("app {}", args.app))
 }
 
 /// `app-stop`.
@@ -42,5 +42,5 @@ pub fn stop(args: &AppStopArgs) -> anyhow::Result<()> {
         timeout_secs: args.timeout_secs,
     };
     let wait = Duration::from_secs(args.timeout_secs) + STOP_SLACK;
-    control::call(&req, wait).with_context(|| format!("app {}", args.app))
+    control::call(&req, wait)
 }

@@ -23,32 +23,45 @@ pub fn state_root(pod_dir: &Path) -> PathBuf {
     pod_dir.join(STATE_DIR)
 }
 
-/// The compiled seccomp filter of an app, in its bundle (for `enter`).
+/// The compiled seccomp filter of an app, in its bundle (for `enter`);
+/// empty for an app that runs without one.
 pub const SECCOMP_FILE: &str = "seccomp.bpf";
 /// Its description (OCI `linux.seccomp`), for people and tools.
 pub const SECCOMP_JSON: &str = "seccomp.json";
 
-/// Writes `config` and the `seccomp` filter (described and compiled) as
-/// `app`'s bundle and
+/// Writes `config` and the `seccomp` filter (described and compiled; none
+/// for an unconfined app) as `app`'s bundle and
 /// creates its container (the init waits for [`Container::start`]). With
 /// `console`, libcontainer sends the master of the app's terminal to that
 /// socket; with `io`, the app's stdout and stderr are those descriptors
 /// and it keeps `io.preserve` descriptors from fd 3 (socket activation's).
 pub fn create(
     pod_dir: &Path,
-    app: &str,
+    app: &rukt_contract::App,
     config: &Value,
-    seccomp: (&Value, Vec<u8>),
+    seccomp: Option<(&Value, Vec<u8>)>,
     console: Option<&Path>,
     io: AppIo,
 ) -> anyhow::Result<Container> {
+    let (name, late_filter) = (app.name.as_str(), app.security.allow_new_privileges);
+    let app = name;
     let bundle = pod_dir.join(BUNDLE_DIR).join(app);
     std::fs::create_dir_all(&bundle)
         .with_context(|| format!("cannot create {}", bundle.display()))?;
     let data = serde_json::to_vec_pretty(config).expect("a JSON value serialises");
     std::fs::write(bundle.join("config.json"), data)
-        .and_then(|()| std::fs::write(bundle.join(SECCOMP_JSON), seccomp.0.to_string()))
-        .and_then(|()| std::fs::write(bundle.join(SECCOMP_FILE), &seccomp.1))
+        .and_then(|()| match &seccomp {
+            Some((described, _)) => {
+                std::fs::write(bundle.join(SECCOMP_JSON), described.to_string())
+            }
+            None => Ok(()),
+        })
+        .and_then(|()| {
+            std::fs::write(
+                bundle.join(SECCOMP_FILE),
+                seccomp.as_ref().map_or(&[][..], |s| &s.1),
+            )
+        })
         .with_context(|| format!("cannot write the bundle of app {app}"))?;
     let root = state_root(pod_dir);
     std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
@@ -58,11 +71,15 @@ pub fn create(
     if let Some((out, err)) = io.output {
         builder = builder.with_stdout(out).with_stderr(err);
     }
+    if let Some(stdin) = io.stdin {
+        builder = builder.with_stdin(stdin);
+    }
     builder
         .with_root_path(&root)
         .with_context(|| format!("app {app}: invalid state directory"))?
         .with_executor(AppExecutor {
-            seccomp: Some(seccomp.1),
+            // libcontainer installs it itself when no_new_privs is off.
+            seccomp: seccomp.map(|s| s.1).filter(|_| !late_filter),
         })
         .with_console_socket(console)
         .validate_id()
@@ -82,6 +99,8 @@ pub struct AppIo {
     pub output: Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)>,
     /// Descriptors `3..3+preserve` it inherits.
     pub preserve: i32,
+    /// Its stdin (an attach point's pipe), instead of the supervisor's.
+    pub stdin: Option<std::os::fd::OwnedFd>,
 }
 
 /// libcontainer clones without glibc's fork handlers: with a second thread

@@ -111,9 +111,26 @@ pub fn create_pod(layout: Layout, uuid: &str, limits: &Resources) -> Result<(), 
     for dir in dirs(layout, &path) {
         std::fs::create_dir_all(&dir).map_err(err("create", &dir))?;
     }
+    if layout == Layout::Unified {
+        enable_v2_controllers(uuid)?;
+    }
+    set_limits(layout, &path, limits)
+}
+
+/// Applies `app`'s limits again (`app-update`), to its own cgroup.
+pub fn update_app(
+    layout: Layout,
+    uuid: &str,
+    app: &str,
+    limits: &Resources,
+) -> Result<(), CgroupError> {
+    set_limits(layout, &app_path(uuid, app), limits)
+}
+
+/// Writes `limits` into cgroup `path`.
+fn set_limits(layout: Layout, path: &str, limits: &Resources) -> Result<(), CgroupError> {
     match layout {
         Layout::Unified => {
-            enable_v2_controllers(uuid)?;
             let dir = Path::new(ROOT).join(path.trim_start_matches('/'));
             if let Some(m) = limits.memory {
                 write(&dir, "memory.max", &m.to_string())?;
@@ -133,10 +150,17 @@ pub fn create_pod(layout: Layout, uuid: &str, limits: &Resources) -> Result<(), 
             let rel = path.trim_start_matches('/');
             let at = |c: &str| Path::new(ROOT).join(c).join(rel);
             if let Some(m) = limits.memory {
-                write(&at("memory"), "memory.limit_in_bytes", &m.to_string())?;
-                // No swap beyond the limit, where swap accounting exists.
-                if at("memory").join("memory.memsw.limit_in_bytes").exists() {
-                    write(&at("memory"), "memory.memsw.limit_in_bytes", &m.to_string())?;
+                let (dir, m) = (at("memory"), m.to_string());
+                // No swap beyond the limit, where swap accounting exists;
+                // memory+swap may never be below memory, so when the limit
+                // rises it goes first.
+                let memsw = dir.join("memory.memsw.limit_in_bytes").exists();
+                if write(&dir, "memory.limit_in_bytes", &m).is_err() && memsw {
+                    write(&dir, "memory.memsw.limit_in_bytes", &m)?;
+                }
+                write(&dir, "memory.limit_in_bytes", &m)?;
+                if memsw {
+                    write(&dir, "memory.memsw.limit_in_bytes", &m)?;
                 }
             }
             if let Some(q) = limits.cpu_quota_us() {

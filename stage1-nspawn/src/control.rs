@@ -49,6 +49,11 @@ pub enum Request {
         /// The app.
         app: String,
     },
+    /// Apply the app's resources as the manifest now has them.
+    Update {
+        /// The app.
+        app: String,
+    },
 }
 
 /// The supervisor's answer.

@@ -50,6 +50,8 @@ pub struct Extras<'a> {
     pub listen: Option<&'a Activation>,
     /// The relay of the app's notifications.
     pub notify: Option<&'a AppNotify>,
+    /// Give it an attach point (an app of a mutable pod).
+    pub attach: bool,
 }
 
 impl PodEnv {
@@ -74,25 +76,45 @@ impl PodEnv {
             layout: self.layout,
         };
         let mut config = spec::config(&ctx)?;
+        let mut stdin = None;
         let io = AppIo {
             output: output
-                .map(|o| o.add(&self.pod_dir, app, pod.logs))
+                .map(|o| {
+                    if extras.attach {
+                        stdin = o.attach_point(&self.pod_dir, app)?;
+                    }
+                    o.add(&self.pod_dir, app, pod.logs)
+                })
                 .transpose()?,
+            stdin: None,
             preserve: extras.listen.map_or(Ok(0), |l| l.give(app, &mut config))?,
         };
+        let io = AppIo { stdin, ..io };
         if let Some(n) = extras.notify {
             n.give(app, &mut config);
         }
         crate::propagation::prepare(pod, app, &mut config)?;
         let filter = spec::seccomp_filter(app)?;
-        let seccomp = bpf::compiled(&filter, self.seccomp_cache.as_deref())
+        let seccomp = filter
+            .as_ref()
+            .map(|f| bpf::compiled(f, self.seccomp_cache.as_deref()))
+            .transpose()
             .with_context(|| format!("app {}: cannot compile its seccomp filter", app.name))?;
+        let filter = filter.as_ref().zip(seccomp);
+        if app.security.allow_new_privileges
+            && let Some((f, _)) = &filter
+        {
+            // Without no_new_privs an unprivileged app cannot install a
+            // filter once its capabilities are gone: libcontainer installs
+            // it before it drops them.
+            config["linux"]["seccomp"] = (*f).clone();
+        }
         phase::mark("spec");
         let container = apps::create(
             &self.pod_dir,
-            &app.name,
+            app,
             &config,
-            (&filter, seccomp),
+            filter,
             self.console.as_deref(),
             io,
         )?;

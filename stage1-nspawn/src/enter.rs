@@ -36,9 +36,10 @@ pub fn enter(args: &EnterArgs) -> anyhow::Result<u8> {
     let spec = Spec::load(container.bundle().join("config.json"))
         .with_context(|| format!("cannot read the configuration of app {}", args.app))?;
     // Without the app's filter the command would be less confined than the
-    // app: no filter, no enter.
+    // app: no filter, no enter. An empty one is an unconfined app's.
     let seccomp = std::fs::read(container.bundle().join(apps::SECCOMP_FILE))
         .with_context(|| format!("cannot read the seccomp filter of app {}", args.app))?;
+    let seccomp = (!seccomp.is_empty()).then_some(seccomp);
     let signals = Signals::block().context("cannot block signals")?;
     // The command runs with the app's own process settings (user, groups,
     // capabilities, no_new_privs, environment, working dir, limits): only
@@ -65,9 +66,7 @@ pub fn enter(args: &EnterArgs) -> anyhow::Result<u8> {
     let built = ContainerBuilder::new(args.app.clone(), SyscallType::default())
         .with_root_path(apps::state_root(&pod_dir))
         .context("invalid state directory")?
-        .with_executor(AppExecutor {
-            seccomp: Some(seccomp),
-        })
+        .with_executor(AppExecutor { seccomp })
         .with_console_socket(console.as_ref().map(|c| c.path.as_path()))
         .as_tenant()
         .with_container_args(args.command.clone())

@@ -2,7 +2,8 @@
 //! into two pipes; the supervisor reads them in its poll loop, appends what
 //! it read to `logs/<app>.log` ([`AppLog`], CRI entries timestamped at
 //! read) and copies it to its own stdout or stderr (the caller's terminal,
-//! a pipe, journald under a unit), once. An interactive app's terminal is
+//! a pipe, journald under a unit), once, and to the app's attach clients
+//! in a mutable pod ([`crate::attach`]). An interactive app's terminal is
 //! the relay's ([`crate::console`]) and is not logged.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -30,6 +31,7 @@ struct Pipe {
 pub struct Output {
     /// Each app's name and log; `None` once the app was removed.
     logs: Vec<(String, Option<AppLog>)>,
+    attach: crate::attach::Attach,
     pipes: Vec<Pipe>,
     buf: Vec<u8>,
 }
@@ -66,16 +68,41 @@ impl Output {
         Ok((ends.pop().expect("two pipes"), stderr))
     }
 
-    /// The descriptors to poll, in the order [`Output::ready`] takes.
-    pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
-        self.pipes.iter().map(|p| p.read.as_fd())
+    /// Opens `app`'s attach point (a mutable pod's app); returns the read
+    /// end of its stdin pipe when it asked for one.
+    pub fn attach_point(
+        &mut self,
+        pod_dir: &Path,
+        app: &rukt_contract::App,
+    ) -> anyhow::Result<Option<OwnedFd>> {
+        self.attach
+            .open(pod_dir, app)
+            .with_context(|| format!("app {}: cannot open its attach socket", app.name))
     }
 
-    /// Reads what pipe `index` of [`Output::fds`] holds; a pipe whose
-    /// writers are all gone is closed.
+    /// The descriptors to poll, in the order [`Output::ready`] takes: the
+    /// pipes, then the attach points'.
+    pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
+        self.pipes
+            .iter()
+            .map(|p| p.read.as_fd())
+            .chain(self.attach.fds())
+    }
+
+    /// Reads what pipe `index` of [`Output::fds`] holds (a pipe whose
+    /// writers are all gone is closed, and once an app's are both, its
+    /// attach clients are let go), or serves an attach descriptor.
     pub fn ready(&mut self, index: usize) {
+        if index >= self.pipes.len() {
+            self.attach.ready(index - self.pipes.len());
+            return;
+        }
         if !self.read_once(index) {
-            self.pipes.remove(index);
+            let app = self.pipes.remove(index).app;
+            if !self.pipes.iter().any(|p| p.app == app) {
+                let name = self.logs[app].0.clone();
+                self.attach.done(&name);
+            }
         }
     }
 
@@ -89,9 +116,15 @@ impl Output {
             Ok(0) => false,
             Ok(n) => {
                 let data = &self.buf[..n];
-                if let Some(log) = &mut self.logs[pipe.app].1 {
+                let (name, log) = &mut self.logs[pipe.app];
+                if let Some(log) = log {
                     log.record(pipe.stream, data);
                 }
+                let tag = match pipe.stream {
+                    Stream::Stdout => rukt_contract::attach::STDOUT,
+                    Stream::Stderr => rukt_contract::attach::STDERR,
+                };
+                self.attach.output(name, tag, data);
                 copy_to_caller(pipe.stream, data);
                 true
             }
@@ -142,9 +175,10 @@ impl Output {
             .for_each(AppLog::reopen);
     }
 
-    /// Closes the log of `app`, removed from the pod (its pipes ended
-    /// with it).
-    pub fn remove(&mut self, app: &str) {
+    /// Closes the log and attach point of `app`, removed from the pod (its
+    /// pipes ended with it).
+    pub fn remove(&mut self, pod_dir: &Path, app: &str) {
+        self.attach.remove(pod_dir, app);
         for (name, log) in &mut self.logs {
             if name == app {
                 *log = None;

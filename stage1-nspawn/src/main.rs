@@ -8,7 +8,7 @@
 //! The entrypoint is the first argument (`docs/stage1-interface.md`):
 //! `run` ([`run`]: the pod's supervisor), `enter` ([`enter`]), `stop`
 //! ([`stop`]), `gc` ([`gc`]), `interface-version`, `features` and, for a
-//! mutable pod, `app-add|start|stop|rm` ([`app`]). Every one starts in
+//! mutable pod, `app-add|start|stop|rm|update` ([`app`]). Every one starts in
 //! the pod directory. Errors end in `rukt_contract::runtime::engine`,
 //! printed once as `rukt-stage1-nspawn: <context>: <cause>`, exit code 254.
 //!
@@ -18,11 +18,13 @@
 
 mod app;
 mod apps;
+mod attach;
 mod bpf;
 mod cgroups;
 mod console;
 mod control;
 mod create;
+mod devices;
 mod enter;
 mod etc;
 mod executor;
@@ -42,6 +44,7 @@ mod signals;
 mod spec;
 mod stop;
 mod supervise;
+mod sysctl;
 mod unit;
 mod warm;
 
@@ -94,6 +97,9 @@ impl Engine for Nspawn {
         Feature::ListenFds,
         Feature::NotifyApp,
         Feature::MutablePods,
+        Feature::AppSecurity,
+        Feature::Sysctls,
+        Feature::Attach,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {
@@ -119,6 +125,9 @@ impl Engine for Nspawn {
     }
     fn app_rm(args: &AppArgs) -> anyhow::Result<()> {
         app::change(args, |app| Request::Rm { app })
+    }
+    fn app_update(args: &AppArgs) -> anyhow::Result<()> {
+        app::change(args, |app| Request::Update { app })
     }
 
     /// Warnings without `--debug`, and nothing of libcontainer's own log: its

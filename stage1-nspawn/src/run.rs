@@ -147,6 +147,7 @@ impl Setup<'_> {
         phase::mark("pod-cgroup");
         podns::enter_new(ns, &hostname, net.map(|n| &n.attached.netns))?;
         phase::mark("namespaces");
+        crate::sysctl::apply(&pod.sysctls)?;
         let results = net.map_or(&[][..], |n| &n.attached.results[..]);
         let (etc_files, warning) =
             etc::write(&self.pod_dir.join("stage1/etc"), pod, &hostname, results)
@@ -188,6 +189,7 @@ impl Setup<'_> {
             let extras = Extras {
                 listen: listen.as_ref(),
                 notify: self.app_notify,
+                attach: pod.mutable,
             };
             let out = (!self.interactive).then_some(&mut output);
             match env.create(pod, app, out, extras) {

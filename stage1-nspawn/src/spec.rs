@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use rukt_contract::{App, PodManifest, Sharing, VolumeKind};
+use rukt_contract::{App, PodManifest, SeccompProfile, Sharing, VolumeKind};
 use serde_json::{Value, json};
 
 use rukt_contract::isolation::CPU_PERIOD_US;
@@ -15,30 +15,7 @@ use crate::cgroups::{self, Layout};
 use crate::podns::PodNamespaces;
 use crate::seccomp;
 
-/// Paths hidden from apps (the container defaults of runc, Docker, Podman).
-pub const MASKED_PATHS: [&str; 12] = [
-    "/proc/acpi",
-    "/proc/asound",
-    "/proc/interrupts",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/sys/devices/virtual/powercap",
-    "/sys/firmware",
-];
-
-/// Paths apps may read but not write.
-pub const READONLY_PATHS: [&str; 5] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
+use rukt_contract::isolation::{MASKED_PATHS, READONLY_PATHS};
 
 /// Everything an app's configuration is made from.
 pub struct AppContext<'a> {
@@ -75,6 +52,15 @@ pub enum SpecError {
         #[source]
         source: seccomp::SeccompError,
     },
+    /// The app's seccomp profile is not JSON.
+    #[error("app {app}: its seccomp profile is not valid JSON")]
+    Profile {
+        /// The app.
+        app: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A mount names a volume the pod does not have.
     #[error("app {app}: no volume {volume:?} in the pod")]
     Volume {
@@ -88,18 +74,44 @@ pub enum SpecError {
 /// The seccomp filter of `app` (OCI `linux.seccomp`). It is not part of
 /// [`config`]: the supervisor compiles it once ([`crate::bpf`]) and the
 /// app's last step before exec loads it.
-pub fn seccomp_filter(app: &App) -> Result<Value, SpecError> {
-    seccomp::filter(app.seccomp.as_ref(), &app.capabilities).map_err(|source| SpecError::Seccomp {
-        app: app.name.clone(),
-        source,
-    })
+/// `None`: the app runs without one (privileged, or an `unconfined`
+/// profile).
+pub fn seccomp_filter(app: &App) -> Result<Option<Value>, SpecError> {
+    if app.security.privileged {
+        return Ok(None);
+    }
+    match &app.security.seccomp_profile {
+        Some(SeccompProfile::Unconfined) => Ok(None),
+        Some(SeccompProfile::Oci(text)) => {
+            serde_json::from_str(text)
+                .map(Some)
+                .map_err(|source| SpecError::Profile {
+                    app: app.name.clone(),
+                    source,
+                })
+        }
+        None => seccomp::filter(app.seccomp.as_ref(), &app.capabilities)
+            .map(Some)
+            .map_err(|source| SpecError::Seccomp {
+                app: app.name.clone(),
+                source,
+            }),
+    }
 }
 
 /// The `config.json` of `ctx.app`.
 pub fn config(ctx: &AppContext<'_>) -> Result<Value, SpecError> {
     let app = ctx.app;
-    let caps = &app.capabilities;
-    let process = json!({
+    // A privileged app gets what the supervisor has (this host may lack
+    // some: CAP_SYS_RESOURCE, say), as containerd and CRI-O give it.
+    let own;
+    let caps = if app.security.privileged {
+        own = bounding_capabilities();
+        &own
+    } else {
+        &app.capabilities
+    };
+    let mut process = json!({
         "terminal": ctx.terminal,
         "user": { "uid": app.uid, "gid": app.gid, "additionalGids": app.supplementary_gids },
         "args": app.exec,
@@ -111,6 +123,28 @@ pub fn config(ctx: &AppContext<'_>) -> Result<Value, SpecError> {
         },
         "noNewPrivileges": true,
     });
+    if app.security.allow_new_privileges {
+        // Left out, not false: libcontainer takes any value as "set" and
+        // would install the filter after the capabilities are gone.
+        process
+            .as_object_mut()
+            .expect("an object")
+            .remove("noNewPrivileges");
+    }
+    let security = &app.security;
+    let (masked, readonly) = if security.privileged {
+        (Vec::new(), Vec::new())
+    } else {
+        let own = |given: &Option<Vec<String>>, default: &[&str]| {
+            given
+                .clone()
+                .unwrap_or_else(|| default.iter().map(|p| p.to_string()).collect())
+        };
+        (
+            own(&security.masked_paths, &MASKED_PATHS),
+            own(&security.readonly_paths, &READONLY_PATHS),
+        )
+    };
     let rootfs = ctx.pod_dir.join(rukt_contract::app_rootfs(&app.name));
     Ok(json!({
         "ociVersion": "1.0.2",
@@ -121,8 +155,9 @@ pub fn config(ctx: &AppContext<'_>) -> Result<Value, SpecError> {
             "namespaces": namespaces(ctx),
             "cgroupsPath": cgroups::app_path(&ctx.pod.uuid, &app.name),
             "resources": resources(ctx),
-            "maskedPaths": MASKED_PATHS,
-            "readonlyPaths": READONLY_PATHS,
+            "maskedPaths": masked,
+            "readonlyPaths": readonly,
+            "devices": if security.privileged { crate::devices::host() } else { Vec::new() },
         },
     }))
 }
@@ -161,7 +196,8 @@ fn mounts(ctx: &AppContext<'_>) -> Result<Vec<Value>, SpecError> {
         json!({ "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
                 "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] }),
         json!({ "destination": "/sys", "type": "sysfs", "source": "sysfs",
-                "options": ["nosuid", "noexec", "nodev", "ro"] }),
+                "options": ["nosuid", "noexec", "nodev",
+                            if ctx.app.security.privileged { "rw" } else { "ro" }] }),
         json!({ "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                 "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }),
     ];
@@ -215,7 +251,7 @@ fn mounts(ctx: &AppContext<'_>) -> Result<Vec<Value>, SpecError> {
 
 fn resources(ctx: &AppContext<'_>) -> Value {
     let r = &ctx.app.resources;
-    let mut res = json!({ "devices": [{ "allow": false, "access": "rwm" }] });
+    let mut res = json!({ "devices": [{ "allow": ctx.app.security.privileged, "access": "rwm" }] });
     if let Some(limit) = r.memory {
         let mut memory = json!({ "limit": limit });
         if swap_accounting(ctx.layout) {
@@ -250,4 +286,20 @@ fn swap_accounting(layout: Layout) -> bool {
         }
         Layout::V1 => Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists(),
     }
+}
+
+/// The capabilities in this process's bounding set, by name.
+fn bounding_capabilities() -> Vec<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let bits = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    rukt_contract::isolation::ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
 }

@@ -13,6 +13,8 @@ mod cli;
 mod concurrency;
 // The CRI server through crictl (issue 15).
 mod cri;
+// critest's CI subset against containerd and rukt's CRI server (issue 15).
+mod critest;
 // The event journal and `rukt events` (issue 12).
 mod events;
 mod faults;

@@ -1,7 +1,8 @@
 //! The argv of version 2's entrypoints for mutable pods: `app-add`,
-//! `app-start`, `app-rm` ([`AppArgs`]) and `app-stop` ([`AppStopArgs`]).
-//! stage0 runs each in the pod directory of a running pod, after rewriting
-//! the manifest for `app-add` (the app is in it, its root mounted).
+//! `app-start`, `app-rm`, `app-update` ([`AppArgs`]) and `app-stop`
+//! ([`AppStopArgs`]). stage0 runs each in the pod directory of a running
+//! pod, after rewriting the manifest for `app-add` (the app is in it, its
+//! root mounted) and `app-update` (the app's new resources).
 
 use std::ffi::OsString;
 
@@ -9,7 +10,7 @@ use super::{
     ArgsError, DEFAULT_STOP_TIMEOUT_SECS, Entrypoint, expect_entry, one_uuid, split, strs, timeout,
 };
 
-/// `app-add|app-start|app-rm [--debug] --app=NAME UUID`.
+/// `app-add|app-start|app-rm|app-update [--debug] --app=NAME UUID`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppArgs {
     /// Log debug output.
@@ -36,8 +37,12 @@ pub struct AppStopArgs {
 }
 
 /// The entrypoints [`AppArgs`] is the argv of.
-const APP_ENTRYPOINTS: [Entrypoint; 3] =
-    [Entrypoint::AppAdd, Entrypoint::AppStart, Entrypoint::AppRm];
+const APP_ENTRYPOINTS: [Entrypoint; 4] = [
+    Entrypoint::AppAdd,
+    Entrypoint::AppStart,
+    Entrypoint::AppRm,
+    Entrypoint::AppUpdate,
+];
 
 /// `--app=NAME`'s value, checked: it names paths in the pod directory.
 fn app_name(v: &str) -> Result<String, ArgsError> {

@@ -57,6 +57,11 @@ pub trait Engine {
     fn app_rm(_args: &AppArgs) -> anyhow::Result<()> {
         bail!(NO_MUTABLE_PODS)
     }
+    /// `app-update` (version 2): apply the app's resources as the manifest
+    /// now has them.
+    fn app_update(_args: &AppArgs) -> anyhow::Result<()> {
+        bail!(NO_MUTABLE_PODS)
+    }
 
     /// The interface versions the engine speaks, printed by
     /// `interface-version`: by default every version of this crate.
@@ -132,12 +137,13 @@ pub fn dispatch<E: Engine>(args: &[OsString]) -> anyhow::Result<u8> {
             init_logging::<E>(args.debug);
             E::gc(&args).map(|()| 0)
         }
-        Entrypoint::AppAdd | Entrypoint::AppStart | Entrypoint::AppRm => {
+        Entrypoint::AppAdd | Entrypoint::AppStart | Entrypoint::AppRm | Entrypoint::AppUpdate => {
             let (entry, args) = AppArgs::parse(args).context("usage")?;
             init_logging::<E>(args.debug);
             match entry {
                 Entrypoint::AppAdd => E::app_add(&args),
                 Entrypoint::AppStart => E::app_start(&args),
+                Entrypoint::AppUpdate => E::app_update(&args),
                 _ => E::app_rm(&args),
             }
             .map(|()| 0)

@@ -159,13 +159,17 @@ pub enum Command {
     ///   --quiet                             no progress bars
     ///   --sd-notify=pod|app[:NAME]|ignore   who says READY=1 under systemd (NOTIFY_SOCKET)
     ///   --log-max-size=SIZE, --log-max-files=N   logs/<app>.log rotation (10Mi, 5)
+    ///   --sysctl NAME=VALUE                 a namespaced sysctl (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)
     /// Limits: before the first image they limit the whole pod, after an image that app:
     ///   --memory=SIZE (256Mi, 1G), --cpu=CORES (500m, 1.5), --cpu-shares=N, --pids-limit=N
     /// App flags (after the image they apply to):
     ///   --name, --exec, --working-dir, --user, --group, --environment NAME=VALUE,
-    ///   --readonly-rootfs, --mount volume=NAME,target=PATH,
+    ///   --readonly-rootfs, --mount volume=NAME,target=PATH or source=HOSTPATH,target=PATH[,readOnly=BOOL][,propagation=P],
     ///   --caps-retain=CAP,..., --caps-remove=CAP,...,
-    ///   --seccomp=mode=retain|remove[,errno=ENAME],SYSCALL|@GROUP,..., --oom-score-adj=N
+    ///   --seccomp=mode=retain|remove[,errno=ENAME],SYSCALL|@GROUP,..., --oom-score-adj=N,
+    ///   --privileged (every capability and device, no seccomp, nothing masked),
+    ///   --stdin, --stdin-once (a stdin of its own for `rukt app attach`, mutable pods),
+    ///   --security-opt seccomp=unconfined|PROFILE.json|no-new-privileges=false|mask=P:P|unmask=ALL|P:P
     #[command(verbatim_doc_comment)]
     Run(PodWords),
     /// Prepare a pod without running it; prints its UUID.
@@ -381,19 +385,13 @@ pub enum AppCommand {
     },
     /// Start an added app.
     Start {
-        /// The pod's UUID or a unique prefix.
-        uuid: String,
-        /// The app.
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        target: AppTarget,
     },
     /// Stop an app, leaving the pod running.
     Stop {
-        /// The pod's UUID or a unique prefix.
-        uuid: String,
-        /// The app.
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        target: AppTarget,
         /// Kill at once instead of asking to terminate.
         #[arg(long)]
         force: bool,
@@ -411,22 +409,39 @@ pub enum AppCommand {
     },
     /// One app's state: created, running or exited (with its exit code and times).
     Status {
-        /// The pod's UUID or a unique prefix.
-        uuid: String,
-        /// The app.
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        target: AppTarget,
         /// Output format.
         #[arg(long, value_enum, default_value_t = crate::cli::Format::Table)]
         format: crate::cli::Format,
     },
+    /// Attach to a running app: its output from now on, and your stdin to
+    /// its own (an app added with --stdin). Ends when the app does.
+    Attach {
+        #[command(flatten)]
+        target: AppTarget,
+        /// Do not send stdin.
+        #[arg(long)]
+        no_stdin: bool,
+    },
+    /// Change a running app's limits (--memory=SIZE, --cpu=CORES,
+    /// --cpu-shares=N, --pids-limit=N); the others stay as they are.
+    Update {
+        #[command(flatten)]
+        target: AppTarget,
+        /// LIMIT FLAGS
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "LIMITS"
+        )]
+        limits: Vec<String>,
+    },
     /// Run a command in an app, confined like it (as `rukt enter`).
     Exec {
-        /// The pod's UUID or a unique prefix.
-        uuid: String,
-        /// The app.
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        target: AppTarget,
         /// The command and its arguments.
         #[arg(
             required = true,
@@ -438,12 +453,19 @@ pub enum AppCommand {
     },
     /// Remove a stopped app from a running pod.
     Rm {
-        /// The pod's UUID or a unique prefix.
-        uuid: String,
-        /// The app.
-        #[arg(long)]
-        app: String,
+        #[command(flatten)]
+        target: AppTarget,
     },
+}
+
+/// The app an `app` verb acts on.
+#[derive(Debug, Args)]
+pub struct AppTarget {
+    /// The pod's UUID or a unique prefix.
+    pub uuid: String,
+    /// The app.
+    #[arg(long)]
+    pub app: String,
 }
 
 /// The free-form words of `run` and `prepare` (parsed rkt-style).
@@ -645,6 +667,7 @@ mod tests {
         "--sd-notify=app:a",
         "--log-max-size=1Mi",
         "--log-max-files=2",
+        "--sysctl=net.ipv4.ip_forward=1",
     ];
     const APP_FLAGS: &[&str] = &[
         "--name=a",
@@ -659,6 +682,10 @@ mod tests {
         "--caps-remove=CAP_CHOWN",
         "--seccomp=mode=remove,chmod",
         "--oom-score-adj=5",
+        "--privileged",
+        "--security-opt=no-new-privileges=false",
+        "--stdin",
+        "--stdin-once",
     ];
 
     #[test]

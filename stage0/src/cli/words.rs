@@ -91,7 +91,11 @@ pub struct FetchLimits {
     pub timeout: Option<std::time::Duration>,
 }
 
-const APP_FLAGS: [&str; 12] = [
+const APP_FLAGS: [&str; 16] = [
+    "--stdin",
+    "--stdin-once",
+    "--privileged",
+    "--security-opt",
     "--caps-retain",
     "--caps-remove",
     "--seccomp",
@@ -205,7 +209,10 @@ impl RunWords {
                             .as_deref()
                             .map_or(Ok(true), |v| boolean("--readonly-rootfs", v))?
                     }
-                    "--mount" => app.mounts.push(mount(&value("--mount")?)?),
+                    "--mount" => match mount(&value("--mount")?)? {
+                        Mounted::Volume(volume, target) => app.mounts.push((volume, target)),
+                        Mounted::Host(m) => app.host_mounts.push(m),
+                    },
                     "--caps-retain" => {
                         app.caps_retain = Some(isolation::capabilities(
                             "--caps-retain",
@@ -217,6 +224,23 @@ impl RunWords {
                         &value("--caps-remove")?,
                     )?),
                     "--seccomp" => app.seccomp = Some(isolation::seccomp(&value("--seccomp")?)?),
+                    "--stdin" => {
+                        app.stdin = inline
+                            .as_deref()
+                            .map_or(Ok(true), |v| boolean("--stdin", v))?
+                    }
+                    "--stdin-once" => {
+                        app.stdin_once = inline
+                            .as_deref()
+                            .map_or(Ok(true), |v| boolean("--stdin-once", v))?;
+                        app.stdin |= app.stdin_once;
+                    }
+                    "--privileged" => {
+                        app.security.privileged = inline
+                            .as_deref()
+                            .map_or(Ok(true), |v| boolean("--privileged", v))?
+                    }
+                    "--security-opt" => security_opt(&mut app.security, &value("--security-opt")?)?,
                     "--oom-score-adj" => {
                         app.oom_score_adj = Some(isolation::number(
                             "--oom-score-adj",
@@ -320,6 +344,10 @@ impl RunWords {
                         reason: "expected auto, kvm or tcg",
                     })?)
                 }
+                "--sysctl" => {
+                    let (k, v) = key_value("--sysctl", &value("--sysctl")?)?;
+                    spec.sysctls.insert(k, v);
+                }
                 "--sd-notify" => {
                     let v = value("--sd-notify")?;
                     spec.sd_notify = match v.split_once(':') {
@@ -405,6 +433,37 @@ type ResourceParser = fn(&mut Resources, &str) -> Result<(), SpecError>;
 
 /// The resource flags: before the first image they limit the pod, after an
 /// image that app.
+/// The words of `rukt app update`: limit flags (`--memory=SIZE`,
+/// `--cpu=CORES`, `--cpu-shares=N`, `--pids-limit=N`) laid over `current`.
+pub fn update_limits(
+    current: rukt_contract::Resources,
+    words: &[String],
+) -> Result<rukt_contract::Resources, SpecError> {
+    let mut limits = current;
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        i += 1;
+        let (flag, inline) = match w.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (w.clone(), None),
+        };
+        let parse = resource_flag(&flag).ok_or_else(|| SpecError::UnknownFlag(flag.clone()))?;
+        let value = match inline {
+            Some(v) => v,
+            None => {
+                i += 1;
+                words
+                    .get(i - 1)
+                    .cloned()
+                    .ok_or_else(|| SpecError::MissingValue(flag.clone()))?
+            }
+        };
+        parse(&mut limits, &value)?;
+    }
+    Ok(limits)
+}
+
 fn resource_flag(flag: &str) -> Option<ResourceParser> {
     Some(match flag {
         "--memory" => |r, v| {
@@ -451,6 +510,60 @@ fn boolean(flag: &'static str, v: &str) -> Result<bool, SpecError> {
     }
 }
 
+/// podman's `--security-opt`: `seccomp=unconfined|PROFILE.json`,
+/// `no-new-privileges[=true|false]`, `mask=PATH:PATH`, `unmask=ALL|PATH:PATH`.
+fn security_opt(sec: &mut rukt_contract::AppSecurity, v: &str) -> Result<(), SpecError> {
+    let bad = |reason| SpecError::Invalid {
+        flag: "--security-opt",
+        value: v.to_string(),
+        reason,
+    };
+    let (key, val) = v.split_once('=').unwrap_or((v, ""));
+    let paths = |val: &str| -> Vec<String> {
+        val.split(':')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    match key {
+        "seccomp" if val == "unconfined" => {
+            sec.seccomp_profile = Some(rukt_contract::SeccompProfile::Unconfined)
+        }
+        "seccomp" if !val.is_empty() => {
+            let text =
+                std::fs::read_to_string(val).map_err(|_| bad("cannot read the seccomp profile"))?;
+            serde_json::from_str::<serde_json::Value>(&text)
+                .map_err(|_| bad("the seccomp profile is not JSON"))?;
+            sec.seccomp_profile = Some(rukt_contract::SeccompProfile::Oci(text));
+        }
+        "no-new-privileges" => {
+            sec.allow_new_privileges = !(val.is_empty() || boolean("--security-opt", val)?)
+        }
+        "mask" => {
+            let default = rukt_contract::isolation::MASKED_PATHS
+                .iter()
+                .map(|p| p.to_string());
+            let list = sec.masked_paths.get_or_insert_with(|| default.collect());
+            list.extend(paths(val));
+        }
+        "unmask" if val == "ALL" => sec.masked_paths = Some(Vec::new()),
+        "unmask" => {
+            let default = rukt_contract::isolation::MASKED_PATHS
+                .iter()
+                .map(|p| p.to_string());
+            let gone = paths(val);
+            let list = sec.masked_paths.get_or_insert_with(|| default.collect());
+            list.retain(|p| !gone.contains(p));
+        }
+        _ => {
+            return Err(bad(
+                "expected seccomp=unconfined|FILE, no-new-privileges[=BOOL], mask=PATHS or unmask=ALL|PATHS",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn key_value(flag: &'static str, v: &str) -> Result<(String, String), SpecError> {
     match v.split_once('=') {
         Some((k, val)) if !k.is_empty() => Ok((k.to_string(), val.to_string())),
@@ -462,25 +575,59 @@ fn key_value(flag: &'static str, v: &str) -> Result<(String, String), SpecError>
     }
 }
 
-fn mount(v: &str) -> Result<(String, String), SpecError> {
+/// What an app's `--mount` binds: a pod volume, or a host path of its own.
+enum Mounted {
+    Volume(String, String),
+    Host(rukt_pods::HostMount),
+}
+
+/// `--mount volume=NAME,target=PATH` (rkt's), or
+/// `--mount source=HOSTPATH,target=PATH[,readOnly=BOOL][,propagation=P]`
+/// (a host path for this app only, as a CRI container mount).
+fn mount(v: &str) -> Result<Mounted, SpecError> {
     let bad = |reason| SpecError::Invalid {
         flag: "--mount",
         value: v.to_string(),
         reason,
     };
-    let (mut volume, mut target) = (None, None);
+    let (mut volume, mut source, mut target) = (None, None, None);
+    let (mut read_only, mut propagation) = (false, None);
     for part in v.split(',') {
         match part.split_once('=') {
             Some(("volume", n)) => volume = Some(n.to_string()),
+            Some(("source", s)) => source = Some(PathBuf::from(s)),
             Some(("target", t)) => target = Some(t.to_string()),
-            _ => return Err(bad("expected volume=NAME,target=PATH")),
+            Some(("readOnly", b)) => read_only = boolean("--mount", b)?,
+            Some(("propagation", p)) => {
+                propagation = Some(
+                    rukt_contract::Propagation::from_name(p)
+                        .ok_or_else(|| bad("propagation is private, slave or shared"))?,
+                )
+            }
+            _ => {
+                return Err(bad(
+                    "expected volume=NAME,target=PATH or source=PATH,target=PATH[,readOnly=BOOL][,propagation=P]",
+                ));
+            }
         }
     }
     let target = target.ok_or_else(|| bad("missing target="))?;
     if !target.starts_with('/') {
         return Err(bad("target must be an absolute path"));
     }
-    Ok((volume.ok_or_else(|| bad("missing volume="))?, target))
+    match (volume, source) {
+        (Some(v), None) if !read_only && propagation.is_none() => Ok(Mounted::Volume(v, target)),
+        (Some(_), None) => Err(bad("readOnly= and propagation= belong to the --volume")),
+        (None, Some(source)) if source.is_absolute() => Ok(Mounted::Host(rukt_pods::HostMount {
+            source,
+            target,
+            read_only,
+            recursive: None,
+            propagation,
+        })),
+        (None, Some(_)) => Err(bad("source must be an absolute path")),
+        _ => Err(bad("give volume= or source=")),
+    }
 }
 
 fn volume(v: &str) -> Result<VolumeSpec, SpecError> {

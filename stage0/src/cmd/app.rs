@@ -11,7 +11,7 @@ use super::Globals;
 use super::fetch::with_fetcher;
 use super::pods::existing_pods;
 use crate::cli::words::AppWords;
-use crate::cli::{AppCommand, Format};
+use crate::cli::{AppCommand, AppTarget, Format};
 
 pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
     let pods = existing_pods(g);
@@ -21,14 +21,51 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
             let pod = pods.find(&uuid)?;
             let apps = rukt_pods::app_status::list(&pod)
                 .with_context(|| format!("cannot list the apps of pod {}", pod.uuid))?;
-            print_apps(&apps, format)?;
+            print_apps(&apps, format, false)?;
         }
-        AppCommand::Status { uuid, app, format } => {
+        AppCommand::Status {
+            target: AppTarget { uuid, app },
+            format,
+        } => {
             let pod = pods.find(&uuid)?;
             let info = rukt_pods::app_status::status(&pod, &app)?;
-            print_apps(std::slice::from_ref(&info), format)?;
+            print_apps(std::slice::from_ref(&info), format, true)?;
         }
-        AppCommand::Exec { uuid, app, cmd } => {
+        AppCommand::Attach {
+            target: AppTarget { uuid, app },
+            no_stdin,
+        } => {
+            let pod = pods.find(&uuid)?;
+            let conn = rukt_pods::attach::connect(&pod, &app)
+                .with_context(|| format!("cannot attach to app {app}"))?;
+            let input: Option<Box<dyn std::io::Read + Send>> =
+                (!no_stdin).then(|| Box::new(std::io::stdin()) as Box<dyn std::io::Read + Send>);
+            rukt_pods::attach::relay(
+                conn,
+                input,
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            )
+            .with_context(|| format!("attach to app {app}"))?;
+        }
+        AppCommand::Update {
+            target: AppTarget { uuid, app },
+            limits,
+        } => {
+            let pod = pods.find(&uuid)?;
+            let manifest = pod.manifest()?;
+            let current = manifest
+                .app(&app)
+                .map(|a| a.resources)
+                .with_context(|| format!("pod {} has no app {app:?}", pod.uuid))?;
+            let limits = crate::cli::words::update_limits(current, &limits)?;
+            rukt_pods::app::update(&pod, &app, limits, g.debug)
+                .with_context(|| format!("cannot update app {app}"))?;
+        }
+        AppCommand::Exec {
+            target: AppTarget { uuid, app },
+            cmd,
+        } => {
             let pod = pods.find(&uuid)?;
             let req = rukt_pods::EnterRequest {
                 app: Some(app),
@@ -56,13 +93,14 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
             )?;
             writeln!(std::io::stdout(), "{name}")?;
         }
-        AppCommand::Start { uuid, app } => {
+        AppCommand::Start {
+            target: AppTarget { uuid, app },
+        } => {
             let pod = pods.find(&uuid)?;
             rukt_pods::app::start(&pod, &app, g.debug)?;
         }
         AppCommand::Stop {
-            uuid,
-            app,
+            target: AppTarget { uuid, app },
             force,
             timeout,
         } => {
@@ -74,7 +112,9 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
             };
             rukt_pods::app::stop(&pod, &app, opts)?;
         }
-        AppCommand::Rm { uuid, app } => {
+        AppCommand::Rm {
+            target: AppTarget { uuid, app },
+        } => {
             let pod = pods.find(&uuid)?;
             rukt_pods::app::rm(&pod, &app, g.debug)?;
         }
@@ -82,13 +122,11 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints apps as a table or (one object per app, or the one app) JSON.
-fn print_apps(apps: &[rukt_pods::app_status::AppInfo], format: Format) -> Result<()> {
+/// Prints apps as a table or JSON: an array, or the object of the `one` app.
+fn print_apps(apps: &[rukt_pods::app_status::AppInfo], format: Format, one: bool) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match format {
-        Format::Json if apps.len() == 1 => {
-            writeln!(out, "{}", serde_json::to_string_pretty(&apps[0])?)?
-        }
+        Format::Json if one => writeln!(out, "{}", serde_json::to_string_pretty(&apps[0])?)?,
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(apps)?)?,
         Format::Table => {
             writeln!(out, "NAME\tSTATE\tEXIT\tIMAGE")?;

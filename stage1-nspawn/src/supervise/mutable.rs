@@ -67,6 +67,7 @@ impl Supervisor<'_> {
             Request::Add { app } => self.add(&app),
             Request::Start { app } => self.start(&app),
             Request::Rm { app } => self.rm(&app),
+            Request::Update { app } => self.update(&app),
             Request::Stop {
                 app,
                 force,
@@ -107,7 +108,15 @@ impl Supervisor<'_> {
         };
         let container = m
             .env
-            .create(&manifest, &app, Some(&mut self.output), Extras::default())
+            .create(
+                &manifest,
+                &app,
+                Some(&mut self.output),
+                Extras {
+                    attach: true,
+                    ..Extras::default()
+                },
+            )
             .map_err(|e| format!("{e:#}"))?;
         m.created.push((name.to_string(), container));
         Ok(())
@@ -178,6 +187,18 @@ impl Supervisor<'_> {
         Ok(true)
     }
 
+    fn update(&mut self, name: &str) -> Result<(), String> {
+        if !self.known(name) {
+            return Err(format!("the pod has no app {name:?}"));
+        }
+        let manifest: PodManifest = load_manifest(&self.pod.uuid).map_err(|e| e.to_string())?;
+        let app = manifest
+            .app(name)
+            .ok_or_else(|| format!("the pod's manifest has no app {name:?}"))?;
+        crate::cgroups::update_app(self.layout, &self.pod.uuid, name, &app.resources)
+            .map_err(|e| format!("{:#}", anyhow::Error::from(e)))
+    }
+
     fn rm(&mut self, name: &str) -> Result<(), String> {
         let m = self.control.as_mut().ok_or("the pod is not mutable")?;
         let container = if let Some(i) = m.created.iter().position(|(n, _)| n == name) {
@@ -192,7 +213,8 @@ impl Supervisor<'_> {
             }
         };
         apps::delete(container);
-        self.output.remove(name);
+        let pod_dir = self.env_dir();
+        self.output.remove(&pod_dir, name);
         if let Some(dir) = &self.status_dir {
             for file in [
                 name.to_string(),

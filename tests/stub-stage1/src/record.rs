@@ -169,7 +169,9 @@ fn parsed_args(entry: Option<Entrypoint>, argv: &[OsString]) -> Result<Value, St
                 "app": a.app, "uuid": a.uuid,
             })
         }
-        Some(Entrypoint::AppAdd | Entrypoint::AppStart | Entrypoint::AppRm) => {
+        Some(
+            Entrypoint::AppAdd | Entrypoint::AppStart | Entrypoint::AppRm | Entrypoint::AppUpdate,
+        ) => {
             let (_, a) = AppArgs::parse(argv).map_err(err)?;
             json!({ "debug": a.debug, "app": a.app, "uuid": a.uuid })
         }
