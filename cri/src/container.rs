@@ -211,15 +211,7 @@ pub fn create(
         },
     )
     .map_err(|e| internal(&e))?;
-    if let Err(e) = rukt_pods::app::add_with_volumes(
-        &store,
-        &fetcher,
-        &pod,
-        &c.app,
-        &c.volumes,
-        &NoProgress,
-        ctx.debug,
-    ) {
+    if let Err(e) = rukt_pods::app::add(&store, &fetcher, &pod, &c.app, &NoProgress, ctx.debug) {
         let _ = record::remove_container(&pod, &rec.id);
         return Err(app_err(&e));
     }
@@ -473,6 +465,18 @@ pub fn list(
         });
     }
     Ok(out)
+}
+
+/// `UpdateContainerResources`: the app's limits replaced in the manifest
+/// and applied to its cgroup by the engine (`app-update`).
+pub fn update_resources(
+    ctx: &Ctx,
+    id: &str,
+    linux: Option<&cri::LinuxContainerResources>,
+) -> Result<(), Status> {
+    let f = find(ctx, id)?.ok_or_else(|| not_found("container", id))?;
+    let (limits, _) = crate::convert::resources(linux)?;
+    rukt_pods::app::update(&f.pod, &f.rec.app, limits, ctx.debug).map_err(|e| app_err(&e))
 }
 
 /// `ReopenContainerLog`: the nspawn supervisor reopens its log files on

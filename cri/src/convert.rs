@@ -6,9 +6,11 @@
 
 use std::net::IpAddr;
 
-use rukt_contract::{DnsSettings, NetMode, PortMapping, Propagation, Protocol, Resources, Sharing};
+use rukt_contract::{
+    DnsSettings, NetMode, PortMapping, Propagation, Protocol, Resources, SeccompProfile, Sharing,
+};
 use rukt_images::reference::ImageRef;
-use rukt_pods::{AppSpec, PodSpec, PortSpec, VolumeSpec};
+use rukt_pods::{AppSpec, HostMount, PodSpec, PortSpec};
 use rukt_proto::cri::v1 as cri;
 use tonic::Status;
 
@@ -18,18 +20,7 @@ use crate::record::MountRecord;
 /// The sandbox's pod: no apps, mutable, on `stage1`.
 pub fn pod_spec(config: &cri::PodSandboxConfig, stage1: String) -> Result<PodSpec, Status> {
     let linux = config.linux.clone().unwrap_or_default();
-    if !linux.sysctls.is_empty() {
-        let mut names: Vec<_> = linux.sysctls.keys().cloned().collect();
-        names.sort();
-        return Err(invalid(format!(
-            "sysctls are not supported by rukt yet ({})",
-            names.join(", ")
-        )));
-    }
     let sc = linux.security_context.clone().unwrap_or_default();
-    if sc.privileged {
-        return Err(invalid("privileged sandboxes are not supported by rukt"));
-    }
     let ns = sc.namespace_options.unwrap_or_default();
     let host_net = ns.network == cri::NamespaceMode::Node as i32;
     let mut spec = PodSpec {
@@ -42,6 +33,7 @@ pub fn pod_spec(config: &cri::PodSandboxConfig, stage1: String) -> Result<PodSpe
             s => s,
         }),
         resources: resources(linux.resources.as_ref())?.0,
+        sysctls: linux.sysctls.clone().into_iter().collect(),
         ..PodSpec::default()
     };
     if host_net {
@@ -121,8 +113,10 @@ fn port(p: &cri::PortMapping) -> Result<Option<PortMapping>, Status> {
     }))
 }
 
-/// Limits, and the OOM score adjustment.
-fn resources(r: Option<&cri::LinuxContainerResources>) -> Result<(Resources, Option<i32>), Status> {
+/// Limits, and the OOM score adjustment (also for UpdateContainerResources).
+pub fn resources(
+    r: Option<&cri::LinuxContainerResources>,
+) -> Result<(Resources, Option<i32>), Status> {
     let Some(r) = r else {
         return Ok((Resources::default(), None));
     };
@@ -163,9 +157,7 @@ fn resources(r: Option<&cri::LinuxContainerResources>) -> Result<(Resources, Opt
 
 /// What a container's security context asks, as app fields.
 fn security(sc: &cri::LinuxContainerSecurityContext, app: &mut AppSpec) -> Result<(), Status> {
-    if sc.privileged {
-        return Err(invalid("privileged containers are not supported by rukt"));
-    }
+    app.security.privileged = sc.privileged;
     if let Some(ns) = &sc.namespace_options {
         sharing("pid", ns.pid)?;
         if !ns.target_id.is_empty() {
@@ -174,22 +166,38 @@ fn security(sc: &cri::LinuxContainerSecurityContext, app: &mut AppSpec) -> Resul
             ));
         }
     }
-    for (what, p) in [("seccomp", &sc.seccomp), ("apparmor", &sc.apparmor)] {
-        if let Some(p) = p
-            && p.profile_type == cri::security_profile::ProfileType::Localhost as i32
-        {
-            return Err(invalid(format!(
-                "{what} Localhost profiles are not supported by rukt yet ({})",
-                p.localhost_ref
-            )));
-        }
-    }
-    if let Some(p) = &sc.seccomp
-        && p.profile_type == cri::security_profile::ProfileType::Unconfined as i32
+    if let Some(p) = &sc.apparmor
+        && p.profile_type == cri::security_profile::ProfileType::Localhost as i32
     {
-        return Err(invalid(
-            "an unconfined seccomp profile is not supported by rukt yet",
-        ));
+        return Err(invalid(format!(
+            "apparmor Localhost profiles are not supported by rukt ({})",
+            p.localhost_ref
+        )));
+    }
+    if let Some(p) = &sc.seccomp {
+        use cri::security_profile::ProfileType;
+        app.security.seccomp_profile = match ProfileType::try_from(p.profile_type) {
+            Ok(ProfileType::RuntimeDefault) | Err(_) => None,
+            Ok(ProfileType::Unconfined) => Some(SeccompProfile::Unconfined),
+            Ok(ProfileType::Localhost) => {
+                let text = std::fs::read_to_string(&p.localhost_ref).map_err(|e| {
+                    invalid(format!(
+                        "cannot read the seccomp profile {}: {e}",
+                        p.localhost_ref
+                    ))
+                })?;
+                Some(SeccompProfile::Oci(text))
+            }
+        };
+    }
+    // Kubernetes' allowPrivilegeEscalation (default true) arrives as
+    // no_new_privs = false: honoured, as other runtimes do.
+    app.security.allow_new_privileges = !sc.no_new_privs && !sc.privileged;
+    if !sc.masked_paths.is_empty() {
+        app.security.masked_paths = Some(sc.masked_paths.clone());
+    }
+    if !sc.readonly_paths.is_empty() {
+        app.security.readonly_paths = Some(sc.readonly_paths.clone());
     }
     if let Some(uid) = &sc.run_as_user {
         app.user = Some(uid.value.to_string());
@@ -253,25 +261,19 @@ fn capabilities(add: &[String], drop: &[String], app: &mut AppSpec) {
     app.caps_retain = Some(set);
 }
 
-/// A container as the pods library adds it: its app, the host volumes its
-/// mounts bring (one per mount, named after the app), and the mounts as
-/// ContainerStatus echoes them.
+/// A container as the pods library adds it: its app (with its own host
+/// mounts) and the mounts as ContainerStatus echoes them.
 pub struct Container {
     /// The app.
     pub app: AppSpec,
-    /// Its own host volumes.
-    pub volumes: Vec<VolumeSpec>,
     /// Its mounts, for the record.
     pub mounts: Vec<MountRecord>,
 }
 
-/// CRI mounts as host volumes of the app `app` and its mounts of them.
-fn mounts(
-    app: &str,
-    ms: &[cri::Mount],
-) -> Result<(Vec<VolumeSpec>, Vec<MountRecord>, Vec<(String, String)>), Status> {
-    let (mut volumes, mut records, mut targets) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, m) in ms.iter().enumerate() {
+/// CRI mounts as the app's own host mounts.
+fn mounts(ms: &[cri::Mount]) -> Result<(Vec<HostMount>, Vec<MountRecord>), Status> {
+    let (mut own, mut records) = (Vec::new(), Vec::new());
+    for m in ms {
         let what = &m.container_path;
         if !m.container_path.starts_with('/') || !m.host_path.starts_with('/') {
             return Err(invalid(format!(
@@ -304,15 +306,13 @@ fn mounts(
                 )));
             }
         };
-        let name = format!("{app}-m{i}");
-        volumes.push(VolumeSpec {
-            name: name.clone(),
-            source: Some(m.host_path.clone().into()),
+        own.push(HostMount {
+            source: m.host_path.clone().into(),
+            target: m.container_path.clone(),
             read_only: m.readonly,
             recursive: None,
             propagation,
         });
-        targets.push((name, m.container_path.clone()));
         records.push(MountRecord {
             container_path: m.container_path.clone(),
             host_path: m.host_path.clone(),
@@ -320,7 +320,7 @@ fn mounts(
             propagation: m.propagation,
         });
     }
-    Ok((volumes, records, targets))
+    Ok((own, records))
 }
 
 /// The container's app. `image` is the stored image it runs, `app` its
@@ -332,14 +332,12 @@ pub fn container(
     app: &str,
     log_file: Option<std::path::PathBuf>,
 ) -> Result<Container, Status> {
-    let (volumes, records, targets) = mounts(app, &config.mounts)?;
+    let (own, records) = mounts(&config.mounts)?;
     if !config.devices.is_empty() || !config.cdi_devices.is_empty() {
         return Err(invalid("devices are not supported by rukt-cri yet"));
     }
-    if config.tty || config.stdin {
-        return Err(invalid(
-            "stdin and tty containers need Attach, which rukt-cri does not serve yet",
-        ));
+    if config.tty {
+        return Err(invalid("tty containers are not supported by rukt yet"));
     }
     let mut spec = AppSpec::new(image, image_input);
     spec.name = Some(app.to_string());
@@ -371,10 +369,11 @@ pub fn container(
         security(sc, &mut spec)?;
     }
     spec.log_file = log_file;
-    spec.mounts = targets;
+    spec.host_mounts = own;
+    spec.stdin = config.stdin;
+    spec.stdin_once = config.stdin_once;
     Ok(Container {
         app: spec,
-        volumes,
         mounts: records,
     })
 }
@@ -476,13 +475,17 @@ mod tests {
             .sysctls
             .insert("net.core.somaxconn".into(), "1024".into());
         config.linux = Some(linux);
+        let spec = pod_spec(&config, "nspawn".into()).unwrap();
+        assert_eq!(spec.sysctls["net.core.somaxconn"], "1024");
+        config.port_mappings = vec![cri::PortMapping {
+            protocol: cri::Protocol::Sctp as i32,
+            container_port: 1,
+            host_port: 1,
+            host_ip: String::new(),
+        }];
         let e = pod_spec(&config, "nspawn".into()).unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
-        assert!(
-            e.message().contains("net.core.somaxconn"),
-            "{}",
-            e.message()
-        );
+        assert!(e.message().contains("SCTP"), "{}", e.message());
     }
 
     #[test]
@@ -543,7 +546,7 @@ mod tests {
     }
 
     #[test]
-    fn args_alone_keep_the_entrypoint_and_what_rukt_cannot_do_is_named() {
+    fn args_mounts_privileges_and_what_rukt_cannot_do() {
         let config = cri::ContainerConfig {
             args: vec!["x".into()],
             ..Default::default()
@@ -573,16 +576,12 @@ mod tests {
             ..Default::default()
         };
         let c = container(&config, image(), "busybox", "a-0", None).unwrap();
-        assert_eq!(
-            c.app.mounts,
-            [
-                ("a-0-m0".to_string(), "/data".to_string()),
-                ("a-0-m1".to_string(), "/etc/hosts".to_string())
-            ]
-        );
-        assert!(c.volumes[0].read_only && !c.volumes[1].read_only);
-        assert_eq!(c.volumes[0].propagation, Some(Propagation::Slave));
-        assert_eq!(c.volumes[1].propagation, None);
+        let own = &c.app.host_mounts;
+        assert_eq!(own[0].target, "/data");
+        assert_eq!(own[1].target, "/etc/hosts");
+        assert!(own[0].read_only && !own[1].read_only);
+        assert_eq!(own[0].propagation, Some(Propagation::Slave));
+        assert_eq!(own[1].propagation, None);
         assert_eq!(c.mounts[1].host_path, "/var/lib/kubelet/pods/x/etc-hosts");
         let config = cri::ContainerConfig {
             mounts: vec![cri::Mount {
@@ -606,10 +605,19 @@ mod tests {
             }),
             ..Default::default()
         };
+        let app = container(&config, image(), "busybox", "a-0", None)
+            .unwrap()
+            .app;
+        assert!(app.security.privileged);
+        assert!(!app.security.allow_new_privileges);
+        let config = cri::ContainerConfig {
+            tty: true,
+            ..Default::default()
+        };
         let e = container(&config, image(), "busybox", "a-0", None)
             .err()
             .unwrap();
-        assert!(e.message().contains("privileged"));
+        assert!(e.message().contains("tty"));
         assert!(app_name(&cri::ContainerMetadata::default()).is_err());
     }
 }

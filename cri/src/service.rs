@@ -253,9 +253,12 @@ impl RuntimeService for Cri {
         r: Request<cri::UpdateContainerResourcesRequest>,
     ) -> Result<Response<cri::UpdateContainerResourcesResponse>, Status> {
         audit("UpdateContainerResources", &r);
-        Err(Status::unimplemented(
-            "UpdateContainerResources is not served by rukt-cri yet (limits are set when a container is created)",
-        ))
+        let r = r.into_inner();
+        self.run(move |c| {
+            container::update_resources(c, &r.container_id, r.linux.as_ref())
+                .map(|()| cri::UpdateContainerResourcesResponse {})
+        })
+        .await
     }
 
     async fn reopen_container_log(

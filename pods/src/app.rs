@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use rukt_contract::{AppArgs, AppStopArgs, Entrypoint, Feature, PodManifest, Volume, VolumeKind};
+use rukt_contract::{AppArgs, AppStopArgs, Entrypoint, Feature, PodManifest};
 use rukt_images::fetch::{Fetcher, Progress};
 use rukt_images::store::Store;
 
@@ -15,7 +15,7 @@ use crate::features::{Unsupported, required_by_app};
 use crate::pod::{ManifestLock, Pod, PodError};
 use crate::prepare::{PrepareError, fetch_images, invalid};
 use crate::run::{create_app_dirs, mount_app, unmount_app};
-use crate::spec::{AppSpec, VolumeSpec};
+use crate::spec::AppSpec;
 use crate::stage1::{Stage1, Stage1Error};
 use crate::state::State;
 
@@ -125,71 +125,14 @@ pub fn add(
     progress: &dyn Progress,
     debug: bool,
 ) -> Result<String, AppError> {
-    add_with_volumes(store, fetcher, pod, spec, &[], progress, debug)
-}
-
-/// A host volume for [`add_with_volumes`], checked before anything changes.
-fn host_volume(v: &VolumeSpec) -> Result<Volume, AppError> {
-    let Some(source) = &v.source else {
-        return Err(invalid(format!("volume {:?} has no host source", v.name)).into());
-    };
-    if !rukt_contract::valid_app_name(&v.name) {
-        return Err(invalid(format!(
-            "volume name {:?}: use lowercase letters, digits and '-'",
-            v.name
-        ))
-        .into());
-    }
-    if !source.exists() {
-        return Err(invalid(format!(
-            "volume {:?}: source {} does not exist",
-            v.name,
-            source.display()
-        ))
-        .into());
-    }
-    Ok(Volume {
-        name: v.name.clone(),
-        kind: VolumeKind::Host {
-            source: source.clone(),
-        },
-        read_only: v.read_only,
-        recursive: v.recursive,
-        propagation: v.propagation,
-    })
-}
-
-/// [`add`] for an app that brings host volumes of its own (a CRI
-/// container's mounts): `volumes` join the pod's manifest with the app, in
-/// the same locked rewrite (a volume of the same name is replaced), so the
-/// engine binds them when it takes the app on.
-pub fn add_with_volumes(
-    store: &Store,
-    fetcher: &Fetcher<'_>,
-    pod: &Pod,
-    spec: &AppSpec,
-    volumes: &[VolumeSpec],
-    progress: &dyn Progress,
-    debug: bool,
-) -> Result<String, AppError> {
     let manifest = pod.manifest()?;
-    let new: Vec<Volume> = volumes.iter().map(host_volume).collect::<Result<_, _>>()?;
-    let read_only = |v: &str| match new.iter().find(|n| n.name == v) {
-        Some(n) => n.read_only,
-        None => manifest.volume(v).is_some_and(|v| v.read_only),
-    };
+    let read_only = |v: &str| manifest.volume(v).is_some_and(|v| v.read_only);
     let mut need = required_by_app(spec, read_only);
     // Adding one makes a pod of several apps.
     need.insert(Feature::MultipleApps);
-    if new.iter().any(|v| v.recursive.is_some()) {
-        need.insert(Feature::RecursiveVolumes);
-    }
-    if new.iter().any(|v| v.propagation.is_some()) {
-        need.insert(Feature::VolumePropagation);
-    }
     let stage1 = mutable_stage1(pod, &manifest, need)?;
     for (vol, _) in &spec.mounts {
-        if manifest.volume(vol).is_none() && !new.iter().any(|n| &n.name == vol) {
+        if manifest.volume(vol).is_none() {
             return Err(invalid(format!(
                 "--mount names volume {vol:?}, which the pod does not have"
             ))
@@ -200,10 +143,6 @@ pub fn add_with_volumes(
     let app = {
         let lock = ManifestLock::exclusive(pod)?;
         let mut manifest = lock.read()?;
-        manifest
-            .volumes
-            .retain(|v| !new.iter().any(|n| n.name == v.name));
-        manifest.volumes.extend(new.iter().cloned());
         let mut names: HashSet<String> = manifest.apps.iter().map(|a| a.name.clone()).collect();
         let mut app = build_app(store, spec, &records[0], &[], &manifest.volumes, &mut names)?;
         let (own, mounts) = crate::app_build::host_mounts(&app.name, spec)?;

@@ -520,6 +520,12 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
         out.stdout.is_empty()
     });
 
+    // New limits on the running container, applied to its cgroup.
+    cri.ok(&["update", "--memory", "67108864", &ctr]);
+    let limit = cri.ok(&["exec", "--sync", &ctr, "sh", "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"]);
+    assert_eq!(limit.trim(), "67108864");
+
     // The sandbox's stats: its pod cgroup, with its container's.
     let sp = cri.json(&["statsp", "-o", "json", &sandbox]);
     let cpu = &sp["stats"][0]["linux"]["cpu"]["usageCoreNanoSeconds"]["value"];
