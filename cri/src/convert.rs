@@ -191,8 +191,10 @@ fn security(sc: &cri::LinuxContainerSecurityContext, app: &mut AppSpec) -> Resul
         };
     }
     // Kubernetes' allowPrivilegeEscalation (default true) arrives as
-    // no_new_privs = false: honoured, as other runtimes do.
-    app.security.allow_new_privileges = !sc.no_new_privs && !sc.privileged;
+    // no_new_privs = false; rukt keeps no_new_privs on regardless (its
+    // engine's `enter` cannot install an app's seccomp filter without it),
+    // so setuid programs do not gain privileges (docs/cri.md).
+    app.security.allow_new_privileges = false;
     if !sc.masked_paths.is_empty() {
         app.security.masked_paths = Some(sc.masked_paths.clone());
     }

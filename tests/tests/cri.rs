@@ -359,6 +359,7 @@ fn pod_config(dir: &Path, name: &str) -> PathBuf {
     let config = serde_json::json!({
         "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}"), "attempt": 1},
         "hostname": name,
+        "dns_config": {"servers": ["10.0.0.10"], "searches": ["svc.test"]},
         "log_directory": logs,
         "labels": {"app": name, "odd": "a=b,c"},
         "annotations": {"rukt.test/json": "{\"kept\": \"verbatim\"}"},
@@ -492,6 +493,11 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
     // ExecSync: output, a failing command's code, and a timeout.
     let out = cri.ok(&["exec", "--sync", &ctr, "sh", "-c", "echo in-$GREETING"]);
     assert_eq!(out.trim(), "in-hello");
+    let resolv = cri.ok(&["exec", "--sync", &ctr, "cat", "/etc/resolv.conf"]);
+    assert!(
+        resolv.contains("nameserver 10.0.0.10") && resolv.contains("svc.test"),
+        "{resolv}"
+    );
     let out = cri.ok(&["exec", "--sync", &ctr, "cat", "/data/file"]);
     assert_eq!(out.trim(), "from the host");
     let ro = cri.crictl(&["exec", "--sync", &ctr, "touch", "/data/new"]);
