@@ -406,6 +406,29 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
     let image = format!("{}/cri/pod:1", img.registry.host());
     cri.ok(&["pull", &image]);
 
+    // An engine without mutable pods is refused up front, naming what it lacks.
+    let fly = cri.crictl(&[
+        "runp",
+        "--runtime",
+        "fly",
+        pod_config(work.path(), "fly").to_str().unwrap(),
+    ]);
+    assert!(
+        fly.stderr.contains("InvalidArgument") && fly.stderr.contains("fly"),
+        "{fly}"
+    );
+    let unknown = cri.crictl(&[
+        "runp",
+        "--runtime",
+        "runc",
+        pod_config(work.path(), "x").to_str().unwrap(),
+    ]);
+    assert!(
+        unknown.stderr.contains("unknown runtime handler") && unknown.stderr.contains("runc"),
+        "{unknown}"
+    );
+    assert!(cri.ok(&["pods", "-q"]).trim().is_empty());
+
     let sandbox = cri.ok(&["runp", pod_config(work.path(), "web").to_str().unwrap()]);
     let sandbox = sandbox.trim().to_string();
     let p = cri.json(&["inspectp", "-o", "json", &sandbox]);
