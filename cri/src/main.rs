@@ -73,7 +73,8 @@ struct Args {
     /// Where the streaming server (Exec, Attach, PortForward) will listen.
     #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:0")]
     stream_address: std::net::SocketAddr,
-    /// Log every call, and pass `--debug` to the engines.
+    /// Log every call, and pass `--debug` to the engines' entrypoints (not
+    /// to a sandbox's detached supervisor).
     #[arg(long)]
     debug: bool,
 }

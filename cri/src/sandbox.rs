@@ -98,22 +98,23 @@ pub fn run(ctx: &Ctx, config: &cri::PodSandboxConfig, handler: &str) -> Result<S
     // lists (as not ready), never a pod nobody knows is kubelet's.
     record::write_sandbox(&preparing.pod, &rec).map_err(|e| rec_err(&e))?;
     let uuid = preparing.pod.uuid;
-    let started =
-        match rukt_pods::sandbox::start_detached(&pods, preparing, ctx.debug, READY_WITHIN) {
-            Ok(s) => s,
-            Err(e) => {
-                // Nothing of it is kubelet's to clean up: a retry makes a new one.
-                if let Some(pod) = pods.refind(uuid)
-                    && let Err(rm) = rukt_pods::rm(&pods, &pod, ctx.debug)
-                {
-                    tracing::warn!("cannot remove the failed sandbox {uuid}: {}", chain(&rm));
-                }
-                return Err(Status::unknown(format!(
-                    "cannot start sandbox {uuid}: {}",
-                    chain(&e)
-                )));
+    // Never `--debug` for the supervisor: its stderr is a pipe closed once
+    // the pod is ready, and a debug line written after that kills it.
+    let started = match rukt_pods::sandbox::start_detached(&pods, preparing, false, READY_WITHIN) {
+        Ok(s) => s,
+        Err(e) => {
+            // Nothing of it is kubelet's to clean up: a retry makes a new one.
+            if let Some(pod) = pods.refind(uuid)
+                && let Err(rm) = rukt_pods::rm(&pods, &pod, ctx.debug)
+            {
+                tracing::warn!("cannot remove the failed sandbox {uuid}: {}", chain(&rm));
             }
-        };
+            return Err(Status::unknown(format!(
+                "cannot start sandbox {uuid}: {}",
+                chain(&e)
+            )));
+        }
+    };
     let mut supervisor = started.supervisor;
     // The supervisor is our child until we exit; reap it when it ends.
     std::thread::spawn(move || {
