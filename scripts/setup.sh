@@ -56,3 +56,5 @@ case " ${groups[*]} " in *" test "* | *" bench "*) "$(dirname "$0")/setup-venv.s
 case " ${groups[*]} " in *" test "* | *" bench "*) "$(dirname "$0")/setup-kvm.sh" ;; esac
 # critest, crictl and ginkgo from cri-tools v1.36.0, built with Go (Debian has no cri-tools).
 case " ${groups[*]} " in *" test "* | *" bench "*) "$(dirname "$0")/setup-critest.sh" ;; esac
+# The CRI streaming server's tests: client-go's own exec/attach/port-forward client (issue 15).
+case " ${groups[*]} " in *" test "* | *" bench "*) "$(dirname "$0")/setup-streamclient.sh" ;; esac
