@@ -1,8 +1,9 @@
 //! CRI requests as the `pods` library's types: a `PodSandboxConfig`
 //! becomes an app-less mutable [`PodSpec`] (network, hostname, DNS, ports,
-//! namespaces, pod limits), a `ContainerConfig` an [`AppSpec`] (command,
-//! environment, user, limits, capabilities, log file). What rukt cannot
-//! honour is refused with INVALID_ARGUMENT naming it, never dropped.
+//! namespaces, sysctls, pod limits), a `ContainerConfig` an [`AppSpec`]
+//! (command, environment, user, limits, capabilities, the security
+//! context, its own host mounts, stdin, log file). What rukt cannot honour
+//! is refused with INVALID_ARGUMENT naming it, never dropped.
 
 use std::net::IpAddr;
 
