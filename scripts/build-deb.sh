@@ -20,7 +20,7 @@ target=${CARGO_TARGET_DIR:-$here/target}/$profile
 cd "$here"
 if [ -n "$build" ]; then
     cargo build -q "${cargo_flags[@]}" -p rukt -p rukt-stage1-nspawn -p rukt-stage1-kvm \
-        -p rukt-kvm-init -p rukt-stage1-fly -p rukt-api-service
+        -p rukt-kvm-init -p rukt-stage1-fly -p rukt-api-service -p rukt-cri
 fi
 # RUKT_DEB_VERSION overrides the workspace's version (the package test's upgrade).
 version=${RUKT_DEB_VERSION:-$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)}
@@ -31,7 +31,7 @@ root=$stage/root
 mkdir -p "$root"
 PREFIX=/usr CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$here/target} "$here/scripts/install.sh" \
     $([ "$profile" = release ] && echo --release) "$root" >/dev/null
-for f in "$root"/usr/bin/rukt "$root"/usr/lib/rukt/rukt-api-service "$root"/usr/lib/rukt/stage1/*; do
+for f in "$root"/usr/bin/rukt "$root"/usr/lib/rukt/rukt-api-service "$root"/usr/lib/rukt/rukt-cri "$root"/usr/lib/rukt/stage1/*; do
     strip --strip-unneeded "$f"
 done
 # Debian wants relative links.

@@ -9,6 +9,7 @@
     streaming ->  sys at most (a floor crate: the CRI streaming server)
     rukt      ->  no async runtime (tokio) in the small synchronous CLI
     pods      ->  no command-line parser (clap)
+    rukt-cri  ->  pods, images, contract, net, sys, events, proto, streaming (+ tpm through pods)
 
 Reads `cargo metadata` (normal and build dependencies, transitively; dev
 dependencies are the tests' business) and exits 1 naming every violation.
@@ -30,6 +31,10 @@ ALLOWED = {
     "rukt-tpm": {"rukt-sys"},
     "rukt-streaming": {"rukt-sys"},
     "rukt-pods": {"rukt-contract", "rukt-images", "rukt-sys", "rukt-net", "rukt-tpm", "rukt-events"},
+    # The CRI server (issue 15): over the libraries, like the API service
+    # (tpm comes through pods); never stage0 or an engine.
+    "rukt-cri": {"rukt-pods", "rukt-images", "rukt-contract", "rukt-net", "rukt-sys", "rukt-events",
+                 "rukt-proto", "rukt-streaming", "rukt-tpm"},
 }
 STAGE1 = {"rukt-contract", "rukt-sys", "rukt-net", "rukt-events"}
 # An engine's own parts (kvm's guest init, built into its initramfs).
@@ -102,6 +107,12 @@ def self_test():
     assert violations(pk, {"j": ["b"], "b": ["d"]}) == [
         "rukt-streaming depends on rukt-images (allowed: rukt-sys)",
         "rukt-streaming depends on rukt-pods (allowed: rukt-sys)",
+    ]
+    # The CRI server stays over the libraries: an engine is out of bounds.
+    pk["k"] = "rukt-cri"
+    assert violations(pk, {"k": ["b", "a"]}) == [
+        "rukt-cri depends on rukt-stage1-x (allowed: rukt-contract, rukt-events, rukt-images, rukt-net, "
+        "rukt-pods, rukt-proto, rukt-streaming, rukt-sys, rukt-tpm)"
     ]
     print("check-layering: self-test passed")
 

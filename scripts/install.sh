@@ -23,10 +23,12 @@ for s in rukt-stage1-nspawn rukt-stage1-kvm rukt-stage1-fly rukt-kvm-init; do
         install -m 0755 "$target/$s" "$dest$prefix/lib/rukt/stage1/"
     fi
 done
-if [ -e "$target/rukt-api-service" ]; then
-    install -m 0755 "$target/rukt-api-service" "$dest$prefix/lib/rukt/rukt-api-service"
-fi
-for u in rukt-gc.service rukt-gc.timer rukt@.service rukt-api.socket rukt-api.service; do
+for b in rukt-api-service rukt-cri; do
+    if [ -e "$target/$b" ]; then
+        install -m 0755 "$target/$b" "$dest$prefix/lib/rukt/$b"
+    fi
+done
+for u in rukt-gc.service rukt-gc.timer rukt@.service rukt-api.socket rukt-api.service rukt-cri.service; do
     install -m 0644 "$here/dist/systemd/$u" "$dest$unitdir/$u"
 done
 install -m 0755 "$here/dist/kubelet-wrapper" "$dest$prefix/lib/rukt/kubelet-wrapper"

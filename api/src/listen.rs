@@ -5,11 +5,10 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 /// A listening address from the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,26 +49,9 @@ pub enum Listener {
     Tcp(TcpListener),
 }
 
-/// Binds a unix socket at `path` with mode 0660; a stale socket file (no
-/// one accepting on it) is replaced, anything else is an error.
+/// Binds a unix socket at `path` with mode 0660 (a stale one replaced).
 fn bind_unix(path: &Path) -> Result<UnixListener> {
-    if let Ok(m) = std::fs::symlink_metadata(path) {
-        if !m.file_type().is_socket() {
-            bail!("{} exists and is not a socket", path.display());
-        }
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            bail!("{} is in use by another service", path.display());
-        }
-        std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
-    }
-    // No moment with a wider mode than 0660.
-    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o117));
-    let bound = UnixListener::bind(path);
-    rustix::process::umask(old);
-    let l = bound.with_context(|| format!("cannot listen on {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
-    Ok(l)
+    Ok(rukt_sys::socket::bind_unix(path, 0o660)?)
 }
 
 /// Binds every address.

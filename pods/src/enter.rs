@@ -1,5 +1,6 @@
 //! Entering a running app: pick the app, read the pod's PID, and exec the
-//! stage1 `enter` entrypoint, which runs the command confined like the app.
+//! stage1 `enter` entrypoint, which runs the command confined like the app
+//! (or start it as a child: [`spawn`]).
 
 use rukt_contract::EnterArgs;
 
@@ -78,6 +79,23 @@ pub fn enter(pod: &Pod, req: &EnterRequest) -> EnterError {
         },
         Err(e) => e,
     }
+}
+
+/// Starts stage1 `enter` as a child in its own process group, with
+/// `stdio` as its stdin, stdout and stderr, for a caller that waits for it
+/// itself (with a deadline: CRI ExecSync kills the group when it passes).
+pub fn spawn(
+    pod: &Pod,
+    req: &EnterRequest,
+    stdio: [std::process::Stdio; 3],
+) -> Result<std::process::Child, EnterError> {
+    let (stage1, args) = prepare_enter(pod, req)?;
+    stage1
+        .spawn(pod, args.to_argv(), stdio)
+        .map_err(|source| EnterError::Exec {
+            path: stage1.info().path.clone(),
+            source,
+        })
 }
 
 fn prepare_enter(pod: &Pod, req: &EnterRequest) -> Result<(Stage1, EnterArgs), EnterError> {

@@ -15,7 +15,8 @@
 //! - [`view`]: a detached read-only view of a directory (`open_tree`,
 //!   `mount_setattr`), to execute a binary nobody can write through;
 //! - [`netdev`]: tap devices and IPv4 interface settings by `ioctl(2)`;
-//! - [`watch`]: waiting for a directory to change (inotify).
+//! - [`watch`]: waiting for a directory to change (inotify);
+//! - [`socket`]: listening unix sockets of the services (mode, stale files).
 //!
 //! System calls go through **rustix**; `libc` only where rustix has no
 //! wrapper (`close_range`, `fcntl(F_GETFD)` on a raw number, `mount_setattr`, the
@@ -31,6 +32,7 @@ pub mod pidns;
 pub mod propagation;
 pub mod resolve;
 pub mod session;
+pub mod socket;
 pub mod unmount;
 pub mod view;
 pub mod watch;

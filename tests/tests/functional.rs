@@ -11,6 +11,8 @@ mod api;
 mod auth;
 mod cli;
 mod concurrency;
+// The CRI server through crictl (issue 15).
+mod cri;
 // critest's CI subset against containerd and rukt's CRI server (issue 15).
 mod critest;
 // The event journal and `rukt events` (issue 12).

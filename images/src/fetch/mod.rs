@@ -28,7 +28,9 @@ use crate::media::{self, ManifestKind};
 use crate::platform::Platform;
 use crate::policy::{TrustError, TrustPolicy, Verdict};
 use crate::reference::ImageRef;
-use crate::registry::{Client, ClientOptions, Credentials, MAX_MANIFEST_SIZE, RegistriesConf};
+use crate::registry::{
+    Client, ClientOptions, Credential, Credentials, MAX_MANIFEST_SIZE, RegistriesConf,
+};
 use crate::source::{self, Source, SourceContext};
 use crate::store::index::now_rfc3339;
 use crate::store::{ImageRecord, LayerRecord, LockMode, Store, TmpArea, io_err};
@@ -143,6 +145,16 @@ impl<'a> Fetcher<'a> {
     /// A fetcher reading `registries.conf`, credentials and the signature
     /// policy from the options' config directory.
     pub fn new(store: &'a Store, opts: FetchOptions) -> Result<Fetcher<'a>, SetupError> {
+        Fetcher::with_credentials(store, opts, Vec::new())
+    }
+
+    /// A fetcher as [`Fetcher::new`] that uses `given` (host, credential)
+    /// before any auth file: a CRI `PullImage`'s own `AuthConfig`.
+    pub fn with_credentials(
+        store: &'a Store,
+        opts: FetchOptions,
+        given: Vec<(String, Credential)>,
+    ) -> Result<Fetcher<'a>, SetupError> {
         let registries = RegistriesConf::load(&opts.config_dir.join("registries.conf"))?;
         let mut trust = TrustPolicy::load(
             &opts.config_dir,
@@ -150,8 +162,13 @@ impl<'a> Fetcher<'a> {
             opts.trust.registries_d.as_deref(),
         )?;
         trust.set_insecure(opts.trust.insecure);
+        let credentials = given
+            .into_iter()
+            .fold(Credentials::load(&opts.config_dir), |c, (host, cred)| {
+                c.with(&host, cred)
+            });
         let client = Client::new(
-            Credentials::load(&opts.config_dir),
+            credentials,
             ClientOptions {
                 stall_timeout: opts.stall_timeout,
                 retries: opts.retries,

@@ -161,6 +161,25 @@ impl Stage1 {
         cmd.exec()
     }
 
+    /// Starts an entrypoint as a child in its own process group (so the
+    /// caller can kill all of it) with `stdio` as its stdin, stdout and
+    /// stderr, and returns without waiting (`enter` for CRI ExecSync).
+    pub fn spawn(
+        &self,
+        pod: &Pod,
+        argv: Vec<OsString>,
+        stdio: [std::process::Stdio; 3],
+    ) -> std::io::Result<std::process::Child> {
+        let [stdin, stdout, stderr] = stdio;
+        let mut cmd = self.command(pod, argv, Vec::new());
+        cmd.stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0);
+        // The read-only view may close once the child has exec'd.
+        cmd.spawn()
+    }
+
     /// Starts an entrypoint that outlives the caller (a mutable pod's `run`
     /// for `rukt cri`): in a session of its own, with `env` set, stdin and
     /// stdout on `/dev/null`, stderr on `stderr`, passing on `keep`.

@@ -308,6 +308,14 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Serve the Kubernetes CRI (runtime.v1) on a unix socket (execs
+    /// rukt-cri with these arguments; `rukt cri --help` shows its own).
+    #[command(disable_help_flag = true)]
+    Cri {
+        /// The server's arguments (`--listen unix:///run/rukt/cri.sock`, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Log in to a registry: check the credentials, then save them in auth.json.
     Login(login::LoginArgs),
     /// Log out of a registry: remove its credentials from auth.json.

@@ -4,6 +4,8 @@
 mod about;
 mod api_service;
 mod app;
+// The CRI server's front-end (issue 15).
+mod cri;
 mod enter;
 mod events;
 mod fetch;
@@ -15,6 +17,7 @@ mod login;
 mod logs;
 mod pods;
 mod run;
+mod service_bin;
 mod status;
 mod stop;
 mod table;
@@ -158,6 +161,7 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
         } => enter::run(&g, app, uuid_file.as_deref(), &words),
         Command::Tpm(cmd) => tpm::run(&g, cmd),
         Command::ApiService { args } => api_service::run(&g, &args),
+        Command::Cri { args } => cri::run(&g, &args),
         Command::Login(args) => login::login(&g, args),
         Command::Logout(args) => login::logout(&g, args),
     }
