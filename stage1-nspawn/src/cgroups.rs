@@ -78,7 +78,7 @@ fn dirs(layout: Layout, path: &str) -> Vec<PathBuf> {
 /// app's cgroup in each of them), once each: `cpu` and `cpuacct` are often
 /// links to one `cpu,cpuacct`. Looked up once per process (about 50 system
 /// calls: it was done again for every walk of the pod's cgroups).
-fn v1_hierarchies() -> &'static [PathBuf] {
+pub fn v1_hierarchies() -> &'static [PathBuf] {
     static FOUND: OnceLock<Vec<PathBuf>> = OnceLock::new();
     FOUND.get_or_init(find_v1_hierarchies)
 }
@@ -115,6 +115,15 @@ pub fn create_pod(layout: Layout, uuid: &str, limits: &Resources) -> Result<(), 
         enable_v2_controllers(uuid)?;
     }
     set_limits(layout, &path, limits)
+}
+
+/// Makes `app`'s cgroup in every v1 hierarchy (before libcontainer does, for
+/// binds of it: `crate::spec`'s cgroup mounts).
+pub fn create_app_v1(uuid: &str, app: &str) -> Result<(), CgroupError> {
+    for dir in dirs(Layout::V1, &app_path(uuid, app)) {
+        std::fs::create_dir_all(&dir).map_err(err("create", &dir))?;
+    }
+    Ok(())
 }
 
 /// Applies `app`'s limits again (`app-update`), to its own cgroup.

@@ -75,6 +75,9 @@ impl PodEnv {
             terminal: self.console.is_some(),
             layout: self.layout,
         };
+        if spec::binds_v1_cgroups(&ctx) {
+            crate::cgroups::create_app_v1(&pod.uuid, &app.name)?;
+        }
         let mut config = spec::config(&ctx)?;
         let mut stdin = None;
         let io = AppIo {

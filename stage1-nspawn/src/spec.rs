@@ -198,9 +198,8 @@ fn mounts(ctx: &AppContext<'_>) -> Result<Vec<Value>, SpecError> {
         json!({ "destination": "/sys", "type": "sysfs", "source": "sysfs",
                 "options": ["nosuid", "noexec", "nodev",
                             if ctx.app.security.privileged { "rw" } else { "ro" }] }),
-        json!({ "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }),
     ];
+    m.extend(cgroup_mounts(ctx));
     if ctx.pod.namespaces.ipc != Sharing::Host {
         m.push(
             json!({ "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
@@ -247,6 +246,45 @@ fn mounts(ctx: &AppContext<'_>) -> Result<Vec<Value>, SpecError> {
         );
     }
     Ok(m)
+}
+
+/// `/sys/fs/cgroup`, read-only: cgroup v2's, or on v1 each hierarchy. An
+/// app that joins the pod's PID namespace (`--pid=pod`) gets v1's as binds
+/// of its own cgroup in each hierarchy on a tmpfs, made beforehand
+/// ([`cgroups::create_app_v1`]), as libcontainer would mount them:
+/// libcontainer 0.7 finds the cgroups to show by the init's PID in the
+/// namespace it joined, looked up in the supervisor's `/proc`, where it
+/// names another process (or none, in a nested PID namespace).
+fn cgroup_mounts(ctx: &AppContext<'_>) -> Vec<Value> {
+    if !binds_v1_cgroups(ctx) {
+        return vec![
+            json!({ "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }),
+        ];
+    }
+    let own = cgroups::app_path(&ctx.pod.uuid, &ctx.app.name);
+    let mut m = vec![
+        json!({ "destination": "/sys/fs/cgroup", "type": "tmpfs", "source": "tmpfs",
+                             "options": ["nosuid", "noexec", "nodev", "mode=755"] }),
+    ];
+    for hierarchy in cgroups::v1_hierarchies() {
+        let Some(name) = hierarchy.file_name() else {
+            continue;
+        };
+        m.push(json!({
+            "destination": Path::new("/sys/fs/cgroup").join(name),
+            "type": "bind",
+            "source": hierarchy.join(own.trim_start_matches('/')),
+            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
+        }));
+    }
+    m
+}
+
+/// Whether the app's v1 cgroups are bound rather than mounted (see
+/// [`cgroup_mounts`]).
+pub fn binds_v1_cgroups(ctx: &AppContext<'_>) -> bool {
+    ctx.layout == Layout::V1 && ctx.pod.namespaces.pid == Sharing::Pod && ctx.pause.is_some()
 }
 
 fn resources(ctx: &AppContext<'_>) -> Value {
