@@ -192,10 +192,8 @@ fn security(sc: &cri::LinuxContainerSecurityContext, app: &mut AppSpec) -> Resul
         };
     }
     // Kubernetes' allowPrivilegeEscalation (default true) arrives as
-    // no_new_privs = false; rukt keeps no_new_privs on regardless (its
-    // engine's `enter` cannot install an app's seccomp filter without it),
-    // so setuid programs do not gain privileges (docs/cri.md).
-    app.security.allow_new_privileges = false;
+    // no_new_privs = false, as kubelet asks of every runtime.
+    app.security.allow_new_privileges = !sc.no_new_privs;
     if !sc.masked_paths.is_empty() {
         app.security.masked_paths = Some(sc.masked_paths.clone());
     }
@@ -612,7 +610,7 @@ mod tests {
             .unwrap()
             .app;
         assert!(app.security.privileged);
-        assert!(!app.security.allow_new_privileges);
+        assert!(app.security.allow_new_privileges, "no_new_privs is false");
         let config = cri::ContainerConfig {
             tty: true,
             ..Default::default()

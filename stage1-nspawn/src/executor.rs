@@ -25,9 +25,20 @@ pub struct AppExecutor {
 impl Executor for AppExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
         if let Some(bpf) = &self.seccomp {
-            // no_new_privs is already set (the app's setting, always on),
-            // which lets an unprivileged process install a filter.
-            crate::bpf::load(bpf).map_err(|e| {
+            // no_new_privs is set (the app's setting, on by default), which
+            // lets an unprivileged process install a filter. An `enter` into
+            // an app that runs without it (`allow_new_privileges`) may not
+            // install one any more: the command then gets no_new_privs, more
+            // confined than the app, never less.
+            let loaded = match crate::bpf::load(bpf) {
+                Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+                    // SAFETY: prctl(PR_SET_NO_NEW_PRIVS) takes integers only.
+                    unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+                    crate::bpf::load(bpf)
+                }
+                other => other,
+            };
+            loaded.map_err(|e| {
                 ExecutorError::Other(format!("cannot install the app's seccomp filter: {e}"))
             })?;
         }

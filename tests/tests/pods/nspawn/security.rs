@@ -175,3 +175,53 @@ fn namespaced_sysctls_are_set_in_the_pod_only() {
     assert!(out.stderr.contains("only namespaced sysctls"), "{out}");
     assert!(pods.list().is_empty() || pods.list().iter().all(|p| p["state"] != "running"));
 }
+
+#[test]
+fn a_command_entered_into_an_app_without_no_new_privs_is_still_filtered() {
+    let pods = store();
+    let uuid = pods
+        .ok(&["app", "sandbox", "--detach", "--stage1=nspawn"])
+        .trim()
+        .to_owned();
+    let image = pods.image.clone();
+    pods.ok(&[
+        "app",
+        "add",
+        &uuid,
+        &image,
+        "--name",
+        "esc",
+        "--user",
+        "app",
+        "--security-opt",
+        "no-new-privileges=false",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+        "exec sleep 1000",
+    ]);
+    pods.ok(&["app", "start", &uuid, "--app", "esc"]);
+    let status = pods.ok(&[
+        "app",
+        "exec",
+        &uuid,
+        "--app",
+        "esc",
+        "--",
+        "cat",
+        "/proc/self/status",
+    ]);
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(field("Seccomp:"), "2", "{status}");
+    assert_eq!(field("NoNewPrivs:"), "1", "{status}");
+    pods.ok(&["stop", &uuid]);
+    pods.wait_exited(&uuid);
+}
