@@ -14,11 +14,13 @@ mod error;
 mod exec_sync;
 mod images;
 mod listen;
+mod pty;
 mod record;
 mod runtime_info;
 mod sandbox;
 mod service;
 mod stats;
+mod streaming;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -120,7 +122,6 @@ fn run(args: Args) -> Result<()> {
         debug: args.debug,
     })?;
     let listener = listen::bind(&args.listen)?;
-    tracing::debug!(stream_address = %args.stream_address, "streaming is not served yet");
     // One thread for the network, a pool for the libraries' blocking work.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -128,11 +129,24 @@ fn run(args: Args) -> Result<()> {
         .thread_keep_alive(std::time::Duration::from_secs(10))
         .build()
         .context("cannot start the runtime")?;
-    rt.block_on(serve(ctx, listener))
+    rt.block_on(serve(ctx, listener, args.stream_address))
 }
 
-async fn serve(ctx: Ctx, listener: std::os::unix::net::UnixListener) -> Result<()> {
-    let svc = service::Cri::new(ctx);
+async fn serve(
+    ctx: Ctx,
+    listener: std::os::unix::net::UnixListener,
+    stream_address: std::net::SocketAddr,
+) -> Result<()> {
+    let ctx = std::sync::Arc::new(ctx);
+    let streams = rukt_streaming::Server::bind(
+        stream_address,
+        streaming::CriStreams::new(ctx.clone()),
+        rukt_streaming::Config::default(),
+    )
+    .await
+    .with_context(|| format!("cannot listen for streaming on {stream_address}"))?;
+    tracing::debug!(url = streams.base_url(), "streaming");
+    let svc = service::Cri::new(ctx, streams);
     let router = Server::builder()
         .add_service(
             rukt_proto::cri::v1::runtime_service_server::RuntimeServiceServer::new(svc.clone())

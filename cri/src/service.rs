@@ -15,16 +15,39 @@ use crate::ctx::Ctx;
 use crate::error::{blocking, invalid};
 use crate::{container, images, runtime_info, sandbox, stats};
 
-/// The server: the shared configuration.
+/// The server: the shared configuration and the streaming server.
 #[derive(Clone)]
 pub struct Cri {
     ctx: Arc<Ctx>,
+    streams: rukt_streaming::Server<crate::streaming::CriStreams>,
 }
 
 impl Cri {
-    /// The server over `ctx`.
-    pub fn new(ctx: Ctx) -> Cri {
-        Cri { ctx: Arc::new(ctx) }
+    /// The server over `ctx`, its sessions served by `streams`.
+    pub fn new(
+        ctx: Arc<Ctx>,
+        streams: rukt_streaming::Server<crate::streaming::CriStreams>,
+    ) -> Cri {
+        Cri { ctx, streams }
+    }
+
+    /// Registers a streaming session; its URL.
+    fn register(&self, req: rukt_streaming::Request) -> Result<String, Status> {
+        self.streams.register(req).map_err(|e| match e {
+            rukt_streaming::RegisterError::TooMany => Status::resource_exhausted(e.to_string()),
+            e => invalid(e.to_string()),
+        })
+    }
+
+    /// Checks that container `id` exists (and its sandbox runs).
+    async fn known_container(&self, id: String) -> Result<(), Status> {
+        self.run(move |c| {
+            container::find(c, &id)?
+                .map(|_| ())
+                .ok_or_else(|| crate::error::not_found("container", &id))
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Runs `f` with the configuration on a blocking thread.
@@ -63,9 +86,6 @@ pub fn deadline<T>(r: &Request<T>) -> Option<Duration> {
         _ => return None,
     })
 }
-
-const STREAMING: &str = "streaming (Exec, Attach, PortForward) is not served by rukt-cri yet; \
-                         use ExecSync";
 
 #[tonic::async_trait]
 impl RuntimeService for Cri {
@@ -295,23 +315,62 @@ impl RuntimeService for Cri {
 
     async fn exec(
         &self,
-        _r: Request<cri::ExecRequest>,
+        r: Request<cri::ExecRequest>,
     ) -> Result<Response<cri::ExecResponse>, Status> {
-        Err(Status::unimplemented(STREAMING))
+        audit("Exec", &r);
+        let r = r.into_inner();
+        self.known_container(r.container_id.clone()).await?;
+        let url = self.register(rukt_streaming::Request::Exec {
+            container_id: r.container_id,
+            cmd: r.cmd,
+            tty: r.tty,
+            stdin: r.stdin,
+            stdout: r.stdout,
+            stderr: r.stderr,
+        })?;
+        Ok(Response::new(cri::ExecResponse { url }))
     }
 
     async fn attach(
         &self,
-        _r: Request<cri::AttachRequest>,
+        r: Request<cri::AttachRequest>,
     ) -> Result<Response<cri::AttachResponse>, Status> {
-        Err(Status::unimplemented(STREAMING))
+        audit("Attach", &r);
+        let r = r.into_inner();
+        self.known_container(r.container_id.clone()).await?;
+        let url = self.register(rukt_streaming::Request::Attach {
+            container_id: r.container_id,
+            tty: r.tty,
+            stdin: r.stdin,
+            stdout: r.stdout,
+            stderr: r.stderr,
+        })?;
+        Ok(Response::new(cri::AttachResponse { url }))
     }
 
     async fn port_forward(
         &self,
-        _r: Request<cri::PortForwardRequest>,
+        r: Request<cri::PortForwardRequest>,
     ) -> Result<Response<cri::PortForwardResponse>, Status> {
-        Err(Status::unimplemented(STREAMING))
+        audit("PortForward", &r);
+        let r = r.into_inner();
+        let id = r.pod_sandbox_id.clone();
+        self.run(move |c| {
+            crate::sandbox::find(c, &id)?
+                .map(|_| ())
+                .ok_or_else(|| crate::error::not_found("sandbox", &id))
+        })
+        .await?;
+        let ports = r
+            .port
+            .iter()
+            .map(|p| u16::try_from(*p).map_err(|_| invalid(format!("port {p} is out of range"))))
+            .collect::<Result<Vec<u16>, Status>>()?;
+        let url = self.register(rukt_streaming::Request::PortForward {
+            sandbox_id: r.pod_sandbox_id,
+            ports,
+        })?;
+        Ok(Response::new(cri::PortForwardResponse { url }))
     }
 
     async fn container_stats(

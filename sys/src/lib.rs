@@ -30,6 +30,7 @@ pub mod mountinfo;
 pub mod netdev;
 pub mod pidns;
 pub mod propagation;
+pub mod pty;
 pub mod resolve;
 pub mod session;
 pub mod socket;
