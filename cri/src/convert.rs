@@ -175,6 +175,9 @@ fn security(sc: &cri::LinuxContainerSecurityContext, app: &mut AppSpec) -> Resul
             p.localhost_ref
         )));
     }
+    // No profile at all is CRI's Unconfined (kubelet sends RuntimeDefault
+    // when the pod or its seccompDefault asks for it).
+    app.security.seccomp_profile = Some(SeccompProfile::Unconfined);
     if let Some(p) = &sc.seccomp {
         use cri::security_profile::ProfileType;
         app.security.seccomp_profile = match ProfileType::try_from(p.profile_type) {
@@ -206,11 +209,19 @@ fn security(sc: &cri::LinuxContainerSecurityContext, app: &mut AppSpec) -> Resul
         app.user = Some(sc.run_as_username.clone());
     }
     if let Some(gid) = &sc.run_as_group {
+        if sc.run_as_user.is_none() && sc.run_as_username.is_empty() {
+            return Err(invalid("run_as_group needs run_as_user or run_as_username"));
+        }
         app.group = Some(gid.value.to_string());
     }
-    if !sc.supplemental_groups.is_empty() {
-        return Err(invalid("supplemental_groups are not supported by rukt yet"));
+    // Added to the image's groups of the user: the Merge policy, CRI's
+    // default (Strict would drop the image's).
+    if sc.supplemental_groups_policy == cri::SupplementalGroupsPolicy::Strict as i32 {
+        return Err(invalid(
+            "supplemental_groups_policy Strict is not supported by rukt",
+        ));
     }
+    app.extra_gids = sc.supplemental_groups.iter().map(|g| *g as u32).collect();
     app.readonly_rootfs = sc.readonly_rootfs;
     if let Some(c) = &sc.capabilities {
         if !c.add_ambient_capabilities.is_empty() {
@@ -236,10 +247,8 @@ fn capabilities(add: &[String], drop: &[String], app: &mut AppSpec) {
     let drop: Vec<String> = drop.iter().map(norm).collect();
     let all = |v: &[String]| v.iter().any(|c| c == "ALL");
     let base: Vec<String> = if all(&add) {
-        rukt_contract::isolation::ALL_CAPABILITIES
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        // Every capability this host has (containerd's "all current").
+        rukt_contract::isolation::bounding_capabilities()
     } else if all(&drop) {
         Vec::new()
     } else {

@@ -136,7 +136,13 @@ pub(crate) fn build_app(
         working_dir,
         uid: ids.uid,
         gid: ids.gid,
-        supplementary_gids: ids.supplementary,
+        supplementary_gids: {
+            let mut gids = ids.supplementary;
+            gids.extend(spec.extra_gids.iter().filter(|g| **g != ids.gid));
+            gids.sort_unstable();
+            gids.dedup();
+            gids
+        },
         environment: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         readonly_rootfs: spec.readonly_rootfs,
         mounts,

@@ -87,6 +87,9 @@ pub struct AppSpec {
     /// Host paths bound into this app only (CRI's container mounts): each
     /// becomes a host volume of the pod named `<app>.mount<N>`.
     pub host_mounts: Vec<HostMount>,
+    /// Groups added to those the image gives the user (CRI's
+    /// `supplemental_groups`).
+    pub extra_gids: Vec<u32>,
     /// A stdin of its own, kept open for attach (CRI's `stdin`).
     pub stdin: bool,
     /// Its stdin closes when the first attach client leaves.
@@ -116,6 +119,7 @@ impl AppSpec {
             log_file: None,
             security: Default::default(),
             host_mounts: Vec::new(),
+            extra_gids: Vec::new(),
             stdin: false,
             stdin_once: false,
         }

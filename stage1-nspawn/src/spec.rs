@@ -106,7 +106,7 @@ pub fn config(ctx: &AppContext<'_>) -> Result<Value, SpecError> {
     // some: CAP_SYS_RESOURCE, say), as containerd and CRI-O give it.
     let own;
     let caps = if app.security.privileged {
-        own = bounding_capabilities();
+        own = rukt_contract::isolation::bounding_capabilities();
         &own
     } else {
         &app.capabilities
@@ -324,20 +324,4 @@ fn swap_accounting(layout: Layout) -> bool {
         }
         Layout::V1 => Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists(),
     }
-}
-
-/// The capabilities in this process's bounding set, by name.
-fn bounding_capabilities() -> Vec<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let bits = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapBnd:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .unwrap_or(0);
-    rukt_contract::isolation::ALL_CAPABILITIES
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| bits & (1 << i) != 0)
-        .map(|(_, c)| c.to_string())
-        .collect()
 }
