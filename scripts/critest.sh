@@ -26,7 +26,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin_dir=/opt/rukt-test/bin
 always_skip='SELinux|AppArmor|NRI|Image Volume|with digest'
-ci_focus='Runtime info|Image Manager|PodSandbox runtime should support basic operations|Container runtime should support basic operations on container runtime should support (creating|starting|stopping|removing|execSync)|Idempotence'
+ci_focus='Runtime info|Image Manager|PodSandbox runtime should support basic operations|Container runtime should support basic operations on container runtime should support (creating|starting|stopping|removing|execSync)|Idempotence|Streaming'
 
 # --run: critest itself, inside cri-env.sh (CRI_* from there, the rest from CRITEST_*).
 if [ "${1:-}" = --run ]; then

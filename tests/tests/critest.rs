@@ -71,7 +71,7 @@ fn containerd_passes_the_ci_subset_but_its_two_known_failures() {
         ],
         "{log}"
     );
-    assert_eq!(passed.len(), 28, "passed: {passed:#?}\n{log}");
+    assert_eq!(passed.len(), 33, "passed: {passed:#?}\n{log}");
     for spec in [
         "[k8s.io] Image Manager listImage should get exactly 3 image in the result list [Conformance]",
         "[k8s.io] Image Manager removing image from one registry should remove all tags from other registries [Conformance]",
@@ -106,5 +106,5 @@ fn rukt_passes_the_ci_subset() {
     assert_eq!(states.len(), 122, "{states:?}\n{log}");
     let failed = with_state(&states, "failed");
     assert!(failed.is_empty(), "rukt failed {failed:#?}\n{log}");
-    assert_eq!(with_state(&states, "passed").len(), 30, "{log}");
+    assert_eq!(with_state(&states, "passed").len(), 35, "{log}");
 }
