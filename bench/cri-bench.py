@@ -71,7 +71,11 @@ def main():
     nexec = int(os.environ.get("BENCH_EXECS", "10"))
     handler = os.environ.get("CRI_HANDLER", "") if os.environ["CRI_RUNTIME"] == "rukt" else ""
     daemon = int(os.environ["CRI_DAEMON_PID"])
-    ch = grpc.insecure_channel(os.environ["CRI_ENDPOINT"])
+    # grpc-core sends a unix socket's path as :authority, which h2 (tonic)
+    # rejects; a plain authority works with every server.
+    ch = grpc.insecure_channel(
+        os.environ["CRI_ENDPOINT"], options=[("grpc.default_authority", "localhost")]
+    )
     rt = api_pb2_grpc.RuntimeServiceStub(ch)
     im = api_pb2_grpc.ImageServiceStub(ch)
     version = rt.Version(cri.VersionRequest(version="0.1.0"), timeout=60)
