@@ -77,6 +77,25 @@ async fn pump(
     to.shutdown().await
 }
 
+/// Waits for `enter` to end; kills it (it passes signals on to the
+/// command) if the client leaves first.
+async fn wait_or_kill(
+    mut child: std::process::Child,
+    mut gone: rukt_streaming::ClientGone,
+) -> Result<std::process::ExitStatus, BoxError> {
+    let pid = child.id() as i32;
+    let waited = tokio::task::spawn_blocking(move || child.wait());
+    tokio::pin!(waited);
+    Ok(tokio::select! {
+        s = &mut waited => s??,
+        () = gone.wait() => {
+            // SAFETY: kill(2) has no memory effects.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            waited.await??
+        }
+    })
+}
+
 /// An exec with a terminal: `enter` on a pty's slave, the session on its
 /// master, resizes applied to it.
 async fn exec_tty(
@@ -104,7 +123,7 @@ async fn exec_tty(
         Stdio::from(slave.try_clone()?),
         Stdio::from(slave),
     ];
-    let mut child = rukt_pods::enter::spawn(pod, req, stdio)?;
+    let child = rukt_pods::enter::spawn(pod, req, stdio)?;
     let mut copies = Vec::new();
     if let Some(input) = streams.stdin {
         let to = crate::pty::Master::new(master.try_clone()?)?;
@@ -118,18 +137,7 @@ async fn exec_tty(
             let _ = pump(from, out).await;
         }));
     }
-    let pid = child.id() as i32;
-    let mut gone = streams.client_gone.clone();
-    let waited = tokio::task::spawn_blocking(move || child.wait());
-    tokio::pin!(waited);
-    let status = tokio::select! {
-        s = &mut waited => s??,
-        () = gone.wait() => {
-            // SAFETY: kill(2) has no memory effects.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            waited.await??
-        }
-    };
+    let status = wait_or_kill(child, streams.client_gone.clone()).await?;
     // The output ends with the master's EIO once `enter` has gone.
     for c in copies.into_iter().rev() {
         let done = tokio::time::timeout(std::time::Duration::from_secs(2), c).await;
@@ -182,20 +190,7 @@ impl Backend for CriStreams {
                 }));
             }
         }
-        let pid = child.id() as i32;
-        let mut gone = streams.client_gone.clone();
-        let waited = tokio::task::spawn_blocking(move || child.wait());
-        tokio::pin!(waited);
-        let status = tokio::select! {
-            s = &mut waited => s??,
-            () = gone.wait() => {
-                // The client left: the command goes too (enter passes
-                // signals on to it).
-                // SAFETY: kill(2) has no memory effects.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                waited.await??
-            }
-        };
+        let status = wait_or_kill(child, streams.client_gone.clone()).await?;
         for c in copies {
             let _ = c.await;
         }

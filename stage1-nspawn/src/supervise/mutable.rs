@@ -160,15 +160,7 @@ impl Supervisor<'_> {
         if let Some(i) = m.created.iter().position(|(n, _)| n == name) {
             // Never started: its waiting init is killed and reaped as an app.
             let (name, container) = m.created.remove(i);
-            let pid = container.pid().map(|p| p.as_raw()).unwrap_or(-1);
-            signals::send(pid, libc::SIGKILL);
-            self.apps.push(Running {
-                name,
-                pid,
-                container,
-                status: None,
-                kill_at: None,
-            });
+            self.apps.push(killed(name, container));
             return Ok(true);
         }
         let Some(app) = self.apps.iter_mut().find(|a| a.name == name) else {
@@ -253,16 +245,22 @@ impl Supervisor<'_> {
     pub(super) fn stop_mutable(&mut self) {
         let Some(m) = &mut self.control else { return };
         m.stopping = true;
-        for (name, container) in std::mem::take(&mut m.created) {
-            let pid = container.pid().map(|p| p.as_raw()).unwrap_or(-1);
-            signals::send(pid, libc::SIGKILL);
-            self.apps.push(Running {
-                name,
-                pid,
-                container,
-                status: None,
-                kill_at: None,
-            });
-        }
+        let created = std::mem::take(&mut m.created);
+        self.apps
+            .extend(created.into_iter().map(|(n, c)| killed(n, c)));
+    }
+}
+
+/// An app added and never started, its waiting init sent SIGKILL: reaped
+/// and recorded as any app (exit 137).
+fn killed(name: String, container: Container) -> Running {
+    let pid = container.pid().map(|p| p.as_raw()).unwrap_or(-1);
+    signals::send(pid, libc::SIGKILL);
+    Running {
+        name,
+        pid,
+        container,
+        status: None,
+        kill_at: None,
     }
 }
