@@ -180,6 +180,18 @@ impl AppSecurity {
     pub fn is_default(&self) -> bool {
         *self == AppSecurity::default()
     }
+
+    /// Whether it asks what only an engine enforcing
+    /// [`crate::Feature::AppSecurity`] does: privileged, its own masked or
+    /// read-only paths, an OCI profile. Running without no_new_privs and
+    /// without a seccomp filter are what every version 2 engine can give
+    /// (one without a filter has none to drop).
+    pub fn asks_enforcement(&self) -> bool {
+        self.privileged
+            || self.masked_paths.is_some()
+            || self.readonly_paths.is_some()
+            || matches!(self.seccomp_profile, Some(SeccompProfile::Oci(_)))
+    }
 }
 
 /// A seccomp profile given whole.
@@ -339,7 +351,7 @@ impl PodManifest {
             Feature::KvmAccel,
         );
         for app in &self.apps {
-            ask(!app.security.is_default(), Feature::AppSecurity);
+            ask(app.security.asks_enforcement(), Feature::AppSecurity);
             ask(app.stdin, Feature::Attach);
             ask(!app.resources.is_empty(), Feature::Resources);
             ask(app.oom_score_adj.is_some(), Feature::OomScoreAdj);

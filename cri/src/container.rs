@@ -488,9 +488,10 @@ pub fn reopen_log(ctx: &Ctx, id: &str) -> Result<(), Status> {
             "container {id} is not running"
         )));
     }
-    if f.sandbox.handler != "nspawn" {
+    // nspawn's supervisor and kvm's both reopen their log files on SIGUSR1.
+    if !matches!(f.sandbox.handler.as_str(), "nspawn" | "kvm" | "") {
         return Err(Status::unimplemented(format!(
-            "ReopenContainerLog is served for the nspawn handler only, not {}",
+            "ReopenContainerLog is not served for the {} handler",
             f.sandbox.handler
         )));
     }

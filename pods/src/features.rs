@@ -51,7 +51,7 @@ pub fn required_by_app(
     want(app.seccomp.is_some(), Feature::Seccomp);
     want(app.oom_score_adj.is_some(), Feature::OomScoreAdj);
     want(app.readonly_rootfs, Feature::ReadonlyRootfs);
-    want(!app.security.is_default(), Feature::AppSecurity);
+    want(app.security.asks_enforcement(), Feature::AppSecurity);
     want(app.stdin, Feature::Attach);
     want(
         app.host_mounts.iter().any(|m| m.read_only),

@@ -115,8 +115,9 @@ pub fn join_cgroup(procs: &std::ffi::CStr) -> io::Result<()> {
 }
 
 /// In the forked child, before it drops to the app's user: cut the bounding
-/// set and set no_new_privs. Only system calls.
-pub fn confine(dropped: &[u32]) -> io::Result<()> {
+/// set and set no_new_privs (unless the app runs without it:
+/// `allow_new_privileges`). Only system calls.
+pub fn confine(dropped: &[u32], no_new_privs: bool) -> io::Result<()> {
     for cap in dropped {
         // SAFETY: prctl(PR_CAPBSET_DROP) takes a capability number and
         // touches no memory.
@@ -127,7 +128,7 @@ pub fn confine(dropped: &[u32]) -> io::Result<()> {
         }
     }
     // SAFETY: prctl(PR_SET_NO_NEW_PRIVS) touches no memory.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+    if no_new_privs && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())

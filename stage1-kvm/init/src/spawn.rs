@@ -62,6 +62,7 @@ pub fn spawn(spec: &Spec<'_>) -> io::Result<Child> {
         limits::cgroup_dir(&spec.app.name)
     ))?;
     let dropped = limits::dropped_capabilities(spec.app);
+    let no_new_privs = !spec.app.security.allow_new_privileges;
     let listen: Vec<RawFd> = spec.listen.iter().map(|f| f.as_raw_fd()).collect();
     // SAFETY: the init is single-threaded, so the forked child is a
     // consistent copy of it and may run any code before exec; the closure
@@ -76,7 +77,7 @@ pub fn spawn(spec: &Spec<'_>) -> io::Result<Child> {
                 std::fs::write("/proc/self/oom_score_adj", oom)?;
             }
             setsid()?;
-            limits::confine(&dropped)?;
+            limits::confine(&dropped, no_new_privs)?;
             set_ids(&groups, gid, uid)
         });
     }
