@@ -83,14 +83,13 @@ async fn wait_or_kill(
     mut child: std::process::Child,
     mut gone: rukt_streaming::ClientGone,
 ) -> Result<std::process::ExitStatus, BoxError> {
-    let pid = child.id() as i32;
+    let pid = rustix::process::Pid::from_child(&child);
     let waited = tokio::task::spawn_blocking(move || child.wait());
     tokio::pin!(waited);
     Ok(tokio::select! {
         s = &mut waited => s??,
         () = gone.wait() => {
-            // SAFETY: kill(2) has no memory effects.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
             waited.await??
         }
     })
