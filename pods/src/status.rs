@@ -1,6 +1,6 @@
 //! What `rukt list` and `rukt status` show: a pod's state from its
 //! directory and lock, its times from file mtimes (as rkt: created is the
-//! manifest's, started the pid file's, gc-marked the directory's ctime),
+//! manifest's (its `created` field), started the pid file's, gc-marked the directory's ctime),
 //! and each app's exit code from `status/<app>`.
 
 use std::os::unix::fs::MetadataExt;
@@ -124,7 +124,13 @@ pub fn status(pod: &Pod) -> PodStatus {
         uuid: pod.uuid,
         state,
         stage1: manifest.as_ref().map(|m| m.stage1.flavor.clone()),
-        created: mtime(rukt_contract::POD_MANIFEST).map(rfc3339),
+        // The manifest's own field: its mtime moves when a mutable pod's
+        // apps change.
+        created: manifest
+            .as_ref()
+            .map(|m| m.created.clone())
+            .filter(|c| !c.is_empty())
+            .or_else(|| mtime(rukt_contract::POD_MANIFEST).map(rfc3339)),
         started: mtime(rukt_contract::PID_FILE).map(rfc3339),
         gc_marked: gc_marked.map(rfc3339),
         pid,
