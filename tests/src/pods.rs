@@ -172,6 +172,35 @@ impl PodStore {
         format!("oci:{}:{tag}", self.layout.path().display())
     }
 
+    /// `rukt app attach UUID --app APP`: waits `settle` for it to connect,
+    /// writes `input` and closes it, and returns what the app said on its
+    /// stdout and stderr meanwhile (the command must succeed).
+    pub fn attach(
+        &self,
+        uuid: &str,
+        app: &str,
+        input: &[u8],
+        settle: Duration,
+    ) -> (String, String) {
+        use std::io::Write;
+        let mut cmd = self.rukt().command(&["app", "attach", uuid, "--app", app]);
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("rukt app attach");
+        let mut stdin = child.stdin.take().expect("a stdin pipe");
+        std::thread::sleep(settle);
+        stdin.write_all(input).expect("write to attach");
+        drop(stdin);
+        let out = child.wait_with_output().expect("rukt app attach");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        (stdout, stderr)
+    }
+
     /// Runs `rukt ARGS...` to completion (with the harness timeout).
     pub fn run(&self, args: &[&str]) -> Output {
         self.rukt().run(args)

@@ -203,7 +203,6 @@ fn a_kvm_sandbox_takes_apps_while_it_runs() {
 /// `rukt app attach` to an app added with `--stdin-once`: its output from then on, stdout
 /// and stderr apart, and the client's input as its stdin, whose end is the app's.
 fn attach_relays_output_and_input(pods: &PodStore, uuid: &str) {
-    use std::io::Write;
     let script =
         "echo started; while read l; do echo \"got $l\"; echo \"err $l\" >&2; done; echo bye";
     add_sh(pods, uuid, "echo", &["--stdin-once"], script);
@@ -216,23 +215,7 @@ fn attach_relays_output_and_input(pods: &PodStore, uuid: &str) {
         assert!(Instant::now() < end, "app echo never started");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let mut cmd = pods
-        .rukt()
-        .command(&["app", "attach", uuid, "--app", "echo"]);
-    cmd.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    input.write_all(b"one\ntwo\n").unwrap();
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = pods.attach(uuid, "echo", b"one\ntwo\n", Duration::from_millis(500));
     assert_eq!(stdout, "got one\ngot two\nbye\n", "stderr: {stderr}");
     assert_eq!(stderr, "err one\nerr two\n");
     assert_eq!(wait_app(pods, uuid, "echo", "exited")["exit_code"], 0);

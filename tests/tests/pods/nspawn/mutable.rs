@@ -271,7 +271,6 @@ fn an_added_app_brings_its_own_host_mounts() {
 
 #[test]
 fn attach_gives_an_apps_output_and_takes_its_input() {
-    use std::io::Write;
     let pods = store();
     let uuid = sandbox(&pods, &[]);
     let image = pods.image.clone();
@@ -293,23 +292,7 @@ fn attach_gives_an_apps_output_and_takes_its_input() {
     ]);
     pods.ok(&["app", "start", &uuid, "--app", "echo"]);
     // Output from the moment of attaching: "started" was before.
-    let mut cmd = pods
-        .rukt()
-        .command(&["app", "attach", &uuid, "--app", "echo"]);
-    cmd.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    input.write_all(b"one\ntwo\n").unwrap();
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = pods.attach(&uuid, "echo", b"one\ntwo\n", Duration::from_millis(300));
     assert_eq!(stdout, "got one\ngot two\nbye\n", "stderr: {stderr}");
     assert_eq!(stderr, "err one\nerr two\n");
     // stdin_once: the end of the client's input was the app's.
