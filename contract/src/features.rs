@@ -80,11 +80,15 @@ pub enum Feature {
     /// Attaching to a running app of a mutable pod ([`crate::attach`]),
     /// and apps with a stdin of their own ([`crate::App::stdin`]).
     Attach,
+    /// The pod's cgroup below [`crate::PodManifest::cgroup_parent`].
+    CgroupParent,
+    /// An app's own stop signal ([`crate::App::stop_signal`]).
+    StopSignal,
 }
 
 impl Feature {
     /// Every feature, in declaration order.
-    pub const ALL: [Feature; 31] = [
+    pub const ALL: [Feature; 33] = [
         Feature::Hostname,
         Feature::NetNone,
         Feature::NetHost,
@@ -116,11 +120,13 @@ impl Feature {
         Feature::AppSecurity,
         Feature::Sysctls,
         Feature::Attach,
+        Feature::CgroupParent,
+        Feature::StopSignal,
     ];
 
     /// What version 1 could not express: a stage1 without `features` does
     /// none of these.
-    pub const NEW_IN_2: [Feature; 13] = [
+    pub const NEW_IN_2: [Feature; 15] = [
         Feature::Networks,
         Feature::Ports,
         Feature::Dns,
@@ -134,6 +140,8 @@ impl Feature {
         Feature::AppSecurity,
         Feature::Sysctls,
         Feature::Attach,
+        Feature::CgroupParent,
+        Feature::StopSignal,
     ];
 
     /// Its name in `features` JSON (`readonly-rootfs`).
@@ -165,6 +173,8 @@ impl Feature {
             Feature::AppSecurity => "app-security",
             Feature::Sysctls => "sysctls",
             Feature::Attach => "attach",
+            Feature::CgroupParent => "cgroup-parent",
+            Feature::StopSignal => "stop-signal",
             Feature::ListenFds => "listen-fds",
             Feature::NotifySocket => "notify-socket",
             Feature::AppLogs => "app-logs",
@@ -227,6 +237,8 @@ impl Feature {
             }
             Feature::Sysctls => "sysctls",
             Feature::Attach => "an app's own stdin, attach",
+            Feature::CgroupParent => "--cgroup-parent",
+            Feature::StopSignal => "--stop-signal",
             Feature::ListenFds => "LISTEN_FDS",
             Feature::NotifySocket => "NOTIFY_SOCKET",
             Feature::AppLogs => "per-app log files",
@@ -356,9 +368,14 @@ mod tests {
             Feature::AppSecurity,
             Feature::Sysctls,
             Feature::Attach,
+            Feature::CgroupParent,
+            Feature::StopSignal,
         ] {
             assert!(!v1.enforces(f), "{f:?}");
         }
-        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 13);
+        assert_eq!(
+            v1.enforces.len(),
+            Feature::ALL.len() - Feature::NEW_IN_2.len()
+        );
     }
 }

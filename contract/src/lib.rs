@@ -27,6 +27,7 @@ pub mod net;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod sdnotify;
+pub mod signal;
 
 pub use args::{AppArgs, AppStopArgs, ArgsError, EnterArgs, Entrypoint, GcArgs, RunArgs, StopArgs};
 pub use descriptors::{

@@ -77,6 +77,13 @@ pub struct PodManifest {
     /// an app's exit ends neither the pod nor the other apps.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mutable: bool,
+    /// Version 2: the cgroup the pod's own (`<cgroup_parent>/rukt/<uuid>`)
+    /// is created in, instead of the hierarchies' root or the systemd
+    /// unit's (`--cgroup-parent`, CRI's `linux.cgroup_parent`; feature
+    /// `cgroup-parent`): an absolute cgroupfs path such as
+    /// `/kubepods/burstable/pod<uid>`, whose limits then bound the pod's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_parent: Option<String>,
     /// Creation time, RFC 3339 UTC.
     pub created: String,
 }
@@ -144,6 +151,12 @@ pub struct App {
     /// (CRI's `stdin_once`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stdin_once: bool,
+    /// Version 2: the signal that asks the app to stop (`rukt stop`,
+    /// `app-stop`) before SIGKILL, by name (`SIGQUIT`; [`crate::signal`]):
+    /// `--stop-signal`, the image's `StopSignal`, CRI's `stop_signal`. None
+    /// is SIGTERM. Feature `stop-signal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
     /// Version 2: what CRI's security context asks beyond the fields
     /// above (feature `app-security`).
     #[serde(default, skip_serializing_if = "AppSecurity::is_default")]
@@ -342,6 +355,7 @@ impl PodManifest {
         ask(self.apps.len() > 1, Feature::MultipleApps);
         ask(self.mutable, Feature::MutablePods);
         ask(!self.sysctls.is_empty(), Feature::Sysctls);
+        ask(self.cgroup_parent.is_some(), Feature::CgroupParent);
         ask(
             matches!(self.sd_notify, crate::sdnotify::SdNotify::App(_)),
             Feature::NotifyApp,
@@ -353,6 +367,7 @@ impl PodManifest {
         for app in &self.apps {
             ask(app.security.asks_enforcement(), Feature::AppSecurity);
             ask(app.stdin, Feature::Attach);
+            ask(app.stop_signal.is_some(), Feature::StopSignal);
             ask(!app.resources.is_empty(), Feature::Resources);
             ask(app.oom_score_adj.is_some(), Feature::OomScoreAdj);
             ask(
@@ -433,6 +448,7 @@ mod tests {
                 security: Default::default(),
                 stdin: false,
                 stdin_once: false,
+                stop_signal: Some("SIGQUIT".into()),
             }],
             volumes: vec![
                 Volume {
@@ -487,6 +503,7 @@ mod tests {
             sd_notify: crate::sdnotify::SdNotify::App("web".into()),
             sysctls: Default::default(),
             mutable: false,
+            cgroup_parent: Some("/kubepods/pod1".into()),
             created: "2026-11-22T00:00:00Z".into(),
         }
     }
@@ -569,6 +586,8 @@ mod tests {
             Feature::VolumePropagation,
             Feature::NotifyApp,
             Feature::KvmAccel,
+            Feature::CgroupParent,
+            Feature::StopSignal,
         ];
         assert_eq!(asked, want.into_iter().collect());
     }

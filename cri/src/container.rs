@@ -420,6 +420,13 @@ pub fn status(ctx: &Ctx, id: &str, verbose: bool) -> Result<cri::ContainerStatus
                 })
                 .collect(),
             log_path: f.rec.log_path.clone(),
+            stop_signal: crate::signal::to_cri(
+                f.pod
+                    .manifest()
+                    .ok()
+                    .and_then(|m| m.app(&f.rec.app).and_then(|a| a.stop_signal.clone()))
+                    .as_deref(),
+            ),
             ..Default::default()
         }),
         info,

@@ -35,6 +35,7 @@ pub fn pod_spec(config: &cri::PodSandboxConfig, stage1: String) -> Result<PodSpe
         }),
         resources: resources(linux.resources.as_ref())?.0,
         sysctls: linux.sysctls.clone().into_iter().collect(),
+        cgroup_parent: Some(linux.cgroup_parent.clone()).filter(|p| !p.is_empty()),
         ..PodSpec::default()
     };
     if host_net {
@@ -382,6 +383,7 @@ pub fn container(
     spec.host_mounts = own;
     spec.stdin = config.stdin;
     spec.stdin_once = config.stdin_once;
+    spec.stop_signal = crate::signal::from_cri(config.stop_signal)?;
     Ok(Container {
         app: spec,
         mounts: records,

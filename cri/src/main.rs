@@ -19,6 +19,7 @@ mod record;
 mod runtime_info;
 mod sandbox;
 mod service;
+mod signal;
 mod stats;
 mod streaming;
 

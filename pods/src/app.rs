@@ -145,6 +145,7 @@ pub fn add(
         let mut manifest = lock.read()?;
         let mut names: HashSet<String> = manifest.apps.iter().map(|a| a.name.clone()).collect();
         let mut app = build_app(store, spec, &records[0], &[], &manifest.volumes, &mut names)?;
+        crate::app_build::settle_stop_signal(&mut app, spec, &stage1);
         let (own, mounts) = crate::app_build::host_mounts(&app.name, spec)?;
         // What an interrupted add of the same name left.
         manifest

@@ -161,7 +161,35 @@ pub(crate) fn build_app(
         security: spec.security.clone(),
         stdin: spec.stdin,
         stdin_once: spec.stdin_once,
+        stop_signal: stop_signal(spec, &rec.name, c.stop_signal().as_deref())?,
     })
+}
+
+/// The app's stop signal: its own, else its image's; SIGTERM (the default
+/// every engine sends) is left out.
+fn stop_signal(
+    spec: &AppSpec,
+    image: &str,
+    from_image: Option<&str>,
+) -> Result<Option<String>, PrepareError> {
+    let parsed = match (&spec.stop_signal, from_image.filter(|s| !s.is_empty())) {
+        (Some(own), _) => {
+            rukt_contract::signal::parse(own).map_err(|e| invalid(format!("--stop-signal: {e}")))?
+        }
+        (None, Some(theirs)) => rukt_contract::signal::parse(theirs)
+            .map_err(|e| invalid(format!("{image}: the image's StopSignal: {e}")))?,
+        (None, None) => return Ok(None),
+    };
+    Ok((parsed != "SIGTERM").then_some(parsed))
+}
+
+/// Drops a stop signal `app` has from its image (not asked for) when the
+/// engine cannot send it: the image's `StopSignal` is a default, and such
+/// an engine stops every app with SIGTERM.
+pub(crate) fn settle_stop_signal(app: &mut App, spec: &AppSpec, stage1: &crate::stage1::Stage1) {
+    if spec.stop_signal.is_none() && !stage1.enforces(rukt_contract::Feature::StopSignal) {
+        app.stop_signal = None;
+    }
 }
 
 /// `--name`, or the image's last path component, made unique.
@@ -297,5 +325,24 @@ mod tests {
         assert!(!owned_by("web.mount", "web"));
         assert!(!owned_by("webx.mount0", "web"));
         assert!(!owned_by("web-data", "web"));
+    }
+
+    #[test]
+    fn the_stop_signal_is_the_apps_else_the_images_and_sigterm_is_none() {
+        let image = rukt_images::reference::ImageRef::parse("busybox").unwrap();
+        let mut spec = AppSpec::new(image, "busybox");
+        let from = |spec: &AppSpec, img: Option<&str>| stop_signal(spec, "busybox", img);
+        assert_eq!(from(&spec, None).unwrap(), None);
+        assert_eq!(from(&spec, Some("")).unwrap(), None);
+        assert_eq!(from(&spec, Some("SIGTERM")).unwrap(), None, "the default");
+        assert_eq!(from(&spec, Some("3")).unwrap().as_deref(), Some("SIGQUIT"));
+        let e = from(&spec, Some("NOPE")).unwrap_err().to_string();
+        assert!(e.contains("busybox: the image's StopSignal"), "{e}");
+        spec.stop_signal = Some("int".into());
+        assert_eq!(
+            from(&spec, Some("SIGQUIT")).unwrap().as_deref(),
+            Some("SIGINT"),
+            "the app's own wins"
+        );
     }
 }

@@ -53,6 +53,7 @@ pub fn required_by_app(
     want(app.readonly_rootfs, Feature::ReadonlyRootfs);
     want(app.security.asks_enforcement(), Feature::AppSecurity);
     want(app.stdin, Feature::Attach);
+    want(app.stop_signal.is_some(), Feature::StopSignal);
     want(
         app.host_mounts.iter().any(|m| m.read_only),
         Feature::ReadonlyVolumes,
@@ -106,6 +107,7 @@ pub fn required_by_pod(spec: &PodSpec) -> BTreeSet<Feature> {
     want(spec.interactive, Feature::Interactive);
     want(spec.mutable, Feature::MutablePods);
     want(!spec.sysctls.is_empty(), Feature::Sysctls);
+    want(spec.cgroup_parent.is_some(), Feature::CgroupParent);
     want(spec.kvm_accel.is_some(), Feature::KvmAccel);
     want(
         matches!(spec.sd_notify, rukt_contract::sdnotify::SdNotify::App(_)),

@@ -19,6 +19,7 @@ pub mod app;
 mod app_build;
 pub mod app_status;
 pub mod attach;
+pub mod cgroup_parent;
 pub mod enter;
 pub mod events;
 pub mod exe_guard;

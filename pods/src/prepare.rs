@@ -107,6 +107,10 @@ pub fn prepare(
     )?;
     // Before anything is fetched, created or mounted.
     stage1.require(crate::features::required_by_pod(spec))?;
+    let cgroup_parent = match &spec.cgroup_parent {
+        Some(p) => crate::cgroup_parent::check(p)?,
+        None => None,
+    };
     let volumes = check_volumes(spec)?;
     let (records, _pin) = fetch_images(store, fetcher, &spec.apps, progress)?;
     let mut apps = Vec::new();
@@ -121,6 +125,7 @@ pub fn prepare(
             &volumes,
             &mut names,
         )?;
+        crate::app_build::settle_stop_signal(&mut app, spec_app, &stage1);
         let (own, mounts) = crate::app_build::host_mounts(&app.name, spec_app)?;
         volumes.extend(own);
         app.mounts.extend(mounts);
@@ -153,6 +158,7 @@ pub fn prepare(
         sd_notify,
         sysctls: spec.sysctls.clone(),
         mutable: spec.mutable,
+        cgroup_parent,
         created: rukt_images::store::index::now_rfc3339(),
         revision: 0,
         cni_path: if net.networks.is_empty() {

@@ -94,6 +94,10 @@ pub struct AppSpec {
     pub stdin: bool,
     /// Its stdin closes when the first attach client leaves.
     pub stdin_once: bool,
+    /// The signal that asks it to stop (`--stop-signal`, CRI's
+    /// `stop_signal`), in any spelling [`rukt_contract::signal::parse`]
+    /// takes; else the image's `StopSignal`, else SIGTERM.
+    pub stop_signal: Option<String>,
 }
 
 impl AppSpec {
@@ -122,6 +126,7 @@ impl AppSpec {
             extra_gids: Vec::new(),
             stdin: false,
             stdin_once: false,
+            stop_signal: None,
         }
     }
 }
@@ -187,4 +192,7 @@ pub struct PodSpec {
     pub mutable: bool,
     /// Namespaced sysctls set in the pod (CRI's `linux.sysctls`).
     pub sysctls: std::collections::BTreeMap<String, String>,
+    /// The cgroup the pod's cgroup is made in (`--cgroup-parent`, CRI's
+    /// `linux.cgroup_parent`): an absolute cgroupfs path.
+    pub cgroup_parent: Option<String>,
 }

@@ -58,6 +58,7 @@ impl Engine for Fly {
         Feature::ListenFds,
         Feature::NotifySocket,
         Feature::NotifyApp,
+        Feature::StopSignal,
     ];
 
     /// Returns only on failure: on success the process became the app.

@@ -1,6 +1,9 @@
-//! `stop [--debug] [--force] [--timeout=SECONDS] UUID`: SIGTERM the app,
-//! SIGKILL it if it is still there after the timeout (at once with
-//! `--force`), then wait a little for the pod lock to be released.
+//! `stop [--debug] [--force] [--timeout=SECONDS] UUID`: send the app its
+//! stop signal (the manifest's `stop_signal`, else SIGTERM), SIGKILL it if
+//! it is still there after the timeout (at once with `--force`), then wait
+//! a little for the pod lock to be released. A real-time stop signal is
+//! refused: rustix sends only the named signals, and fly's only other
+//! way would be unsafe code for a corner case.
 //!
 //! Signals go through a pidfd opened while the pod lock was seen held, to
 //! the PID in `pid` once it is seen chrooted into the app's root: a reused
@@ -29,6 +32,7 @@ const AFTERMATH: Duration = Duration::from_secs(5);
 pub fn stop(args: &StopArgs) -> anyhow::Result<()> {
     let pod = rukt_contract::runtime::load_manifest(&args.uuid)?;
     let app = pod::single_app(&pod)?;
+    let stop_signal = stop_signal(app)?;
     if !rukt_contract::runtime::pod_is_running().context("cannot test the pod lock")? {
         debug!("the pod is not running");
         return Ok(());
@@ -53,7 +57,7 @@ pub fn stop(args: &StopArgs) -> anyhow::Result<()> {
     if args.force {
         signal(pidfd.as_fd(), SIGKILL)?;
     } else {
-        signal(pidfd.as_fd(), SIGTERM)?;
+        signal(pidfd.as_fd(), stop_signal)?;
         if !exited(pidfd.as_fd(), Duration::from_secs(args.timeout_secs)) {
             debug!("still running after {}s", args.timeout_secs);
             signal(pidfd.as_fd(), SIGKILL)?;
@@ -99,8 +103,18 @@ fn wait_chrooted(pid: Pid, root: &OwnedFd) -> anyhow::Result<()> {
     }
 }
 
-const SIGTERM: (Signal, &str) = (Signal::TERM, "SIGTERM");
 const SIGKILL: (Signal, &str) = (Signal::KILL, "SIGKILL");
+
+/// The app's stop signal and its name.
+fn stop_signal(app: &rukt_contract::App) -> anyhow::Result<(Signal, &str)> {
+    let Some(name) = app.stop_signal.as_deref() else {
+        return Ok((Signal::TERM, "SIGTERM"));
+    };
+    rukt_contract::signal::number(name)
+        .and_then(Signal::from_named_raw)
+        .map(|s| (s, name))
+        .with_context(|| format!("fly cannot send the app's stop signal {name} (a real-time signal); stop it with --force"))
+}
 
 /// Sends a signal; a process that is already gone is not an error.
 fn signal(pidfd: BorrowedFd<'_>, (sig, name): (Signal, &str)) -> anyhow::Result<()> {

@@ -253,6 +253,7 @@ fn manifest(exec: &[&str]) -> PodManifest {
             security: Default::default(),
             stdin: false,
             stdin_once: false,
+            stop_signal: None,
         }],
         volumes: vec![],
         net: Default::default(),
@@ -267,6 +268,7 @@ fn manifest(exec: &[&str]) -> PodManifest {
         sd_notify: Default::default(),
         sysctls: Default::default(),
         mutable: false,
+        cgroup_parent: None,
         created: "2026-01-01T00:00:00Z".into(),
     }
 }

@@ -5,7 +5,8 @@
 //! time), detaches the pod's networks if the supervisor could not
 //! (`rukt_net::pod::teardown`), and removes the sockets. Nothing of a kvm pod is mounted on the
 //! host (virtiofsd's binds live in its own mount namespace), so there is
-//! nothing to unmount. Idempotent.
+//! nothing to unmount. The pod's cgroup below a parent goes too
+//! ([`crate::cgroup`]). Idempotent.
 
 use rukt_contract::GcArgs;
 use tracing::debug;
@@ -20,6 +21,7 @@ pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
     let killed = procs::kill_recorded(&stage1, None)?;
     debug!("killed {killed} leftover process(es)");
     network::detach_leftovers(&pod_dir, &manifest)?;
+    crate::cgroup::remove(&manifest);
     for sock in ["fs.sock", "guest.sock", "control.sock"] {
         let _ = std::fs::remove_file(stage1.join(sock));
     }

@@ -22,6 +22,7 @@ mod activation;
 mod app;
 mod artifacts;
 mod cache;
+mod cgroup;
 mod cmdline;
 mod cpio;
 mod enter;
@@ -63,7 +64,9 @@ impl Engine for Kvm {
     /// IPC and PID namespaces, seccomp (no filter in the guest), a pty for
     /// `--interactive` (stdin is forwarded, output relayed), socket activation.
     /// Of version 2: per-app log files ([`logs`]), readiness, mutable
-    /// pods ([`app`], [`supervisor::Mutable`]) and attaching to their apps.
+    /// pods ([`app`], [`supervisor::Mutable`]) and attaching to their apps,
+    /// the VM's processes in a parent cgroup ([`cgroup`]) and each app's
+    /// stop signal (sent by the guest init).
     const FEATURES: &'static [Feature] = &[
         Feature::Hostname,
         Feature::NetNone,
@@ -85,6 +88,8 @@ impl Engine for Kvm {
         Feature::ListenFds,
         Feature::MutablePods,
         Feature::Attach,
+        Feature::CgroupParent,
+        Feature::StopSignal,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

@@ -54,6 +54,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         warn!("--interactive: kvm pods have no terminal; stdin is forwarded to the first app");
     }
     pod::write_file(".", PID_FILE, std::process::id().to_string().as_bytes())?;
+    // Before any process of the VM: they are all in it.
+    crate::cgroup::join(&manifest)?;
     let pod_dir = pod::dir()?;
     let stage1 = pod::stage1_dir(&pod_dir)?;
     let signals = supervisor::signal_fd()?;

@@ -4,18 +4,16 @@
 //! the app's limits). This module makes the pod level, reads what happened
 //! (OOM kills), kills what is left and removes the tree. Under a systemd
 //! unit the tree nests below the unit's own cgroup ([`crate::unit`]):
-//! `<unit>/rukt/<uuid>`.
+//! `<unit>/rukt/<uuid>`; below a parent the manifest asks for,
+//! `<cgroup_parent>/rukt/<uuid>`. The host's layout and hierarchies are
+//! [`rukt_sys::cgroupfs`]'s.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use rukt_contract::Resources;
 use rukt_contract::isolation::CPU_PERIOD_US;
-
-/// Where cgroup filesystems are mounted.
-const ROOT: &str = "/sys/fs/cgroup";
-/// `statfs` magic of a cgroup v1 hierarchy.
-const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
+pub use rukt_sys::cgroupfs::{Layout, v1_hierarchies};
+use rukt_sys::cgroupfs::{ROOT, dirs};
 
 /// A cgroup failure.
 #[derive(Debug, thiserror::Error)]
@@ -36,25 +34,6 @@ fn err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Cgro
     }
 }
 
-/// The cgroup layout of this host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    /// `/sys/fs/cgroup` is cgroup2.
-    Unified,
-    /// v1 controllers (hybrid or legacy).
-    V1,
-}
-
-impl Layout {
-    /// Looks at `/sys/fs/cgroup`.
-    pub fn detect() -> Layout {
-        match rustix::fs::statfs(ROOT) {
-            Ok(st) if st.f_type == libc::CGROUP2_SUPER_MAGIC => Layout::Unified,
-            _ => Layout::V1,
-        }
-    }
-}
-
 /// The cgroup path (relative to a hierarchy's root) of pod `uuid`.
 pub fn pod_path(uuid: &str) -> String {
     format!("{}/rukt/{uuid}", crate::unit::parent())
@@ -63,41 +42,6 @@ pub fn pod_path(uuid: &str) -> String {
 /// The cgroup path of `app` in pod `uuid`.
 pub fn app_path(uuid: &str, app: &str) -> String {
     format!("{}/{app}", pod_path(uuid))
-}
-
-/// The directories of cgroup `path` in every hierarchy that has it (or would).
-fn dirs(layout: Layout, path: &str) -> Vec<PathBuf> {
-    let rel = path.trim_start_matches('/');
-    match layout {
-        Layout::Unified => vec![Path::new(ROOT).join(rel)],
-        Layout::V1 => v1_hierarchies().iter().map(|d| d.join(rel)).collect(),
-    }
-}
-
-/// Every v1 hierarchy mounted under `/sys/fs/cgroup` (libcontainer makes the
-/// app's cgroup in each of them), once each: `cpu` and `cpuacct` are often
-/// links to one `cpu,cpuacct`. Looked up once per process (about 50 system
-/// calls: it was done again for every walk of the pod's cgroups).
-pub fn v1_hierarchies() -> &'static [PathBuf] {
-    static FOUND: OnceLock<Vec<PathBuf>> = OnceLock::new();
-    FOUND.get_or_init(find_v1_hierarchies)
-}
-
-fn find_v1_hierarchies() -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = Vec::new();
-    let Ok(entries) = std::fs::read_dir(ROOT) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let Ok(real) = std::fs::canonicalize(e.path()) else {
-            continue;
-        };
-        let is_v1 = rustix::fs::statfs(&real).is_ok_and(|st| st.f_type == CGROUP_SUPER_MAGIC);
-        if is_v1 && !out.contains(&real) {
-            out.push(real);
-        }
-    }
-    out
 }
 
 fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
@@ -109,7 +53,12 @@ fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
 pub fn create_pod(layout: Layout, uuid: &str, limits: &Resources) -> Result<(), CgroupError> {
     let path = pod_path(uuid);
     for dir in dirs(layout, &path) {
-        std::fs::create_dir_all(&dir).map_err(err("create", &dir))?;
+        // The last pod of a parent may remove its `rukt` level meanwhile.
+        let made = (0..3)
+            .map(|_| std::fs::create_dir_all(&dir))
+            .find(|r| !matches!(r, Err(e) if e.kind() == std::io::ErrorKind::NotFound))
+            .unwrap_or_else(|| std::fs::create_dir_all(&dir));
+        made.map_err(err("create", &dir))?;
     }
     if layout == Layout::Unified {
         enable_v2_controllers(uuid)?;
@@ -187,26 +136,30 @@ fn set_limits(layout: Layout, path: &str, limits: &Resources) -> Result<(), Cgro
     Ok(())
 }
 
-/// cgroup v2 hands controllers down level by level: enable the ones the
-/// parent (the root, or a unit's delegated cgroup) offers on it, `rukt` and
-/// `rukt/<uuid>`.
+/// cgroup v2 hands controllers down level by level: from the highest level
+/// the pod may change ([`crate::unit::delegated`]: the root, or a unit's
+/// delegated cgroup) down through the parent to `rukt` and `rukt/<uuid>`,
+/// enable on each the ones it offers and does not hand down yet.
 fn enable_v2_controllers(uuid: &str) -> Result<(), CgroupError> {
-    let root = Path::new(ROOT).join(crate::unit::parent().trim_start_matches('/'));
-    let available = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
-    let wanted: Vec<String> = available
-        .split_whitespace()
-        .filter(|c| ["memory", "cpu", "pids", "io"].contains(c))
-        .map(|c| format!("+{c}"))
+    let top = Path::new(ROOT).join(crate::unit::delegated().trim_start_matches('/'));
+    let pod = Path::new(ROOT).join(pod_path(uuid).trim_start_matches('/'));
+    let mut levels: Vec<&Path> = pod
+        .ancestors()
+        .take_while(|d| d.starts_with(&top))
         .collect();
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    for dir in [
-        root.to_path_buf(),
-        root.join("rukt"),
-        root.join("rukt").join(uuid),
-    ] {
-        write(&dir, "cgroup.subtree_control", &wanted.join(" "))?;
+    levels.reverse();
+    for dir in levels {
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+        let (offered, handed) = (read("cgroup.controllers"), read("cgroup.subtree_control"));
+        let missing: Vec<String> = offered
+            .split_whitespace()
+            .filter(|c| ["memory", "cpu", "pids", "io"].contains(c))
+            .filter(|c| !handed.split_whitespace().any(|h| h == *c))
+            .map(|c| format!("+{c}"))
+            .collect();
+        if !missing.is_empty() {
+            write(dir, "cgroup.subtree_control", &missing.join(" "))?;
+        }
     }
     Ok(())
 }
@@ -275,6 +228,27 @@ pub fn signal_all(layout: Layout, uuid: &str, signal: i32) -> usize {
 /// a pod, whose apps are gone). Otherwise what is left is killed, and the
 /// rest removed.
 pub fn destroy_pod(layout: Layout, uuid: &str) -> bool {
+    let clean = remove_pod(layout, uuid);
+    if clean {
+        remove_rukt_level(layout);
+    }
+    clean
+}
+
+/// Below a parent (a unit's or one asked for), the `rukt` level goes with
+/// its last pod: whoever made the parent (kubelet) removes it, and a
+/// leftover child would keep it busy. Another pod of the same parent
+/// keeps it (`rmdir` fails on a cgroup with children).
+fn remove_rukt_level(layout: Layout) {
+    let parent = crate::unit::parent();
+    if !parent.is_empty() {
+        for dir in dirs(layout, &format!("{parent}/rukt")) {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+fn remove_pod(layout: Layout, uuid: &str) -> bool {
     let dirs = dirs(layout, &pod_path(uuid));
     if dirs.iter().all(|d| remove_tree(d).is_ok()) {
         return true;
@@ -295,26 +269,9 @@ pub fn destroy_pod(layout: Layout, uuid: &str) -> bool {
     clean
 }
 
-/// Removes a cgroup directory tree (cgroup dirs hold only virtual files, so
-/// `rmdir` bottom-up is the way). Every child is tried; the first failure
-/// (a busy cgroup) is returned.
+/// [`rukt_sys::cgroupfs::remove_tree`], as a [`CgroupError`].
 fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(err("read", dir)(e)),
-    };
-    let mut children = Ok(());
-    for e in entries.flatten() {
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            children = children.and(remove_tree(&e.path()));
-        }
-    }
-    children?;
-    match std::fs::remove_dir(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(err("remove", dir)(e)),
-        _ => Ok(()),
-    }
+    rukt_sys::cgroupfs::remove_tree(dir).map_err(err("remove", dir))
 }
 
 #[cfg(test)]

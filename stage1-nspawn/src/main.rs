@@ -100,6 +100,8 @@ impl Engine for Nspawn {
         Feature::AppSecurity,
         Feature::Sysctls,
         Feature::Attach,
+        Feature::CgroupParent,
+        Feature::StopSignal,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

@@ -52,7 +52,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         .context("cannot create the status directory")?;
 
     let layout = Layout::detect();
-    unit::adopt(layout, &pod_dir)?;
+    unit::adopt(layout, &pod_dir, pod.cgroup_parent.as_deref())?;
     // Before the pod's network namespace: an abstract NOTIFY_SOCKET is the host's.
     rukt_contract::sdnotify::engine_notifier();
     let app_notify = AppNotify::open(&pod, &pod_dir)?;
@@ -222,13 +222,8 @@ impl Setup<'_> {
             let pid = container.pid().map(|p| p.as_raw()).unwrap_or(-1);
             tracing::debug!(app = %name, pid, index = i, "started");
             phase::mark("started");
-            running.push(Running {
-                name,
-                pid,
-                container,
-                status: None,
-                kill_at: None,
-            });
+            let app = pod.app(&name).expect("created from the manifest's apps");
+            running.push(Running::new(app, container));
         }
         Ok(Started {
             running,

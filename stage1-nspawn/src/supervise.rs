@@ -48,6 +48,27 @@ pub struct Running {
     pub status: Option<i32>,
     /// When it gets SIGKILL (`app-stop`'s timeout).
     pub kill_at: Option<Instant>,
+    /// What asks it to stop: its manifest's `stop_signal`, else SIGTERM.
+    pub stop_signal: i32,
+}
+
+impl Running {
+    /// `app`, created (or started) as `container`.
+    pub fn new(app: &rukt_contract::App, container: Container) -> Running {
+        let stop_signal = app
+            .stop_signal
+            .as_deref()
+            .and_then(rukt_contract::signal::number)
+            .unwrap_or(libc::SIGTERM);
+        Running {
+            name: app.name.clone(),
+            pid: container.pid().map(|p| p.as_raw()).unwrap_or(-1),
+            container,
+            status: None,
+            kill_at: None,
+            stop_signal,
+        }
+    }
 }
 
 /// The supervisor of one pod.
@@ -203,7 +224,12 @@ impl<'a> Supervisor<'a> {
                     tracing::debug!(signal = sig, "forwarding to the apps");
                     rukt_contract::sdnotify::pod_stopping();
                     self.stop_mutable();
-                    self.signal_running(sig);
+                    if sig == libc::SIGTERM {
+                        // `rukt stop`, or the unit's: each app its own stop signal.
+                        self.ask_running_to_stop();
+                    } else {
+                        self.signal_running(sig);
+                    }
                 }
                 Wake::Timeout => {}
             }
@@ -222,6 +248,13 @@ impl<'a> Supervisor<'a> {
     fn signal_running(&self, sig: i32) {
         for app in self.apps.iter().filter(|a| a.status.is_none()) {
             signals::send(app.pid, sig);
+        }
+    }
+
+    /// Sends every running app its stop signal.
+    fn ask_running_to_stop(&self) {
+        for app in self.apps.iter().filter(|a| a.status.is_none()) {
+            signals::send(app.pid, app.stop_signal);
         }
     }
 
@@ -277,7 +310,7 @@ impl<'a> Supervisor<'a> {
             if self.apps.iter().any(|a| a.status.is_none()) {
                 tracing::debug!("an app failed: stopping the others");
                 rukt_contract::sdnotify::pod_stopping();
-                self.signal_running(libc::SIGTERM);
+                self.ask_running_to_stop();
                 self.kill_at = Some(Instant::now() + GRACE);
             }
         }

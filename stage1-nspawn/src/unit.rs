@@ -8,6 +8,11 @@
 //! controllers down (podman's `--cgroups=split`); the apps go to
 //! `<unit>/rukt/<uuid>/<app>`. From a shell nothing changes: `/rukt/<uuid>`.
 //!
+//! A parent the manifest names (`cgroup_parent`: `--cgroup-parent`, CRI's
+//! `linux.cgroup_parent`) wins over the unit: the tree is then
+//! `<cgroup_parent>/rukt/<uuid>` and the supervisor stays where it was
+//! started, as a container runtime's shim does.
+//!
 //! The parent is chosen once by `run` and written to [`PARENT_FILE`], which
 //! `enter`, `stop` and `gc` (started in the pod directory too) read back.
 
@@ -22,6 +27,8 @@ use crate::cgroups::Layout;
 pub const PARENT_FILE: &str = "stage1/cgroup-parent";
 
 static PARENT: OnceLock<String> = OnceLock::new();
+/// Whether the parent was asked for (`cgroup_parent`), not a unit's.
+static ASKED: OnceLock<bool> = OnceLock::new();
 
 /// The cgroup the pod's tree is below: `""` (a hierarchy's root) or a
 /// unit's path.
@@ -31,6 +38,17 @@ pub fn parent() -> &'static str {
             .map(|s| s.trim().to_string())
             .unwrap_or_default()
     })
+}
+
+/// The highest cgroup whose `cgroup.subtree_control` the pod may change
+/// (v2): a unit's own cgroup is delegated to it, but no level above; an
+/// asked-for parent is made from the root down.
+pub fn delegated() -> &'static str {
+    if ASKED.get().copied().unwrap_or(false) {
+        ""
+    } else {
+        parent()
+    }
 }
 
 /// The unit cgroup this process runs in, if it was started by systemd.
@@ -51,10 +69,16 @@ pub fn detect(layout: Layout, proc_cgroup: &str, invocation_id: bool) -> Option<
     (leaf.ends_with(".service") || leaf.ends_with(".scope")).then(|| path.to_string())
 }
 
-/// `run`: chooses the parent (this process's unit, if any), records it in
-/// the pod directory and, on v2, moves this process into its leaf. Call
-/// before anything asks for a cgroup path.
-pub fn adopt(layout: Layout, pod_dir: &Path) -> anyhow::Result<()> {
+/// `run`: chooses the parent (the manifest's `cgroup_parent`, else this
+/// process's unit, if any), records it in the pod directory and, for a
+/// unit on v2, moves this process into its leaf. Call before anything asks
+/// for a cgroup path.
+pub fn adopt(layout: Layout, pod_dir: &Path, cgroup_parent: Option<&str>) -> anyhow::Result<()> {
+    if let Some(parent) = cgroup_parent {
+        tracing::debug!(parent, "making the pod's cgroups in the parent asked for");
+        let _ = ASKED.set(true);
+        return record(pod_dir, parent.to_string());
+    }
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let unit = detect(layout, &own, std::env::var_os("INVOCATION_ID").is_some());
     let Some(unit) = unit else {
@@ -77,6 +101,11 @@ pub fn adopt(layout: Layout, pod_dir: &Path) -> anyhow::Result<()> {
                 )
             })?;
     }
+    record(pod_dir, unit)
+}
+
+/// Writes `parent` to [`PARENT_FILE`] and makes it this process's.
+fn record(pod_dir: &Path, parent: String) -> anyhow::Result<()> {
     std::fs::create_dir_all(pod_dir.join(rukt_contract::STAGE1_DIR))
         .context("cannot create the stage1 directory")?;
     let stage1 = std::fs::File::open(pod_dir.join(rukt_contract::STAGE1_DIR))
@@ -85,9 +114,9 @@ pub fn adopt(layout: Layout, pod_dir: &Path) -> anyhow::Result<()> {
         .file_name()
         .and_then(|n| n.to_str())
         .expect("a name");
-    rukt_contract::runtime::write_atomic(&stage1, name, unit.as_bytes())
+    rukt_contract::runtime::write_atomic(&stage1, name, parent.as_bytes())
         .context("cannot record the pod's parent cgroup")?;
-    let _ = PARENT.set(unit);
+    let _ = PARENT.set(parent);
     Ok(())
 }
 

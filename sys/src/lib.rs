@@ -24,6 +24,7 @@
 //! depends on no other rukt crate.
 
 pub mod atomic;
+pub mod cgroupfs;
 pub mod fds;
 pub mod lock;
 pub mod mountinfo;

@@ -20,6 +20,11 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::fixtures::unique;
+
+/// An app's script that prints `ready`, ignores SIGTERM and, on SIGQUIT, says `got QUIT` and
+/// exits 0: only its own stop signal ends it before a SIGKILL.
+pub const QUITS_ON_SIGQUIT: &str = "trap '' TERM; trap 'echo got QUIT; exit 0' QUIT; \
+                                    echo ready; while :; do sleep 0.1; done";
 use crate::image::{Compression, Entry, ImageSpec, Layer, busybox_layer, write_layout};
 use crate::note;
 use crate::rukt::{Output, Rukt, run_command};
@@ -521,6 +526,25 @@ impl RunningPod {
     /// Waits for the end; returns the exit code as a shell shows it (128+N for signal N).
     pub fn wait_code(&mut self) -> i32 {
         shell_code(self.wait())
+    }
+
+    /// `rukt stop --timeout=SECS`, for a pod whose apps run [`QUITS_ON_SIGQUIT`] (with
+    /// `--stop-signal=SIGQUIT`) or end on SIGTERM: asserts the pod ended well (code 0) before
+    /// the timeout's SIGKILL, which is what SIGTERM alone would have brought.
+    pub fn stop_expecting_quit(&mut self, pods: &PodStore, timeout_secs: u64) {
+        let start = Instant::now();
+        let timeout = format!("--timeout={timeout_secs}");
+        pods.ok(&["stop", &timeout, &self.uuid]);
+        let lines = self.wait_line("got QUIT");
+        assert_eq!(
+            self.wait_code(),
+            0,
+            "the apps ended on their own: {lines:?}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(timeout_secs * 2 / 3),
+            "SIGQUIT ended it, not the SIGKILL after the timeout"
+        );
     }
 
     /// Everything printed on stdout, once the process has ended.

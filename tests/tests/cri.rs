@@ -661,3 +661,86 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
     assert!(r.get("image").is_none() && r.get("error").is_none(), "{r}");
     assert!(pods.pod_dirs().is_empty(), "{:?}", pods.pod_dirs());
 }
+
+/// kubelet's cgroupfs driver names each pod's cgroup in `linux.cgroup_parent` and sets its
+/// limits there; a container's `stop_signal` is what StopContainer sends first.
+#[test]
+fn a_sandbox_below_kubelets_pod_cgroup_and_a_containers_stop_signal() {
+    let pods = PodStore::with_stage1("nspawn", Vec::new());
+    let img = images();
+    let cri = Cri::start(&pods);
+    let work = tempfile::tempdir().unwrap();
+    let image = format!("{}/cri/pod:1", img.registry.host());
+    cri.ok(&["pull", &image]);
+    let parent = format!("/rukt-test-cri-{}/pod-uid1", std::process::id());
+    let cgroup_dir = |rel: &str| {
+        let root = Path::new("/sys/fs/cgroup");
+        let unified = !root.join("memory").exists();
+        let base = if unified {
+            root.to_path_buf()
+        } else {
+            root.join("memory")
+        };
+        base.join(rel.trim_start_matches('/'))
+    };
+
+    let pod = pod_config(work.path(), "limited");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&pod).unwrap()).unwrap();
+    config["linux"] = serde_json::json!({"cgroup_parent": parent});
+    std::fs::write(&pod, config.to_string()).unwrap();
+    let sandbox = cri.ok(&["runp", pod.to_str().unwrap()]).trim().to_string();
+
+    let script = "trap '' TERM; trap 'echo got QUIT; exit 0' QUIT; echo up; \
+                  while :; do sleep 0.1; done";
+    let ctr_config = container_config(work.path(), &image, "quitter", script, Value::Null);
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&ctr_config).unwrap()).unwrap();
+    config["stop_signal"] = serde_json::json!(18); // SIGQUIT in CRI's Signal enum
+    std::fs::write(&ctr_config, config.to_string()).unwrap();
+    let ctr = cri.ok(&[
+        "create",
+        &sandbox,
+        ctr_config.to_str().unwrap(),
+        pod.to_str().unwrap(),
+    ]);
+    let ctr = ctr.trim().to_string();
+    cri.ok(&["start", &ctr]);
+    let status = cri.json(&["inspect", "-o", "json", &ctr]);
+    assert_eq!(status["status"]["stopSignal"], "SIGQUIT", "{status}");
+    // crictl shows the verbose info's JSON as an object.
+    let info = &status["info"];
+    assert!(info["pod"].is_string(), "{status}");
+    let (uuid, app) = (info["pod"].as_str().unwrap(), info["app"].as_str().unwrap());
+    let procs = cgroup_dir(&format!("{parent}/rukt/{uuid}/{app}")).join("cgroup.procs");
+    wait_for("the container's process in kubelet's pod cgroup", || {
+        std::fs::read_to_string(&procs).is_ok_and(|p| !p.trim().is_empty())
+    });
+
+    let start = Instant::now();
+    cri.ok(&["stop", "--timeout", "30", &ctr]);
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "SIGQUIT ended it, not the SIGKILL after the timeout"
+    );
+    let logs = cri.crictl(&["logs", &ctr]);
+    assert!(logs.stdout.contains("got QUIT"), "{logs}");
+    let status = cri.json(&["inspect", "-o", "json", &ctr]);
+    assert_eq!(status["status"]["exitCode"], 0, "{status}");
+
+    cri.ok(&["stopp", &sandbox]);
+    cri.ok(&["rmp", &sandbox]);
+    let parent_dir = cgroup_dir(&parent);
+    assert!(
+        !parent_dir.join("rukt").exists(),
+        "the sandbox's cgroups are gone with it"
+    );
+    // The parent is kubelet's: it removes it.
+    let _ = std::fs::remove_dir(&parent_dir);
+    for d in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = std::fs::remove_dir(d.path().join(parent.trim_start_matches('/')));
+        let _ = std::fs::remove_dir(
+            d.path()
+                .join(format!("rukt-test-cri-{}", std::process::id())),
+        );
+    }
+}

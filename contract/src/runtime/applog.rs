@@ -97,13 +97,14 @@ impl AppLog {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         encode(SystemTime::now(), stream, data, &mut buf);
+        if self.size + buf.len() as u64 <= self.options.max_size {
+            // The common case: no rotation falls inside this read.
+            self.append(&buf, data.len());
+            self.buf = buf;
+            return;
+        }
         let (mut start, mut end) = (0, 0);
-        for e in buf
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| **b == b'\n')
-            .map(|(i, _)| i + 1)
-        {
+        for e in memchr::memchr_iter(b'\n', &buf).map(|i| i + 1) {
             if self.size + (e - start) as u64 > self.options.max_size
                 && self.size + (end - start) as u64 > 0
             {

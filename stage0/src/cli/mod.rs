@@ -160,6 +160,7 @@ pub enum Command {
     ///   --sd-notify=pod|app[:NAME]|ignore   who says READY=1 under systemd (NOTIFY_SOCKET)
     ///   --log-max-size=SIZE, --log-max-files=N   logs/<app>.log rotation (10Mi, 5)
     ///   --sysctl NAME=VALUE                 a namespaced sysctl (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*)
+    ///   --cgroup-parent=PATH                make the pod's cgroup in PATH (/kubepods/pod1): PATH/rukt/UUID
     /// Limits: before the first image they limit the whole pod, after an image that app:
     ///   --memory=SIZE (256Mi, 1G), --cpu=CORES (500m, 1.5), --cpu-shares=N, --pids-limit=N
     /// App flags (after the image they apply to):
@@ -169,6 +170,7 @@ pub enum Command {
     ///   --seccomp=mode=retain|remove[,errno=ENAME],SYSCALL|@GROUP,..., --oom-score-adj=N,
     ///   --privileged (every capability and device, no seccomp, nothing masked),
     ///   --stdin, --stdin-once (a stdin of its own for `rukt app attach`, mutable pods),
+    ///   --stop-signal=SIGNAL (what `rukt stop` sends it first; default the image's StopSignal, else SIGTERM),
     ///   --security-opt seccomp=unconfined|PROFILE.json|no-new-privileges=false|mask=P:P|unmask=ALL|P:P
     #[command(verbatim_doc_comment)]
     Run(PodWords),

@@ -91,7 +91,8 @@ pub struct FetchLimits {
     pub timeout: Option<std::time::Duration>,
 }
 
-const APP_FLAGS: [&str; 16] = [
+const APP_FLAGS: [&str; 17] = [
+    "--stop-signal",
     "--stdin",
     "--stdin-once",
     "--privileged",
@@ -224,6 +225,15 @@ impl RunWords {
                         &value("--caps-remove")?,
                     )?),
                     "--seccomp" => app.seccomp = Some(isolation::seccomp(&value("--seccomp")?)?),
+                    "--stop-signal" => {
+                        let v = value("--stop-signal")?;
+                        rukt_contract::signal::parse(&v).map_err(|_| SpecError::Invalid {
+                            flag: "--stop-signal",
+                            value: v.clone(),
+                            reason: "expected a signal name (SIGQUIT, QUIT) or a number from 1 to 64",
+                        })?;
+                        app.stop_signal = Some(v);
+                    }
                     "--stdin" => {
                         app.stdin = inline
                             .as_deref()
@@ -347,6 +357,15 @@ impl RunWords {
                 "--sysctl" => {
                     let (k, v) = key_value("--sysctl", &value("--sysctl")?)?;
                     spec.sysctls.insert(k, v);
+                }
+                "--cgroup-parent" => {
+                    let v = value("--cgroup-parent")?;
+                    rukt_pods::cgroup_parent::check(&v).map_err(|_| SpecError::Invalid {
+                        flag: "--cgroup-parent",
+                        value: v.clone(),
+                        reason: "expected an absolute cgroupfs path such as /kubepods/pod1 (no . or .., not a systemd slice)",
+                    })?;
+                    spec.cgroup_parent = Some(v);
                 }
                 "--sd-notify" => {
                     let v = value("--sd-notify")?;

@@ -328,7 +328,7 @@ impl Guest {
             Kind::Stop => {
                 let secs = rukt_kvm_init::proto::parse_stop(&frame.payload, 10);
                 self.stopping = true;
-                self.kill_all(Signal::TERM);
+                self.ask_all_to_stop();
                 self.kill_at = Some(Instant::now() + Duration::from_secs(u64::from(secs)));
                 Ok(())
             }
@@ -474,7 +474,7 @@ impl Guest {
                 && self.kill_at.is_none()
             {
                 log(&format!("app {id} failed ({code}): stopping the others"));
-                self.kill_all(Signal::TERM);
+                self.ask_all_to_stop();
                 self.kill_at = Some(Instant::now() + FAIL_GRACE);
             }
         }
@@ -486,6 +486,22 @@ impl Guest {
             let _ = rustix::process::kill_process_group(p.pid, sig);
             let _ = rustix::process::kill_process(p.pid, sig);
         }
+    }
+
+    /// Sends every running app its stop signal (sessions get SIGTERM).
+    fn ask_all_to_stop(&mut self) {
+        for (id, p) in self.procs.iter().filter(|(_, p)| p.code.is_none()) {
+            send_signal(p.pid, self.stop_signal(*id));
+        }
+    }
+
+    /// The stop signal of app `id`: its manifest's, else SIGTERM.
+    fn stop_signal(&self, id: u32) -> i32 {
+        let app = (self.added.get(&id).map(|a| &a.app))
+            .or_else(|| self.pod.apps.get(id as usize).filter(|_| id < SESSION_BASE));
+        app.and_then(|a| a.stop_signal.as_deref())
+            .and_then(rukt_contract::signal::number)
+            .unwrap_or(libc::SIGTERM)
     }
 
     /// The apps are over: kill what is left, forward the last output and
@@ -541,5 +557,17 @@ fn drain<R: Read>(pipe: &mut Option<R>, kind: Kind, id: u32, out: &mut Vec<u8>) 
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
             Err(_) => return true,
         }
+    }
+}
+
+/// Sends `sig` to the process group `pid` leads and to `pid` itself. By
+/// number: a stop signal may be a real-time one, which rustix's [`Signal`]
+/// does not name.
+fn send_signal(pid: Pid, sig: i32) {
+    let pid = pid.as_raw_nonzero().get();
+    // SAFETY: kill() sends a signal; it reads and writes no memory of ours.
+    unsafe {
+        libc::kill(-pid, sig);
+        libc::kill(pid, sig);
     }
 }

@@ -10,7 +10,6 @@
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use libcontainer::container::Container;
 use rukt_contract::PodManifest;
 use rukt_contract::runtime::{load_manifest, write_atomic};
 
@@ -25,7 +24,7 @@ pub struct Mutable {
     control: Control,
     env: PodEnv,
     /// Apps added and not started yet, with their waiting inits.
-    created: Vec<(String, Container)>,
+    created: Vec<Running>,
     /// `app-stop` requests waiting for their app's exit.
     waiters: Vec<(String, UnixStream)>,
     /// The pod is being stopped: no more changes.
@@ -91,7 +90,7 @@ impl Supervisor<'_> {
             || self
                 .control
                 .as_ref()
-                .is_some_and(|m| m.created.iter().any(|(n, _)| n == app))
+                .is_some_and(|m| m.created.iter().any(|c| c.name == app))
     }
 
     fn add(&mut self, name: &str) -> Result<(), String> {
@@ -118,38 +117,32 @@ impl Supervisor<'_> {
                 },
             )
             .map_err(|e| format!("{e:#}"))?;
-        m.created.push((name.to_string(), container));
+        m.created.push(Running::new(&app, container));
         Ok(())
     }
 
     fn start(&mut self, name: &str) -> Result<(), String> {
         let m = self.control.as_mut().ok_or("the pod is not mutable")?;
-        let Some(i) = m.created.iter().position(|(n, _)| n == name) else {
+        let Some(i) = m.created.iter().position(|c| c.name == name) else {
             return Err(match self.apps.iter().find(|a| a.name == name) {
                 Some(a) if a.status.is_none() => format!("app {name} is already running"),
                 Some(_) => format!("app {name} has exited; remove it and add it again"),
                 None => format!("the pod has no app {name:?}"),
             });
         };
-        let (name, mut container) = m.created.remove(i);
-        if let Err(e) = container.start() {
-            apps::delete(container);
-            return Err(format!("cannot start app {name}: {e}"));
+        let mut app = m.created.remove(i);
+        if let Err(e) = app.container.start() {
+            apps::delete(app.container);
+            return Err(format!("cannot start app {}: {e}", app.name));
         }
         if let Some(dir) = &self.status_dir {
-            let _ = write_atomic(dir, &format!("{name}.started"), b"");
+            let _ = write_atomic(dir, &format!("{}.started", app.name), b"");
         }
-        let pid = container.pid().map(|p| p.as_raw()).unwrap_or(-1);
+        app.pid = app.container.pid().map(|p| p.as_raw()).unwrap_or(-1);
         if let Some(events) = &self.events {
-            events.app_started(&name);
+            events.app_started(&app.name);
         }
-        self.apps.push(Running {
-            name,
-            pid,
-            container,
-            status: None,
-            kill_at: None,
-        });
+        self.apps.push(app);
         Ok(())
     }
 
@@ -157,10 +150,9 @@ impl Supervisor<'_> {
     /// exit; Ok(false): it is not running (nothing to wait for).
     fn stop(&mut self, name: &str, force: bool, timeout: Duration) -> Result<bool, String> {
         let m = self.control.as_mut().ok_or("the pod is not mutable")?;
-        if let Some(i) = m.created.iter().position(|(n, _)| n == name) {
+        if let Some(i) = m.created.iter().position(|c| c.name == name) {
             // Never started: its waiting init is killed and reaped as an app.
-            let (name, container) = m.created.remove(i);
-            self.apps.push(killed(name, container));
+            self.apps.push(killed(m.created.remove(i)));
             return Ok(true);
         }
         let Some(app) = self.apps.iter_mut().find(|a| a.name == name) else {
@@ -173,7 +165,7 @@ impl Supervisor<'_> {
         if force || timeout.is_zero() {
             signals::send(app.pid, libc::SIGKILL);
         } else {
-            signals::send(app.pid, libc::SIGTERM);
+            signals::send(app.pid, app.stop_signal);
             app.kill_at = Some(app.kill_at.map_or(now + timeout, |t| t.min(now + timeout)));
         }
         Ok(true)
@@ -193,8 +185,8 @@ impl Supervisor<'_> {
 
     fn rm(&mut self, name: &str) -> Result<(), String> {
         let m = self.control.as_mut().ok_or("the pod is not mutable")?;
-        let container = if let Some(i) = m.created.iter().position(|(n, _)| n == name) {
-            m.created.remove(i).1
+        let container = if let Some(i) = m.created.iter().position(|c| c.name == name) {
+            m.created.remove(i).container
         } else {
             match self.apps.iter().position(|a| a.name == name) {
                 Some(i) if self.apps[i].status.is_none() => {
@@ -246,21 +238,13 @@ impl Supervisor<'_> {
         let Some(m) = &mut self.control else { return };
         m.stopping = true;
         let created = std::mem::take(&mut m.created);
-        self.apps
-            .extend(created.into_iter().map(|(n, c)| killed(n, c)));
+        self.apps.extend(created.into_iter().map(killed));
     }
 }
 
 /// An app added and never started, its waiting init sent SIGKILL: reaped
 /// and recorded as any app (exit 137).
-fn killed(name: String, container: Container) -> Running {
-    let pid = container.pid().map(|p| p.as_raw()).unwrap_or(-1);
-    signals::send(pid, libc::SIGKILL);
-    Running {
-        name,
-        pid,
-        container,
-        status: None,
-        kill_at: None,
-    }
+fn killed(app: Running) -> Running {
+    signals::send(app.pid, libc::SIGKILL);
+    app
 }

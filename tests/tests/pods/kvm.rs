@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rukt_tests::pods::{HostDir, MARKER_TEXT, PodStore, send_signal};
+use rukt_tests::pods::{HostDir, MARKER_TEXT, PodStore, QUITS_ON_SIGQUIT, send_signal};
 
 /// Serialises the VMs of this module (and of the kvm networking tests).
 pub(crate) fn one_vm_at_a_time() -> MutexGuard<'static, ()> {
@@ -383,4 +383,54 @@ fn logs_and_readiness_of_a_kvm_pod() {
             .join("logs/vm.log")
             .exists()
     );
+}
+
+/// `--cgroup-parent` puts the whole VM (supervisor, qemu, virtiofsd) in
+/// `<parent>/rukt/<uuid>`, which gc removes; `--stop-signal` is what the guest init sends the
+/// app on `rukt stop`.
+#[test]
+fn a_vm_below_a_parent_cgroup_and_an_apps_own_stop_signal() {
+    let _vm = one_vm_at_a_time();
+    let pods = kvm_store();
+    let top = format!("rukt-test-kvm-{}", std::process::id());
+    let parent = format!("/{top}/pod1");
+    let flag = format!("--cgroup-parent={parent}");
+    let app = [
+        "--name",
+        "q",
+        "--stop-signal=SIGQUIT",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+    ];
+    let mut pod = pods.spawn_pod(&[TCG, &flag], &[&app[..], &[QUITS_ON_SIGQUIT]].concat());
+    pod.wait_line("ready");
+    let qemu = vm_processes(&pod.uuid)
+        .into_iter()
+        .find(|p| p.contains("qemu-system"))
+        .expect("the pod's qemu");
+    let pid = qemu.split(':').next().unwrap();
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let want = format!("{parent}/rukt/{}", pod.uuid);
+    assert!(
+        cgroups.lines().any(|l| l.ends_with(&format!(":{want}"))),
+        "qemu is below the parent: {cgroups}"
+    );
+    pod.stop_expecting_quit(&pods, 60);
+    assert_vm_gone(&pod.uuid, "after stop");
+    let out = pods.run(&["gc", "--grace-period=0s"]);
+    assert!(out.success(), "{out}");
+    for d in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let level = d.path().join(&parent[1..]);
+        if level.is_dir() {
+            assert!(
+                !level.join("rukt").exists(),
+                "gc removed {}",
+                level.display()
+            );
+        }
+        let _ = std::fs::remove_dir(&level);
+        let _ = std::fs::remove_dir(d.path().join(&top));
+    }
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rukt_tests::pods::{
-    APP_UID, APP_USER, HostDir, MARKER_PATH, MARKER_TEXT, PodStore, RunningPod, gate_script,
-    mounts_below, wait_timeout,
+    APP_UID, APP_USER, HostDir, MARKER_PATH, MARKER_TEXT, PodStore, QUITS_ON_SIGQUIT, RunningPod,
+    gate_script, mounts_below, wait_timeout,
 };
 use serde_json::Value;
 
@@ -297,6 +297,23 @@ fn stop_terminates_and_force_kills() {
     assert_eq!(forced.wait_code(), 137);
     let st = pods.wait_exited(&forced.uuid);
     assert_eq!(get(&st, "app-forced"), "137", "{st:?}");
+}
+
+#[test]
+fn stop_sends_the_apps_stop_signal_first() {
+    let pods = PodStore::new();
+    let app = [
+        "--name",
+        "q",
+        "--stop-signal=3",
+        "--exec",
+        "/bin/sh",
+        "--",
+        "-c",
+    ];
+    let mut pod = pods.spawn_pod(&[], &[&app[..], &[QUITS_ON_SIGQUIT]].concat());
+    pod.wait_line("ready");
+    pod.stop_expecting_quit(&pods, 30);
 }
 
 #[test]

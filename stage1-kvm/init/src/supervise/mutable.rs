@@ -116,7 +116,8 @@ impl Guest {
         Ok(())
     }
 
-    /// SIGTERM now, SIGKILL after `secs`; `None`: answered at its exit.
+    /// Its stop signal now, SIGKILL after `secs`; `None`: answered at its
+    /// exit.
     fn stop_app(&mut self, id: u32, secs: u32) -> Option<Result<(), String>> {
         let Some(p) = self.procs.get(&id) else {
             if self.never_started.insert(id) {
@@ -129,12 +130,11 @@ impl Guest {
             return Some(Ok(()));
         }
         let sig = if secs == 0 {
-            Signal::KILL
+            libc::SIGKILL
         } else {
-            Signal::TERM
+            self.stop_signal(id)
         };
-        let _ = rustix::process::kill_process_group(p.pid, sig);
-        let _ = rustix::process::kill_process(p.pid, sig);
+        super::send_signal(p.pid, sig);
         let at = Instant::now() + Duration::from_secs(u64::from(secs));
         let at = self.app_kill.get(&id).map_or(at, |t| (*t).min(at));
         self.app_kill.insert(id, at);

@@ -16,6 +16,7 @@ mod lifecycle;
 mod limits;
 mod logs;
 mod mutable;
+mod parent;
 mod pod;
 mod security;
 mod terminal;
