@@ -48,6 +48,35 @@ fn read_capped(mut r: impl Read, cap: usize) -> Vec<u8> {
     out
 }
 
+/// Whether `child` exits within `timeout` (`None`: it is waited for): its
+/// exit wakes a poll on its pidfd at once (a probe's latency is the
+/// command's, not a polling interval's).
+fn exits_within(child: &Child, timeout: Option<Duration>) -> std::io::Result<bool> {
+    let Some(timeout) = timeout else {
+        return Ok(true);
+    };
+    let pid = rustix::process::Pid::from_child(child);
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())?;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ts = rustix::event::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let mut fds = [rustix::event::PollFd::new(
+            &pidfd,
+            rustix::event::PollFlags::IN,
+        )];
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Waits for `child` at most `timeout` (`None`: no limit), collecting
 /// its output; past it, kills its process group and returns `None`.
 pub fn collect(mut child: Child, timeout: Option<Duration>) -> std::io::Result<Option<Outcome>> {
@@ -59,17 +88,12 @@ pub fn collect(mut child: Child, timeout: Option<Duration>) -> std::io::Result<O
         .stderr
         .take()
         .map(|e| std::thread::spawn(move || read_capped(e, MAX_OUTPUT)));
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break Some(st);
-        }
-        if timeout.is_some_and(|t| start.elapsed() >= t) {
-            kill_group(&child);
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    let status = if exits_within(&child, timeout)? {
+        Some(child.wait()?)
+    } else {
+        kill_group(&child);
+        let _ = child.wait();
+        None
     };
     let join = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
         h.and_then(|h| h.join().ok()).unwrap_or_default()

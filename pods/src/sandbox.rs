@@ -108,6 +108,10 @@ pub fn start_detached(
         uuid: pod.uuid.to_string(),
     };
     let env = [(ENV_LOCK_FD, lock_fd.to_string())];
+    // Watched before the supervisor can write the ready file: its arrival
+    // wakes the wait below at once (polling cost up to its interval, 20 ms,
+    // on every sandbox start).
+    let watch = rukt_sys::watch::DirWatch::new(&pod.path).ok();
     let mut child = stage1
         .spawn_detached(&pod, args.to_argv(), &env, vec![lock_fd], log)
         .map_err(spawn_err)?;
@@ -138,8 +142,18 @@ pub fn start_detached(
                 within,
             });
         }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
+        let left = deadline.saturating_duration_since(Instant::now());
+        match &watch {
+            // Any change in the pod directory wakes it; the child's exit
+            // is looked at every 20 ms.
+            Some(w) => {
+                let _ = w.wait(Some(left.min(Duration::from_millis(20))));
+            }
+            None => {
+                std::thread::sleep(pause.min(left));
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+        }
     }
 }
 
