@@ -90,6 +90,7 @@ impl Engine for Kvm {
         Feature::Attach,
         Feature::CgroupParent,
         Feature::StopSignal,
+        Feature::Sysctls,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

@@ -231,6 +231,7 @@ fn start_and_supervise(
             _ => None,
         },
         mutable: manifest.mutable,
+        sysctls: manifest.sysctls.clone(),
     };
     let frame = Frame::new(Kind::Pod, 0, serde_json::to_vec(&guest_pod)?);
     let names: Vec<String> = manifest.apps.iter().map(|a| a.name.clone()).collect();

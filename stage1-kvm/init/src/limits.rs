@@ -14,6 +14,18 @@ use rustix::mount::{MountFlags, mount};
 /// Where the guest's cgroup2 hierarchy is mounted.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
+/// Writes the pod's sysctls (`net.core.somaxconn` is
+/// `/proc/sys/net/core/somaxconn`) into the guest's kernel: the VM's own,
+/// so every sysctl stage0 let through is the pod's alone.
+pub fn sysctls(sysctls: &std::collections::BTreeMap<String, String>) -> io::Result<()> {
+    for (name, value) in sysctls {
+        let path = format!("/proc/sys/{}", name.replace('.', "/"));
+        std::fs::write(&path, value)
+            .map_err(|e| io::Error::other(format!("cannot set sysctl {name}={value}: {e}")))?;
+    }
+    Ok(())
+}
+
 /// The cgroup of app `name`.
 pub fn cgroup_dir(name: &str) -> String {
     format!("{CGROUP_ROOT}/app-{name}")

@@ -2,8 +2,8 @@
 //!
 //! Mounts the kernel filesystems, loads the virtio, console and virtiofs
 //! modules from the initramfs, opens the control port, receives the pod from
-//! the host, mounts the pod's share, configures the network ([`net`]) and
-//! the pod's `/etc` files ([`etc`]), runs the apps ([`supervise`]) and
+//! the host, mounts the pod's share, configures the network ([`net`]), the
+//! pod's `/etc` files ([`etc`]) and sysctls ([`limits::sysctls`]), runs the apps ([`supervise`]) and
 //! powers the VM off when the pod is over, or at once in probe mode
 //! (`rukt_probe=1` on the kernel command line). Anything that goes wrong is
 //! written to the console (the host keeps it in `stage1/console.log`) and
@@ -56,6 +56,7 @@ fn run() -> io::Result<()> {
         ));
     }
     etc::write(&pod.etc)?;
+    limits::sysctls(&pod.sysctls)?;
     limits::setup(&pod.apps)?;
     if pod.debug {
         log(&format!("pod {}: {} app(s)", pod.uuid, pod.apps.len()));

@@ -255,6 +255,11 @@ pub struct GuestPod {
     /// apps come and go with [`Kind::AppAdd`] and [`Kind::AppRm`].
     #[serde(default)]
     pub mutable: bool,
+    /// The pod's sysctls (the manifest's, namespaced ones only: stage0
+    /// checked them), written by the init into the guest kernel's
+    /// `/proc/sys` once the network is configured, before any app runs.
+    #[serde(default)]
+    pub sysctls: std::collections::BTreeMap<String, String>,
 }
 
 /// An app added to a running mutable pod ([`Kind::AppAdd`]).

@@ -462,7 +462,8 @@ impl Guest {
                 p.code = Some(code);
                 p.stdin = None;
             }
-            self.send(Frame::new(Kind::Exit, id, exit_payload(code, None)))?;
+            let reason = self.oom_killed(id, code).then_some("oom-killed");
+            self.send(Frame::new(Kind::Exit, id, exit_payload(code, reason)))?;
             self.app_kill.remove(&id);
             if self.stop_waiters.remove(&id) {
                 self.send(Frame::new(Kind::Reply, id, Vec::new()))?;
@@ -495,13 +496,34 @@ impl Guest {
         }
     }
 
+    /// App `id`, added or booted with (not a session).
+    fn app(&self, id: u32) -> Option<&rukt_contract::App> {
+        (self.added.get(&id).map(|a| &a.app))
+            .or_else(|| self.pod.apps.get(id as usize).filter(|_| id < SESSION_BASE))
+    }
+
     /// The stop signal of app `id`: its manifest's, else SIGTERM.
     fn stop_signal(&self, id: u32) -> i32 {
-        let app = (self.added.get(&id).map(|a| &a.app))
-            .or_else(|| self.pod.apps.get(id as usize).filter(|_| id < SESSION_BASE));
-        app.and_then(|a| a.stop_signal.as_deref())
+        self.app(id)
+            .and_then(|a| a.stop_signal.as_deref())
             .and_then(rukt_contract::signal::number)
             .unwrap_or(libc::SIGTERM)
+    }
+
+    /// Whether app `id`, which exited with `code`, was killed by the OOM
+    /// killer (its memory limit's or the VM's): a SIGKILL, and its cgroup
+    /// counted an OOM kill (cgroup v2's `memory.events`).
+    fn oom_killed(&self, id: u32, code: u8) -> bool {
+        let Some(app) = self.app(id).filter(|_| code == 128 + 9) else {
+            return false;
+        };
+        let events = format!("{}/memory.events", crate::limits::cgroup_dir(&app.name));
+        std::fs::read_to_string(events).is_ok_and(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("oom_kill "))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .is_some_and(|n| n > 0)
+        })
     }
 
     /// The apps are over: kill what is left, forward the last output and

@@ -175,7 +175,7 @@ fn apps_get_their_cgroup_capabilities_and_no_new_privs_in_the_guest() {
     let pods = kvm_store();
     let out = pods.run(&pods.pod_args(
         "run",
-        &[TCG],
+        &[TCG, "--sysctl=net.core.somaxconn=1234"],
         &[
             "--name",
             "limited",
@@ -186,11 +186,26 @@ fn apps_get_their_cgroup_capabilities_and_no_new_privs_in_the_guest() {
             "/bin/sh",
             "--",
             "-c",
-            "cat /proc/self/cgroup; grep -E '^(CapBnd|CapEff|NoNewPrivs):' /proc/self/status",
+            "cat /proc/self/cgroup; grep -E '^(CapBnd|CapEff|NoNewPrivs):' /proc/self/status; \
+             echo somaxconn=$(cat /proc/sys/net/core/somaxconn); \
+             dd if=/dev/zero of=/dev/null bs=96M count=1 && echo survived",
         ],
     ));
-    assert!(out.success(), "{out}");
+    // Past its 48 MiB: the guest's OOM killer, reported as the nspawn engine reports it.
+    assert_eq!(out.code(), Some(137), "{out}");
+    assert!(!out.stdout.contains("survived"), "{out}");
+    let uuid = pods.list()[0]["uuid"].as_str().unwrap().to_string();
+    let st = pods.wait_exited(&uuid);
+    assert_eq!(
+        st.get("app-limited-reason").map(String::as_str),
+        Some("oom-killed"),
+        "{st:?}"
+    );
     let lines = out.lines();
+    assert!(
+        lines.contains(&"somaxconn=1234"),
+        "the pod's sysctl, set in the guest's kernel:\n{out}"
+    );
     assert!(
         lines.contains(&"0::/app-limited"),
         "the app's own cgroup:\n{out}"
