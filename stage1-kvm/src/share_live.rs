@@ -38,7 +38,9 @@ pub fn bind(
     )
     .with_context(|| format!("cannot clone the mounts at {}", source.display()))?;
     if read_only {
-        rukt_sys::view::make_tree_readonly(&tree)
+        // Its top only, as the binds made at boot (`share`): a mount below
+        // a read-only volume keeps its own flags.
+        rukt_sys::view::make_top_readonly(&tree)
             .with_context(|| format!("cannot make {} read-only", source.display()))?;
     }
     let at = format!("/{rel}");

@@ -26,10 +26,12 @@ pub fn readonly_view(dir: &Path) -> std::io::Result<OwnedFd> {
     Ok(view)
 }
 
-/// Makes the detached tree `tree` (from `open_tree(OPEN_TREE_CLONE |
-/// AT_RECURSIVE)`) read-only, every mount of it, before it is attached.
-pub fn make_tree_readonly(tree: &OwnedFd) -> std::io::Result<()> {
-    set_attr(tree, MOUNT_ATTR_RDONLY, libc::AT_RECURSIVE)
+/// Makes the top mount of the detached tree `tree` (from
+/// `open_tree(OPEN_TREE_CLONE | AT_RECURSIVE)`) read-only before it is
+/// attached; mounts below it keep their own flags (a non-recursive
+/// read-only bind, as `mount --bind -o remount,ro` makes).
+pub fn make_top_readonly(tree: &OwnedFd) -> std::io::Result<()> {
+    set_attr(tree, MOUNT_ATTR_RDONLY, 0)
 }
 
 fn set_attr(tree: &OwnedFd, set: u64, flags: libc::c_int) -> std::io::Result<()> {
