@@ -80,11 +80,14 @@ pub enum Feature {
     /// Attaching to a running app of a mutable pod ([`crate::attach`]),
     /// and apps with a stdin of their own ([`crate::App::stdin`]).
     Attach,
+    /// An app whose stdio is a pseudo-terminal of its own
+    /// ([`crate::App::tty`]), logged as stdout and attached to in frames.
+    AppTty,
 }
 
 impl Feature {
     /// Every feature, in declaration order.
-    pub const ALL: [Feature; 31] = [
+    pub const ALL: [Feature; 32] = [
         Feature::Hostname,
         Feature::NetNone,
         Feature::NetHost,
@@ -116,11 +119,12 @@ impl Feature {
         Feature::AppSecurity,
         Feature::Sysctls,
         Feature::Attach,
+        Feature::AppTty,
     ];
 
     /// What version 1 could not express: a stage1 without `features` does
     /// none of these.
-    pub const NEW_IN_2: [Feature; 13] = [
+    pub const NEW_IN_2: [Feature; 14] = [
         Feature::Networks,
         Feature::Ports,
         Feature::Dns,
@@ -134,6 +138,7 @@ impl Feature {
         Feature::AppSecurity,
         Feature::Sysctls,
         Feature::Attach,
+        Feature::AppTty,
     ];
 
     /// Its name in `features` JSON (`readonly-rootfs`).
@@ -165,6 +170,7 @@ impl Feature {
             Feature::AppSecurity => "app-security",
             Feature::Sysctls => "sysctls",
             Feature::Attach => "attach",
+            Feature::AppTty => "app-tty",
             Feature::ListenFds => "listen-fds",
             Feature::NotifySocket => "notify-socket",
             Feature::AppLogs => "app-logs",
@@ -227,6 +233,7 @@ impl Feature {
             }
             Feature::Sysctls => "sysctls",
             Feature::Attach => "an app's own stdin, attach",
+            Feature::AppTty => "--tty/-t (an app's own terminal)",
             Feature::ListenFds => "LISTEN_FDS",
             Feature::NotifySocket => "NOTIFY_SOCKET",
             Feature::AppLogs => "per-app log files",
@@ -356,9 +363,10 @@ mod tests {
             Feature::AppSecurity,
             Feature::Sysctls,
             Feature::Attach,
+            Feature::AppTty,
         ] {
             assert!(!v1.enforces(f), "{f:?}");
         }
-        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 13);
+        assert_eq!(v1.enforces.len(), Feature::ALL.len() - 14);
     }
 }

@@ -144,6 +144,13 @@ pub struct App {
     /// (CRI's `stdin_once`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stdin_once: bool,
+    /// Version 2: the app's stdin, stdout and stderr are one
+    /// pseudo-terminal, its controlling terminal (CRI's `tty`, `rukt app
+    /// add --tty`; feature `app-tty`). The engine keeps the master: what the
+    /// app writes is logged as its stdout and relayed to attach clients,
+    /// who talk to it in frames ([`crate::attach`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tty: bool,
     /// Version 2: what CRI's security context asks beyond the fields
     /// above (feature `app-security`).
     #[serde(default, skip_serializing_if = "AppSecurity::is_default")]
@@ -353,6 +360,7 @@ impl PodManifest {
         for app in &self.apps {
             ask(app.security.asks_enforcement(), Feature::AppSecurity);
             ask(app.stdin, Feature::Attach);
+            ask(app.tty, Feature::AppTty);
             ask(!app.resources.is_empty(), Feature::Resources);
             ask(app.oom_score_adj.is_some(), Feature::OomScoreAdj);
             ask(
@@ -433,6 +441,7 @@ mod tests {
                 security: Default::default(),
                 stdin: false,
                 stdin_once: false,
+                tty: false,
             }],
             volumes: vec![
                 Volume {
@@ -571,5 +580,8 @@ mod tests {
             Feature::KvmAccel,
         ];
         assert_eq!(asked, want.into_iter().collect());
+        let mut tty = sample();
+        tty.apps[0].tty = true;
+        assert!(tty.features_asked().contains(&Feature::AppTty));
     }
 }

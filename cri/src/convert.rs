@@ -346,9 +346,6 @@ pub fn container(
     if !config.devices.is_empty() || !config.cdi_devices.is_empty() {
         return Err(invalid("devices are not supported by rukt-cri yet"));
     }
-    if config.tty {
-        return Err(invalid("tty containers are not supported by rukt yet"));
-    }
     let mut spec = AppSpec::new(image, image_input);
     spec.name = Some(app.to_string());
     match config.command.split_first() {
@@ -382,6 +379,8 @@ pub fn container(
     spec.host_mounts = own;
     spec.stdin = config.stdin;
     spec.stdin_once = config.stdin_once;
+    // A terminal of its own (nspawn; kvm refuses it through `app-tty`).
+    spec.tty = config.tty;
     Ok(Container {
         app: spec,
         mounts: records,
@@ -624,10 +623,8 @@ mod tests {
             tty: true,
             ..Default::default()
         };
-        let e = container(&config, image(), "busybox", "a-0", None)
-            .err()
-            .unwrap();
-        assert!(e.message().contains("tty"));
+        let app = container(&config, image(), "busybox", "a-0", None).unwrap();
+        assert!(app.app.tty);
         assert!(app_name(&cri::ContainerMetadata::default()).is_err());
     }
 }

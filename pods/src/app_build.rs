@@ -161,6 +161,7 @@ pub(crate) fn build_app(
         security: spec.security.clone(),
         stdin: spec.stdin,
         stdin_once: spec.stdin_once,
+        tty: spec.tty,
     })
 }
 

@@ -53,6 +53,7 @@ pub fn required_by_app(
     want(app.readonly_rootfs, Feature::ReadonlyRootfs);
     want(app.security.asks_enforcement(), Feature::AppSecurity);
     want(app.stdin, Feature::Attach);
+    want(app.tty, Feature::AppTty);
     want(
         app.host_mounts.iter().any(|m| m.read_only),
         Feature::ReadonlyVolumes,

@@ -94,6 +94,8 @@ pub struct AppSpec {
     pub stdin: bool,
     /// Its stdin closes when the first attach client leaves.
     pub stdin_once: bool,
+    /// Its stdio is a terminal of its own (`--tty`, CRI's `tty`).
+    pub tty: bool,
 }
 
 impl AppSpec {
@@ -122,6 +124,7 @@ impl AppSpec {
             extra_gids: Vec::new(),
             stdin: false,
             stdin_once: false,
+            tty: false,
         }
     }
 }

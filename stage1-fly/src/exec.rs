@@ -176,6 +176,7 @@ mod tests {
             security: Default::default(),
             stdin: false,
             stdin_once: false,
+            tty: false,
         }
     }
 

@@ -253,6 +253,7 @@ fn manifest(exec: &[&str]) -> PodManifest {
             security: Default::default(),
             stdin: false,
             stdin_once: false,
+            tty: false,
         }],
         volumes: vec![],
         net: Default::default(),

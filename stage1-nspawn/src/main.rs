@@ -100,6 +100,7 @@ impl Engine for Nspawn {
         Feature::AppSecurity,
         Feature::Sysctls,
         Feature::Attach,
+        Feature::AppTty,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

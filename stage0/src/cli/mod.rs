@@ -169,6 +169,7 @@ pub enum Command {
     ///   --seccomp=mode=retain|remove[,errno=ENAME],SYSCALL|@GROUP,..., --oom-score-adj=N,
     ///   --privileged (every capability and device, no seccomp, nothing masked),
     ///   --stdin, --stdin-once (a stdin of its own for `rukt app attach`, mutable pods),
+    ///   --tty/-t (a terminal of its own: its output logged as stdout, attach talks to it; nspawn),
     ///   --security-opt seccomp=unconfined|PROFILE.json|no-new-privileges=false|mask=P:P|unmask=ALL|P:P
     #[command(verbatim_doc_comment)]
     Run(PodWords),
@@ -417,6 +418,7 @@ pub enum AppCommand {
     },
     /// Attach to a running app: its output from now on, and your stdin to
     /// its own (an app added with --stdin). Ends when the app does.
+    /// An app added with --tty gets your terminal, raw, and its size.
     Attach {
         #[command(flatten)]
         target: AppTarget,
@@ -686,6 +688,7 @@ mod tests {
         "--security-opt=no-new-privileges=false",
         "--stdin",
         "--stdin-once",
+        "--tty",
     ];
 
     #[test]

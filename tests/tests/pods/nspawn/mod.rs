@@ -19,6 +19,7 @@ mod mutable;
 mod pod;
 mod security;
 mod terminal;
+mod tty;
 mod unit;
 mod volumes;
 
