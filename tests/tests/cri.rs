@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use rukt_tests::image::write_layout;
 use rukt_tests::pods::{PodStore, pod_image};
+use rukt_tests::pty::PtySession;
 use rukt_tests::push::push;
 use rukt_tests::registry::Registry;
 use rukt_tests::rukt::{Output, binary, run_command};
@@ -85,6 +86,15 @@ impl Cri {
     }
 
     fn crictl(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        run_command(cmd)
+    }
+
+    /// `crictl ARGS...` on this server, to spawn.
+    fn command(&self, args: &[&str]) -> Command {
         assert!(
             Path::new(CRICTL).exists(),
             "{CRICTL} missing: scripts/setup.sh installs cri-tools v1.36.0"
@@ -99,11 +109,8 @@ impl Cri {
         ])
         .args(["--timeout", "60s"])
         .args(args)
-        .env("CRI_CONFIG_FILE", "/dev/null")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        run_command(cmd)
+        .env("CRI_CONFIG_FILE", "/dev/null");
+        cmd
     }
 
     /// Runs crictl and asserts success; its stdout.
@@ -660,4 +667,59 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
     );
     assert!(r.get("image").is_none() && r.get("error").is_none(), "{r}");
     assert!(pods.pod_dirs().is_empty(), "{:?}", pods.pod_dirs());
+}
+
+/// A container with `tty` (nspawn): it sees a terminal, `crictl attach -i -t` from a terminal
+/// (a pty of the test's) types at it and passes the window's size on (the resize stream), its
+/// CRI log has only stdout, `crictl logs` shows it, and its verbose status says tty.
+#[test]
+fn a_tty_container_through_crictl_attach_and_logs() {
+    let pods = PodStore::with_stage1("nspawn", Vec::new());
+    let img = images();
+    let cri = Cri::start(&pods);
+    let work = tempfile::tempdir().unwrap();
+    let image = format!("{}/cri/pod:1", img.registry.host());
+    cri.ok(&["pull", &image]);
+    let pod = pod_config(work.path(), "term");
+    let sandbox = cri.ok(&["runp", pod.to_str().unwrap()]).trim().to_string();
+    let script = "tty; [ -t 0 ] && [ -t 1 ] && echo is-a-tty; echo to-stderr >&2; \
+                  read x; echo \"size $(stty size) got $x\"";
+    let config = container_config(work.path(), &image, "term", script, Value::Array(vec![]));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    v["tty"] = Value::Bool(true);
+    v["stdin"] = Value::Bool(true);
+    std::fs::write(&config, v.to_string()).unwrap();
+    let args = [config.to_str().unwrap(), pod.to_str().unwrap()];
+    let ctr = cri
+        .ok(&["create", &sandbox, args[0], args[1]])
+        .trim()
+        .to_string();
+    cri.ok(&["start", &ctr]);
+    let c = cri.json(&["inspect", "-o", "json", &ctr]);
+    assert_eq!(c["info"]["tty"], true, "{c}");
+
+    let mut attach = PtySession::spawn(cri.command(&["attach", "-i", "-t", &ctr]), 30, 90);
+    std::thread::sleep(Duration::from_secs(1));
+    attach.write("hello\r");
+    attach.expect("size 30 90 got hello", Duration::from_secs(30));
+    let (ok, shown) = attach.wait(Duration::from_secs(30));
+    assert!(ok, "crictl attach failed:\n{shown}");
+    wait_for("the container's exit", || {
+        cri.json(&["inspect", "-o", "json", &ctr])["status"]["state"] == "CONTAINER_EXITED"
+    });
+    let c = cri.json(&["inspect", "-o", "json", &ctr]);
+    assert_eq!(c["status"]["exitCode"], 0, "{c}");
+
+    let log = std::fs::read_to_string(c["status"]["logPath"].as_str().unwrap()).unwrap();
+    assert!(
+        log.lines().all(|l| l.split(' ').nth(1) == Some("stdout")),
+        "{log}"
+    );
+    let logs = cri.ok(&["logs", &ctr]);
+    for want in ["/dev/pts/", "is-a-tty", "to-stderr", "size 30 90 got hello"] {
+        assert!(logs.contains(want), "{want:?} not in crictl logs:\n{logs}");
+    }
+    cri.ok(&["rm", &ctr]);
+    cri.ok(&["stopp", &sandbox]);
+    cri.ok(&["rmp", &sandbox]);
 }
