@@ -10,6 +10,7 @@ use std::time::Duration;
 use rukt_tests::pods::PodStore;
 use rukt_tests::pty::PtySession;
 
+use super::app::App;
 use super::mutable::{sandbox, stop_and_collect, wait_app};
 use super::store;
 
@@ -85,4 +86,18 @@ fn attach_without_a_terminal_copies_bytes_to_a_tty_app() {
     let st = wait_app(&pods, &uuid, "term", |s| s["state"] == "exited");
     assert_eq!(st["exit_code"], 0, "{st}");
     stop_and_collect(&pods, &uuid);
+}
+
+#[test]
+fn rukt_run_gives_a_tty_app_a_terminal_whose_output_is_the_pods() {
+    let pods = store();
+    let script = "tty; [ -t 0 ] && [ -t 1 ] && echo all-a-tty; echo to-stderr >&2";
+    let out = super::app::run(&pods, &[], &[App::sh("term", script).with(&["--tty"])]);
+    assert!(out.success(), "{out}");
+    // One stream: the terminal's, the pod's stdout.
+    assert_eq!(
+        out.stdout.replace('\r', ""),
+        "/dev/pts/0\nall-a-tty\nto-stderr\n",
+        "{out}"
+    );
 }
