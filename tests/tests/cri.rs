@@ -669,31 +669,43 @@ fn a_busybox_sandbox_through_its_life_and_a_killed_server() {
     assert!(pods.pod_dirs().is_empty(), "{:?}", pods.pod_dirs());
 }
 
+/// Pulls the test image and runs a sandbox on `handler`; the sandbox and the crictl words
+/// creating in it a container `term` with `tty` and `stdin` that runs `script`.
+fn tty_container(
+    cri: &Cri,
+    img: &Images,
+    work: &Path,
+    handler: &str,
+    script: &str,
+) -> (String, Vec<String>) {
+    let image = format!("{}/cri/pod:1", img.registry.host());
+    cri.ok(&["pull", &image]);
+    let pod = pod_config(work, "term");
+    let pod = pod.to_str().unwrap();
+    let sandbox = cri.ok(&["runp", "--runtime", handler, pod]);
+    let sandbox = sandbox.trim().to_string();
+    let config = container_config(work, &image, "term", script, Value::Array(vec![]));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    v["tty"] = Value::Bool(true);
+    v["stdin"] = Value::Bool(true);
+    std::fs::write(&config, v.to_string()).unwrap();
+    let create = ["create", &sandbox, config.to_str().unwrap(), pod].map(String::from);
+    (sandbox, create.to_vec())
+}
+
 /// A container with `tty` (nspawn): it sees a terminal, `crictl attach -i -t` from a terminal
 /// (a pty of the test's) types at it and passes the window's size on (the resize stream), its
 /// CRI log has only stdout, `crictl logs` shows it, and its verbose status says tty.
 #[test]
 fn a_tty_container_through_crictl_attach_and_logs() {
     let pods = PodStore::with_stage1("nspawn", Vec::new());
-    let img = images();
-    let cri = Cri::start(&pods);
+    let (cri, img) = (Cri::start(&pods), images());
     let work = tempfile::tempdir().unwrap();
-    let image = format!("{}/cri/pod:1", img.registry.host());
-    cri.ok(&["pull", &image]);
-    let pod = pod_config(work.path(), "term");
-    let sandbox = cri.ok(&["runp", pod.to_str().unwrap()]).trim().to_string();
     let script = "tty; [ -t 0 ] && [ -t 1 ] && echo is-a-tty; echo to-stderr >&2; \
                   read x; echo \"size $(stty size) got $x\"";
-    let config = container_config(work.path(), &image, "term", script, Value::Array(vec![]));
-    let mut v: Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
-    v["tty"] = Value::Bool(true);
-    v["stdin"] = Value::Bool(true);
-    std::fs::write(&config, v.to_string()).unwrap();
-    let args = [config.to_str().unwrap(), pod.to_str().unwrap()];
-    let ctr = cri
-        .ok(&["create", &sandbox, args[0], args[1]])
-        .trim()
-        .to_string();
+    let (sandbox, create) = tty_container(&cri, &img, work.path(), "nspawn", script);
+    let create: Vec<&str> = create.iter().map(String::as_str).collect();
+    let ctr = cri.ok(&create).trim().to_string();
     cri.ok(&["start", &ctr]);
     let c = cri.json(&["inspect", "-o", "json", &ctr]);
     assert_eq!(c["info"]["tty"], true, "{c}");
@@ -720,6 +732,26 @@ fn a_tty_container_through_crictl_attach_and_logs() {
         assert!(logs.contains(want), "{want:?} not in crictl logs:\n{logs}");
     }
     cri.ok(&["rm", &ctr]);
+    cri.ok(&["stopp", &sandbox]);
+    cri.ok(&["rmp", &sandbox]);
+}
+
+/// The kvm handler has no terminal per app (feature `app-tty`): CreateContainer with tty is
+/// INVALID_ARGUMENT naming it, and nothing is added to the sandbox.
+#[test]
+fn a_tty_container_is_refused_by_the_kvm_handler() {
+    let _vm = crate::pods::kvm::one_vm_at_a_time();
+    let pods = PodStore::with_stage1("kvm", Vec::new());
+    let (cri, img) = (Cri::start(&pods), images());
+    let work = tempfile::tempdir().unwrap();
+    let (sandbox, create) = tty_container(&cri, &img, work.path(), "kvm", "tty");
+    let create: Vec<&str> = create.iter().map(String::as_str).collect();
+    let refused = cri.crictl(&create);
+    assert!(
+        refused.stderr.contains("InvalidArgument") && refused.stderr.contains("--tty"),
+        "{refused}"
+    );
+    assert!(cri.ok(&["ps", "-a", "-q"]).trim().is_empty());
     cri.ok(&["stopp", &sandbox]);
     cri.ok(&["rmp", &sandbox]);
 }
