@@ -226,9 +226,7 @@ impl Point {
             }
         }
     }
-}
 
-impl Point {
     /// A client's input ended: with `stdin_once`, the app's too (a
     /// terminal gets an end-of-file character, its master stays).
     fn input_ended(&mut self) {
