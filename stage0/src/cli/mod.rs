@@ -418,7 +418,8 @@ pub enum AppCommand {
     },
     /// Attach to a running app: its output from now on, and your stdin to
     /// its own (an app added with --stdin). Ends when the app does.
-    /// An app added with --tty gets your terminal, raw, and its size.
+    /// An app added with --tty gets your terminal, raw (^C goes to the
+    /// app), and its size.
     Attach {
         #[command(flatten)]
         target: AppTarget,
