@@ -2,7 +2,7 @@
 //! becomes an app-less mutable [`PodSpec`] (network, hostname, DNS, ports,
 //! namespaces, sysctls, pod limits), a `ContainerConfig` an [`AppSpec`]
 //! (command, environment, user, limits, capabilities, the security
-//! context, its own host mounts, stdin, log file). What rukt cannot honour
+//! context, its own host mounts, stdin, tty, log file). What rukt cannot honour
 //! is refused with INVALID_ARGUMENT naming it, never dropped.
 
 use std::net::IpAddr;
