@@ -84,11 +84,14 @@ pub enum Feature {
     CgroupParent,
     /// An app's own stop signal ([`crate::App::stop_signal`]).
     StopSignal,
+    /// An app whose stdio is a pseudo-terminal of its own
+    /// ([`crate::App::tty`]), logged as stdout and attached to in frames.
+    AppTty,
 }
 
 impl Feature {
     /// Every feature, in declaration order.
-    pub const ALL: [Feature; 33] = [
+    pub const ALL: [Feature; 34] = [
         Feature::Hostname,
         Feature::NetNone,
         Feature::NetHost,
@@ -122,11 +125,12 @@ impl Feature {
         Feature::Attach,
         Feature::CgroupParent,
         Feature::StopSignal,
+        Feature::AppTty,
     ];
 
     /// What version 1 could not express: a stage1 without `features` does
     /// none of these.
-    pub const NEW_IN_2: [Feature; 15] = [
+    pub const NEW_IN_2: [Feature; 16] = [
         Feature::Networks,
         Feature::Ports,
         Feature::Dns,
@@ -142,6 +146,7 @@ impl Feature {
         Feature::Attach,
         Feature::CgroupParent,
         Feature::StopSignal,
+        Feature::AppTty,
     ];
 
     /// Its name in `features` JSON (`readonly-rootfs`).
@@ -175,6 +180,7 @@ impl Feature {
             Feature::Attach => "attach",
             Feature::CgroupParent => "cgroup-parent",
             Feature::StopSignal => "stop-signal",
+            Feature::AppTty => "app-tty",
             Feature::ListenFds => "listen-fds",
             Feature::NotifySocket => "notify-socket",
             Feature::AppLogs => "app-logs",
@@ -239,6 +245,7 @@ impl Feature {
             Feature::Attach => "an app's own stdin, attach",
             Feature::CgroupParent => "--cgroup-parent",
             Feature::StopSignal => "--stop-signal",
+            Feature::AppTty => "--tty/-t (an app's own terminal)",
             Feature::ListenFds => "LISTEN_FDS",
             Feature::NotifySocket => "NOTIFY_SOCKET",
             Feature::AppLogs => "per-app log files",
@@ -370,6 +377,7 @@ mod tests {
             Feature::Attach,
             Feature::CgroupParent,
             Feature::StopSignal,
+            Feature::AppTty,
         ] {
             assert!(!v1.enforces(f), "{f:?}");
         }

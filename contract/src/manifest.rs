@@ -157,6 +157,13 @@ pub struct App {
     /// is SIGTERM. Feature `stop-signal`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    /// Version 2: the app's stdin, stdout and stderr are one
+    /// pseudo-terminal, its controlling terminal (CRI's `tty`, `rukt app
+    /// add --tty`; feature `app-tty`). The engine keeps the master: what the
+    /// app writes is logged as its stdout and relayed to attach clients,
+    /// who talk to it in frames ([`crate::attach`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tty: bool,
     /// Version 2: what CRI's security context asks beyond the fields
     /// above (feature `app-security`).
     #[serde(default, skip_serializing_if = "AppSecurity::is_default")]
@@ -368,6 +375,7 @@ impl PodManifest {
             ask(app.security.asks_enforcement(), Feature::AppSecurity);
             ask(app.stdin, Feature::Attach);
             ask(app.stop_signal.is_some(), Feature::StopSignal);
+            ask(app.tty, Feature::AppTty);
             ask(!app.resources.is_empty(), Feature::Resources);
             ask(app.oom_score_adj.is_some(), Feature::OomScoreAdj);
             ask(
@@ -449,6 +457,7 @@ mod tests {
                 stdin: false,
                 stdin_once: false,
                 stop_signal: Some("SIGQUIT".into()),
+                tty: false,
             }],
             volumes: vec![
                 Volume {
@@ -590,5 +599,8 @@ mod tests {
             Feature::StopSignal,
         ];
         assert_eq!(asked, want.into_iter().collect());
+        let mut tty = sample();
+        tty.apps[0].tty = true;
+        assert!(tty.features_asked().contains(&Feature::AppTty));
     }
 }

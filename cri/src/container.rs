@@ -387,6 +387,7 @@ pub fn status(ctx: &Ctx, id: &str, verbose: bool) -> Result<cri::ContainerStatus
                 "pod": f.pod.uuid.to_string(),
                 "app": f.rec.app,
                 "record": f.rec,
+                "tty": f.pod.manifest().ok().and_then(|m| m.app(&f.rec.app).map(|a| a.tty)),
             })
             .to_string(),
         );

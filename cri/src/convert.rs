@@ -2,7 +2,7 @@
 //! becomes an app-less mutable [`PodSpec`] (network, hostname, DNS, ports,
 //! namespaces, sysctls, pod limits), a `ContainerConfig` an [`AppSpec`]
 //! (command, environment, user, limits, capabilities, the security
-//! context, its own host mounts, stdin, log file). What rukt cannot honour
+//! context, its own host mounts, stdin, tty, log file). What rukt cannot honour
 //! is refused with INVALID_ARGUMENT naming it, never dropped.
 
 use std::net::IpAddr;
@@ -347,9 +347,6 @@ pub fn container(
     if !config.devices.is_empty() || !config.cdi_devices.is_empty() {
         return Err(invalid("devices are not supported by rukt-cri yet"));
     }
-    if config.tty {
-        return Err(invalid("tty containers are not supported by rukt yet"));
-    }
     let mut spec = AppSpec::new(image, image_input);
     spec.name = Some(app.to_string());
     match config.command.split_first() {
@@ -384,6 +381,8 @@ pub fn container(
     spec.stdin = config.stdin;
     spec.stdin_once = config.stdin_once;
     spec.stop_signal = crate::signal::from_cri(config.stop_signal)?;
+    // A terminal of its own (nspawn; kvm refuses it through `app-tty`).
+    spec.tty = config.tty;
     Ok(Container {
         app: spec,
         mounts: records,
@@ -626,10 +625,8 @@ mod tests {
             tty: true,
             ..Default::default()
         };
-        let e = container(&config, image(), "busybox", "a-0", None)
-            .err()
-            .unwrap();
-        assert!(e.message().contains("tty"));
+        let app = container(&config, image(), "busybox", "a-0", None).unwrap();
+        assert!(app.app.tty);
         assert!(app_name(&cri::ContainerMetadata::default()).is_err());
     }
 }

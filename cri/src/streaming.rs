@@ -7,8 +7,9 @@
 //! pod's network namespace (nspawn), or the pod's address from the host
 //! (kvm: the guest has its own network stack). An exec with a tty gets a
 //! pseudo-terminal ([`crate::pty`]) whose slave is `enter`'s stdio, sized
-//! as the client asks; an attach with a tty is refused (apps of mutable
-//! pods have no terminal).
+//! as the client asks. An attach to a container with a tty talks to its
+//! terminal: the client's stdin and resizes go as frames
+//! (`rukt_contract::attach::TtyInput`), its one output is stdout.
 
 use std::os::fd::OwnedFd;
 use std::process::Stdio;
@@ -46,8 +47,48 @@ impl CriStreams {
     }
 }
 
-fn no_tty() -> BoxError {
-    "attaching to a terminal (tty) is not supported by rukt-cri: containers have no tty".into()
+fn no_tty(id: &str) -> BoxError {
+    format!("container {id} has no tty: attach without one").into()
+}
+
+/// Sends the client's input to the app: raw bytes, or for an app with a
+/// terminal (`framed`) frames of them and of the client's resizes. The
+/// end of the client's stdin ends the app's side (stdin_once).
+async fn feed(
+    mut to_app: tokio::net::unix::OwnedWriteHalf,
+    mut stdin: Option<rukt_streaming::Reader>,
+    mut sizes: Option<tokio::sync::mpsc::Receiver<rukt_streaming::TerminalSize>>,
+    framed: bool,
+) {
+    use rukt_contract::attach::TtyInput;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut frame = Vec::new();
+    while stdin.is_some() || sizes.is_some() {
+        frame.clear();
+        tokio::select! {
+            n = async { stdin.as_mut().expect("checked").read(&mut buf).await }, if stdin.is_some() => {
+                match n {
+                    Ok(0) | Err(_) => {
+                        let _ = to_app.shutdown().await;
+                        return;
+                    }
+                    Ok(n) if framed => TtyInput::Stdin(&buf[..n]).encode(&mut frame),
+                    Ok(n) => frame.extend_from_slice(&buf[..n]),
+                }
+            }
+            s = async { sizes.as_mut().expect("checked").recv().await }, if sizes.is_some() => {
+                match s {
+                    Some(s) if framed => TtyInput::Resize { rows: s.height, cols: s.width }
+                        .encode(&mut frame),
+                    Some(_) => {}
+                    None => sizes = None,
+                }
+            }
+        }
+        if to_app.write_all(&frame).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// A pipe end as a tokio reader.
@@ -200,24 +241,22 @@ impl Backend for CriStreams {
         &self,
         container_id: &str,
         tty: bool,
-        streams: Streams,
+        mut streams: Streams,
     ) -> Result<(), BoxError> {
-        if tty {
-            return Err(no_tty());
-        }
         let (pod, app) = self.container(container_id).await?;
-        let conn = tokio::task::spawn_blocking(move || rukt_pods::attach::connect(&pod, &app))
+        let attached = tokio::task::spawn_blocking(move || rukt_pods::attach::connect(&pod, &app))
             .await?
             .map_err(|e| BoxError::from(crate::error::chain(&e)))?;
+        if tty && !attached.tty {
+            return Err(no_tty(container_id));
+        }
+        let conn = attached.conn;
         conn.set_nonblocking(true)?;
         let conn = tokio::net::UnixStream::from_std(conn)?;
-        let (mut from_app, mut to_app) = conn.into_split();
-        let input = streams.stdin.map(|mut stdin| {
-            tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut stdin, &mut to_app).await;
-                let _ = to_app.shutdown().await;
-            })
-        });
+        let (mut from_app, to_app) = conn.into_split();
+        let sizes = streams.resize.take();
+        let input = (streams.stdin.is_some() || sizes.is_some())
+            .then(|| tokio::spawn(feed(to_app, streams.stdin, sizes, attached.tty)));
         let (mut stdout, mut stderr) = (streams.stdout, streams.stderr);
         let mut gone = streams.client_gone;
         let output = async {

@@ -162,6 +162,7 @@ pub(crate) fn build_app(
         stdin: spec.stdin,
         stdin_once: spec.stdin_once,
         stop_signal: stop_signal(spec, &rec.name, c.stop_signal().as_deref())?,
+        tty: spec.tty,
     })
 }
 

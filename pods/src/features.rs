@@ -54,6 +54,7 @@ pub fn required_by_app(
     want(app.security.asks_enforcement(), Feature::AppSecurity);
     want(app.stdin, Feature::Attach);
     want(app.stop_signal.is_some(), Feature::StopSignal);
+    want(app.tty, Feature::AppTty);
     want(
         app.host_mounts.iter().any(|m| m.read_only),
         Feature::ReadonlyVolumes,

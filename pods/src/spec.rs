@@ -98,6 +98,8 @@ pub struct AppSpec {
     /// `stop_signal`), in any spelling [`rukt_contract::signal::parse`]
     /// takes; else the image's `StopSignal`, else SIGTERM.
     pub stop_signal: Option<String>,
+    /// Its stdio is a terminal of its own (`--tty`, CRI's `tty`).
+    pub tty: bool,
 }
 
 impl AppSpec {
@@ -127,6 +129,7 @@ impl AppSpec {
             stdin: false,
             stdin_once: false,
             stop_signal: None,
+            tty: false,
         }
     }
 }

@@ -177,6 +177,7 @@ mod tests {
             stdin: false,
             stdin_once: false,
             stop_signal: None,
+            tty: false,
         }
     }
 

@@ -254,6 +254,7 @@ fn manifest(exec: &[&str]) -> PodManifest {
             stdin: false,
             stdin_once: false,
             stop_signal: None,
+            tty: false,
         }],
         volumes: vec![],
         net: Default::default(),

@@ -3,6 +3,9 @@
 //! for one, a stdin pipe whose write end the supervisor keeps. Clients get
 //! the app's output as it is read ([`crate::logs::Output`] hands it here
 //! after logging it), as frames; what they write goes to the app's stdin.
+//! An app with a terminal has no pipe: its clients' input comes in frames
+//! (`rukt_contract::attach::TtyInput`), typed at the terminal's master or
+//! setting its window size.
 //! Everything is non-blocking and polled in the supervisor's loop: a
 //! client that does not keep up loses its connection, never the app its
 //! output or the pod its supervisor.
@@ -14,7 +17,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use rukt_contract::attach::{MAX_FRAME, attach_socket, encode};
+use rukt_contract::attach::{MAX_FRAME, TtyInput, attach_socket, encode};
 use rustix::io::Errno;
 
 /// Output a slow client may have pending before it is dropped.
@@ -27,13 +30,19 @@ struct Client {
     pending: Vec<u8>,
     /// It closed its side: no more input, output still goes to it.
     input_done: bool,
+    /// The start of a terminal input frame not whole yet.
+    partial: Vec<u8>,
 }
 
 /// One app's attach point.
 struct Point {
     app: String,
     listener: UnixListener,
+    /// Where input goes: the app's stdin pipe, or its terminal's master.
     stdin: Option<OwnedFd>,
+    /// An app with a terminal: its master (resized by clients, whose
+    /// input comes in frames).
+    terminal: Option<OwnedFd>,
     once: bool,
     clients: Vec<Client>,
 }
@@ -64,7 +73,7 @@ impl Attach {
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .with_context(|| format!("cannot restrict {}", path.display()))?;
         listener.set_nonblocking(true)?;
-        let (read, stdin) = if app.stdin {
+        let (read, stdin) = if app.stdin && !app.tty {
             let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
                 .context("cannot make the app's stdin pipe")?;
             let _ = rustix::pipe::fcntl_setpipe_size(&w, MAX_PENDING);
@@ -77,10 +86,23 @@ impl Attach {
             app: app.name.clone(),
             listener,
             stdin,
+            terminal: None,
             once: app.stdin_once,
             clients: Vec::new(),
         });
         Ok(read)
+    }
+
+    /// Gives `app`'s point its terminal's `master` (an app with a tty):
+    /// input typed there when the app has a stdin, resizes always.
+    pub fn terminal(&mut self, app: &rukt_contract::App, master: &OwnedFd) -> std::io::Result<()> {
+        if let Some(p) = self.points.iter_mut().find(|p| p.app == app.name) {
+            if app.stdin {
+                p.stdin = Some(master.try_clone()?);
+            }
+            p.terminal = Some(master.try_clone()?);
+        }
+        Ok(())
     }
 
     /// The descriptors to poll, in the order [`Attach::ready`] takes:
@@ -109,6 +131,7 @@ impl Attach {
                         stream,
                         pending: Vec::new(),
                         input_done: false,
+                        partial: Vec::new(),
                     });
                 }
                 return;
@@ -122,15 +145,11 @@ impl Attach {
                     Input::More => {}
                     Input::Done => {
                         p.clients[i].input_done = true;
-                        if p.once {
-                            p.stdin = None;
-                        }
+                        p.input_ended();
                     }
                     Input::Gone => {
                         p.clients.remove(i);
-                        if p.once {
-                            p.stdin = None;
-                        }
+                        p.input_ended();
                     }
                 }
                 return;
@@ -162,6 +181,7 @@ impl Attach {
     pub fn done(&mut self, app: &str) {
         if let Some(p) = self.points.iter_mut().find(|p| p.app == app) {
             p.stdin = None;
+            p.terminal = None;
             for mut c in p.clients.drain(..) {
                 if !c.pending.is_empty()
                     && c.stream.set_nonblocking(false).is_ok()
@@ -189,10 +209,13 @@ impl Point {
             match c.stream.read(&mut buf) {
                 Ok(0) => return Input::Done,
                 Ok(n) => {
-                    if let Some(stdin) = &self.stdin
-                        && !write_all_nonblocking(stdin, &buf[..n])
-                    {
-                        tracing::warn!(app = %self.app, "the app's stdin is full: input dropped");
+                    if let Some(master) = &self.terminal {
+                        c.partial.extend_from_slice(&buf[..n]);
+                        if !terminal_input(&self.app, master, self.stdin.as_ref(), &mut c.partial) {
+                            return Input::Gone;
+                        }
+                    } else if let Some(stdin) = &self.stdin {
+                        to_stdin(&self.app, stdin, &buf[..n]);
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -202,6 +225,63 @@ impl Point {
                 Err(_) => return Input::Gone,
             }
         }
+    }
+
+    /// A client's input ended: with `stdin_once`, the app's too (a
+    /// terminal gets an end-of-file character, its master stays).
+    fn input_ended(&mut self) {
+        if !self.once {
+            return;
+        }
+        if let (Some(_), Some(master)) = (&self.terminal, &self.stdin) {
+            to_stdin(&self.app, master, &[4]);
+        }
+        self.stdin = None;
+    }
+}
+
+/// Carries out the whole frames at the start of `partial`, a client's
+/// input to an app with a terminal (`master`), and keeps the rest; false
+/// for what is no terminal input.
+fn terminal_input(
+    app: &str,
+    master: &OwnedFd,
+    stdin: Option<&OwnedFd>,
+    partial: &mut Vec<u8>,
+) -> bool {
+    let mut used = 0;
+    loop {
+        match TtyInput::decode(&partial[used..]) {
+            Ok(Some((input, n))) => {
+                match input {
+                    TtyInput::Stdin(data) => {
+                        if let Some(stdin) = stdin {
+                            to_stdin(app, stdin, data);
+                        }
+                    }
+                    TtyInput::Resize { rows, cols } => {
+                        if let Err(e) = rukt_sys::pty::set_size(master, cols, rows) {
+                            tracing::debug!(app, "cannot resize the terminal: {e}");
+                        }
+                    }
+                }
+                used += n;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!(app, "attach client dropped: {e}");
+                return false;
+            }
+        }
+    }
+    partial.drain(..used);
+    true
+}
+
+/// Writes a client's input to the app's stdin, or says it was dropped.
+fn to_stdin(app: &str, stdin: &OwnedFd, data: &[u8]) {
+    if !write_all_nonblocking(stdin, data) {
+        tracing::warn!(app, "the app's stdin is full: input dropped");
     }
 }
 

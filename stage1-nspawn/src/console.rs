@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
-use rustix::termios::{OptionalActions, Termios};
 
 /// The socket libcontainer sends the master to.
 pub struct ConsoleSocket {
@@ -83,23 +82,16 @@ impl ConsoleSocket {
 pub struct Relay {
     master: OwnedFd,
     stdin_open: bool,
-    saved: Option<Termios>,
+    _raw: rukt_sys::pty::RawMode,
 }
 
 impl Relay {
     /// Starts relaying: our terminal (if any) goes raw, its size is copied.
     pub fn new(master: OwnedFd) -> Relay {
-        let stdin = std::io::stdin();
-        let saved = rustix::termios::tcgetattr(&stdin).ok();
-        if let Some(orig) = &saved {
-            let mut raw = orig.clone();
-            raw.make_raw();
-            let _ = rustix::termios::tcsetattr(&stdin, OptionalActions::Now, &raw);
-        }
         let relay = Relay {
             master,
             stdin_open: true,
-            saved,
+            _raw: rukt_sys::pty::RawMode::stdin(),
         };
         relay.resize();
         relay
@@ -168,16 +160,10 @@ impl Relay {
 
 impl Drop for ConsoleSocket {
     fn drop(&mut self) {
+        // Not received (the app's creation failed): nobody connects again.
+        let _ = std::fs::remove_file(&self.path);
         if let Some(dir) = &self.short_dir {
             let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        if let Some(orig) = &self.saved {
-            let _ = rustix::termios::tcsetattr(std::io::stdin(), OptionalActions::Now, orig);
         }
     }
 }

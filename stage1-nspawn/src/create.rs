@@ -14,6 +14,7 @@ use rukt_contract::{App, PodManifest};
 
 use crate::apps::{self, AppIo};
 use crate::cgroups::Layout;
+use crate::console::ConsoleSocket;
 use crate::etc::EtcFile;
 use crate::listen::Activation;
 use crate::logs::Output;
@@ -64,6 +65,8 @@ impl PodEnv {
         output: Option<&mut Output>,
         extras: Extras<'_>,
     ) -> anyhow::Result<Container> {
+        // An app's own tty (not the interactive pod's terminal).
+        let tty = app.tty && self.console.is_none() && output.is_some();
         let ctx = AppContext {
             pod,
             app,
@@ -72,27 +75,30 @@ impl PodEnv {
             namespaces: self.namespaces,
             etc_files: &self.etc_files,
             pause: self.pause,
-            terminal: self.console.is_some(),
+            terminal: self.console.is_some() || tty,
             layout: self.layout,
         };
         if spec::binds_v1_cgroups(&ctx) {
             crate::cgroups::create_app_v1(&pod.uuid, &app.name)?;
         }
         let mut config = spec::config(&ctx)?;
-        let mut stdin = None;
-        let io = AppIo {
-            output: output
-                .map(|o| {
-                    if extras.attach {
-                        stdin = o.attach_point(&self.pod_dir, app)?;
-                    }
-                    o.add(&self.pod_dir, app, pod.logs)
-                })
-                .transpose()?,
-            stdin: None,
+        let mut output = output;
+        let mut io = AppIo {
             preserve: extras.listen.map_or(Ok(0), |l| l.give(app, &mut config))?,
+            ..AppIo::default()
         };
-        let io = AppIo { stdin, ..io };
+        if let Some(o) = output.as_deref_mut() {
+            if extras.attach {
+                io.stdin = o.attach_point(&self.pod_dir, app)?;
+            }
+            if !tty {
+                io.output = Some(o.add(&self.pod_dir, app, pod.logs)?);
+            }
+        }
+        let own_console = tty
+            .then(|| ConsoleSocket::listen(&self.pod_dir, &format!("tty-{}.sock", app.name)))
+            .transpose()?;
+        let console = own_console.as_ref().map(|c| c.path.as_path());
         if let Some(n) = extras.notify {
             n.give(app, &mut config);
         }
@@ -118,7 +124,7 @@ impl PodEnv {
             app,
             &config,
             filter,
-            self.console.as_deref(),
+            console.or(self.console.as_deref()),
             io,
         )?;
         let pid = container.pid().map(|p| p.as_raw());
@@ -134,6 +140,12 @@ impl PodEnv {
                     _ => Ok(()),
                 }
             });
+        let settled = settled.and_then(|()| match (own_console, output) {
+            (Some(socket), Some(o)) => socket
+                .receive()
+                .and_then(|master| o.add_terminal(&self.pod_dir, app, pod.logs, master)),
+            _ => Ok(()),
+        });
         match settled {
             Ok(()) => Ok(container),
             Err(e) => {

@@ -3,8 +3,10 @@
 //! it read to `logs/<app>.log` ([`AppLog`], CRI entries timestamped at
 //! read) and copies it to its own stdout or stderr (the caller's terminal,
 //! a pipe, journald under a unit), once, and to the app's attach clients
-//! in a mutable pod ([`crate::attach`]). An interactive app's terminal is
-//! the relay's ([`crate::console`]) and is not logged.
+//! in a mutable pod ([`crate::attach`]). An app with a tty has one
+//! stream, its terminal's master, read and logged as its stdout
+//! ([`Output::add_terminal`]). An interactive app's terminal is the relay's
+//! ([`crate::console`]) and is not logged.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -48,11 +50,8 @@ impl Output {
         app: &rukt_contract::App,
         options: LogOptions,
     ) -> anyhow::Result<(OwnedFd, OwnedFd)> {
-        let log = AppLog::for_app(pod_dir, app, options)
-            .with_context(|| format!("app {}: cannot open its log file", app.name))?;
+        let index = self.open_log(pod_dir, app, options)?;
         let app = &app.name;
-        self.logs.push((app.clone(), Some(log)));
-        let index = self.logs.len() - 1;
         let mut ends = Vec::new();
         for stream in [Stream::Stdout, Stream::Stderr] {
             let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
@@ -69,6 +68,44 @@ impl Output {
         }
         let stderr = ends.pop().expect("two pipes");
         Ok((ends.pop().expect("two pipes"), stderr))
+    }
+
+    /// Opens `app`'s log; returns its index.
+    fn open_log(
+        &mut self,
+        pod_dir: &Path,
+        app: &rukt_contract::App,
+        options: LogOptions,
+    ) -> anyhow::Result<usize> {
+        let log = AppLog::for_app(pod_dir, app, options)
+            .with_context(|| format!("app {}: cannot open its log file", app.name))?;
+        self.logs.push((app.name.clone(), Some(log)));
+        Ok(self.logs.len() - 1)
+    }
+
+    /// Opens the log of `app`, which has a tty whose `master` the
+    /// supervisor keeps: what the app writes there is its stdout, read
+    /// until the app's side is closed (EIO); its attach point gets the
+    /// master for its clients' input and resizes.
+    pub fn add_terminal(
+        &mut self,
+        pod_dir: &Path,
+        app: &rukt_contract::App,
+        options: LogOptions,
+        master: OwnedFd,
+    ) -> anyhow::Result<()> {
+        let index = self.open_log(pod_dir, app, options)?;
+        rustix::fs::fcntl_setfl(&master, rustix::fs::OFlags::NONBLOCK)
+            .context("cannot make the terminal non-blocking")?;
+        self.attach
+            .terminal(app, &master)
+            .with_context(|| format!("app {}: cannot hand its terminal on", app.name))?;
+        self.pipes.push(Pipe {
+            app: index,
+            stream: Stream::Stdout,
+            read: master,
+        });
+        Ok(())
     }
 
     /// The output of a pod whose apps' output stays off the supervisor's
@@ -143,6 +180,8 @@ impl Output {
                 true
             }
             Err(Errno::AGAIN | Errno::INTR) => true,
+            // A terminal's master once the app's side is closed.
+            Err(Errno::IO) => false,
             Err(e) => {
                 tracing::warn!("cannot read an app's output: {e}");
                 false

@@ -102,6 +102,7 @@ impl Engine for Nspawn {
         Feature::Attach,
         Feature::CgroupParent,
         Feature::StopSignal,
+        Feature::AppTty,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

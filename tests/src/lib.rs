@@ -11,6 +11,7 @@ pub mod inspector;
 pub mod model;
 pub mod nethost;
 pub mod pods;
+pub mod pty;
 pub mod push;
 pub mod registry;
 pub mod rukt;

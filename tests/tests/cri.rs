@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use rukt_tests::image::write_layout;
 use rukt_tests::pods::{PodStore, pod_image};
+use rukt_tests::pty::PtySession;
 use rukt_tests::push::push;
 use rukt_tests::registry::Registry;
 use rukt_tests::rukt::{Output, binary, run_command};
@@ -85,6 +86,15 @@ impl Cri {
     }
 
     fn crictl(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command(args);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        run_command(cmd)
+    }
+
+    /// `crictl ARGS...` on this server, to spawn.
+    fn command(&self, args: &[&str]) -> Command {
         assert!(
             Path::new(CRICTL).exists(),
             "{CRICTL} missing: scripts/setup.sh installs cri-tools v1.36.0"
@@ -99,11 +109,8 @@ impl Cri {
         ])
         .args(["--timeout", "60s"])
         .args(args)
-        .env("CRI_CONFIG_FILE", "/dev/null")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        run_command(cmd)
+        .env("CRI_CONFIG_FILE", "/dev/null");
+        cmd
     }
 
     /// Runs crictl and asserts success; its stdout.
@@ -743,4 +750,91 @@ fn a_sandbox_below_kubelets_pod_cgroup_and_a_containers_stop_signal() {
                 .join(format!("rukt-test-cri-{}", std::process::id())),
         );
     }
+}
+
+/// Pulls the test image and runs a sandbox on `handler`; the sandbox and the crictl words
+/// creating in it a container `term` with `tty` and `stdin` that runs `script`.
+fn tty_container(
+    cri: &Cri,
+    img: &Images,
+    work: &Path,
+    handler: &str,
+    script: &str,
+) -> (String, Vec<String>) {
+    let image = format!("{}/cri/pod:1", img.registry.host());
+    cri.ok(&["pull", &image]);
+    let pod = pod_config(work, "term");
+    let pod = pod.to_str().unwrap();
+    let sandbox = cri.ok(&["runp", "--runtime", handler, pod]);
+    let sandbox = sandbox.trim().to_string();
+    let config = container_config(work, &image, "term", script, Value::Array(vec![]));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    v["tty"] = Value::Bool(true);
+    v["stdin"] = Value::Bool(true);
+    std::fs::write(&config, v.to_string()).unwrap();
+    let create = ["create", &sandbox, config.to_str().unwrap(), pod].map(String::from);
+    (sandbox, create.to_vec())
+}
+
+/// A container with `tty` (nspawn): it sees a terminal, `crictl attach -i -t` from a terminal
+/// (a pty of the test's) types at it and passes the window's size on (the resize stream), its
+/// CRI log has only stdout, `crictl logs` shows it, and its verbose status says tty.
+#[test]
+fn a_tty_container_through_crictl_attach_and_logs() {
+    let pods = PodStore::with_stage1("nspawn", Vec::new());
+    let (cri, img) = (Cri::start(&pods), images());
+    let work = tempfile::tempdir().unwrap();
+    let script = "tty; [ -t 0 ] && [ -t 1 ] && echo is-a-tty; echo to-stderr >&2; \
+                  read x; echo \"size $(stty size) got $x\"";
+    let (sandbox, create) = tty_container(&cri, &img, work.path(), "nspawn", script);
+    let create: Vec<&str> = create.iter().map(String::as_str).collect();
+    let ctr = cri.ok(&create).trim().to_string();
+    cri.ok(&["start", &ctr]);
+    let c = cri.json(&["inspect", "-o", "json", &ctr]);
+    assert_eq!(c["info"]["tty"], true, "{c}");
+
+    let mut attach = PtySession::spawn(cri.command(&["attach", "-i", "-t", &ctr]), 30, 90);
+    std::thread::sleep(Duration::from_secs(1));
+    attach.write("hello\r");
+    attach.expect("size 30 90 got hello", Duration::from_secs(30));
+    let (ok, shown) = attach.wait(Duration::from_secs(30));
+    assert!(ok, "crictl attach failed:\n{shown}");
+    wait_for("the container's exit", || {
+        cri.json(&["inspect", "-o", "json", &ctr])["status"]["state"] == "CONTAINER_EXITED"
+    });
+    let c = cri.json(&["inspect", "-o", "json", &ctr]);
+    assert_eq!(c["status"]["exitCode"], 0, "{c}");
+
+    let log = std::fs::read_to_string(c["status"]["logPath"].as_str().unwrap()).unwrap();
+    assert!(
+        log.lines().all(|l| l.split(' ').nth(1) == Some("stdout")),
+        "{log}"
+    );
+    let logs = cri.ok(&["logs", &ctr]);
+    for want in ["/dev/pts/", "is-a-tty", "to-stderr", "size 30 90 got hello"] {
+        assert!(logs.contains(want), "{want:?} not in crictl logs:\n{logs}");
+    }
+    cri.ok(&["rm", &ctr]);
+    cri.ok(&["stopp", &sandbox]);
+    cri.ok(&["rmp", &sandbox]);
+}
+
+/// The kvm handler has no terminal per app (feature `app-tty`): CreateContainer with tty is
+/// INVALID_ARGUMENT naming it, and nothing is added to the sandbox.
+#[test]
+fn a_tty_container_is_refused_by_the_kvm_handler() {
+    let _vm = crate::pods::kvm::one_vm_at_a_time();
+    let pods = PodStore::with_stage1("kvm", Vec::new());
+    let (cri, img) = (Cri::start(&pods), images());
+    let work = tempfile::tempdir().unwrap();
+    let (sandbox, create) = tty_container(&cri, &img, work.path(), "kvm", "tty");
+    let create: Vec<&str> = create.iter().map(String::as_str).collect();
+    let refused = cri.crictl(&create);
+    assert!(
+        refused.stderr.contains("InvalidArgument") && refused.stderr.contains("--tty"),
+        "{refused}"
+    );
+    assert!(cri.ok(&["ps", "-a", "-q"]).trim().is_empty());
+    cri.ok(&["stopp", &sandbox]);
+    cri.ok(&["rmp", &sandbox]);
 }

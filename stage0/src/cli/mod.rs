@@ -171,6 +171,7 @@ pub enum Command {
     ///   --privileged (every capability and device, no seccomp, nothing masked),
     ///   --stdin, --stdin-once (a stdin of its own for `rukt app attach`, mutable pods),
     ///   --stop-signal=SIGNAL (what `rukt stop` sends it first; default the image's StopSignal, else SIGTERM),
+    ///   --tty/-t (a terminal of its own: its output logged as stdout, attach talks to it; nspawn),
     ///   --security-opt seccomp=unconfined|PROFILE.json|no-new-privileges=false|mask=P:P|unmask=ALL|P:P
     #[command(verbatim_doc_comment)]
     Run(PodWords),
@@ -419,6 +420,8 @@ pub enum AppCommand {
     },
     /// Attach to a running app: its output from now on, and your stdin to
     /// its own (an app added with --stdin). Ends when the app does.
+    /// An app added with --tty gets your terminal, raw (^C goes to the
+    /// app), and its size.
     Attach {
         #[command(flatten)]
         target: AppTarget,
@@ -688,6 +691,7 @@ mod tests {
         "--security-opt=no-new-privileges=false",
         "--stdin",
         "--stdin-once",
+        "--tty",
     ];
 
     #[test]

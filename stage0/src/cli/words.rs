@@ -91,10 +91,11 @@ pub struct FetchLimits {
     pub timeout: Option<std::time::Duration>,
 }
 
-const APP_FLAGS: [&str; 17] = [
+const APP_FLAGS: [&str; 18] = [
     "--stop-signal",
     "--stdin",
     "--stdin-once",
+    "--tty",
     "--privileged",
     "--security-opt",
     "--caps-retain",
@@ -160,6 +161,8 @@ impl RunWords {
                 }
                 _ => w.as_str(),
             };
+            // podman's short `-t`.
+            let w = if w == "-t" { "--tty" } else { w };
             let Some(flag_body) = w.strip_prefix("--") else {
                 let image = ImageRef::parse(w).map_err(|e| SpecError::Image {
                     input: w.to_string(),
@@ -244,6 +247,11 @@ impl RunWords {
                             .as_deref()
                             .map_or(Ok(true), |v| boolean("--stdin-once", v))?;
                         app.stdin |= app.stdin_once;
+                    }
+                    "--tty" => {
+                        app.tty = inline
+                            .as_deref()
+                            .map_or(Ok(true), |v| boolean("--tty", v))?
                     }
                     "--privileged" => {
                         app.security.privileged = inline
@@ -741,6 +749,11 @@ mod tests {
         assert_eq!(app("--hostname=h img"), Err(SpecError::NotOneApp));
         assert_eq!(app("--stage1=fly img"), Err(SpecError::NotOneApp));
         assert_eq!(app("--pull-policy=never"), Err(SpecError::NoImage));
+        // podman's -t/--tty.
+        assert!(app("img -t --stdin").unwrap().app.tty);
+        assert!(app("img --tty").unwrap().app.tty);
+        assert!(!app("img --tty=false").unwrap().app.tty);
+        assert!(!app("img").unwrap().app.tty);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `rukt app add|start|stop|rm`: the apps of a running pod.
 
+mod attach;
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -35,18 +37,7 @@ pub fn run(g: &Globals, cmd: AppCommand) -> Result<ExitCode> {
             target: AppTarget { uuid, app },
             no_stdin,
         } => {
-            let pod = pods.find(&uuid)?;
-            let conn = rukt_pods::attach::connect(&pod, &app)
-                .with_context(|| format!("cannot attach to app {app}"))?;
-            let input: Option<Box<dyn std::io::Read + Send>> =
-                (!no_stdin).then(|| Box::new(std::io::stdin()) as Box<dyn std::io::Read + Send>);
-            rukt_pods::attach::relay(
-                conn,
-                input,
-                &mut std::io::stdout().lock(),
-                &mut std::io::stderr().lock(),
-            )
-            .with_context(|| format!("attach to app {app}"))?;
+            attach::attach(&pods.find(&uuid)?, &app, no_stdin)?;
         }
         AppCommand::Update {
             target: AppTarget { uuid, app },

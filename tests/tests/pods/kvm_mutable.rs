@@ -78,6 +78,15 @@ fn a_kvm_sandbox_takes_apps_while_it_runs() {
     assert_eq!(pods.status(&uuid)["state"], "running");
     assert!(app_names(&pods, &uuid).is_empty());
 
+    // A terminal of its own is nspawn's: refused before anything is added.
+    let image = pods.image.clone();
+    let tty = pods.run(&["app", "add", &uuid, &image, "--name", "t", "--tty"]);
+    assert!(
+        !tty.success() && tty.stderr.contains("does not enforce --tty"),
+        "{tty}"
+    );
+    assert!(app_names(&pods, &uuid).is_empty());
+
     // Added, not started: created; started: running, in the guest's kernel.
     add_sh(
         &pods,

@@ -241,6 +241,7 @@ fn a_flag_the_engine_would_ignore_is_a_usage_error_before_anything_happens() {
             "--caps-retain/--caps-remove",
         ),
         (&[][..], &["--readonly-rootfs"][..], "--readonly-rootfs"),
+        (&[][..], &["--tty"][..], "--tty"),
     ] {
         let out = stub.run(":", pod_flags, app_args);
         assert_eq!(out.code(), Some(EXIT_USAGE), "{flag}:\n{out}");

@@ -20,6 +20,7 @@ mod parent;
 mod pod;
 mod security;
 mod terminal;
+mod tty;
 mod unit;
 mod volumes;
 

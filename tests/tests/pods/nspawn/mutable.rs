@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::store;
 
 /// `rukt app sandbox --detach --stage1=nspawn FLAGS`: the new pod's UUID.
-fn sandbox(pods: &PodStore, flags: &[&str]) -> String {
+pub(super) fn sandbox(pods: &PodStore, flags: &[&str]) -> String {
     let mut args = vec!["app", "sandbox", "--detach", "--stage1=nspawn"];
     args.extend_from_slice(flags);
     pods.ok(&args).trim().to_owned()
@@ -41,7 +41,12 @@ fn exec_sh(pods: &PodStore, uuid: &str, app: &str, script: &str) -> String {
 }
 
 /// Waits until `app`'s status satisfies `pred`.
-fn wait_app(pods: &PodStore, uuid: &str, app: &str, pred: impl Fn(&Value) -> bool) -> Value {
+pub(super) fn wait_app(
+    pods: &PodStore,
+    uuid: &str,
+    app: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     let end = Instant::now() + WAIT;
     loop {
         let st = app_status(pods, uuid, app);
@@ -54,7 +59,7 @@ fn wait_app(pods: &PodStore, uuid: &str, app: &str, pred: impl Fn(&Value) -> boo
 }
 
 /// Stops the pod, checks it exited, and lets gc remove it leaving no mount behind.
-fn stop_and_collect(pods: &PodStore, uuid: &str) {
+pub(super) fn stop_and_collect(pods: &PodStore, uuid: &str) {
     pods.ok(&["stop", uuid]);
     let st = pods.wait_exited(uuid);
     assert_eq!(st["state"], "exited", "{st:?}");
