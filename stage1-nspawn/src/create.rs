@@ -78,9 +78,6 @@ impl PodEnv {
             terminal: self.console.is_some() || tty,
             layout: self.layout,
         };
-        if spec::binds_v1_cgroups(&ctx) {
-            crate::cgroups::create_app_v1(&pod.uuid, &app.name)?;
-        }
         let mut config = spec::config(&ctx)?;
         let mut output = output;
         let mut io = AppIo {

@@ -140,10 +140,9 @@ impl Setup<'_> {
         };
         cgroups::create_pod(self.layout, &pod.uuid, &pod.resources)
             .context("cannot create the pod's cgroup")?;
-        // As early as can be, but after the pod's cgroup: the helper holds
-        // the kernel's cgroup lock for its grace period, and a mkdir there
-        // would wait for it.
-        warm::start(self.layout);
+        // As early as can be: it runs until every app has joined its
+        // cgroup (the end of the creates below).
+        let warm = warm::prepare(self.layout, pod, &pod.apps)?;
         phase::mark("pod-cgroup");
         podns::enter_new(ns, &hostname, net.map(|n| &n.attached.netns))?;
         phase::mark("namespaces");
@@ -201,6 +200,7 @@ impl Setup<'_> {
             }
             phase::mark("created");
         }
+        drop(warm);
         let relay = match console.map(ConsoleSocket::receive).transpose() {
             Ok(master) => master.map(Relay::new),
             Err(e) => {

@@ -256,7 +256,7 @@ fn mounts(ctx: &AppContext<'_>) -> Result<Vec<Value>, SpecError> {
 /// namespace it joined, looked up in the supervisor's `/proc`, where it
 /// names another process (or none, in a nested PID namespace).
 fn cgroup_mounts(ctx: &AppContext<'_>) -> Vec<Value> {
-    if !binds_v1_cgroups(ctx) {
+    if !binds_v1_cgroups(ctx.layout, ctx.pod) {
         return vec![
             json!({ "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }),
@@ -283,8 +283,10 @@ fn cgroup_mounts(ctx: &AppContext<'_>) -> Vec<Value> {
 
 /// Whether the app's v1 cgroups are bound rather than mounted (see
 /// [`cgroup_mounts`]).
-pub fn binds_v1_cgroups(ctx: &AppContext<'_>) -> bool {
-    ctx.layout == Layout::V1 && ctx.pod.namespaces.pid == Sharing::Pod && ctx.pause.is_some()
+/// The pod's PID namespace is its pause process's, so this is every app of
+/// a `--pid=pod` pod on cgroup v1.
+pub fn binds_v1_cgroups(layout: Layout, pod: &PodManifest) -> bool {
+    layout == Layout::V1 && pod.namespaces.pid == Sharing::Pod
 }
 
 fn resources(ctx: &AppContext<'_>) -> Value {

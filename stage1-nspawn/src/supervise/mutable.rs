@@ -17,7 +17,7 @@ use super::{Running, Supervisor};
 use crate::apps;
 use crate::control::{Control, Request, answer};
 use crate::create::{Extras, PodEnv};
-use crate::signals;
+use crate::{signals, warm};
 
 /// A mutable pod's state beyond its running apps.
 pub struct Mutable {
@@ -105,6 +105,7 @@ impl Supervisor<'_> {
         let Some(m) = &mut self.control else {
             return Err("the pod is not mutable".into());
         };
+        let warm = warm::prepare(self.layout, &manifest, [&app]).map_err(|e| format!("{e:#}"))?;
         let container = m
             .env
             .create(
@@ -116,8 +117,9 @@ impl Supervisor<'_> {
                     ..Extras::default()
                 },
             )
-            .map_err(|e| format!("{e:#}"))?;
-        m.created.push(Running::new(&app, container));
+            .map_err(|e| format!("{e:#}"));
+        drop(warm);
+        m.created.push(Running::new(&app, container?));
         Ok(())
     }
 
