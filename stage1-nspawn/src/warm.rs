@@ -1,11 +1,8 @@
-//! Starting the kernel's cgroup-migration grace period early. Moving a
-//! process into a cgroup (a write to `cgroup.procs`, v1 or v2) takes the
-//! kernel's global `cgroup_threadgroup_rwsem` for writing, and the first
-//! writer after a quiet spell waits for a whole RCU grace period (3-15 ms
-//! on the 2-core VMs rukt is built on; the writes that follow within about
-//! two grace periods are quick, 0.1 ms). libcontainer makes that write when
-//! it puts an app's first process into its cgroup, the largest single cost
-//! of a pod's start, with nothing else to do meanwhile.
+//! The supervisor's cgroup warm-up helper ([`rukt_sys::warm`] says why:
+//! the first `cgroup.procs` write after a quiet spell waits for an RCU
+//! grace period). libcontainer makes that write when it puts an app's
+//! first process into its cgroup, the largest single cost of a pod's
+//! start, with nothing else to do meanwhile.
 //!
 //! So once the pod's cgroups exist (the pod's and its apps'), the
 //! supervisor forks a helper: it writes `0` (itself) to the `cgroup.procs`
@@ -18,26 +15,18 @@
 //! its clone and cgroup manager), and libcontainer's writes find the grace
 //! period over, however long the supervisor took to get there. The kernel
 //! holds its cgroup mutex during the first wait, so nothing may make a
-//! cgroup meanwhile: the pod's and the apps' are made before. Each later
-//! write holds that mutex for about 0.1 ms. The helper only opens, writes,
-//! sleeps and exits (what is safe after a fork); the supervisor reaps it
-//! with its apps' exits.
+//! cgroup meanwhile: the pod's and the apps' are made before. It is a
+//! forked process, not a thread, because libcontainer wants its caller
+//! single-threaded; it only opens, writes, sleeps and exits (what is safe
+//! after a fork), and the supervisor reaps it with its apps' exits.
 
 use std::ffi::CString;
-use std::path::{Path, PathBuf};
 
 use rukt_contract::{App, PodManifest};
+use rukt_sys::warm::{MAX_WRITES, PERIOD, own_procs_file};
 
 use crate::cgroups::{self, CgroupError, Layout};
 use crate::spec;
-
-/// How often the helper writes: below the shortest grace period seen on
-/// these machines (3 ms), so the quick mode never lapses in between.
-pub const PERIOD: std::time::Duration = std::time::Duration::from_millis(2);
-
-/// The most writes the helper makes (about half a second's worth) if
-/// nothing ends it sooner.
-pub const MAX_WRITES: u32 = 250;
 
 /// The running helper; dropping it ends it.
 pub struct Warm {
@@ -113,30 +102,4 @@ fn start(layout: Layout) -> Option<Warm> {
         }
         pid => Some(Warm { pid }),
     }
-}
-
-/// The `cgroup.procs` of the cgroup this process is in, in one hierarchy:
-/// the unified one where there is one, else the first v1 hierarchy mounted
-/// under `/sys/fs/cgroup`.
-fn own_procs_file(layout: Layout) -> Option<PathBuf> {
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let root = Path::new("/sys/fs/cgroup");
-    let rel = |p: &str| p.trim().trim_start_matches('/').to_string();
-    for line in own.lines() {
-        let mut f = line.splitn(3, ':');
-        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
-        let dir = match (controllers, layout) {
-            ("", Layout::Unified) => root.join(rel(path)),
-            ("", Layout::V1) => root.join("unified").join(rel(path)),
-            (c, Layout::V1) if !c.starts_with("name=") => {
-                root.join(c.split(',').next()?).join(rel(path))
-            }
-            _ => continue,
-        };
-        let file = dir.join("cgroup.procs");
-        if file.exists() {
-            return Some(file);
-        }
-    }
-    None
 }

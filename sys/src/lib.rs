@@ -37,6 +37,7 @@ pub mod session;
 pub mod socket;
 pub mod unmount;
 pub mod view;
+pub mod warm;
 pub mod watch;
 
 pub use lock::{FileLock, LockMode};
