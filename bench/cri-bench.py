@@ -82,6 +82,11 @@ def main():
     for ref in (BUSYBOX, PAUSE):
         im.PullImage(cri.PullImageRequest(image=cri.ImageSpec(image=ref)), timeout=300)
     logdir = os.path.join(os.environ["CRI_DIR"], "bench-logs")
+    # What kubelet sends for a pod without shareProcessNamespace or host
+    # namespaces: the pod's network and IPC, a PID namespace per container.
+    own_pid = cri.NamespaceOption(network=cri.NamespaceMode.Value("POD"),
+                                  pid=cri.NamespaceMode.Value("CONTAINER"),
+                                  ipc=cri.NamespaceMode.Value("POD"))
 
     def sandbox_config(i):
         u = str(uuid.uuid4())
@@ -89,7 +94,8 @@ def main():
         return cri.PodSandboxConfig(
             metadata=cri.PodSandboxMetadata(name=f"bench-{i}", uid=u, namespace="bench", attempt=0),
             hostname=f"bench-{i}", log_directory=os.path.join(logdir, u),
-            linux=cri.LinuxPodSandboxConfig())
+            linux=cri.LinuxPodSandboxConfig(
+                security_context=cri.LinuxSandboxSecurityContext(namespace_options=own_pid)))
 
     def pod(samples, i):
         cfg = sandbox_config(i)
@@ -98,7 +104,8 @@ def main():
         ccfg = cri.ContainerConfig(
             metadata=cri.ContainerMetadata(name="sleeper", attempt=0),
             image=cri.ImageSpec(image=BUSYBOX), command=["sleep", "3600"], log_path="sleeper.log",
-            linux=cri.LinuxContainerConfig())
+            linux=cri.LinuxContainerConfig(
+                security_context=cri.LinuxContainerSecurityContext(namespace_options=own_pid)))
         t = time.perf_counter()
         cid = timed(samples, "CreateContainer", rt.CreateContainer, cri.CreateContainerRequest(
             pod_sandbox_id=pid, config=ccfg, sandbox_config=cfg), timeout=120).container_id

@@ -3,7 +3,8 @@
 # side in one run, each in the namespaces of scripts/cri-env.sh (nothing touches this
 # machine's interfaces or firewall) with the stand-in images of scripts/critest-images.sh:
 #   RunPodSandbox                      a pod with its network (bridge + host-local on 10.88/16)
-#   CreateContainer+StartContainer     busybox `sleep 3600` in it
+#   CreateContainer+StartContainer     busybox `sleep 3600` in it (kubelet's default namespaces:
+#                                      the pod's network and IPC, a PID namespace per container)
 #   ExecSync                           `/bin/true`, BENCH_EXECS (10) per pod
 #   StopPodSandbox+RemovePodSandbox
 # for BENCH_PODS (10) pods after one warm-up pod, every call timed by one Python gRPC client

@@ -19,8 +19,9 @@ use crate::runtime_info::{HANDLERS, handler_or_default};
 
 /// How long a sandbox's supervisor may take to be ready.
 const READY_WITHIN: Duration = Duration::from_secs(60);
-/// How long StopPodSandbox lets the apps end before they are killed.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long StopPodSandbox waits for the supervisor's teardown once the
+/// apps are killed.
+const STOPPED_WITHIN: Duration = Duration::from_secs(20);
 
 /// Nanoseconds since the epoch, now.
 pub fn now_ns() -> i64 {
@@ -300,9 +301,12 @@ pub fn stop(ctx: &Ctx, id: &str) -> Result<(), Status> {
     };
     record::update_sandbox(&pod, |r| r.state = SandboxState::NotReady).map_err(|e| rec_err(&e))?;
     if pod.state() == State::Running {
+        // CRI: "If there are any running containers in the sandbox, they
+        // must be forcibly terminated" (kubelet stops them first, each with
+        // its own grace period; what is left is killed, as containerd does).
         let opts = StopOptions {
-            force: false,
-            timeout: STOP_GRACE,
+            force: true,
+            timeout: Duration::ZERO,
             debug: ctx.debug,
         };
         match rukt_pods::stop(&pod, opts) {
@@ -319,13 +323,13 @@ pub fn stop(ctx: &Ctx, id: &str) -> Result<(), Status> {
 fn wait_stopped(pod: &Pod) -> Result<(), Status> {
     let start = std::time::Instant::now();
     while pod.state() == State::Running {
-        if start.elapsed() > STOP_GRACE + Duration::from_secs(10) {
+        if start.elapsed() > STOPPED_WITHIN {
             return Err(Status::deadline_exceeded(format!(
                 "sandbox {} is still running",
                 pod.uuid
             )));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(5));
     }
     Ok(())
 }

@@ -110,7 +110,7 @@ pub fn stop(pod: &Pod, opts: StopOptions) -> Result<StopOutcome, StopError> {
 
 /// Whether the pod's lock is released within [`RELEASE_WAIT`].
 fn released(pod: &Pod) -> bool {
-    let step = Duration::from_millis(20);
+    let step = Duration::from_millis(5);
     for _ in 0..RELEASE_WAIT.as_millis() / step.as_millis() {
         if pod.state() != State::Running {
             return true;

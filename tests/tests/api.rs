@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rukt_tests::pods::PodStore;
+use rukt_tests::pods::{HostDir, PodStore};
 use rukt_tests::rukt::{assert_store_unchanged, binary, store_snapshot};
 use serde_json::{Value, json};
 
@@ -867,16 +867,22 @@ fn runs_and_gcs_never_fail_while_the_service_reads() {
 fn a_killed_service_leaves_pods_alone() {
     let pods = PodStore::with_stage1("nspawn", Vec::new());
     let mut svc = Service::start(pods.store(), None);
+    // The app runs until the test says so (a file in a host volume), however
+    // slow the calls in between are on a loaded machine.
+    let go = HostDir::new();
+    let volume = go.volume_flag("go", true);
     let mut pod = pods.spawn_pod(
-        &["--net=none"],
+        &["--net=none", "--volume", &volume],
         &[
             "--name",
             "sleeper",
+            "--mount",
+            "volume=go,target=/go",
             "--exec",
             "/bin/sh",
             "--",
             "-c",
-            "echo up; sleep 2; exit 7",
+            "echo up; while [ ! -e /go/now ]; do sleep 0.1; done; exit 7",
         ],
     );
     let uuid = pod.uuid.clone();
@@ -902,6 +908,7 @@ fn a_killed_service_leaves_pods_alone() {
     std::thread::sleep(Duration::from_millis(500));
     svc.kill();
     assert!(!follower.wait().unwrap().success(), "its stream broke");
+    std::fs::write(go.path().join("now"), "").unwrap();
     assert_eq!(pod.wait_code(), 7, "the pod ran on and exited by itself");
     let svc = Service::start(pods.store(), None);
     let exited = call(&svc.unix(), "InspectPod", json!({"id": uuid}));
