@@ -45,18 +45,22 @@ impl Drop for Warm {
 /// Makes what must exist before `apps`' containers are created, their own
 /// v1 cgroups where they are bound ([`crate::spec::binds_v1_cgroups`]; on
 /// the start path, because a mkdir after the helper's start would wait for
-/// its grace period), then starts the helper.
+/// its grace period), then starts the helper; none for no apps (a
+/// sandbox's start: nothing joins a cgroup then).
 pub fn prepare<'a>(
     layout: Layout,
     pod: &PodManifest,
     apps: impl IntoIterator<Item = &'a App>,
 ) -> Result<Option<Warm>, CgroupError> {
-    if spec::binds_v1_cgroups(layout, pod) {
-        for app in apps {
+    let bound = spec::binds_v1_cgroups(layout, pod);
+    let mut any = false;
+    for app in apps {
+        any = true;
+        if bound {
             cgroups::create_app_v1(&pod.uuid, &app.name)?;
         }
     }
-    Ok(start(layout))
+    Ok(if any { start(layout) } else { None })
 }
 
 /// Forks the helper; a failure only loses the head start.
