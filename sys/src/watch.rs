@@ -1,7 +1,13 @@
 //! Waiting for a directory to change: an inotify watch ([`DirWatch`]) on
 //! one directory (files created, written, renamed in or out, removed), read
 //! with a timeout. What changed is not reported, only that something did;
-//! the caller looks again. Used by the event journal's followers.
+//! the caller looks again. Used by the event journal's followers, pod log
+//! followers and the wait for a detached sandbox's readiness.
+//!
+//! Closing an inotify instance waits for fsnotify to free its marks, an
+//! SRCU grace period: 12-19 ms measured here in `rukt-cri`'s
+//! RunPodSandbox, a third of the call. A dropped watch is therefore closed
+//! on a thread of its own, so no caller waits for it.
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -12,10 +18,21 @@ use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
 use rustix::io::Errno;
 
-/// An inotify watch on one directory.
+/// An inotify watch on one directory; dropping it closes it in the
+/// background (see the module doc).
 #[derive(Debug)]
 pub struct DirWatch {
-    fd: OwnedFd,
+    fd: Option<OwnedFd>,
+}
+
+impl Drop for DirWatch {
+    fn drop(&mut self) {
+        let Some(fd) = self.fd.take() else { return };
+        // Closed inline only if no thread can be made (it then waits).
+        let _ = std::thread::Builder::new()
+            .name("inotify-close".into())
+            .spawn(move || drop(fd));
+    }
 }
 
 impl DirWatch {
@@ -31,7 +48,7 @@ impl DirWatch {
             | WatchFlags::DELETE_SELF
             | WatchFlags::MOVE_SELF;
         inotify::add_watch(&fd, dir, flags)?;
-        Ok(DirWatch { fd })
+        Ok(DirWatch { fd: Some(fd) })
     }
 
     /// Waits up to `timeout` (`None`: forever) for a change; `true` if
@@ -42,7 +59,7 @@ impl DirWatch {
             tv_sec: t.as_secs() as i64,
             tv_nsec: i64::from(t.subsec_nanos()),
         });
-        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+        let mut fds = [PollFd::new(self.fd(), PollFlags::IN)];
         match rustix::event::poll(&mut fds, ts.as_ref()) {
             Ok(0) | Err(Errno::INTR) => return Ok(false),
             Ok(_) => {}
@@ -52,11 +69,15 @@ impl DirWatch {
         Ok(true)
     }
 
+    fn fd(&self) -> &OwnedFd {
+        self.fd.as_ref().expect("taken only on drop")
+    }
+
     /// Reads every queued notification.
     fn drain(&self) -> io::Result<()> {
         let mut buf = [0u8; 4096];
         loop {
-            match rustix::io::read(&self.fd, &mut buf) {
+            match rustix::io::read(self.fd(), &mut buf) {
                 Ok(0) | Err(Errno::AGAIN) => return Ok(()),
                 Ok(_) | Err(Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
