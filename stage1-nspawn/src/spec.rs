@@ -248,15 +248,15 @@ fn mounts(ctx: &AppContext<'_>) -> Result<Vec<Value>, SpecError> {
     Ok(m)
 }
 
-/// `/sys/fs/cgroup`, read-only: cgroup v2's, or on v1 each hierarchy. An
-/// app that joins the pod's PID namespace (`--pid=pod`) gets v1's as binds
-/// of its own cgroup in each hierarchy on a tmpfs, made beforehand
-/// ([`cgroups::create_app_v1`]), as libcontainer would mount them:
-/// libcontainer 0.7 finds the cgroups to show by the init's PID in the
-/// namespace it joined, looked up in the supervisor's `/proc`, where it
-/// names another process (or none, in a nested PID namespace).
+/// `/sys/fs/cgroup`, read-only: cgroup v2's, or on v1 each hierarchy as a
+/// bind of the app's own cgroup on a tmpfs, made beforehand
+/// ([`cgroups::create_app_v1`]). Not libcontainer's own v1 mounts: it
+/// finds the cgroups to show by the init's PID in the namespace it joined,
+/// looked up in the supervisor's `/proc`, where in the pod's PID namespace
+/// that names another process (or none). Every app gets the binds, in
+/// the pod's PID namespace or its own, so that there is one way.
 fn cgroup_mounts(ctx: &AppContext<'_>) -> Vec<Value> {
-    if !binds_v1_cgroups(ctx.layout, ctx.pod) {
+    if !binds_v1_cgroups(ctx.layout) {
         return vec![
             json!({ "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }),
@@ -281,12 +281,10 @@ fn cgroup_mounts(ctx: &AppContext<'_>) -> Vec<Value> {
     m
 }
 
-/// Whether the app's v1 cgroups are bound rather than mounted (see
-/// [`cgroup_mounts`]).
-/// The pod's PID namespace is its pause process's, so this is every app of
-/// a `--pid=pod` pod on cgroup v1.
-pub fn binds_v1_cgroups(layout: Layout, pod: &PodManifest) -> bool {
-    layout == Layout::V1 && pod.namespaces.pid == Sharing::Pod
+/// Whether the apps' v1 cgroups are bound rather than mounted (see
+/// [`cgroup_mounts`]): on cgroup v1.
+pub fn binds_v1_cgroups(layout: Layout) -> bool {
+    layout == Layout::V1
 }
 
 fn resources(ctx: &AppContext<'_>) -> Value {

@@ -52,7 +52,7 @@ pub fn prepare<'a>(
     pod: &PodManifest,
     apps: impl IntoIterator<Item = &'a App>,
 ) -> Result<Option<Warm>, CgroupError> {
-    let bound = spec::binds_v1_cgroups(layout, pod);
+    let bound = spec::binds_v1_cgroups(layout);
     let mut any = false;
     for app in apps {
         any = true;
