@@ -21,7 +21,7 @@ use crate::logs::Output;
 use crate::notify::AppNotify;
 use crate::podns::PodNamespaces;
 use crate::spec::{self, AppContext};
-use crate::{bpf, phase};
+use crate::{bpf, cgview, phase};
 
 /// What every app of the pod is created with, set up once by the
 /// supervisor.
@@ -67,6 +67,10 @@ impl PodEnv {
     ) -> anyhow::Result<Container> {
         // An app's own tty (not the interactive pod's terminal).
         let tty = app.tty && self.console.is_none() && output.is_some();
+        // Down again once the container has its copy (below).
+        let cgroup_tree = (self.layout == Layout::V1)
+            .then(|| cgview::make(&self.pod_dir, &pod.uuid, &app.name))
+            .flatten();
         let ctx = AppContext {
             pod,
             app,
@@ -77,6 +81,7 @@ impl PodEnv {
             pause: self.pause,
             terminal: self.console.is_some() || tty,
             layout: self.layout,
+            cgroup_tree: cgroup_tree.as_ref().map(cgview::Tree::path),
         };
         let mut config = spec::config(&ctx)?;
         let mut output = output;
@@ -124,6 +129,7 @@ impl PodEnv {
             console.or(self.console.as_deref()),
             io,
         )?;
+        drop(cgroup_tree);
         let pid = container.pid().map(|p| p.as_raw());
         let settled =
             crate::propagation::settle(pod, app, pid.unwrap_or(-1)).and_then(|()| {

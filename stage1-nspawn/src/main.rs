@@ -21,6 +21,7 @@ mod apps;
 mod attach;
 mod bpf;
 mod cgroups;
+mod cgview;
 mod console;
 mod control;
 mod create;

@@ -38,6 +38,9 @@ pub struct AppContext<'a> {
     pub terminal: bool,
     /// The host's cgroup layout.
     pub layout: Layout,
+    /// On cgroup v1, the app's `/sys/fs/cgroup` made beforehand
+    /// ([`crate::cgview`]), if it could be.
+    pub cgroup_tree: Option<&'a Path>,
 }
 
 /// Why an app's configuration cannot be made.
@@ -248,19 +251,24 @@ fn mounts(ctx: &AppContext<'_>) -> Result<Vec<Value>, SpecError> {
     Ok(m)
 }
 
-/// `/sys/fs/cgroup`, read-only: cgroup v2's, or on v1 each hierarchy as a
-/// bind of the app's own cgroup on a tmpfs, made beforehand
-/// ([`cgroups::create_app_v1`]). Not libcontainer's own v1 mounts: it
-/// finds the cgroups to show by the init's PID in the namespace it joined,
-/// looked up in the supervisor's `/proc`, where in the pod's PID namespace
-/// that names another process (or none). Every app gets the binds, in
-/// the pod's PID namespace or its own, so that there is one way.
+/// `/sys/fs/cgroup`, read-only: cgroup v2's, or on v1 the app's own cgroup
+/// in each hierarchy: the tree the supervisor made ([`crate::cgview`]),
+/// bound whole, or without one each directory bound on a tmpfs (made
+/// beforehand, [`cgroups::create_app_v1`]). Not libcontainer's own v1
+/// mounts: it finds the cgroups to show by the init's PID in the namespace
+/// it joined, looked up in the supervisor's `/proc`, where in the pod's PID
+/// namespace that names another process (or none).
 fn cgroup_mounts(ctx: &AppContext<'_>) -> Vec<Value> {
     if !binds_v1_cgroups(ctx.layout) {
         return vec![
             json!({ "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }),
         ];
+    }
+    let options = ["rbind", "nosuid", "noexec", "nodev", "ro"];
+    if let Some(tree) = ctx.cgroup_tree {
+        return vec![json!({ "destination": "/sys/fs/cgroup", "type": "bind",
+                            "source": tree, "options": options })];
     }
     let own = cgroups::app_path(&ctx.pod.uuid, &ctx.app.name);
     let mut m = vec![
@@ -275,7 +283,7 @@ fn cgroup_mounts(ctx: &AppContext<'_>) -> Vec<Value> {
             "destination": Path::new("/sys/fs/cgroup").join(name),
             "type": "bind",
             "source": hierarchy.join(own.trim_start_matches('/')),
-            "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
+            "options": options,
         }));
     }
     m

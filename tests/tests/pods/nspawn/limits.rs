@@ -33,7 +33,13 @@ fn limits_are_set_on_the_pod_and_app_cgroups() {
         "--cpu-shares",
         "512",
     ];
-    let script = format!("{} report; echo ready; exec sleep 4245", inspector::PATH);
+    // Its cgroups are read-only to it: no child cgroup, no file beside them.
+    let script = format!(
+        "{} report; mkdir /sys/fs/cgroup/memory/probe 2>/dev/null && echo cgroups-writable; \
+         touch /sys/fs/cgroup/probe 2>/dev/null && echo cgroups-writable; echo ready; \
+         exec sleep 4245",
+        inspector::PATH
+    );
     let app = App::sh("limited", &script).with(&["--memory", "64Mi", "--pids-limit", "50"]);
     let mut pod = spawn(&pods, &pod_flags, &[app]);
     let lines = pod.wait_line("ready");
@@ -76,6 +82,21 @@ fn limits_are_set_on_the_pod_and_app_cgroups() {
         .as_str()
         .or_else(|| limits["memory.max"].as_str());
     assert_eq!(inside, Some((64 * MIB).to_string().as_str()), "{limits}");
+    assert!(!lines.iter().any(|l| l == "cgroups-writable"), "{lines:?}");
+    // On v1 that view is a tree the supervisor made on the host for the app's
+    // container (stage1-nspawn/src/cgview.rs); the host keeps none of it.
+    let tree = format!("{uuid}/stage1/cgroup/");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(&tree)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the app's cgroup tree is still mounted on the host"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 
     pods.ok(&["stop", "--force", &uuid]);
     pod.wait();
