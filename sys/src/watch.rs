@@ -100,4 +100,23 @@ mod tests {
         // Consumed: quiet again.
         assert!(!w.wait(Some(Duration::from_millis(10))).unwrap());
     }
+
+    #[test]
+    fn a_dropped_watch_is_closed_in_the_background() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let w = DirWatch::new(dir.path()).unwrap();
+        let link = format!("/proc/self/fd/{}", w.fd().as_raw_fd());
+        let is_inotify =
+            || std::fs::read_link(&link).is_ok_and(|t| t.as_os_str() == "anon_inode:inotify");
+        assert!(is_inotify());
+        drop(w);
+        // Closed soon (not leaked by the closing thread); the number may be
+        // reused by another test's watch, which is closed the same way.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while is_inotify() {
+            assert!(std::time::Instant::now() < deadline, "{link} still open");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
