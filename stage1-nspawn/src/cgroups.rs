@@ -8,6 +8,7 @@
 //! `<cgroup_parent>/rukt/<uuid>`. The host's layout and hierarchies are
 //! [`rukt_sys::cgroupfs`]'s.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use rukt_contract::Resources;
@@ -73,6 +74,17 @@ pub fn create_app_v1(uuid: &str, app: &str) -> Result<(), CgroupError> {
         std::fs::create_dir_all(&dir).map_err(err("create", &dir))?;
     }
     Ok(())
+}
+
+/// `app`'s own cgroup directory in each v1 hierarchy, with the
+/// hierarchy's name (`memory`, `cpu,cpuacct`): what its `/sys/fs/cgroup`
+/// shows.
+pub fn app_v1_dirs(uuid: &str, app: &str) -> Vec<(&'static OsStr, PathBuf)> {
+    let own = app_path(uuid, app);
+    v1_hierarchies()
+        .iter()
+        .filter_map(|h| Some((h.file_name()?, h.join(own.trim_start_matches('/')))))
+        .collect()
 }
 
 /// Applies `app`'s limits again (`app-update`), to its own cgroup.

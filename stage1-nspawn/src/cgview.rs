@@ -25,12 +25,8 @@ pub struct Tree {
 /// libcontainer's binds, as without one) when it cannot be made.
 pub fn make(pod_dir: &Path, uuid: &str, app: &str) -> Option<Tree> {
     let path = pod_dir.join("stage1/cgroup").join(app);
-    let own = cgroups::app_path(uuid, app);
-    let binds: Vec<_> = cgroups::v1_hierarchies()
-        .iter()
-        .filter_map(|h| Some((h.file_name()?, h.join(own.trim_start_matches('/')))))
-        .collect();
-    let binds: Vec<_> = binds.iter().map(|(n, s)| (*n, s.as_path())).collect();
+    let dirs = cgroups::app_v1_dirs(uuid, app);
+    let binds: Vec<_> = dirs.iter().map(|(n, s)| (*n, s.as_path())).collect();
     let made =
         std::fs::create_dir_all(&path).and_then(|()| rukt_sys::view::readonly_tree(&path, &binds));
     let tree = Tree { path };

@@ -259,7 +259,7 @@ fn mounts(ctx: &AppContext<'_>) -> Result<Vec<Value>, SpecError> {
 /// it joined, looked up in the supervisor's `/proc`, where in the pod's PID
 /// namespace that names another process (or none).
 fn cgroup_mounts(ctx: &AppContext<'_>) -> Vec<Value> {
-    if !binds_v1_cgroups(ctx.layout) {
+    if ctx.layout != Layout::V1 {
         return vec![
             json!({ "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }),
@@ -270,29 +270,19 @@ fn cgroup_mounts(ctx: &AppContext<'_>) -> Vec<Value> {
         return vec![json!({ "destination": "/sys/fs/cgroup", "type": "bind",
                             "source": tree, "options": options })];
     }
-    let own = cgroups::app_path(&ctx.pod.uuid, &ctx.app.name);
     let mut m = vec![
         json!({ "destination": "/sys/fs/cgroup", "type": "tmpfs", "source": "tmpfs",
                              "options": ["nosuid", "noexec", "nodev", "mode=755"] }),
     ];
-    for hierarchy in cgroups::v1_hierarchies() {
-        let Some(name) = hierarchy.file_name() else {
-            continue;
-        };
+    for (name, source) in cgroups::app_v1_dirs(&ctx.pod.uuid, &ctx.app.name) {
         m.push(json!({
             "destination": Path::new("/sys/fs/cgroup").join(name),
             "type": "bind",
-            "source": hierarchy.join(own.trim_start_matches('/')),
+            "source": source,
             "options": options,
         }));
     }
     m
-}
-
-/// Whether the apps' v1 cgroups are bound rather than mounted (see
-/// [`cgroup_mounts`]): on cgroup v1.
-pub fn binds_v1_cgroups(layout: Layout) -> bool {
-    layout == Layout::V1
 }
 
 fn resources(ctx: &AppContext<'_>) -> Value {

@@ -26,7 +26,6 @@ use rukt_contract::{App, PodManifest};
 use rukt_sys::warm::{MAX_WRITES, PERIOD, own_procs_file};
 
 use crate::cgroups::{self, CgroupError, Layout};
-use crate::spec;
 
 /// The running helper; dropping it ends it.
 pub struct Warm {
@@ -42,17 +41,18 @@ impl Drop for Warm {
     }
 }
 
-/// Makes what must exist before `apps`' containers are created, their own
-/// v1 cgroups where they are bound ([`crate::spec::binds_v1_cgroups`]; on
-/// the start path, because a mkdir after the helper's start would wait for
-/// its grace period), then starts the helper; none for no apps (a
-/// sandbox's start: nothing joins a cgroup then).
+/// Makes what must exist before `apps`' containers are created, on cgroup
+/// v1 their own cgroups (their `/sys/fs/cgroup` binds them, see
+/// [`crate::cgview`]; on the start path, because a mkdir after the
+/// helper's start would wait for its grace period), then starts the
+/// helper; none for no apps (a sandbox's start: nothing joins a cgroup
+/// then).
 pub fn prepare<'a>(
     layout: Layout,
     pod: &PodManifest,
     apps: impl IntoIterator<Item = &'a App>,
 ) -> Result<Option<Warm>, CgroupError> {
-    let bound = spec::binds_v1_cgroups(layout);
+    let bound = layout == Layout::V1;
     let mut any = false;
     for app in apps {
         any = true;
