@@ -8,6 +8,9 @@
 #   podman   podman run --log-driver=k8s-file --log-opt max-size=10mb (conmon writes
 #            the CRI file, capped like rukt's, and streams to the attached podman, whose
 #            stdout is /dev/null)
+#   rukt-base with BENCH_BASELINE=DIR (an older build's rukt and rukt-stage1-nspawn):
+#            the rukt row for that build, in the same rounds, with a store of its own,
+#            so a change to the log path is compared against the build before it
 # Disk: at most one contender's output at a time (about BENCH_SIZE), removed after it.
 # For each: wall time, throughput of the app's bytes, and the CPU time and peak RSS of
 # the process that logs (rukt's supervisor; conmon), sampled from /proc every 100 ms.
@@ -25,11 +28,16 @@ rounds=${BENCH_ROUNDS:-3}
 build_release nspawn
 rukt="$bin/rukt"
 store="$work/store"
+baseline=${BENCH_BASELINE:+$(realpath "$BENCH_BASELINE")}
+store_base="$work/store-base"
 podman_img=localhost/rukt-bench-logs:latest
 # As bench/nspawn.sh: runc refuses podman's default rlimits here.
 podman_flags=(--rm --network none --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
 cleanup() {
     if [ -d "$store" ]; then "$rukt" --dir "$store" gc --grace-period=0s >/dev/null 2>&1 || true; fi
+    if [ -n "$baseline" ] && [ -d "$store_base" ]; then
+        "$baseline/rukt" --dir "$store_base" gc --grace-period=0s >/dev/null 2>&1 || true
+    fi
     unmount_below "$work"
     podman rmi -f "$podman_img" >/dev/null 2>&1 || true
 }
@@ -37,7 +45,7 @@ trap cleanup EXIT
 mkdir -p "$work"
 cleanup
 no_mounts_below "$work"
-rm -rf "$store" "$work/rootfs" "$work/layout" "$work/extracted" "$work"/*.log
+rm -rf "$store" "$store_base" "$work/rootfs" "$work/layout" "$work/extracted" "$work"/*.log
 make_busybox_image "$work" "$store"
 "$rukt" --dir "$store" image extract "$img" "$work/extracted"
 line=$(printf '%099d' 0)
@@ -68,7 +76,7 @@ results="$work/results"
 : >"$results"
 report() { # NAME START END CPU RSS
     awk -v n="$1" -v s="$2" -v e="$3" -v c="$4" -v r="$5" -v b="$size" 'BEGIN {
-        t = e - s; printf "%-7s %7.2f s %8.1f MiB/s  logger CPU %6s s  logger RSS %6s KiB\n", n, t, b / t / 1048576, c, r
+        t = e - s; printf "%-9s %7.2f s %8.1f MiB/s  logger CPU %6s s  logger RSS %6s KiB\n", n, t, b / t / 1048576, c, r
     }' | tee -a "$results" >&2
 }
 
@@ -80,20 +88,23 @@ run_floor() {
     rm -f "$work/floor.log"
 }
 
-run_rukt() {
-    local start end pid cpu rss
+# rukt_row NAME RUKT STORE
+rukt_row() {
+    local name=$1 rukt_bin=$2 dir=$3 start end pid cpu rss
     start=$(now)
-    "$rukt" --dir "$store" run --quiet --uuid-file-save "$work/rukt.uuid" "$img" \
+    "$rukt_bin" --dir "$dir" run --quiet "$img" \
         --name writer --exec /bin/sh -- -c "$writer" >/dev/null &
     pid=$!
-    sample "$pid" "$work/rukt.sample" &
+    sample "$pid" "$work/$name.sample" &
     wait "$pid"
     end=$(now)
     wait
-    read -r cpu rss <"$work/rukt.sample"
-    report rukt "$start" "$end" "$cpu" "$rss"
-    "$rukt" --dir "$store" gc --grace-period=0s >/dev/null 2>&1
+    read -r cpu rss <"$work/$name.sample"
+    report "$name" "$start" "$end" "$cpu" "$rss"
+    "$rukt_bin" --dir "$dir" gc --grace-period=0s >/dev/null 2>&1
 }
+run_rukt() { rukt_row rukt "$rukt" "$store"; }
+run_rukt-base() { rukt_row rukt-base "$baseline/rukt" "$store_base"; }
 
 run_podman() {
     local start end pid conmon="" cpu rss
@@ -116,6 +127,10 @@ run_podman() {
 }
 
 contenders=(floor rukt)
+if [ -n "$baseline" ]; then
+    "$baseline/rukt" --dir "$store_base" fetch -q "$img" >/dev/null
+    contenders+=(rukt-base)
+fi
 if skopeo copy -q "$img" "containers-storage:$podman_img" >/dev/null &&
     podman run "${podman_flags[@]}" "$podman_img" /bin/true </dev/null; then
     contenders+=(podman)
@@ -140,9 +155,10 @@ sort -k1,1 -k4,4n "$results" | awk '
     END {
         for (k in n) {
             m = int((n[k] + 1) / 2)
-            printf "%-7s %7.2f s %8.1f MiB/s  logger CPU %6s s  logger RSS %6s KiB\n", k, t[k, m], tp[k, m], c[k, m], r[k, m]
+            printf "%-9s %7.2f s %8.1f MiB/s  logger CPU %6s s  logger RSS %6s KiB\n", k, t[k, m], tp[k, m], c[k, m], r[k, m]
             med[k] = tp[k, m]
         }
         if (med["floor"]) printf "rukt/floor throughput  %.2f (target >= 0.80)\n", med["rukt"] / med["floor"]
         if (med["podman"]) printf "rukt/podman throughput %.2f (target >= 2)\n", med["rukt"] / med["podman"]
+        if (med["rukt-base"]) printf "rukt/rukt-base         %.2f (this build against BENCH_BASELINE)\n", med["rukt"] / med["rukt-base"]
     }'
