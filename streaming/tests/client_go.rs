@@ -559,6 +559,19 @@ async fn tokens_expire_and_connections_are_bounded() {
     );
 }
 
+/// Waits (10 s at most) for `counter` to leave `from`.
+async fn until_changed(
+    counter: &std::sync::atomic::AtomicUsize,
+    from: usize,
+    failure: impl Fn() -> String,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while counter.load(std::sync::atomic::Ordering::SeqCst) == from {
+        assert!(tokio::time::Instant::now() < deadline, "{}", failure());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_leaves_ends_its_attach() {
     use std::sync::atomic::Ordering;
@@ -577,21 +590,23 @@ async fn a_client_that_leaves_ends_its_attach() {
             .stdin(Stdio::piped())
             .spawn()
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // The client is killed only once its attach reached the backend (a
+        // client killed before that leaves nothing to end).
+        until_changed(&host::SILENT_ATTACHES_STARTED, round, || {
+            format!("{transport}: the attach never reached the backend")
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
             host::SILENT_ATTACHES_ENDED.load(Ordering::SeqCst),
             round,
             "{transport}: still attached"
         );
         child.kill().await.unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while host::SILENT_ATTACHES_ENDED.load(Ordering::SeqCst) == round {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{transport}: the backend never heard the client leave"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_changed(&host::SILENT_ATTACHES_ENDED, round, || {
+            format!("{transport}: the backend never heard the client leave")
+        })
+        .await;
     }
 }
 

@@ -10,6 +10,9 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
+/// Attaches to `silent` that reached the backend.
+pub static SILENT_ATTACHES_STARTED: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
 /// Attaches to `silent` that ended because the client went away.
 pub static SILENT_ATTACHES_ENDED: std::sync::atomic::AtomicUsize =
     std::sync::atomic::AtomicUsize::new(0);
@@ -88,6 +91,7 @@ impl Backend for Host {
             "gone" => Err("container gone is not running".into()),
             // A container that never writes: only the client's leaving ends the attach.
             "silent" => {
+                SILENT_ATTACHES_STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let mut gone = streams.client_gone.clone();
                 gone.wait().await;
                 SILENT_ATTACHES_ENDED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
