@@ -61,15 +61,9 @@ pub fn launch(launch: &Launch<'_>, keep: &[RawFd]) -> anyhow::Result<Infallible>
     // succeeds (to undo things if it fails), then are gone.
     rukt_sys::fds::cloexec_except(keep)
         .context("cannot mark descriptors close-on-exec and pass the pod lock on")?;
-    // Rust ignores SIGPIPE in this process, and an ignored signal stays
-    // ignored across exec: give the app the default, as a shell would.
-    // SAFETY: SIG_DFL installs no handler of ours.
-    let _ = unsafe {
-        nix::sys::signal::signal(
-            nix::sys::signal::Signal::SIGPIPE,
-            nix::sys::signal::SigHandler::SigDfl,
-        )
-    };
+    // An ignored signal stays ignored across exec (Rust's SIGPIPE, a
+    // background job's SIGINT and SIGQUIT): every one at its default.
+    rukt_sys::signals::reset_dispositions();
     Err(execvpe(launch.argv, &launch.env))
 }
 

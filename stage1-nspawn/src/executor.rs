@@ -1,7 +1,8 @@
 //! The last step inside an app's init before it execs the app, run by
 //! libcontainer after the pivot into the app's root, the capability drop and
 //! the seccomp filter: undo the supervisor's blocked signal mask (a mask
-//! survives exec, and the app must be able to receive SIGTERM), and tie the
+//! survives exec, and the app must be able to receive SIGTERM) and any
+//! ignored signal ([`rukt_sys::signals`]), and tie the
 //! app to the supervisor's life with a parent-death signal, so a `kill -9`
 //! of the supervisor takes its apps with it. Then exec as libcontainer's
 //! default executor does.
@@ -49,11 +50,10 @@ impl Executor for AppExecutor {
             libc::sigemptyset(&mut none);
             libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
         }
-        // The Rust runtime ignores SIGPIPE in the supervisor, and an ignored
-        // signal stays ignored across exec: `yes | head` in an app would
-        // spin on EPIPE. The app gets the default, as from a shell.
-        // SAFETY: signal(2) with SIG_DFL installs no handler of ours.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+        // An ignored signal stays ignored across exec: the Rust runtime's
+        // SIGPIPE (`yes | head` in an app would spin on EPIPE), a background
+        // job's SIGINT and SIGQUIT (the app could not trap its stop signal).
+        rukt_sys::signals::reset_dispositions();
         // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and touches
         // no memory of ours.
         if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } != 0 {

@@ -34,6 +34,7 @@ pub mod propagation;
 pub mod pty;
 pub mod resolve;
 pub mod session;
+pub mod signals;
 pub mod socket;
 pub mod unmount;
 pub mod view;

@@ -316,6 +316,43 @@ fn stop_sends_the_apps_stop_signal_first() {
     pod.stop_expecting_quit(&pods, 30);
 }
 
+/// A pod started from a shell script's background job (`rukt run ... &`: the shell ignores
+/// SIGINT and SIGQUIT in it) or under `nohup`: its apps still start with every signal at its
+/// default, so they can trap their stop signal. Under fly and nspawn.
+#[test]
+fn apps_start_with_every_signal_at_its_default() {
+    for stage1 in ["fly", "nspawn"] {
+        let pods = PodStore::with_stage1(stage1, Vec::new());
+        // Not the shell's own status (it ignores SIGQUIT itself): a command it forks.
+        let script = "grep SigIgn /proc/self/status; exit 0";
+        let args = pods.pod_args(
+            "run",
+            &[],
+            &["--name", "sigs", "--exec", "/bin/sh", "--", "-c", script],
+        );
+        let inner = pods.rukt().command(&args);
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.args(["-c", "trap '' HUP INT QUIT; exec \"$0\" \"$@\""])
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (key, value) in inner.get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        let out = rukt_tests::rukt::run_command(cmd);
+        assert!(out.success(), "{stage1}: {out}");
+        assert_eq!(
+            out.stdout.trim(),
+            "SigIgn:\t0000000000000000",
+            "{stage1}: {out}"
+        );
+    }
+}
+
 #[test]
 fn enter_runs_in_the_apps_root_as_its_user() {
     let pods = PodStore::new();
