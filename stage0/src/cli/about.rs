@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::Format;
 
-/// `rukt version`.
+// `rukt version` (not a doc comment: see the module doc).
 #[derive(Debug, Args)]
 pub struct VersionArgs {
     /// `table` (text) or `json`.
@@ -13,7 +13,7 @@ pub struct VersionArgs {
     pub format: Format,
 }
 
-/// `rukt config`.
+// `rukt config` (not a doc comment: see the module doc).
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
     /// `table` (text) or `json`.
@@ -21,7 +21,7 @@ pub struct ConfigArgs {
     pub format: Format,
 }
 
-/// `rukt completion SHELL`.
+// `rukt completion SHELL` (not a doc comment: see the module doc).
 #[derive(Debug, Args)]
 pub struct CompletionArgs {
     /// The shell: bash, zsh or fish (elvish and powershell work too).

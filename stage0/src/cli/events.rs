@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, ValueEnum};
 
-/// `rukt events [FLAGS]`.
+// `rukt events [FLAGS]` (not a doc comment: see the module doc).
 #[derive(Debug, Args)]
 pub struct EventsArgs {
     /// Only events since TIME (RFC 3339, YYYY-MM-DD, Unix seconds, or a duration ago: 10m).

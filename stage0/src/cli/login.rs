@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-/// `rukt login [--username U] [--password-stdin] REGISTRY`.
+// `rukt login [--username U] [--password-stdin] REGISTRY` (not a doc comment: see the module doc).
 #[derive(Debug, Args)]
 pub struct LoginArgs {
     /// The registry: HOST[:PORT] (docker.io for Docker Hub).
@@ -21,7 +21,7 @@ pub struct LoginArgs {
     pub authfile: Option<PathBuf>,
 }
 
-/// `rukt logout REGISTRY`.
+// `rukt logout REGISTRY` (not a doc comment: see the module doc).
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
     /// The registry: HOST[:PORT].

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, ValueEnum};
 
-/// `rukt logs [FLAGS] UUID`.
+// `rukt logs [FLAGS] UUID` (not a doc comment: see the module doc).
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// The pod's UUID or a unique prefix.

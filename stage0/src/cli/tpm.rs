@@ -47,6 +47,7 @@ pub struct TpmFlags {
 
 /// `rukt tpm ...`.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum TpmCommand {
     /// Show the event log's records.
     Log {

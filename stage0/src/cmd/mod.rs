@@ -112,7 +112,7 @@ pub fn run(cli: Cli, listen_fds: Option<rukt_contract::ListenFds>) -> Result<Exi
         Command::Generate(crate::cli::GenerateCommand::Systemd { words }) => {
             generate::systemd(&g, &words)
         }
-        Command::Generate(crate::cli::GenerateCommand::Man { dir }) => about::man(&dir),
+        Command::Generate(crate::cli::GenerateCommand::Man { out }) => about::man(&out),
         Command::Version(args) => about::version(&g, args.format),
         Command::Config(args) => about::config(&g, args.format),
         Command::Completion(args) => about::completion(args.shell),
