@@ -112,9 +112,13 @@ run_podman() {
     podman run "${podman_flags[@]}" --log-driver=k8s-file \
         --log-opt "path=$work/podman.log" --log-opt max-size=10mb "$podman_img" /bin/sh -c "$writer" >/dev/null </dev/null &
     pid=$!
+    # conmon forks itself away at start: take the pid only once the same
+    # one is seen twice, 50 ms apart (the short-lived first one read as 0 s).
+    local seen=""
     for _ in $(seq 100); do
-        conmon=$(pgrep -n -f "conmon.*$work/podman.log" || true)
-        [ -n "$conmon" ] && break
+        seen=$(pgrep -n -f "conmon.*$work/podman.log" || true)
+        [ -n "$seen" ] && [ "$seen" = "$conmon" ] && break
+        conmon=$seen
         sleep 0.05
     done
     [ -n "$conmon" ] && sample "$conmon" "$work/podman.sample" &

@@ -20,6 +20,15 @@ use rustix::io::Errno;
 const CHUNK: usize = 64 * 1024;
 /// The pipes' capacity, so a burst does not stop the app at once.
 const PIPE_SIZE: usize = 1024 * 1024;
+/// A read of at least this much that still emptied its pipe comes from an
+/// app writing without pause (a line now and then is far less).
+const BUSY: usize = 4 * 1024;
+/// How long such an app's output is left to gather before the next read:
+/// woken by each of its writes, the supervisor would otherwise read a few KiB
+/// at a time and spend its CPU switching in and out (`bench/logs.sh`). The
+/// pipe holds 1 MiB, so the app does not wait; its lines are read (and
+/// timestamped) at most this much later.
+const GATHER: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// The read end of one app stream.
 struct Pipe {
@@ -140,29 +149,35 @@ impl Output {
 
     /// Reads what pipe `index` of [`Output::fds`] holds (a pipe whose
     /// writers are all gone is closed, and once an app's are both, its
-    /// attach clients are let go), or serves an attach descriptor.
+    /// attach clients are let go; a busy app's output is then left to
+    /// gather for [`GATHER`]), or serves an attach descriptor.
     pub fn ready(&mut self, index: usize) {
         if index >= self.pipes.len() {
             self.attach.ready(index - self.pipes.len());
             return;
         }
-        if !self.read_once(index) {
+        let Some(n) = self.read_once(index) else {
             let app = self.pipes.remove(index).app;
             if !self.pipes.iter().any(|p| p.app == app) {
                 let name = self.logs[app].0.clone();
                 self.attach.done(&name);
             }
+            return;
+        };
+        if (BUSY..CHUNK).contains(&n) {
+            std::thread::sleep(GATHER);
         }
     }
 
-    /// One read; false at end of file.
-    fn read_once(&mut self, index: usize) -> bool {
+    /// One read: how much it read (0 when there was nothing), `None` at end
+    /// of file.
+    fn read_once(&mut self, index: usize) -> Option<usize> {
         let pipe = &self.pipes[index];
         if self.buf.len() < CHUNK {
             self.buf.resize(CHUNK, 0);
         }
         match rustix::io::read(&pipe.read, &mut self.buf[..]) {
-            Ok(0) => false,
+            Ok(0) => None,
             Ok(n) => {
                 let data = &self.buf[..n];
                 let (name, log) = &mut self.logs[pipe.app];
@@ -177,14 +192,14 @@ impl Output {
                 if !self.quiet {
                     copy_to_caller(pipe.stream, data);
                 }
-                true
+                Some(n)
             }
-            Err(Errno::AGAIN | Errno::INTR) => true,
+            Err(Errno::AGAIN | Errno::INTR) => Some(0),
             // A terminal's master once the app's side is closed.
-            Err(Errno::IO) => false,
+            Err(Errno::IO) => None,
             Err(e) => {
                 tracing::warn!("cannot read an app's output: {e}");
-                false
+                None
             }
         }
     }
@@ -194,7 +209,7 @@ impl Output {
         for i in (0..self.pipes.len()).rev() {
             for _ in 0..4096 {
                 let before = self.pending(i);
-                if before == 0 || !self.read_once(i) {
+                if before == 0 || self.read_once(i).is_none() {
                     break;
                 }
             }
