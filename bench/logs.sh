@@ -12,8 +12,9 @@
 #            the rukt row for that build, in the same rounds, with a store of its own,
 #            so a change to the log path is compared against the build before it
 # Disk: at most one contender's output at a time (about BENCH_SIZE), removed after it.
-# For each: wall time, throughput of the app's bytes, and the CPU time and peak RSS of
-# the process that logs (rukt's supervisor; conmon), sampled from /proc every 100 ms.
+# For each: wall time, throughput of the app's bytes, and the CPU time and peak RSS
+# (while the app runs) of the process that logs (rukt's supervisor; conmon), sampled
+# from /proc every 100 ms.
 # BENCH_ROUNDS (3) rounds, alternating the order; medians. Prints the ratios the logs issue targets: rukt >= 80% of the floor's throughput and
 # >= 2x podman's; the supervisor's RSS < 2 MiB while logging. Not a test.
 set -euo pipefail
@@ -51,24 +52,31 @@ make_busybox_image "$work" "$store"
 line=$(printf '%099d' 0)
 writer="yes $line | head -c $size"
 
-# sample PID OUT: until PID exits, keeps "cpu-seconds max-rss-kib" of PID itself (not
-# its children) in OUT, the RSS counted from the second sample on (after set-up:
-# rukt's supervisor drops its set-up pages once the apps run).
+# sample PID OUT: until PID exits, keeps "cpu-seconds rss-kib" of PID itself (not its
+# children) in OUT. The RSS is the median of the samples taken while PID has a child
+# (the app, for rukt's supervisor and conmon alike) from the third on: the RSS while
+# logging, not the set-up's before rukt's supervisor drops its set-up pages, nor the
+# teardown's at the end (the peak, for reference, in OUT.peak).
 sample() {
-    local pid=$1 out=$2 max=0 ticks=0 rss stat n=0
+    local pid=$1 out=$2 ticks=0 rss stat n=0 children cpu=0
     local hz
     hz=$(getconf CLK_TCK)
+    : >"$out.rss"
     while stat=$(cat "/proc/$pid/stat" 2>/dev/null); do
         stat=${stat##*) }
         # shellcheck disable=SC2086
         set -- $stat
         ticks=$((${12} + ${13}))
         rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
+        children=$(cat /proc/"$pid"/task/*/children 2>/dev/null || true)
         n=$((n + 1))
-        if [ "$n" -gt 2 ] && [ "${rss:-0}" -gt "$max" ]; then max=$rss; fi
-        echo "$(awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }') $max" >"$out"
+        if [ "$n" -gt 2 ] && [ -n "${children// /}" ] && [ -n "$rss" ]; then echo "$rss" >>"$out.rss"; fi
+        cpu=$(awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')
+        echo "$cpu 0" >"$out"
         sleep 0.1
     done
+    sort -n "$out.rss" | awk '{ a[NR] = $1 } END { print a[NR] + 0 }' >"$out.peak"
+    echo "$cpu $(sort -n "$out.rss" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] + 0 }')" >"$out"
 }
 
 now() { date +%s.%N; }
@@ -160,9 +168,10 @@ sort -k1,1 -k4,4n "$results" | awk '
         for (k in n) {
             m = int((n[k] + 1) / 2)
             printf "%-9s %7.2f s %8.1f MiB/s  logger CPU %6s s  logger RSS %6s KiB\n", k, t[k, m], tp[k, m], c[k, m], r[k, m]
-            med[k] = tp[k, m]
+            med[k] = tp[k, m]; rss[k] = r[k, m]
         }
         if (med["floor"]) printf "rukt/floor throughput  %.2f (target >= 0.80)\n", med["rukt"] / med["floor"]
         if (med["podman"]) printf "rukt/podman throughput %.2f (target >= 2)\n", med["rukt"] / med["podman"]
+        printf "rukt supervisor RSS while logging %s KiB (target < 2048)\n", rss["rukt"]
         if (med["rukt-base"]) printf "rukt/rukt-base         %.2f (this build against BENCH_BASELINE)\n", med["rukt"] / med["rukt-base"]
     }'

@@ -28,7 +28,7 @@ const BUSY: usize = 4 * 1024;
 /// at a time and spend its CPU switching in and out (`bench/logs.sh`). The
 /// pipe holds 1 MiB, so the app does not wait; its lines are read (and
 /// timestamped) at most this much later.
-const GATHER: std::time::Duration = std::time::Duration::from_micros(500);
+const GATHER: std::time::Duration = std::time::Duration::from_micros(200);
 
 /// The read end of one app stream.
 struct Pipe {
