@@ -12,9 +12,9 @@
 #            the rukt row for that build, in the same rounds, with a store of its own,
 #            so a change to the log path is compared against the build before it
 # Disk: at most one contender's output at a time (about BENCH_SIZE), removed after it.
-# For each: wall time, throughput of the app's bytes, and the CPU time and peak RSS
-# (while the app runs) of the process that logs (rukt's supervisor; conmon), sampled
-# from /proc every 100 ms.
+# For each: wall time, throughput of the app's bytes, and the CPU time and RSS (the
+# median while the app runs) of the process that logs (rukt's supervisor; conmon),
+# sampled from /proc every 100 ms.
 # BENCH_ROUNDS (3) rounds, alternating the order; medians. Prints the ratios the logs issue targets: rukt >= 80% of the floor's throughput and
 # >= 2x podman's; the supervisor's RSS < 2 MiB while logging. Not a test.
 set -euo pipefail
