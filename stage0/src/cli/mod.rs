@@ -99,7 +99,8 @@ pub struct TrustFlags {
     pub registries_d: Option<PathBuf>,
 }
 
-// `rukt trust`: rkt-style trusted keys per image prefix (not a doc comment: see the module doc).
+// `rukt trust`: rkt-style trusted keys per image prefix (not a doc comment:
+// see the module doc).
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct TrustArgs {
@@ -488,7 +489,8 @@ pub struct AppTarget {
     pub app: String,
 }
 
-// The free-form words of `run` and `prepare` (parsed rkt-style) (not a doc comment: see the module doc).
+// The free-form words of `run` and `prepare`, parsed rkt-style (not a doc
+// comment: see the module doc).
 #[derive(Debug, Args)]
 pub struct PodWords {
     /// [POD FLAGS] IMAGE [APP FLAGS] [-- ARGS] [--- IMAGE ...]
