@@ -52,13 +52,13 @@ make_busybox_image "$work" "$store"
 line=$(printf '%099d' 0)
 writer="yes $line | head -c $size"
 
-# sample PID OUT: until PID exits, keeps "cpu-seconds rss-kib" of PID itself (not its
-# children) in OUT. The RSS is the median of the samples taken while PID has a child
-# (the app, for rukt's supervisor and conmon alike) from the third on: the RSS while
-# logging, not the set-up's before rukt's supervisor drops its set-up pages, nor the
-# teardown's at the end (the peak, for reference, in OUT.peak).
+# sample PID OUT: until PID exits, samples PID itself (not its children) every 100 ms;
+# then writes "cpu-seconds rss-kib" to OUT. The RSS is the median of the samples taken
+# while PID has a child (the app, for rukt's supervisor and conmon alike) from the
+# third on: the RSS while logging, not the set-up's before rukt's supervisor drops its
+# set-up pages, nor the teardown's at the end.
 sample() {
-    local pid=$1 out=$2 ticks=0 rss stat n=0 children cpu=0
+    local pid=$1 out=$2 ticks=0 rss stat n=0 children
     local hz
     hz=$(getconf CLK_TCK)
     : >"$out.rss"
@@ -71,12 +71,10 @@ sample() {
         children=$(cat /proc/"$pid"/task/*/children 2>/dev/null || true)
         n=$((n + 1))
         if [ "$n" -gt 2 ] && [ -n "${children// /}" ] && [ -n "$rss" ]; then echo "$rss" >>"$out.rss"; fi
-        cpu=$(awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')
-        echo "$cpu 0" >"$out"
         sleep 0.1
     done
-    sort -n "$out.rss" | awk '{ a[NR] = $1 } END { print a[NR] + 0 }' >"$out.peak"
-    echo "$cpu $(sort -n "$out.rss" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] + 0 }')" >"$out"
+    sort -n "$out.rss" | awk -v t="$ticks" -v hz="$hz" '{ a[NR] = $1 }
+        END { printf "%.2f %d\n", t / hz, a[int((NR + 1) / 2)] }' >"$out"
 }
 
 now() { date +%s.%N; }
