@@ -22,8 +22,8 @@ done
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(containernetworking-plugins iptables iproute2) ;; esac
 case " ${groups[*]} " in *" bench "*) pkgs+=(iperf3 netavark aardvark-dns) ;; esac
 # bench/nspawn.sh: the containers default seccomp profile its peers get, and strace for its
-# breakdown's system-call counts.
-case " ${groups[*]} " in *" bench "*) pkgs+=(golang-github-containers-common strace) ;; esac
+# breakdown's system-call counts; bench/logs-faults.sh: perf.
+case " ${groups[*]} " in *" bench "*) pkgs+=(golang-github-containers-common strace linux-perf) ;; esac
 # TPM event logging's tests and benchmark: a software TPM and tpm2-tools.
 case " ${groups[*]} " in *" test "* | *" bench "*) pkgs+=(swtpm swtpm-tools tpm2-tools) ;; esac
 # Image trust (docs/trust.md): gpg keys and signatures, openssl P-256 sigstore keys.

@@ -165,7 +165,11 @@ impl Output {
             return;
         };
         if (BUSY..CHUNK).contains(&n) {
-            std::thread::sleep(GATHER);
+            // rustix's direct call rather than libc's (`crate::memory`).
+            let _ = rustix::thread::nanosleep(&rustix::thread::Timespec {
+                tv_sec: 0,
+                tv_nsec: GATHER.as_nanos() as _,
+            });
         }
     }
 

@@ -4,20 +4,38 @@
 //! clean pages of files (this binary, libc), so dropping them from our page
 //! tables is free: the page cache keeps them, and a page used again is
 //! simply mapped again. Heap freed by the setup goes back too.
+//!
+//! What the supervisor then touches while its apps log stays mapped, 64 KiB
+//! around each page it faults on (the kernel's fault-around), so the code
+//! of that loop is linked together: `hot.ld` (through `build.rs`) puts the
+//! functions the log path runs into one section, and the calls the loop
+//! makes per read go to the kernel directly (rustix) rather than through
+//! libc's wrappers. `docs/logs.md` (Cost) has the figures.
 
 /// Drops clean file pages and free heap from the resident set.
 pub fn shrink() {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mappings = clean_file_mappings(&smaps);
+    // The big buffer freed before the trim, so it goes back with the rest
+    // (freed after, it would make `free` shrink the heap itself, through
+    // code of libc's that would stay mapped).
+    drop(smaps);
     // SAFETY: malloc_trim only returns free heap memory to the kernel.
     unsafe { libc::malloc_trim(0) };
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
-        return;
-    };
-    for (start, end) in clean_file_mappings(&smaps) {
+    // rustix's direct system call, not libc's `madvise`: returning into libc
+    // after its code was dropped would map 64 KiB of it again.
+    for (start, end) in mappings {
         // SAFETY: [start, end) is a private, read-only mapping of a file in
         // which no page was ever copied on write (`Anonymous: 0 kB`), so its
         // pages are exactly the file's: MADV_DONTNEED only unmaps them, and
         // the next access maps the same bytes again.
-        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+        let _ = unsafe {
+            rustix::mm::madvise(
+                start as *mut std::ffi::c_void,
+                end - start,
+                rustix::mm::Advice::LinuxDontNeed,
+            )
+        };
     }
 }
 

@@ -7,12 +7,19 @@
 //! outside rotation), and never blocks or fails the app: when the disk is
 //! full the entries are dropped and counted, and the file is cut back to
 //! its last whole entry.
+//!
+//! The calls a logging supervisor makes per read or per rotation (the
+//! clock, `write`, `rename`, `unlink`, `open`) go through rustix's direct
+//! system calls and vDSO rather than libc's wrappers: each libc function
+//! touched while the app logs keeps 64 KiB of libc mapped in the
+//! supervisor (fault-around), which `bench/logs.sh` counts in its RSS.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::File;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustix::fs::{Mode, OFlags};
 
 use crate::logfmt::{LogOptions, Stream, encode};
 
@@ -82,12 +89,13 @@ impl AppLog {
     /// Opens the live file (close-on-exec, as std opens every file: no app
     /// inherits it).
     fn open_file(&mut self) -> std::io::Result<File> {
-        let file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o640)
-            .open(&self.path)?;
-        self.size = file.metadata()?.len();
+        let flags = OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC;
+        let file = File::from(rustix::fs::open(
+            &self.path,
+            flags,
+            Mode::from_raw_mode(0o640),
+        )?);
+        self.size = rustix::fs::fstat(&file)?.st_size.max(0) as u64;
         Ok(file)
     }
 
@@ -96,7 +104,7 @@ impl AppLog {
     pub fn record(&mut self, stream: Stream, data: &[u8]) {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        encode(SystemTime::now(), stream, data, &mut buf);
+        encode(now(), stream, data, &mut buf);
         if self.size + buf.len() as u64 <= self.options.max_size {
             // The common case: no rotation falls inside this read.
             self.append(&buf, data.len());
@@ -130,7 +138,7 @@ impl AppLog {
             self.dropped += read as u64;
             return;
         };
-        match file.write(entries) {
+        match rustix::io::write(&*file, entries).map_err(std::io::Error::from) {
             Ok(n) if n == entries.len() => self.size += n as u64,
             other => {
                 // A whole entry or none: cut a short write back.
@@ -184,15 +192,22 @@ impl AppLog {
             p.push(format!(".{n}"));
             PathBuf::from(p)
         };
-        let _ = std::fs::remove_file(numbered(keep - 1));
+        let _ = rustix::fs::unlink(numbered(keep - 1));
         for n in (1..keep - 1).rev() {
-            let _ = std::fs::rename(numbered(n), numbered(n + 1));
+            let _ = rustix::fs::rename(numbered(n), numbered(n + 1));
         }
-        if let Err(e) = std::fs::rename(&self.path, numbered(1)) {
+        if let Err(e) = rustix::fs::rename(&self.path, numbered(1)) {
             tracing::warn!("cannot rotate {}: {e}", self.path.display());
         }
         self.reopen();
     }
+}
+
+/// The wall clock, read through the vDSO (as `SystemTime::now`, without
+/// libc's wrapper).
+fn now() -> SystemTime {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    UNIX_EPOCH + Duration::new(t.tv_sec.max(0) as u64, t.tv_nsec as u32)
 }
 
 #[cfg(test)]
@@ -257,7 +272,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = AppLog::open(dir.path(), "a", LogOptions::default()).unwrap();
         // /dev/full fails every write with ENOSPC.
-        log.file = Some(OpenOptions::new().write(true).open("/dev/full").unwrap());
+        log.file = Some(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        );
         log.record(Stream::Stdout, b"lost\n");
         assert_eq!(log.dropped(), 5);
     }
