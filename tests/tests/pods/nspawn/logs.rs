@@ -260,3 +260,61 @@ fn an_apps_pipeline_ends_when_its_reader_does() {
     let out = fly.sh("pipe", script);
     assert!(out.success() && out.stdout == "ended\n", "fly: {out}");
 }
+
+/// The supervisor's log loop is linked into one section (`stage1-nspawn/hot.ld`, for the
+/// log path's memory: docs/logs.md), so a rename, a new toolchain's symbol names or a build
+/// without the linker script that leaves the section without the loop's code fails here
+/// rather than only in `bench/logs.sh`'s RSS.
+#[test]
+fn the_log_loop_is_linked_into_one_section() {
+    let binary = super::host::stage1_binary();
+    let sections = std::process::Command::new("readelf")
+        .arg("-SW")
+        .arg(&binary)
+        .output()
+        .expect("readelf (binutils) runs");
+    let sections = String::from_utf8_lossy(&sections.stdout);
+    let (start, size) = sections
+        .lines()
+        .map(|l| l.replace("[ ", "["))
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 5 && f[1] == ".text.rukt_hot").then(|| {
+                let hex = |s: &str| u64::from_str_radix(s, 16).unwrap();
+                (hex(f[3]), hex(f[5]))
+            })
+        })
+        .unwrap_or_else(|| panic!("no .text.rukt_hot in {}:\n{sections}", binary.display()));
+    let symbols = std::process::Command::new("nm")
+        .args(["-C", "--defined-only"])
+        .arg(&binary)
+        .output()
+        .expect("nm (binutils) runs");
+    let inside: Vec<String> = String::from_utf8_lossy(&symbols.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (addr, rest) = l.split_once(' ')?;
+            let addr = u64::from_str_radix(addr, 16).ok()?;
+            (start..start + size)
+                .contains(&addr)
+                .then(|| rest.to_string())
+        })
+        .collect();
+    for function in [
+        "rukt_stage1_nspawn::supervise::Supervisor::supervise",
+        "rukt_stage1_nspawn::logs::Output::ready",
+        "rukt_stage1_nspawn::signals::Signals::wait",
+        "rukt_stage1_nspawn::memory::shrink",
+        "rukt_contract::runtime::applog::AppLog::record",
+        "rukt_contract::logfmt::encode",
+        "memchr::arch::x86_64::avx2::memchr::One::find_raw",
+        // std's (v0 names, the pinned toolchain's): formatting a rotated file's name.
+        "alloc::fmt::format::format_inner",
+    ] {
+        assert!(
+            inside.iter().any(|s| s.contains(function)),
+            "{function} is not in .text.rukt_hot ({} symbols there)",
+            inside.len()
+        );
+    }
+}
