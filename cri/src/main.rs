@@ -18,6 +18,7 @@ mod pty;
 mod record;
 mod runtime_info;
 mod sandbox;
+mod serve;
 mod service;
 mod signal;
 mod stats;
@@ -28,8 +29,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use tokio_stream::wrappers::UnixListenerStream;
-use tonic::transport::Server;
 
 use crate::ctx::Ctx;
 
@@ -148,19 +147,18 @@ async fn serve(
     .with_context(|| format!("cannot listen for streaming on {stream_address}"))?;
     tracing::debug!(url = streams.base_url(), "streaming");
     let svc = service::Cri::new(ctx, streams);
-    let router = Server::builder()
-        .add_service(
-            rukt_proto::cri::v1::runtime_service_server::RuntimeServiceServer::new(svc.clone())
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE),
-        )
-        .add_service(
-            rukt_proto::cri::v1::image_service_server::ImageServiceServer::new(svc)
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE),
-        );
+    let routes = tonic::service::Routes::new(
+        rukt_proto::cri::v1::runtime_service_server::RuntimeServiceServer::new(svc.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE),
+    )
+    .add_service(
+        rukt_proto::cri::v1::image_service_server::ImageServiceServer::new(svc)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE),
+    );
     listener.set_nonblocking(true)?;
-    let incoming = UnixListenerStream::new(tokio::net::UnixListener::from_std(listener)?);
+    let listener = tokio::net::UnixListener::from_std(listener)?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let shutdown = async move {
         tokio::select! {
@@ -168,8 +166,7 @@ async fn serve(
             _ = tokio::signal::ctrl_c() => {}
         }
     };
-    router
-        .serve_with_incoming_shutdown(incoming, shutdown)
+    serve::serve(routes, listener, shutdown)
         .await
         .context("the server failed")
 }

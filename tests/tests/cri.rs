@@ -838,3 +838,53 @@ fn a_tty_container_is_refused_by_the_kvm_handler() {
     cri.ok(&["stopp", &sandbox]);
     cri.ok(&["rmp", &sandbox]);
 }
+
+/// A call whose deadline passes is answered DEADLINE_EXCEEDED by the server
+/// itself, as gRPC says (critest's "public image should timeout" checks the
+/// code). curl sends the `grpc-timeout` without keeping a timer of its own,
+/// so what it prints is the server's answer, not a client's guess: a pull
+/// from a registry that accepts and never answers, with 500 ms to run.
+#[test]
+fn a_call_past_its_deadline_is_answered_deadline_exceeded() {
+    let pods = PodStore::with_stage1("nspawn", Vec::new());
+    let cri = Cri::start(&pods);
+    // Never accepted: the kernel completes the handshakes and the request
+    // waits in the backlog for an answer that does not come.
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = hang.local_addr().unwrap().to_string();
+    let image = format!("{host}/hangs/forever:1");
+    // PullImageRequest { image: ImageSpec { image } }, in one gRPC frame.
+    let spec = [&[0x0a, image.len() as u8][..], image.as_bytes()].concat();
+    let req = [&[0x0a, spec.len() as u8][..], &spec].concat();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(req.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&req);
+    let before = cri.json(&["images", "-o", "json"]);
+    let body = cri.sock.with_file_name("pull.bin");
+    std::fs::write(&body, &frame).unwrap();
+
+    // The body follows the headers 200 ms later, as from a slow client:
+    // the deadline runs from the headers, before any handler has the call.
+    let start = Instant::now();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(
+            r#"(sleep 0.2; cat "$1") | curl -sS --http2-prior-knowledge --max-time 20 \
+            --unix-socket "$2" -H 'content-type: application/grpc' -H 'te: trailers' \
+            -H 'grpc-timeout: 500m' -D - -o /dev/null -X POST -T - \
+            http://localhost/runtime.v1.ImageService/PullImage"#,
+        )
+        .arg("sh")
+        .arg(&body)
+        .arg(&cri.sock)
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    let headers = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(out.status.success(), "curl: {out:?}");
+    assert!(headers.contains("grpc-status: 4\r\n"), "{headers}");
+    assert!(took < Duration::from_secs(10), "answered after {took:?}");
+    // Nothing of the pull was kept.
+    assert_eq!(cri.json(&["images", "-o", "json"]), before);
+    drop(hang);
+}
