@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Benchmark: an app writing BENCH_SIZE (1 GiB) of 100-byte lines, side by side:
-#   floor    the same busybox pipeline chrooted into the image, writing straight to a
-#            file on the same disk (no supervisor at all)
+# Benchmark: an app writing BENCH_SIZE (1 GiB) of 100-byte lines, side by side, with
+# two writers (the same bytes, both busybox from the image):
+#   head     `yes LINE | head -c SIZE`: head's 4 KiB writes; the floor it sets on this
+#            host is about twice podman's, which bounds the ratio to podman there
+#   dd       `yes LINE | dd bs=64k iflag=fullblock`: 64 KiB writes, as an app with a
+#            buffered stdout makes; its floor is far above every logger's, so the
+#            rows measure the loggers (rows named CONTENDER-dd)
+# and these contenders for each:
+#   floor    the writer chrooted into the image, writing straight to a file on the
+#            same disk (no supervisor at all)
 #   rukt     rukt run --stage1=nspawn: the supervisor reads the app's pipe, writes CRI
 #            lines to logs/<app>.log (10 MiB x 5 rotation, the defaults) and copies the
 #            output to its own stdout (/dev/null here)
@@ -15,8 +22,10 @@
 # For each: wall time, throughput of the app's bytes, and the CPU time and RSS (the
 # median while the app runs) of the process that logs (rukt's supervisor; conmon),
 # sampled from /proc every 100 ms.
-# BENCH_ROUNDS (3) rounds, alternating the order; medians. Prints the ratios the logs issue targets: rukt >= 80% of the floor's throughput and
-# >= 2x podman's; the supervisor's RSS < 2 MiB while logging. Not a test.
+# BENCH_ROUNDS (3) rounds, alternating the order; medians; BENCH_WRITERS ("head dd")
+# picks the writers. Prints, for each writer, the ratios the logs issue targets: rukt
+# >= 80% of the floor's throughput and >= 2x podman's; the supervisor's RSS < 2 MiB
+# while logging. Not a test.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(realpath -m "${BENCH_DIR:-$here/bench/out/logs}")
@@ -50,7 +59,11 @@ rm -rf "$store" "$store_base" "$work/rootfs" "$work/layout" "$work/extracted" "$
 make_busybox_image "$work" "$store"
 "$rukt" --dir "$store" image extract "$img" "$work/extracted"
 line=$(printf '%099d' 0)
-writer="yes $line | head -c $size"
+[ $((size % 65536)) = 0 ] || { echo "logs.sh: BENCH_SIZE must be a multiple of 64 KiB" >&2; exit 1; }
+writer_head="yes $line | head -c $size"
+writer_dd="yes $line | dd bs=64k count=$((size / 65536)) iflag=fullblock status=none"
+writers=(${BENCH_WRITERS:-head dd})
+writer=$writer_head
 
 # sample PID OUT: until PID exits, samples PID itself (not its children) every 100 ms;
 # then writes "cpu-seconds rss-kib" to OUT. The RSS is the median of the samples taken
@@ -82,7 +95,7 @@ results="$work/results"
 : >"$results"
 report() { # NAME START END CPU RSS
     awk -v n="$1" -v s="$2" -v e="$3" -v c="$4" -v r="$5" -v b="$size" 'BEGIN {
-        t = e - s; printf "%-9s %7.2f s %8.1f MiB/s  logger CPU %6s s  logger RSS %6s KiB\n", n, t, b / t / 1048576, c, r
+        t = e - s; printf "%-12s %7.2f s %8.1f MiB/s  logger CPU %6s s  logger RSS %6s KiB\n", n, t, b / t / 1048576, c, r
     }' | tee -a "$results" >&2
 }
 
@@ -90,7 +103,7 @@ run_floor() {
     local start
     start=$(now)
     chroot "$work/extracted" /bin/sh -c "$writer" >"$work/floor.log"
-    report floor "$start" "$(now)" - -
+    report "floor$suffix" "$start" "$(now)" - -
     rm -f "$work/floor.log"
 }
 
@@ -109,8 +122,8 @@ rukt_row() {
     report "$name" "$start" "$end" "$cpu" "$rss"
     "$rukt_bin" --dir "$dir" gc --grace-period=0s >/dev/null 2>&1
 }
-run_rukt() { rukt_row rukt "$rukt" "$store"; }
-run_rukt-base() { rukt_row rukt-base "$baseline/rukt" "$store_base"; }
+run_rukt() { rukt_row "rukt$suffix" "$rukt" "$store"; }
+run_rukt-base() { rukt_row "rukt-base$suffix" "$baseline/rukt" "$store_base"; }
 
 run_podman() {
     local start end pid conmon="" cpu rss
@@ -132,21 +145,36 @@ run_podman() {
     end=$(now)
     wait
     read -r cpu rss <"$work/podman.sample" || { cpu=-; rss=-; }
-    report podman "$start" "$end" "$cpu" "$rss"
+    report "podman$suffix" "$start" "$end" "$cpu" "$rss"
     rm -f "$work/podman.log"
 }
 
-contenders=(floor rukt)
+loggers=(floor rukt)
 if [ -n "$baseline" ]; then
     "$baseline/rukt" --dir "$store_base" fetch -q "$img" >/dev/null
-    contenders+=(rukt-base)
+    loggers+=(rukt-base)
 fi
 if skopeo copy -q "$img" "containers-storage:$podman_img" >/dev/null &&
     podman run "${podman_flags[@]}" "$podman_img" /bin/true </dev/null; then
-    contenders+=(podman)
+    loggers+=(podman)
 else
     echo "logs.sh: podman run does not work here; leaving it out" >&2
 fi
+contenders=()
+for w in "${writers[@]}"; do
+    case $w in
+    head) for l in "${loggers[@]}"; do contenders+=("$l"); done ;;
+    dd) for l in "${loggers[@]}"; do contenders+=("$l-dd"); done ;;
+    *) echo "logs.sh: unknown writer $w in BENCH_WRITERS (head, dd)" >&2; exit 1 ;;
+    esac
+done
+# run CONTENDER: its logger with its writer.
+run() {
+    local c=$1
+    suffix="" writer=$writer_head
+    if [ "${c%-dd}" != "$c" ]; then suffix=-dd writer=$writer_dd; fi
+    "run_${c%-dd}"
+}
 # The machine is shared and its load drifts: rounds, every other one in reverse order,
 # and the medians over all rounds.
 for r in $(seq "$rounds"); do
@@ -156,7 +184,7 @@ for r in $(seq "$rounds"); do
         order=()
         for ((i = ${#contenders[@]} - 1; i >= 0; i--)); do order+=("${contenders[i]}"); done
     fi
-    for c in "${order[@]}"; do "run_$c"; done
+    for c in "${order[@]}"; do run "$c"; done
 done
 
 echo "==> medians of $rounds rounds ($((size >> 20)) MiB of 100-byte lines)" >&2
@@ -165,11 +193,18 @@ sort -k1,1 -k4,4n "$results" | awk '
     END {
         for (k in n) {
             m = int((n[k] + 1) / 2)
-            printf "%-9s %7.2f s %8.1f MiB/s  logger CPU %6s s  logger RSS %6s KiB\n", k, t[k, m], tp[k, m], c[k, m], r[k, m]
+            printf "%-12s %7.2f s %8.1f MiB/s  logger CPU %6s s  logger RSS %6s KiB\n", k, t[k, m], tp[k, m], c[k, m], r[k, m]
             med[k] = tp[k, m]; rss[k] = r[k, m]
         }
-        if (med["floor"]) printf "rukt/floor throughput  %.2f (target >= 0.80)\n", med["rukt"] / med["floor"]
-        if (med["podman"]) printf "rukt/podman throughput %.2f (target >= 2)\n", med["rukt"] / med["podman"]
-        printf "rukt supervisor RSS while logging %s KiB (target < 2048)\n", rss["rukt"]
-        if (med["rukt-base"]) printf "rukt/rukt-base         %.2f (this build against BENCH_BASELINE)\n", med["rukt"] / med["rukt-base"]
+        split("head dd", ws, " ")
+        for (i = 1; i <= 2; i++) {
+            s = ws[i] == "dd" ? "-dd" : ""
+            if (!med["rukt" s]) continue
+            printf "writer %s:\n", ws[i]
+            if (med["floor" s]) printf "  rukt/floor throughput  %.2f (target >= 0.80)\n", med["rukt" s] / med["floor" s]
+            if (med["podman" s]) printf "  rukt/podman throughput %.2f (target >= 2)\n", med["rukt" s] / med["podman" s]
+            if (med["floor" s] && med["podman" s]) printf "  floor/podman           %.2f (what bounds rukt/podman)\n", med["floor" s] / med["podman" s]
+            printf "  rukt supervisor RSS while logging %s KiB (target < 2048)\n", rss["rukt" s]
+            if (med["rukt-base" s]) printf "  rukt/rukt-base         %.2f (this build against BENCH_BASELINE)\n", med["rukt" s] / med["rukt-base" s]
+        }
     }'
