@@ -26,9 +26,9 @@ import time
 MARKS = [
     ("stage0 + execs", "phase:begin"),
     ("supervisor start (manifest, lock, signals)", "phase:loaded"),
+    ("pod cgroup (every v1 hierarchy), warm-up helper", "phase:pod-cgroup"),
     ("networks (CNI)", "phase:networks"),
     ("pod namespaces (net/uts/ipc, lo up)", "phase:namespaces"),
-    ("pod cgroup (every v1 hierarchy)", "phase:pod-cgroup"),
     ("/etc files, pid file", "phase:etc"),
     ("spec, seccomp from cache", "phase:spec"),
     ("libcontainer: state, cgroup manager, clone", "affinity:"),

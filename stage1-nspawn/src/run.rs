@@ -58,9 +58,28 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     let app_notify = AppNotify::open(&pod, &pod_dir)?;
     // Before `ready`: the app-* entrypoints may come as soon as it is there.
     let control = pod.mutable.then(|| Control::bind(&pod_dir)).transpose()?;
-    // Before any namespace of the pod's: the plugins run from the host's.
     phase::mark("loaded");
-    let net = network::attach(&pod_dir, &pod)?;
+    // The pod's cgroup and the warm-up helper as early as they can be (once
+    // `adopt` has named their parent): the helper's first write waits for a
+    // grace period, and all that comes before libcontainer's first write
+    // (the networks, namespaces, `/etc`, the bundle) overlaps that wait.
+    let warm = match pod_cgroup(layout, &pod) {
+        Ok(warm) => warm,
+        Err(e) => {
+            cgroups::destroy_pod(layout, &pod.uuid);
+            return Err(e);
+        }
+    };
+    phase::mark("pod-cgroup");
+    // Before any namespace of the pod's: the plugins run from the host's.
+    let net = match network::attach(&pod_dir, &pod) {
+        Ok(net) => net,
+        Err(e) => {
+            drop(warm);
+            cgroups::destroy_pod(layout, &pod.uuid);
+            return Err(e);
+        }
+    };
     phase::mark("networks");
     let setup = Setup {
         app_notify: app_notify.as_ref(),
@@ -75,7 +94,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
         relay,
         output,
         env,
-    } = match setup.start_apps(net.as_ref()) {
+    } = match setup.start_apps(net.as_ref(), warm) {
         Ok(started) => started,
         Err(e) => {
             cgroups::destroy_pod(layout, &pod.uuid);
@@ -115,6 +134,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
+/// Makes the pod's cgroup with its limits, then starts the warm-up helper
+/// ([`warm`]), which runs until every app has joined its cgroup.
+fn pod_cgroup(layout: Layout, pod: &PodManifest) -> anyhow::Result<Option<warm::Warm>> {
+    cgroups::create_pod(layout, &pod.uuid, &pod.resources)
+        .context("cannot create the pod's cgroup")?;
+    Ok(warm::prepare(layout, pod, &pod.apps)?)
+}
+
 /// What the supervisor needs to set the pod up.
 struct Setup<'a> {
     pod: &'a PodManifest,
@@ -126,9 +153,14 @@ struct Setup<'a> {
 }
 
 impl Setup<'_> {
-    /// Namespaces, cgroup, `/etc` files, then every app created and started;
-    /// for an interactive pod, also the relay to its app's terminal.
-    fn start_apps(&self, net: Option<&PodNetwork>) -> anyhow::Result<Started> {
+    /// Namespaces, `/etc` files, then every app created and started (`warm`
+    /// ended once they all joined their cgroups); for an interactive pod,
+    /// also the relay to its app's terminal.
+    fn start_apps(
+        &self,
+        net: Option<&PodNetwork>,
+        warm: Option<warm::Warm>,
+    ) -> anyhow::Result<Started> {
         let pod = self.pod;
         let ns = PodNamespaces::of(pod);
         let hostname = match (&pod.hostname, pod.net) {
@@ -138,12 +170,6 @@ impl Setup<'_> {
                 .into_owned(),
             _ => podns::hostname(pod),
         };
-        cgroups::create_pod(self.layout, &pod.uuid, &pod.resources)
-            .context("cannot create the pod's cgroup")?;
-        // As early as can be: it runs until every app has joined its
-        // cgroup (the end of the creates below).
-        let warm = warm::prepare(self.layout, pod, &pod.apps)?;
-        phase::mark("pod-cgroup");
         podns::enter_new(ns, &hostname, net.map(|n| &n.attached.netns))?;
         phase::mark("namespaces");
         crate::sysctl::apply(&pod.sysctls)?;

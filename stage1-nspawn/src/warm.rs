@@ -10,9 +10,10 @@
 //! period, and then writes again every [`PERIOD`], which keeps the kernel
 //! in its quick mode (each write ends within a grace period of the last),
 //! until the supervisor ends it once every app has joined its cgroup
-//! ([`Warm`]'s drop), or [`MAX_WRITES`] later. The supervisor goes on
-//! meanwhile (namespaces, `/etc` files, the bundle, libcontainer's state,
-//! its clone and cgroup manager), and libcontainer's writes find the grace
+//! ([`Warm`]'s drop), or [`MAX_WRITES`] later. The supervisor starts it
+//! right after loading the pod and goes on meanwhile (the networks' CNI
+//! plugins, namespaces, `/etc` files, the bundle, libcontainer's state, its
+//! clone and cgroup manager), and libcontainer's writes find the grace
 //! period over, however long the supervisor took to get there. The kernel
 //! holds its cgroup mutex during the first wait, so nothing may make a
 //! cgroup meanwhile: the pod's and the apps' are made before. It is a

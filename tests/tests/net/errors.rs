@@ -1,6 +1,6 @@
 //! Networks that cannot be had: a host port another pod publishes, a missing plugin, a
 //! broken configuration list, an exhausted address range. Each is a clear error, and leaves
-//! no pod (where it is known before the pod exists), lease, veth or rule.
+//! no pod (where it is known before the pod exists), lease, veth, rule or cgroup.
 
 use rukt_tests::nethost::TestHost;
 
@@ -73,6 +73,7 @@ fn an_exhausted_range_fails_the_pod_and_undoes_its_network() {
     let first = web_pod(&pods, &["--net=tiny"], 8080);
     let (veths, rules) = (host.veths(), host.cni_rules());
     assert_eq!(leases(&pods).len(), 1);
+    let before = pods.pod_dirs();
     let out = pods.run(&[
         "run",
         "--stage1=nspawn",
@@ -91,6 +92,24 @@ fn an_exhausted_range_fails_the_pod_and_undoes_its_network() {
     assert_eq!(leases(&pods).len(), 1, "the failed pod kept a lease");
     assert_eq!(host.veths(), veths, "the failed pod left a veth");
     assert_eq!(host.cni_rules(), rules, "the failed pod left a rule");
+    // Its cgroup is made before its networks: gone with them.
+    let failed: Vec<_> = pods
+        .pod_dirs()
+        .into_iter()
+        .filter(|d| !before.contains(d))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let uuid = failed[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    for hierarchy in ["memory/", "pids/", ""] {
+        let cgroup = std::path::Path::new("/sys/fs/cgroup")
+            .join(format!("{hierarchy}rukt"))
+            .join(&uuid);
+        assert!(!cgroup.exists(), "the failed pod left {}", cgroup.display());
+    }
     drop(first);
 }
 
