@@ -59,28 +59,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     // Before `ready`: the app-* entrypoints may come as soon as it is there.
     let control = pod.mutable.then(|| Control::bind(&pod_dir)).transpose()?;
     phase::mark("loaded");
-    // The pod's cgroup and the warm-up helper as early as they can be (once
-    // `adopt` has named their parent): the helper's first write waits for a
-    // grace period, and all that comes before libcontainer's first write
-    // (the networks, namespaces, `/etc`, the bundle) overlaps that wait.
-    let warm = match pod_cgroup(layout, &pod) {
-        Ok(warm) => warm,
+    let (warm, net) = match host_side(layout, &pod_dir, &pod) {
+        Ok(made) => made,
         Err(e) => {
             cgroups::destroy_pod(layout, &pod.uuid);
             return Err(e);
         }
     };
-    phase::mark("pod-cgroup");
-    // Before any namespace of the pod's: the plugins run from the host's.
-    let net = match network::attach(&pod_dir, &pod) {
-        Ok(net) => net,
-        Err(e) => {
-            drop(warm);
-            cgroups::destroy_pod(layout, &pod.uuid);
-            return Err(e);
-        }
-    };
-    phase::mark("networks");
     let setup = Setup {
         app_notify: app_notify.as_ref(),
         pod: &pod,
@@ -134,12 +119,26 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-/// Makes the pod's cgroup with its limits, then starts the warm-up helper
-/// ([`warm`]), which runs until every app has joined its cgroup.
-fn pod_cgroup(layout: Layout, pod: &PodManifest) -> anyhow::Result<Option<warm::Warm>> {
+/// The pod's cgroup with its limits and the warm-up helper ([`warm`], which
+/// runs until every app has joined its cgroup), then its networks. The
+/// cgroup comes first, as early as it can be (once `adopt` has named its
+/// parent): the helper's first write waits for a grace period, and all that
+/// comes before libcontainer's first write (the networks' plugins,
+/// namespaces, `/etc`, the bundle) overlaps that wait. On error the caller
+/// removes the cgroup (the helper ends with its handle).
+fn host_side(
+    layout: Layout,
+    pod_dir: &Path,
+    pod: &PodManifest,
+) -> anyhow::Result<(Option<warm::Warm>, Option<PodNetwork>)> {
     cgroups::create_pod(layout, &pod.uuid, &pod.resources)
         .context("cannot create the pod's cgroup")?;
-    Ok(warm::prepare(layout, pod, &pod.apps)?)
+    let warm = warm::prepare(layout, pod, &pod.apps)?;
+    phase::mark("pod-cgroup");
+    // Before any namespace of the pod's: the plugins run from the host's.
+    let net = network::attach(pod_dir, pod)?;
+    phase::mark("networks");
+    Ok((warm, net))
 }
 
 /// What the supervisor needs to set the pod up.
