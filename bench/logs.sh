@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark: an app writing BENCH_SIZE (1 GiB) of 100-byte lines, side by side, with
 # two writers (the same bytes, both busybox from the image):
-#   head     `yes LINE | head -c SIZE`: head's 4 KiB writes; the floor it sets on this
-#            host is about twice podman's, which bounds the ratio to podman there
+#   head     `yes LINE | head -c SIZE`: head's 4 KiB writes; the floor it sets here is
+#            two to three times podman's, which bounds the ratio to podman
 #   dd       `yes LINE | dd bs=64k iflag=fullblock`: 64 KiB writes, as an app with a
-#            buffered stdout makes; its floor is far above every logger's, so the
-#            rows measure the loggers (rows named CONTENDER-dd)
+#            buffered stdout makes; its floor is mostly well above the loggers', so
+#            these rows (named CONTENDER-dd) measure the loggers themselves
 # and these contenders for each:
 #   floor    the writer chrooted into the image, writing straight to a file on the
 #            same disk (no supervisor at all)
@@ -63,7 +63,6 @@ line=$(printf '%099d' 0)
 writer_head="yes $line | head -c $size"
 writer_dd="yes $line | dd bs=64k count=$((size / 65536)) iflag=fullblock status=none"
 writers=(${BENCH_WRITERS:-head dd})
-writer=$writer_head
 
 # sample PID OUT: until PID exits, samples PID itself (not its children) every 100 ms;
 # then writes "cpu-seconds rss-kib" to OUT. The RSS is the median of the samples taken
