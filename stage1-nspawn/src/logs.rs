@@ -210,9 +210,12 @@ impl Output {
         }
     }
 
-    /// Reads whatever the pipes still hold, once the apps are gone.
+    /// Reads whatever the pipes still hold, once the apps are gone: in the
+    /// pipes' order, each app's stdout before its stderr, as the poll loop
+    /// takes them (an app that wrote a line to each and exited before either
+    /// was read has them logged in the order it wrote them).
     pub fn drain(&mut self) {
-        for i in (0..self.pipes.len()).rev() {
+        for i in 0..self.pipes.len() {
             for _ in 0..4096 {
                 let before = self.pending(i);
                 if before == 0 || self.read_once(i).is_none() {

@@ -1,4 +1,5 @@
-//! `logs/<app>.log` of nspawn pods and `rukt logs`: both streams in order with their tags,
+//! `logs/<app>.log` of nspawn pods and `rukt logs`: both streams in order with their tags
+//! (also when an app exits before either was read),
 //! a 100 KiB line split into `P` pieces, the caller still getting the output, rotation at a
 //! small cap, `--follow` until the pod exits, `--since/--until/--tail`, and clear errors for
 //! an unknown app, a garbled line and a fly pod.
@@ -129,6 +130,27 @@ fn streams_in_order_long_lines_split_and_the_caller_still_served() {
         bad.stderr.contains("has no app \"nope\" (its apps: web)"),
         "{bad}"
     );
+}
+
+#[test]
+fn a_line_to_each_stream_then_exit_is_logged_in_the_order_written() {
+    // Apps that exit at once often leave both lines unread until the supervisor drains the
+    // pipes after the last exit: the drain, too, must take stdout before stderr.
+    let pods = store();
+    let apps: Vec<App> = (0..8)
+        .map(|i| App::sh(&format!("a{i}"), "echo hello; echo oops >&2"))
+        .collect();
+    let out = run(&pods, &[], &apps);
+    assert!(out.success(), "{out}");
+    let uuid = only_pod(&pods);
+    for i in 0..8 {
+        let text = std::fs::read_to_string(log_file(&pods, &uuid, &format!("a{i}"))).unwrap();
+        let lines: Vec<_> = entries(&text)
+            .into_iter()
+            .map(|(s, _, m)| format!("{s} {m}"))
+            .collect();
+        assert_eq!(lines, ["stdout hello", "stderr oops"], "app a{i}");
+    }
 }
 
 #[test]
