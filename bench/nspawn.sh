@@ -55,6 +55,8 @@
 #   rukt <= 1.5x bare;  rukt faster than runc and crun in every row (same config; each
 #   peer with its own defaults; default networks);  podman >= 5x rukt;
 #   rukt <= 12 ms and run + gc <= 20 ms (moonshot);  supervisor RSS < 2 MiB.
+# The pods' run directories are on a tmpfs, as on a host whose init mounts /run as one
+# (BENCH_RUN_TMPFS=0: as /run is here).
 # Not a test: it never fails on a time.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,6 +69,20 @@ npods=${BENCH_PODS:-10}
 breakdown_runs=${BENCH_BREAKDOWN:-20}
 baseline=${BENCH_BASELINE:+$(realpath "$BENCH_BASELINE")}
 [ "$(id -u)" = 0 ] || { echo "nspawn.sh: needs root (namespaces, cgroups, mounts)" >&2; exit 1; }
+# The pods' run directories (/run/rukt/pods: libcontainer's state, the bundles) are
+# meant for a tmpfs, which /run is wherever systemd, sysvinit or OpenRC boots the
+# host. Where /run is a directory of the root filesystem instead (this VM: no init
+# mounts one), the benchmark stands in for such a host: it runs in a mount namespace
+# of its own with a tmpfs at /run/rukt/pods. BENCH_RUN_TMPFS=0 measures /run as it is.
+if [ "${BENCH_RUN_TMPFS:-1}" = 1 ] && [ -z "${BENCH_IN_RUN_NS:-}" ] &&
+    [ "$(stat -f -c %T /run)" != tmpfs ]; then
+    echo "==> /run is not a tmpfs here: a tmpfs at /run/rukt/pods, in a mount namespace of its own" >&2
+    mkdir -p /run/rukt/pods
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    exec env BENCH_IN_RUN_NS=1 unshare -m --propagation private \
+        sh -c 'mount -t tmpfs -o mode=0700 rukt-pods /run/rukt/pods && exec bash "$0" "$@"' "$0" "$@"
+fi
+echo "==> /run/rukt/pods is on $(stat -f -c %T /run/rukt/pods 2>/dev/null || stat -f -c %T /run)" >&2
 # shellcheck source=bench/lib.sh
 . "$here/bench/lib.sh"
 "$here/scripts/setup.sh" bench >/dev/null
@@ -156,13 +172,14 @@ crun_libs="$work/crun/root/usr/lib/x86_64-linux-gnu"
 umoci_bundle "$work" "$work/bundle"
 "$rukt" --dir "$store" run --net=none --uuid-file-save "$work/sanity.uuid" "$img" --exec /bin/true
 uuid=$(cat "$work/sanity.uuid")
-config=$(find "$store/pods" -path "*/$uuid/stage1/bundles/*/config.json" | head -1)
+# The supervisor keeps the bundles in the pod's run directory (docs/stage1-nspawn.md).
+config=$(find "/run/rukt/pods/$uuid/bundles" -path "*/config.json" | head -1)
 [ -f "$config" ] || { echo "nspawn.sh: no config.json in pod $uuid" >&2; exit 1; }
 mkdir -p "$work/pod-etc"
 python3 - "$config" "$work/bundle" "$work/pod-etc" "$cgroup_parent" <<'PY'
 import json, os, shutil, sys
 src, bundle, etc, parent = sys.argv[1:]
-pod_dir = src.split("/stage1/bundles/")[0]
+run_dir = src.split("/bundles/")[0]
 c = json.load(open(src))
 # rukt loads the app's seccomp filter itself (compiled once, cached); the
 # peers get the same filter the OCI way.
@@ -182,9 +199,9 @@ mounts.insert(next(i for i, m in enumerate(mounts) if m["destination"] == "/sys"
               {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]})
 c["mounts"] = mounts
-# The pod's /etc files, copied out of the pod (which gc removes).
+# The pod's /etc files, copied out of its run directory (which gc removes).
 for m in c["mounts"]:
-    if m.get("source", "").startswith(pod_dir + "/"):
+    if m.get("source", "").startswith(run_dir + "/"):
         dst = os.path.join(etc, os.path.basename(m["source"]))
         shutil.copy(m["source"], dst)
         m["source"] = dst

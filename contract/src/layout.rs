@@ -34,6 +34,9 @@ pub const STAGE1_DIR: &str = "stage1";
 /// requests, by convention (a unix socket). An engine may reach its
 /// supervisor otherwise; it lives in [`STAGE1_DIR`] either way.
 pub const CONTROL_SOCKET: &str = "stage1/control";
+/// Version 2: the host directory of the pods' run directories
+/// ([`pod_run_dir`]).
+pub const POD_RUN_ROOT: &str = "/run/rukt/pods";
 /// Directory of `empty` volumes, `volumes/<name>`, created by stage0.
 pub const VOLUMES_DIR: &str = "volumes";
 /// Directory of the apps, `apps/<app>/rootfs` ([`app_rootfs`]), made by
@@ -114,6 +117,17 @@ pub fn stage1_cache_dir(pod_dir: &Path, flavor: &str) -> Option<PathBuf> {
     store_of_pod(pod_dir).map(|store| cache_dir(store, &format!("stage1-{flavor}")))
 }
 
+/// Version 2: the run directory of pod `uuid`, `/run/rukt/pods/<uuid>`,
+/// outside the store. A stage1 may keep there the state that means nothing
+/// once the pod's processes are gone (the way runc keeps its state in
+/// `/run/runc`): `/run` is a tmpfs on most hosts, where files cost no disk
+/// writes and a reboot clears them with the processes they described.
+/// stage0's gc unmounts whatever is below it and removes it with the pod
+/// directory; nothing in it may be needed to gc the pod.
+pub fn pod_run_dir(uuid: &str) -> PathBuf {
+    Path::new(POD_RUN_ROOT).join(uuid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +159,14 @@ mod tests {
         assert_eq!(app_status_reason("web"), "status/web.reason");
         assert_eq!(app_log("web"), "logs/web.log");
         assert!(CONTROL_SOCKET.starts_with(STAGE1_DIR));
+    }
+
+    #[test]
+    fn a_run_directory_is_outside_the_store_and_short_enough_for_sockets() {
+        let uuid = "0f1e2d3c-aaaa-bbbb-cccc-0123456789ab";
+        let dir = pod_run_dir(uuid);
+        assert_eq!(dir, Path::new("/run/rukt/pods").join(uuid));
+        // A socket address holds 107 bytes: room for a socket's name of 50.
+        assert!(dir.as_os_str().len() + 1 + 50 < 108);
     }
 }

@@ -41,9 +41,9 @@ pub use isolation::{
 };
 pub use layout::{
     APPS_DIR, CACHE_DIR, CONTROL_SOCKET, LOGS_DIR, MANIFEST_LOCK, NET_DIR, OVERLAY_DIR, PID_FILE,
-    POD_MANIFEST, READY_FILE, RELEASED_FILE, STAGE0_CACHE, STAGE1_DIR, STATUS_DIR, STORE_NET_DIR,
-    VOLUMES_DIR, app_log, app_rootfs, app_started, app_status, app_status_reason, cache_dir,
-    net_conf, stage1_cache_dir, store_of_pod,
+    POD_MANIFEST, POD_RUN_ROOT, READY_FILE, RELEASED_FILE, STAGE0_CACHE, STAGE1_DIR, STATUS_DIR,
+    STORE_NET_DIR, VOLUMES_DIR, app_log, app_rootfs, app_started, app_status, app_status_reason,
+    cache_dir, net_conf, pod_run_dir, stage1_cache_dir, store_of_pod,
 };
 pub use manifest::{
     App, AppSecurity, ImageInfo, Mount, PodManifest, Propagation, SeccompProfile, Stage1Info,

@@ -4,8 +4,9 @@
 //! prepares and embryos to `garbage/`; prepared pods older than
 //! `--expire-prepared` to `garbage/`. Sweep: `exited-garbage/` pods marked
 //! longer ago than the grace period, and everything in `garbage/`, are
-//! destroyed: stage1's gc entrypoint, then every mount below the pod is
-//! undone, then the directory is removed without crossing a mount.
+//! destroyed: stage1's gc entrypoint, then the pod's run directory is
+//! removed, then every mount below the pod is undone, then the directory
+//! is removed without crossing a mount.
 
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime};
@@ -154,12 +155,28 @@ pub fn destroy(pod: &Pod, debug: bool) -> Result<bool, PodError> {
     {
         warn!(uuid = %pod.uuid, error = &e as &dyn std::error::Error, "cannot release the pod's host ports");
     }
+    remove_run_dir(&pod.uuid.to_string())?;
     unmount_below(&pod.path).map_err(io_err("unmount below", &pod.path))?;
     remove_pod_dir(&pod.path).map_err(io_err("remove", &pod.path))?;
     if let Some(store) = rukt_contract::store_of_pod(&pod.path) {
         crate::events::garbage_collected(store, &pod.uuid.to_string());
     }
     Ok(true)
+}
+
+/// Removes the pod's run directory (`rukt_contract::pod_run_dir`), first,
+/// so that a gc killed on the way finds the pod again. Anything still
+/// mounted in it (a view a killed supervisor left) makes the removal stop
+/// short; only then is it unmounted (reading the mount table costs more
+/// than the removal) and removed again. Absent (after a reboot, or for an
+/// engine that keeps none) is done.
+fn remove_run_dir(uuid: &str) -> Result<(), PodError> {
+    let dir = rukt_contract::pod_run_dir(uuid);
+    if remove_pod_dir(&dir).is_ok() {
+        return Ok(());
+    }
+    unmount_below(&dir).map_err(io_err("unmount below", &dir))?;
+    remove_pod_dir(&dir).map_err(io_err("remove", &dir))
 }
 
 /// `rukt rm`: removes an exited or never-run pod now.

@@ -1,6 +1,6 @@
 //! Creating, starting and deleting an app's container with libcontainer.
 //! Each app is one container in the pod's state directory
-//! (`stage1/containers/<app>`), made from a bundle whose `config.json` is
+//! (`containers/<app>` in its run directory, [`crate::rundir`]), made from a bundle whose `config.json` is
 //! [`crate::spec::config`]; its init is a direct child of the supervisor.
 
 use std::path::{Path, PathBuf};
@@ -13,14 +13,20 @@ use serde_json::Value;
 
 use crate::executor::AppExecutor;
 
-/// Where libcontainer keeps the pod's container state, below the pod dir.
-pub const STATE_DIR: &str = "stage1/containers";
-/// Where the apps' bundles are, below the pod dir.
-pub const BUNDLE_DIR: &str = "stage1/bundles";
+/// Where libcontainer keeps the pod's container state, in its run
+/// directory ([`crate::rundir`]).
+const STATE_DIR: &str = "containers";
+/// Where the apps' bundles are, in the pod's run directory.
+const BUNDLE_DIR: &str = "bundles";
 
 /// The state root of the pod at `pod_dir`.
 pub fn state_root(pod_dir: &Path) -> PathBuf {
-    pod_dir.join(STATE_DIR)
+    crate::rundir::of(pod_dir).join(STATE_DIR)
+}
+
+/// The bundle of `app` in the pod at `pod_dir`.
+pub fn bundle(pod_dir: &Path, app: &str) -> PathBuf {
+    crate::rundir::of(pod_dir).join(BUNDLE_DIR).join(app)
 }
 
 /// The compiled seccomp filter of an app, in its bundle (for `enter`);
@@ -45,7 +51,7 @@ pub fn create(
 ) -> anyhow::Result<Container> {
     let (name, late_filter) = (app.name.as_str(), app.security.allow_new_privileges);
     let app = name;
-    let bundle = pod_dir.join(BUNDLE_DIR).join(app);
+    let bundle = bundle(pod_dir, app);
     std::fs::create_dir_all(&bundle)
         .with_context(|| format!("cannot create {}", bundle.display()))?;
     let data = serde_json::to_vec_pretty(config).expect("a JSON value serialises");

@@ -1,6 +1,6 @@
 //! An app's `/sys/fs/cgroup` on cgroup v1, made by the supervisor just
-//! before the app's container ([`make`]): at `stage1/cgroup/<app>` in the
-//! pod directory, a read-only tmpfs holding a read-only bind of the app's
+//! before the app's container ([`make`]): at `cgroup/<app>` in the pod's
+//! run directory ([`crate::rundir`]), a read-only tmpfs holding a read-only bind of the app's
 //! own cgroup directory in each hierarchy
 //! ([`rukt_sys::view::readonly_tree`]), which libcontainer binds whole.
 //! libcontainer's own mounts resolve every path safely, about 90 system
@@ -9,7 +9,7 @@
 //! depend on the host's: the host's is taken down as soon as the container
 //! is made ([`Tree`]'s drop, in a forked child, since an unmount waits for
 //! an RCU grace period). One left by a killed supervisor goes with the pod
-//! (gc unmounts everything below the pod's directory).
+//! (gc unmounts everything below the pod's run directory).
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ pub struct Tree {
 /// The tree for `app` of pod `uuid`, or `None` (the app then gets
 /// libcontainer's binds, as without one) when it cannot be made.
 pub fn make(pod_dir: &Path, uuid: &str, app: &str) -> Option<Tree> {
-    let path = pod_dir.join("stage1/cgroup").join(app);
+    let path = crate::rundir::of(pod_dir).join("cgroup").join(app);
     let dirs = cgroups::app_v1_dirs(uuid, app);
     let binds: Vec<_> = dirs.iter().map(|(n, s)| (*n, s.as_path())).collect();
     let made =

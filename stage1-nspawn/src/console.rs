@@ -18,38 +18,18 @@ pub struct ConsoleSocket {
     listener: UnixListener,
     /// Its path.
     pub path: PathBuf,
-    /// The private directory it is in when the pod directory's path was
-    /// too long for a socket address.
-    short_dir: Option<PathBuf>,
 }
 
-/// The longest socket path used as it is (an address holds 107 bytes).
-const MAX_SOCKET_PATH: usize = 100;
-
 impl ConsoleSocket {
-    /// Listens on `stage1/<name>` in the pod directory, or, when that path
-    /// is too long for a socket address (libcontainer connects to it by
-    /// path), in a private directory of its own under `/run` (0700).
+    /// Listens on `<name>` in the pod's run directory ([`crate::rundir`]),
+    /// whose path is always short enough for a socket address
+    /// (libcontainer connects to it by path).
     pub fn listen(pod_dir: &Path, name: &str) -> anyhow::Result<ConsoleSocket> {
-        let mut path = pod_dir.join("stage1").join(name);
-        let mut short_dir = None;
-        if path.as_os_str().len() > MAX_SOCKET_PATH {
-            let dir = PathBuf::from(format!("/run/rukt-console-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
-                .create(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            path = dir.join(name);
-            short_dir = Some(dir);
-        }
+        let path = crate::rundir::of(pod_dir).join(name);
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path)
             .with_context(|| format!("cannot listen on {}", path.display()))?;
-        Ok(ConsoleSocket {
-            listener,
-            path,
-            short_dir,
-        })
+        Ok(ConsoleSocket { listener, path })
     }
 
     /// Receives the master side of the app's terminal (libcontainer has
@@ -162,8 +142,5 @@ impl Drop for ConsoleSocket {
     fn drop(&mut self) {
         // Not received (the app's creation failed): nobody connects again.
         let _ = std::fs::remove_file(&self.path);
-        if let Some(dir) = &self.short_dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
     }
 }

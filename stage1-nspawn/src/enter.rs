@@ -47,7 +47,7 @@ pub fn enter(args: &EnterArgs) -> anyhow::Result<u8> {
     // On a terminal it gets a pty of its own, as with `--interactive`.
     let tty = std::io::stdin().is_terminal();
     let me = std::process::id();
-    let process_file = pod_dir.join(format!("stage1/enter-{me}.json"));
+    let process_file = crate::rundir::of(&pod_dir).join(format!("enter-{me}.json"));
     let mut process = spec.process().clone().context("the app has no process")?;
     process
         .set_terminal(Some(tty))

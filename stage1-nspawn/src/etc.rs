@@ -1,5 +1,6 @@
 //! The pod's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`: written
-//! once per pod under `stage1/etc/` and bind-mounted into every app, as
+//! once per pod under `etc/` in its run directory ([`crate::rundir`]) and
+//! bind-mounted into every app, as
 //! Podman does; what they say is `rukt_net::podfiles`'s (shared with the
 //! kvm engine). The host's own files (`--dns=host`, `--hosts-entry=host`)
 //! are bound read-only instead; `--dns=none` leaves the image's.

@@ -40,6 +40,7 @@ mod phase;
 mod podns;
 mod propagation;
 mod run;
+mod rundir;
 mod seccomp;
 mod signals;
 mod spec;

@@ -1,5 +1,6 @@
 //! `--sd-notify=app:NAME`: the named app gates the pod's readiness. The
-//! supervisor binds a datagram socket at `stage1/notify/notify.sock`,
+//! supervisor binds a datagram socket at `notify/notify.sock` in the pod's
+//! run directory ([`crate::rundir`]),
 //! bind-mounts its directory read-only at `/run/notify` in that app only,
 //! whose `NOTIFY_SOCKET` names it, and relays to the service manager only
 //! `READY`, `STATUS`, `WATCHDOG` and `EXTEND_TIMEOUT_USEC` lines
@@ -34,7 +35,7 @@ impl AppNotify {
         if std::env::var_os(ENV_NOTIFY_SOCKET).is_none() {
             return Ok(None);
         }
-        let dir = pod_dir.join("stage1/notify");
+        let dir = crate::rundir::of(pod_dir).join("notify");
         std::fs::create_dir_all(&dir).context("cannot create the notify directory")?;
         let path = dir.join("notify.sock");
         let _ = std::fs::remove_file(&path);

@@ -23,7 +23,7 @@ use crate::podns::{self, PodNamespaces};
 use crate::signals::Signals;
 use crate::supervise::mutable::Mutable;
 use crate::supervise::{Running, Supervisor};
-use crate::{apps, bpf, etc, listen, pause, phase, unit, warm};
+use crate::{apps, bpf, etc, listen, pause, phase, rundir, unit, warm};
 use rukt_contract::sdnotify::SdNotify;
 
 /// Runs the pod; returns its exit code once every app has exited, or an
@@ -50,6 +50,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
 
     std::fs::create_dir_all(pod_dir.join(rukt_contract::STATUS_DIR))
         .context("cannot create the status directory")?;
+    rundir::create(&pod_dir)?;
 
     let layout = Layout::detect();
     unit::adopt(layout, &pod_dir, pod.cgroup_parent.as_deref())?;
@@ -173,9 +174,13 @@ impl Setup<'_> {
         phase::mark("namespaces");
         crate::sysctl::apply(&pod.sysctls)?;
         let results = net.map_or(&[][..], |n| &n.attached.results[..]);
-        let (etc_files, warning) =
-            etc::write(&self.pod_dir.join("stage1/etc"), pod, &hostname, results)
-                .context("cannot write the pod's /etc files")?;
+        let (etc_files, warning) = etc::write(
+            &rundir::of(self.pod_dir).join("etc"),
+            pod,
+            &hostname,
+            results,
+        )
+        .context("cannot write the pod's /etc files")?;
         if let Some(w) = warning {
             tracing::warn!("{w}");
         }
@@ -189,7 +194,7 @@ impl Setup<'_> {
             None
         };
         let pause = if pod.namespaces.pid == Sharing::Pod {
-            let pid = pause::start(&self.pod_dir.join("stage1/pause"))
+            let pid = pause::start(&rundir::of(self.pod_dir).join("pause"))
                 .context("cannot start the pod's PID namespace")?;
             Some(pid)
         } else {

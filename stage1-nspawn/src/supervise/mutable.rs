@@ -210,7 +210,7 @@ impl Supervisor<'_> {
                 let _ = rustix::fs::unlinkat(dir, file.as_str(), rustix::fs::AtFlags::empty());
             }
         }
-        let bundle = self.env_dir().join(apps::BUNDLE_DIR).join(name);
+        let bundle = apps::bundle(&self.env_dir(), name);
         let _ = std::fs::remove_dir_all(bundle);
         Ok(())
     }

@@ -246,6 +246,12 @@ fn a_pod_whose_supervisor_was_killed_ends_and_gc_collects_it() {
     let pods = store();
     let mut pod = spawn_sh(&pods, &["--net=none"], "orphan", "exec sleep 1000");
     let uuid = pod.uuid.clone();
+    // The supervisor's ephemeral state is on /run, as runc's: nothing of it in the store.
+    let run_dir = run_dir(&uuid);
+    let state = run_dir.join("containers/orphan/state.json");
+    assert!(state.is_file(), "no {}", state.display());
+    let pod_dir = pods.pod_dir(&uuid).unwrap();
+    assert!(!pod_dir.join("stage1/containers").exists(), "{pod_dir:?}");
     // kill -9 of the supervisor (rukt run exec'd it: the pod's PID): nothing of the pod may
     // live on unsupervised holding its lock.
     send_signal(pod.pid(), "KILL");
@@ -259,4 +265,28 @@ fn a_pod_whose_supervisor_was_killed_ends_and_gc_collects_it() {
         "gc left the pod: {:?}\n{out}",
         pods.list()
     );
+    assert!(!run_dir.exists(), "gc left {}", run_dir.display());
+}
+
+#[test]
+fn gc_after_a_reboot_collects_a_pod_whose_run_directory_is_gone() {
+    let pods = store();
+    let out = run(&pods, &["--net=none"], &[App::sh("once", "exit 0")]);
+    assert!(out.success(), "{out}");
+    let uuid = only_pod(&pods);
+    pods.wait_exited(&uuid);
+    // What a reboot does to /run (a tmpfs): the pod directory stays, its run directory goes.
+    let run_dir = run_dir(&uuid);
+    assert!(run_dir.join("bundles/once/config.json").is_file());
+    std::fs::remove_dir_all(&run_dir).unwrap();
+    let st = pods.status(&uuid);
+    assert_eq!(get(&st, "state"), "exited", "{st:?}");
+    let out = pods.run(&["gc", "--grace-period=0s"]);
+    assert!(out.success(), "{out}");
+    assert!(pods.pod_dir(&uuid).is_none(), "gc left the pod\n{out}");
+}
+
+/// Where the nspawn supervisor keeps a pod's ephemeral state.
+fn run_dir(uuid: &str) -> std::path::PathBuf {
+    std::path::Path::new("/run/rukt/pods").join(uuid)
 }

@@ -85,7 +85,7 @@ fn limits_are_set_on_the_pod_and_app_cgroups() {
     assert!(!lines.iter().any(|l| l == "cgroups-writable"), "{lines:?}");
     // On v1 that view is a tree the supervisor made on the host for the app's
     // container (stage1-nspawn/src/cgview.rs); the host keeps none of it.
-    let tree = format!("{uuid}/stage1/cgroup/");
+    let tree = format!("/run/rukt/pods/{uuid}/cgroup/");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
