@@ -55,8 +55,8 @@
 #   rukt <= 1.5x bare;  rukt faster than runc and crun in every row (same config; each
 #   peer with its own defaults; default networks);  podman >= 5x rukt;
 #   rukt <= 12 ms and run + gc <= 20 ms (moonshot);  supervisor RSS < 2 MiB.
-# The pods' run directories are on a tmpfs, as on a host whose init mounts /run as one
-# (BENCH_RUN_TMPFS=0: as /run is here).
+# The pods' run directories, and the peers' state (their --root), are on a tmpfs, as
+# on a host whose init mounts /run as one (BENCH_RUN_TMPFS=0: as /run is here).
 # Not a test: it never fails on a time.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -154,6 +154,9 @@ no_mounts_below "$work"
 rm -rf "$store" "$store_base" "$store_net" "$work/rootfs" "$work/layout" "$work/bundle" \
     "$work/bundle-defaults" "$work/pod-etc" "$state" "$mem" "$work/crun" "$work/podman"
 mkdir -p "$state" "$mem"
+# Standing in for a host whose /run is a tmpfs: the peers keep their state there too
+# (runc's default root is /run/runc, crun's /run/crun).
+[ -z "${BENCH_IN_RUN_NS:-}" ] || mount -t tmpfs -o mode=0700 bench-state "$state"
 
 make_busybox_image "$work" "$store"
 if [ -n "$baseline" ]; then "$baseline/rukt" --dir "$store_base" fetch -q "$img" >/dev/null; fi

@@ -88,10 +88,21 @@ fn shipped_units_pass_systemd_analyze_verify() {
         .output()
         .unwrap();
     assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
-    for d in ["var/lib/rukt", "etc/rukt/systemd", "run/rukt"] {
+    for d in [
+        "var/lib/rukt",
+        "etc/rukt/systemd",
+        "run/rukt",
+        "run/rukt/pods",
+    ] {
         assert!(root.path().join(d).is_dir(), "{d}");
     }
     use std::os::unix::fs::MetadataExt;
+    let run_dirs = std::fs::metadata(root.path().join("run/rukt/pods")).unwrap();
+    assert_eq!(
+        run_dirs.mode() & 0o7777,
+        0o700,
+        "the pods' run directories are root's"
+    );
     let store = std::fs::metadata(root.path().join("var/lib/rukt")).unwrap();
     assert_eq!(
         (store.mode() & 0o7777, store.gid()),
