@@ -1,7 +1,8 @@
 //! Creating, starting and deleting an app's container with libcontainer.
 //! Each app is one container in the pod's state directory
-//! (`containers/<app>` in its run directory, [`crate::rundir`]), made from a bundle whose `config.json` is
-//! [`crate::spec::config`]; its init is a direct child of the supervisor.
+//! (`containers/<app>` in its run directory, [`crate::rundir`]), made from
+//! a bundle whose `config.json` is [`crate::spec::config`]; its init is a
+//! direct child of the supervisor.
 
 use std::path::{Path, PathBuf};
 

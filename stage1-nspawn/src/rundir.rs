@@ -21,15 +21,14 @@ pub fn of(pod_dir: &Path) -> PathBuf {
 }
 
 /// Creates the run directory of the pod at `pod_dir`, private to root
-/// (0700, as every directory it creates on the way), and returns its path.
-pub fn create(pod_dir: &Path) -> anyhow::Result<PathBuf> {
+/// (0700, as every directory it creates on the way).
+pub fn create(pod_dir: &Path) -> anyhow::Result<()> {
     let dir = of(pod_dir);
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&dir)
-        .with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use rukt_tests::pods::{APP_UID, MARKER_PATH, MARKER_TEXT, PodStore, RunningPod, 
 
 use super::app::{App, OutDir, run, spawn};
 use super::host::descendant;
-use super::{caps, default_caps_without, fd_numbers, get, only_pod, store};
+use super::{caps, default_caps_without, fd_numbers, get, only_pod, run_dir, store};
 
 /// Starts a pod whose app `name` prints `ready` and then runs `script` (shell).
 fn spawn_sh(pods: &PodStore, pod_flags: &[&str], name: &str, script: &str) -> RunningPod {
@@ -284,9 +284,4 @@ fn gc_after_a_reboot_collects_a_pod_whose_run_directory_is_gone() {
     let out = pods.run(&["gc", "--grace-period=0s"]);
     assert!(out.success(), "{out}");
     assert!(pods.pod_dir(&uuid).is_none(), "gc left the pod\n{out}");
-}
-
-/// Where the nspawn supervisor keeps a pod's ephemeral state.
-fn run_dir(uuid: &str) -> std::path::PathBuf {
-    std::path::Path::new("/run/rukt/pods").join(uuid)
 }

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::app::{App, run, spawn};
 use super::host::{cgroup_file, cgroup_v2};
-use super::{get, only_pod, store};
+use super::{get, only_pod, run_dir, store};
 
 const MIB: u64 = 1 << 20;
 
@@ -85,7 +85,7 @@ fn limits_are_set_on_the_pod_and_app_cgroups() {
     assert!(!lines.iter().any(|l| l == "cgroups-writable"), "{lines:?}");
     // On v1 that view is a tree the supervisor made on the host for the app's
     // container (stage1-nspawn/src/cgview.rs); the host keeps none of it.
-    let tree = format!("/run/rukt/pods/{uuid}/cgroup/");
+    let tree = format!("{}/", run_dir(&uuid).join("cgroup").display());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()

@@ -76,6 +76,11 @@ pub fn ns(report: &Value, ns: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {ns} namespace in the report: {}", report["namespaces"]))
 }
 
+/// Where the nspawn supervisor keeps pod `uuid`'s ephemeral state.
+pub fn run_dir(uuid: &str) -> std::path::PathBuf {
+    std::path::Path::new("/run/rukt/pods").join(uuid)
+}
+
 /// The only pod in the store (for pods run to completion).
 pub fn only_pod(pods: &PodStore) -> String {
     let list = pods.list();
