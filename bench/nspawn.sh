@@ -69,11 +69,8 @@ npods=${BENCH_PODS:-10}
 breakdown_runs=${BENCH_BREAKDOWN:-20}
 baseline=${BENCH_BASELINE:+$(realpath "$BENCH_BASELINE")}
 [ "$(id -u)" = 0 ] || { echo "nspawn.sh: needs root (namespaces, cgroups, mounts)" >&2; exit 1; }
-# The pods' run directories (/run/rukt/pods: libcontainer's state, the bundles) are
-# meant for a tmpfs, which /run is wherever systemd, sysvinit or OpenRC boots the
-# host. Where /run is a directory of the root filesystem instead (this VM: no init
-# mounts one), the benchmark stands in for such a host: it runs in a mount namespace
-# of its own with a tmpfs at /run/rukt/pods. BENCH_RUN_TMPFS=0 measures /run as it is.
+# /run is a tmpfs wherever systemd, sysvinit or OpenRC boots the host; where it is a
+# directory of the root filesystem instead (this VM), stand in for such a host (above).
 if [ "${BENCH_RUN_TMPFS:-1}" = 1 ] && [ -z "${BENCH_IN_RUN_NS:-}" ] &&
     [ "$(stat -f -c %T /run)" != tmpfs ]; then
     echo "==> /run is not a tmpfs here: a tmpfs at /run/rukt/pods, in a mount namespace of its own" >&2

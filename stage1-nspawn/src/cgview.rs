@@ -1,7 +1,7 @@
 //! An app's `/sys/fs/cgroup` on cgroup v1, made by the supervisor just
 //! before the app's container ([`make`]): at `cgroup/<app>` in the pod's
-//! run directory ([`crate::rundir`]), a read-only tmpfs holding a read-only bind of the app's
-//! own cgroup directory in each hierarchy
+//! run directory ([`crate::rundir`]), a read-only tmpfs holding a
+//! read-only bind of the app's own cgroup directory in each hierarchy
 //! ([`rukt_sys::view::readonly_tree`]), which libcontainer binds whole.
 //! libcontainer's own mounts resolve every path safely, about 90 system
 //! calls a mount: the tmpfs and nine binds were 800 of the 2000 calls of an
