@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use pathrs::flags::OpenFlags;
 use pathrs::procfs::{ProcfsBase, ProcfsHandle};
@@ -78,25 +78,11 @@ pub fn get_subsystem_mount_point(subsystem: &ControllerType) -> Result<PathBuf, 
         .find_map(|r| match r {
             Err(e) => Some(Err(e)),
             Ok(m) if m.fs_type == "cgroup" => {
-                // Some systems mount net_prio and net_cls in the same directory
-                // other systems mount them in their own directories. This
-                // should handle both cases.
-                let ok = match subsystem_name.as_str() {
-                    "net_cls" => ["net_cls,net_prio", "net_prio,net_cls", "net_cls"]
-                        .iter()
-                        .any(|s| m.mount_point.ends_with(s)),
-                    "net_prio" => ["net_cls,net_prio", "net_prio,net_cls", "net_prio"]
-                        .iter()
-                        .any(|s| m.mount_point.ends_with(s)),
-                    "cpu" => ["cpu,cpuacct", "cpu"]
-                        .iter()
-                        .any(|s| m.mount_point.ends_with(s)),
-                    "cpuacct" => ["cpu,cpuacct", "cpuacct"]
-                        .iter()
-                        .any(|s| m.mount_point.ends_with(s)),
-                    _ => m.mount_point.ends_with(&subsystem_name),
-                };
-                if ok { Some(Ok(m.mount_point)) } else { None }
+                if is_subsystem_mount_point(&subsystem_name, &m.mount_point) {
+                    Some(Ok(m.mount_point))
+                } else {
+                    None
+                }
             }
             Ok(_) => None,
         })
@@ -104,4 +90,44 @@ pub fn get_subsystem_mount_point(subsystem: &ControllerType) -> Result<PathBuf, 
         .ok_or(V1MountPointError::NotFound {
             subsystem: *subsystem,
         })
+}
+
+// rukt: the lookup of get_subsystem_mount_point, in a list of cgroup mount
+// points read once (list_subsystem_mount_points), for a manager that
+// looks up every controller.
+/// The first of `mount_points` (cgroup v1 mount points, in mount table order)
+/// where `subsystem` is mounted.
+pub fn find_subsystem_mount_point(
+    mount_points: &[PathBuf],
+    subsystem: &ControllerType,
+) -> Result<PathBuf, V1MountPointError> {
+    let subsystem_name = subsystem.to_string();
+    mount_points
+        .iter()
+        .find(|m| is_subsystem_mount_point(&subsystem_name, m))
+        .cloned()
+        .ok_or(V1MountPointError::NotFound {
+            subsystem: *subsystem,
+        })
+}
+
+fn is_subsystem_mount_point(subsystem_name: &str, mount_point: &Path) -> bool {
+    // Some systems mount net_prio and net_cls in the same directory
+    // other systems mount them in their own directories. This
+    // should handle both cases.
+    match subsystem_name {
+        "net_cls" => ["net_cls,net_prio", "net_prio,net_cls", "net_cls"]
+            .iter()
+            .any(|s| mount_point.ends_with(s)),
+        "net_prio" => ["net_cls,net_prio", "net_prio,net_cls", "net_prio"]
+            .iter()
+            .any(|s| mount_point.ends_with(s)),
+        "cpu" => ["cpu,cpuacct", "cpu"]
+            .iter()
+            .any(|s| mount_point.ends_with(s)),
+        "cpuacct" => ["cpu,cpuacct", "cpuacct"]
+            .iter()
+            .any(|s| mount_point.ends_with(s)),
+        _ => mount_point.ends_with(subsystem_name),
+    }
 }
