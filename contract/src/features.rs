@@ -87,11 +87,15 @@ pub enum Feature {
     /// An app whose stdio is a pseudo-terminal of its own
     /// ([`crate::App::tty`]), logged as stdout and attached to in frames.
     AppTty,
+    /// The cgroup warm-up writer stage0 may start right before its exec
+    /// ([`crate::ENV_CGROUP_WARM_PID`]), taken over and ended by the
+    /// engine. Not something a pod asks: what the engine takes on.
+    CgroupWarmup,
 }
 
 impl Feature {
     /// Every feature, in declaration order.
-    pub const ALL: [Feature; 34] = [
+    pub const ALL: [Feature; 35] = [
         Feature::Hostname,
         Feature::NetNone,
         Feature::NetHost,
@@ -126,11 +130,12 @@ impl Feature {
         Feature::CgroupParent,
         Feature::StopSignal,
         Feature::AppTty,
+        Feature::CgroupWarmup,
     ];
 
     /// What version 1 could not express: a stage1 without `features` does
     /// none of these.
-    pub const NEW_IN_2: [Feature; 16] = [
+    pub const NEW_IN_2: [Feature; 17] = [
         Feature::Networks,
         Feature::Ports,
         Feature::Dns,
@@ -147,6 +152,7 @@ impl Feature {
         Feature::CgroupParent,
         Feature::StopSignal,
         Feature::AppTty,
+        Feature::CgroupWarmup,
     ];
 
     /// Its name in `features` JSON (`readonly-rootfs`).
@@ -186,6 +192,7 @@ impl Feature {
             Feature::AppLogs => "app-logs",
             Feature::NotifyApp => "notify-app",
             Feature::KvmAccel => "kvm-accel",
+            Feature::CgroupWarmup => "cgroup-warmup",
         }
     }
 
@@ -251,6 +258,7 @@ impl Feature {
             Feature::AppLogs => "per-app log files",
             Feature::NotifyApp => "--sd-notify=app",
             Feature::KvmAccel => "--kvm-accel",
+            Feature::CgroupWarmup => "RUKT_CGROUP_WARM_PID",
         }
     }
 }

@@ -76,6 +76,15 @@ pub fn agree(stage1_versions: &[u32]) -> Option<u32> {
 /// "running" exactly while someone holds it.
 pub const ENV_LOCK_FD: &str = "RUKT_LOCK_FD";
 
+/// Environment variable naming the PID of the cgroup warm-up writer
+/// (`rukt_sys::warm::Writer`) stage0 started right before it exec'd an
+/// engine that declares [`Feature::CgroupWarmup`]: a child of the engine's
+/// process from then on, which the engine takes over and ends (kills and
+/// reaps) once it needs no more cgroup migrations soon, and in any case
+/// before its apps run. Left alone it ends by itself within half a second,
+/// and with the engine's process.
+pub const ENV_CGROUP_WARM_PID: &str = "RUKT_CGROUP_WARM_PID";
+
 /// Exit code of a stage1 (or of `rukt`) that failed before the pod's apps
 /// could run, as in rkt.
 pub const EXIT_STAGE1_FAILURE: u8 = 254;

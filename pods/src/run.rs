@@ -5,16 +5,20 @@
 //!
 //! What stage1 inherits is exactly what the contract names: stdio, the pod
 //! lock (`RUKT_LOCK_FD`) and, for an engine that hands them on, socket
-//! activation's descriptors (`LISTEN_FDS`, from fd 3) and `NOTIFY_SOCKET`.
-//! Any other descriptor the caller leaked is closed by the exec.
+//! activation's descriptors (`LISTEN_FDS`, from fd 3) and `NOTIFY_SOCKET`,
+//! and for one that takes it over, the cgroup warm-up writer started right
+//! before the exec (`RUKT_CGROUP_WARM_PID`, [`rukt_sys::warm`]). Any other
+//! descriptor the caller leaked is closed by the exec.
 
 use std::os::fd::{AsRawFd, RawFd};
 
 use rukt_contract::{
-    APPS_DIR, App, ENV_LISTEN_FDNAMES, ENV_LISTEN_FDS, ENV_LISTEN_PID, ENV_LOCK_FD,
-    ENV_NOTIFY_SOCKET, Feature, ListenFds, OVERLAY_DIR, PodManifest, RunArgs,
+    APPS_DIR, App, ENV_CGROUP_WARM_PID, ENV_LISTEN_FDNAMES, ENV_LISTEN_FDS, ENV_LISTEN_PID,
+    ENV_LOCK_FD, ENV_NOTIFY_SOCKET, Feature, ListenFds, OVERLAY_DIR, PodManifest, RunArgs,
 };
 use rukt_images::store::{FileLock, LockMode, Store};
+use rukt_sys::cgroupfs::Layout;
+use rukt_sys::warm::Writer;
 
 use crate::features::Unsupported;
 use crate::images::AppImage;
@@ -212,6 +216,11 @@ fn exec_stage1(
     stage1: &Stage1,
     opts: RunOptions,
 ) -> RunError {
+    // The cgroup grace period runs while stage1 loads (rukt_sys::warm); a
+    // failed exec ends the writer (its drop), a done one hands it on.
+    let warm = (!manifest.apps.is_empty() && stage1.enforces(Feature::CgroupWarmup))
+        .then(|| Writer::start(Layout::detect()))
+        .flatten();
     let apps = pod.path.join(APPS_DIR);
     if let Err(e) = manifest
         .apps
@@ -228,8 +237,12 @@ fn exec_stage1(
     }
     keep.push(lock_fd);
     env.push((ENV_LOCK_FD, lock_fd.to_string()));
+    if let Some(w) = &warm {
+        env.push((ENV_CGROUP_WARM_PID, w.pid().to_string()));
+    }
     let err = stage1.exec(pod, run_args(pod, &opts).to_argv(), &env, keep);
     // Still here: exec failed.
+    drop(warm);
     let _ = unmount_below(&apps);
     drop(lock);
     PodError::Io {

@@ -69,8 +69,9 @@ impl Engine for Nspawn {
     /// pty for `--interactive` ([`console`]); of version 2, CNI networks,
     /// published ports and DNS settings ([`network`], [`etc`]), per-app log
     /// files ([`logs`]), readiness (`rukt_contract::sdnotify`, an app's relayed
-    /// by [`notify`]), socket activation ([`listen`]) and mutable pods
-    /// ([`supervise::mutable`]).
+    /// by [`notify`]), socket activation ([`listen`]), mutable pods
+    /// ([`supervise::mutable`]) and stage0's cgroup warm-up writer
+    /// ([`warm`]).
     const FEATURES: &'static [Feature] = &[
         Feature::Hostname,
         Feature::NetNone,
@@ -105,6 +106,7 @@ impl Engine for Nspawn {
         Feature::CgroupParent,
         Feature::StopSignal,
         Feature::AppTty,
+        Feature::CgroupWarmup,
     ];
 
     fn run(args: &RunArgs) -> anyhow::Result<u8> {

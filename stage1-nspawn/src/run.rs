@@ -30,6 +30,8 @@ use rukt_contract::sdnotify::SdNotify;
 /// error if it failed before any app ran.
 pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     phase::mark("begin");
+    // Before anything can reap a child, and ended on any early return.
+    let handed = warm::handed();
     let pod = load_manifest(&args.uuid)?;
     let lock = PodLock::inherited()?;
     // No app inherits the lock: libcontainer marks every descriptor above
@@ -60,7 +62,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     // Before `ready`: the app-* entrypoints may come as soon as it is there.
     let control = pod.mutable.then(|| Control::bind(&pod_dir)).transpose()?;
     phase::mark("loaded");
-    let (warm, net) = match host_side(layout, &pod_dir, &pod) {
+    let (warm, net) = match host_side(layout, &pod_dir, &pod, handed) {
         Ok(made) => made,
         Err(e) => {
             cgroups::destroy_pod(layout, &pod.uuid);
@@ -120,21 +122,23 @@ pub fn run(args: &RunArgs) -> anyhow::Result<u8> {
     Ok(code)
 }
 
-/// The pod's cgroup with its limits and the warm-up helper ([`warm`], which
-/// runs until every app has joined its cgroup), then its networks. The
-/// cgroup comes first, as early as it can be (once `adopt` has named its
-/// parent): the helper's first write waits for a grace period, and all that
-/// comes before libcontainer's first write (the networks' plugins,
-/// namespaces, `/etc`, the bundle) overlaps that wait. On error the caller
-/// removes the cgroup (the helper ends with its handle).
+/// The pod's cgroup with its limits and the warm-up writer ([`warm`]: the
+/// one stage0 `handed` on, or one of its own; it runs until every app has
+/// joined its cgroup), then its networks. The cgroup comes first, as early
+/// as it can be (once `adopt` has named its parent): the writer's first
+/// write waits for a grace period, and all that comes before libcontainer's
+/// first write (the networks' plugins, namespaces, `/etc`, the bundle)
+/// overlaps that wait. On error the caller removes the cgroup (the writer
+/// ends with its handle).
 fn host_side(
     layout: Layout,
     pod_dir: &Path,
     pod: &PodManifest,
+    handed: Option<warm::Warm>,
 ) -> anyhow::Result<(Option<warm::Warm>, Option<PodNetwork>)> {
     cgroups::create_pod(layout, &pod.uuid, &pod.resources)
         .context("cannot create the pod's cgroup")?;
-    let warm = warm::prepare(layout, pod, &pod.apps)?;
+    let warm = warm::prepare(layout, pod, &pod.apps, handed)?;
     phase::mark("pod-cgroup");
     // Before any namespace of the pod's: the plugins run from the host's.
     let net = network::attach(pod_dir, pod)?;

@@ -1,57 +1,55 @@
-//! The supervisor's cgroup warm-up helper ([`rukt_sys::warm`] says why:
+//! The supervisor's cgroup warm-up writer ([`rukt_sys::warm`] says why:
 //! the first `cgroup.procs` write after a quiet spell waits for an RCU
 //! grace period). libcontainer makes that write when it puts an app's
 //! first process into its cgroup, the largest single cost of a pod's
 //! start, with nothing else to do meanwhile.
 //!
-//! So once the pod's cgroups exist (the pod's and its apps'), the
-//! supervisor forks a helper: it writes `0` (itself) to the `cgroup.procs`
-//! of the cgroup it is already in, which moves nothing but starts the grace
-//! period, and then writes again every [`PERIOD`], which keeps the kernel
-//! in its quick mode (each write ends within a grace period of the last),
-//! until the supervisor ends it once every app has joined its cgroup
-//! ([`Warm`]'s drop), or [`MAX_WRITES`] later. The supervisor starts it
-//! right after loading the pod and goes on meanwhile (the networks' CNI
-//! plugins, namespaces, `/etc` files, the bundle, libcontainer's state, its
-//! clone and cgroup manager), and libcontainer's writes find the grace
-//! period over, however long the supervisor took to get there. The kernel
-//! holds its cgroup mutex during the first wait, so nothing may make a
-//! cgroup meanwhile: the pod's and the apps' are made before. It is a
-//! forked process, not a thread, because libcontainer wants its caller
-//! single-threaded; it only opens, writes, sleeps and exits (what is safe
-//! after a fork), and the supervisor reaps it with its apps' exits.
+//! stage0 starts the writer right before it execs this engine (which
+//! declares `cgroup-warmup`) and names it in `RUKT_CGROUP_WARM_PID`: the
+//! grace period then runs while this binary loads and reads its pod. The
+//! supervisor takes it over first thing ([`handed`]); the first `mkdir` of
+//! the pod's cgroups waits for what is left of the grace period (the kernel
+//! holds its cgroup mutex during the first wait), and every write after
+//! that is quick. Without one (`run` by hand, an older stage0), the
+//! supervisor forks its own once the pod's and the apps' cgroups exist
+//! (making them after its start would wait). Either way the writer writes
+//! every [`rukt_sys::warm::PERIOD`], which keeps the kernel in its quick
+//! mode, until every app has joined its cgroup (its drop ends it), and
+//! the supervisor goes on meanwhile (the networks' CNI plugins,
+//! namespaces, `/etc` files, the bundle, libcontainer's state, its clone
+//! and cgroup manager). It is a process, not a thread, because
+//! libcontainer wants its caller single-threaded; the supervisor reaps it
+//! with its apps' exits.
 
-use std::ffi::CString;
-
-use rukt_contract::{App, PodManifest};
-use rukt_sys::warm::{MAX_WRITES, PERIOD, own_procs_file};
+use rukt_contract::{App, ENV_CGROUP_WARM_PID, PodManifest};
+use rukt_sys::warm::Writer;
 
 use crate::cgroups::{self, CgroupError, Layout};
 
-/// The running helper; dropping it ends it.
-pub struct Warm {
-    pid: libc::pid_t,
-}
+/// The writer; dropping it ends it.
+pub type Warm = Writer;
 
-impl Drop for Warm {
-    fn drop(&mut self) {
-        // Not waited for here: a write in progress finishes first, and the
-        // supervisor reaps every child.
-        // SAFETY: kill touches no memory; the PID is our unreaped child's.
-        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+/// The writer stage0 handed on, if it did: called before this process
+/// reaps any child, so the PID is still that child's.
+pub fn handed() -> Option<Warm> {
+    let pid = std::env::var(ENV_CGROUP_WARM_PID).ok()?;
+    let writer = Writer::adopt(&pid);
+    match &writer {
+        Some(w) => tracing::debug!(pid = w.pid(), "took over stage0's cgroup warm-up writer"),
+        None => tracing::debug!("{ENV_CGROUP_WARM_PID}={pid} names no child of the supervisor"),
     }
+    writer
 }
 
 /// Makes what must exist before `apps`' containers are created, on cgroup
 /// v1 their own cgroups (their `/sys/fs/cgroup` binds them, see
-/// [`crate::cgview`]; on the start path, because a mkdir after the
-/// helper's start would wait for its grace period), then starts the
-/// helper; none for no apps (a sandbox's start: nothing joins a cgroup
-/// then).
+/// [`crate::cgview`]), and keeps the writer stage0 `handed` on or starts
+/// one; none for no apps (a sandbox's start: nothing joins a cgroup then).
 pub fn prepare<'a>(
     layout: Layout,
     pod: &PodManifest,
     apps: impl IntoIterator<Item = &'a App>,
+    handed: Option<Warm>,
 ) -> Result<Option<Warm>, CgroupError> {
     let bound = layout == Layout::V1;
     let mut any = false;
@@ -61,50 +59,14 @@ pub fn prepare<'a>(
             cgroups::create_app_v1(&pod.uuid, &app.name)?;
         }
     }
-    Ok(if any { start(layout) } else { None })
-}
-
-/// Forks the helper; a failure only loses the head start.
-fn start(layout: Layout) -> Option<Warm> {
-    let path = own_procs_file(layout)?;
-    let path = CString::new(path.into_os_string().into_encoded_bytes()).ok()?;
-    let pause = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: PERIOD.as_nanos() as libc::c_long,
-    };
-    // SAFETY: getpid has no preconditions.
-    let parent = unsafe { libc::getpid() };
-    // SAFETY: this process is single-threaded (libcontainer's rule, checked
-    // before every container), so the child may run anything; it only calls
-    // prctl, getppid, open, pwrite, nanosleep and _exit on memory prepared
-    // before the fork.
-    match unsafe { libc::fork() } {
-        0 => {
-            // SAFETY: `path` is a valid C string, `pause` a valid timespec;
-            // the descriptor is ours.
-            unsafe {
-                // Gone with the supervisor, whatever ends it.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                if fd >= 0 {
-                    for _ in 0..MAX_WRITES {
-                        if libc::getppid() != parent {
-                            break;
-                        }
-                        libc::pwrite(fd, c"0".as_ptr().cast(), 1, 0);
-                        libc::nanosleep(&pause, std::ptr::null_mut());
-                    }
-                }
-                libc::_exit(0)
-            }
-        }
-        -1 => {
-            tracing::debug!(
-                "cannot fork the cgroup warm-up helper: {}",
-                std::io::Error::last_os_error()
-            );
-            None
-        }
-        pid => Some(Warm { pid }),
+    if !any {
+        return Ok(None);
     }
+    Ok(handed.or_else(|| {
+        let started = Writer::start(layout);
+        if started.is_none() {
+            tracing::debug!("no cgroup warm-up writer: no own cgroup.procs, or fork failed");
+        }
+        started
+    }))
 }

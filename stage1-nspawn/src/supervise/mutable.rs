@@ -105,7 +105,8 @@ impl Supervisor<'_> {
         let Some(m) = &mut self.control else {
             return Err("the pod is not mutable".into());
         };
-        let warm = warm::prepare(self.layout, &manifest, [&app]).map_err(|e| format!("{e:#}"))?;
+        let warm =
+            warm::prepare(self.layout, &manifest, [&app], None).map_err(|e| format!("{e:#}"))?;
         let container = m
             .env
             .create(

@@ -11,19 +11,20 @@ use std::sync::OnceLock;
 use anyhow::Context;
 use rukt_contract::runtime::{PodLock, load_manifest, pod_is_running};
 use rukt_contract::{
-    AppArgs, AppStopArgs, ENV_LISTEN_FDNAMES, ENV_LISTEN_FDS, ENV_LISTEN_PID, ENV_LOCK_FD,
-    ENV_NOTIFY_SOCKET, EnterArgs, Entrypoint, Feature, GcArgs, ListenFds, PodManifest, RunArgs,
-    StopArgs,
+    AppArgs, AppStopArgs, ENV_CGROUP_WARM_PID, ENV_LISTEN_FDNAMES, ENV_LISTEN_FDS, ENV_LISTEN_PID,
+    ENV_LOCK_FD, ENV_NOTIFY_SOCKET, EnterArgs, Entrypoint, Feature, GcArgs, ListenFds, PodManifest,
+    RunArgs, StopArgs,
 };
 use serde_json::{Value, json};
 
 /// The environment variables recorded (`null` when unset).
-const RECORDED_ENV: [&str; 5] = [
+const RECORDED_ENV: [&str; 6] = [
     ENV_LOCK_FD,
     ENV_LISTEN_FDS,
     ENV_LISTEN_FDNAMES,
     ENV_LISTEN_PID,
     ENV_NOTIFY_SOCKET,
+    ENV_CGROUP_WARM_PID,
 ];
 
 /// The inherited pod lock, once checked: kept open until the process ends.
@@ -54,6 +55,7 @@ pub fn gather(argv: &[OsString], enforced: &[Feature]) -> Value {
         Err(e) => (Value::Null, e.into()),
     };
     let (lock_held, lock_error) = check_lock();
+    let warm_writer = warm_writer();
     let manifest = match (entry, args.get("uuid").and_then(Value::as_str)) {
         (Some(Entrypoint::Run), Some(uuid)) => match load_manifest(uuid) {
             Ok(m) => manifest_summary(&m, enforced),
@@ -74,7 +76,26 @@ pub fn gather(argv: &[OsString], enforced: &[Feature]) -> Value {
         "lock_held": lock_held,
         "lock_error": lock_error,
         "manifest": manifest,
+        "warm_writer": warm_writer,
     })
+}
+
+/// The cgroup warm-up writer `RUKT_CGROUP_WARM_PID` names, taken over and
+/// ended as an engine that declares `cgroup-warmup` must: whether it was
+/// this process's child, and its descriptors (`null` without one).
+fn warm_writer() -> Value {
+    let Ok(pid) = std::env::var(ENV_CGROUP_WARM_PID) else {
+        return Value::Null;
+    };
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", pid.trim()))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| Some(std::fs::read_link(e.path()).ok()?.display().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let child = rukt_sys::warm::Writer::adopt(&pid).is_some();
+    json!({ "child": child, "fds": fds })
 }
 
 /// Appends `record` as one line to `path`, creating its directory.

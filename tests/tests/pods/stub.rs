@@ -227,6 +227,40 @@ fn socket_activation_is_not_passed_to_an_engine_that_drops_it() {
 }
 
 #[test]
+fn an_engine_that_takes_on_the_cgroup_warmup_gets_a_writer_holding_nothing() {
+    let stub = Stub::new(&[]);
+    // A caller's descriptor, and stdout a caller may wait on: not the writer's.
+    let out = stub.run("exec 7</etc/hostname", &[], &[]);
+    assert!(out.success(), "{out}");
+    let run = stub.only("run");
+    let writer = &run["warm_writer"];
+    assert_eq!(
+        writer["child"], true,
+        "the writer must be the engine's own child: {run:#}"
+    );
+    let only_procs = match writer["fds"].as_array().map(Vec::as_slice) {
+        Some([fd]) => fd.as_str().is_some_and(|f| f.ends_with("/cgroup.procs")),
+        _ => false,
+    };
+    assert!(
+        only_procs,
+        "the writer keeps its cgroup.procs and nothing else: {writer}"
+    );
+    // The probe gets none.
+    assert_eq!(
+        stub.only("features")["env"]["RUKT_CGROUP_WARM_PID"],
+        Value::Null
+    );
+
+    let stub = Stub::new(&[("RUKT_STUB_FEATURES", "multiple-apps")]);
+    let out = stub.run("", &[], &[]);
+    assert!(out.success(), "{out}");
+    let run = stub.only("run");
+    assert_eq!(run["env"]["RUKT_CGROUP_WARM_PID"], Value::Null, "{run:#}");
+    assert_eq!(run["warm_writer"], Value::Null);
+}
+
+#[test]
 fn a_flag_the_engine_would_ignore_is_a_usage_error_before_anything_happens() {
     let stub = Stub::new(&[("RUKT_STUB_FEATURES", "hostname,multiple-apps")]);
     let before = stub.pods.pod_dirs();

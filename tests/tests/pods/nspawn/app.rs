@@ -82,7 +82,7 @@ pub fn run_words(pod_flags: &[&str], image: &str, apps: &[App]) -> Vec<String> {
     words
 }
 
-fn strs(words: &[String]) -> Vec<&str> {
+pub fn strs(words: &[String]) -> Vec<&str> {
     words.iter().map(String::as_str).collect()
 }
 

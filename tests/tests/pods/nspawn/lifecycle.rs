@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use rukt_tests::inspector::{self, parse_report};
 use rukt_tests::pods::{APP_UID, MARKER_PATH, MARKER_TEXT, PodStore, RunningPod, send_signal};
 
-use super::app::{App, OutDir, run, spawn};
-use super::host::descendant;
+use super::app::{App, OutDir, run, run_words, spawn, strs};
+use super::host::{descendant, descendants};
 use super::{caps, default_caps_without, fd_numbers, get, only_pod, run_dir, store};
 
 /// Starts a pod whose app `name` prints `ready` and then runs `script` (shell).
@@ -284,4 +284,36 @@ fn gc_after_a_reboot_collects_a_pod_whose_run_directory_is_gone() {
     let out = pods.run(&["gc", "--grace-period=0s"]);
     assert!(out.success(), "{out}");
     assert!(pods.pod_dir(&uuid).is_none(), "gc left the pod\n{out}");
+}
+
+#[test]
+fn the_cgroup_warmup_writer_stage0_starts_is_taken_over_and_ended_before_the_apps_run() {
+    let pods = store();
+    let mut words = vec!["--debug".to_string()];
+    words.extend(run_words(
+        &["--net=none"],
+        &pods.image,
+        &[App::sh("once", "exit 0")],
+    ));
+    let out = pods.run(&strs(&words));
+    assert!(out.success(), "{out}");
+    assert!(
+        out.stderr
+            .contains("took over stage0's cgroup warm-up writer"),
+        "the supervisor must take over the writer stage0 started:\n{out}"
+    );
+    // Once an app runs, no writer is left: none of the supervisor's descendants is stage0's
+    // copy (its command line is `rukt ... run --stage1=nspawn ...`; a reaped or dead one has
+    // none).
+    let mut pod = spawn_sh(&pods, &["--net=none"], "idle", "exec sleep 4250");
+    let writers: Vec<_> = descendants(pod.pid())
+        .into_iter()
+        .filter(|(_, cmdline)| cmdline.contains("--stage1=nspawn"))
+        .collect();
+    assert!(
+        writers.is_empty(),
+        "a writer outlived the apps' start: {writers:?}"
+    );
+    pods.ok(&["stop", "--force", &pod.uuid]);
+    pod.wait();
 }
