@@ -84,7 +84,8 @@ impl Writer {
     /// Any process may call it, threads or not: the child only makes
     /// async-signal-safe calls (`prctl`, `close_range`, `getppid`,
     /// `pwrite`, `nanosleep`, `_exit`) on memory prepared before the fork.
-    /// It keeps no descriptor but its `cgroup.procs`.
+    /// Its first step closes every inherited descriptor but its
+    /// `cgroup.procs`.
     pub fn start(layout: Layout) -> Option<Writer> {
         let path = own_procs_file(layout)?;
         let path = CString::new(path.into_os_string().into_encoded_bytes()).ok()?;

@@ -82,18 +82,30 @@ pub fn gather(argv: &[OsString], enforced: &[Feature]) -> Value {
 
 /// The cgroup warm-up writer `RUKT_CGROUP_WARM_PID` names, taken over and
 /// ended as an engine that declares `cgroup-warmup` must: whether it was
-/// this process's child, and its descriptors (`null` without one).
+/// this process's child, and its descriptors once it has closed what it
+/// inherited, or after 2 s (`null` without one).
 fn warm_writer() -> Value {
     let Ok(pid) = std::env::var(ENV_CGROUP_WARM_PID) else {
         return Value::Null;
     };
-    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", pid.trim()))
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| Some(std::fs::read_link(e.path()).ok()?.display().to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let fds = || -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{}/fd", pid.trim()))
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| Some(std::fs::read_link(e.path()).ok()?.display().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Its first step closes what it inherited: on a busy host it may not
+    // have been scheduled yet.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut seen = fds();
+    while seen.len() > 1 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        seen = fds();
+    }
+    let fds = seen;
     let child = rukt_sys::warm::Writer::adopt(&pid).is_some();
     json!({ "child": child, "fds": fds })
 }

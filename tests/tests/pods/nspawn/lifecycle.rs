@@ -304,12 +304,20 @@ fn the_cgroup_warmup_writer_stage0_starts_is_taken_over_and_ended_before_the_app
     );
     // Once an app runs, no writer is left: none of the supervisor's descendants is stage0's
     // copy (its command line is `rukt ... run --stage1=nspawn ...`; a reaped or dead one has
-    // none).
+    // none). Killed before the apps start, it may still be on its way out on a busy host:
+    // 200 ms, well before a writer left alone would stop by itself (half a second).
     let mut pod = spawn_sh(&pods, &["--net=none"], "idle", "exec sleep 4250");
-    let writers: Vec<_> = descendants(pod.pid())
-        .into_iter()
-        .filter(|(_, cmdline)| cmdline.contains("--stage1=nspawn"))
-        .collect();
+    let writers = || -> Vec<_> {
+        descendants(pod.pid())
+            .into_iter()
+            .filter(|(_, cmdline)| cmdline.contains("--stage1=nspawn"))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_millis(200);
+    while !writers().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let writers = writers();
     assert!(
         writers.is_empty(),
         "a writer outlived the apps' start: {writers:?}"
