@@ -119,11 +119,8 @@ fn fdinfo_pid(fdinfo: &str) -> Option<i64> {
 }
 
 /// State (field 3) and `exit_code` (field 52) of a `/proc/<pid>/stat` line.
-/// The command name (field 2) is in parentheses and may contain anything,
-/// so fields are counted from the last `)`.
 fn parse_stat(stat: &str) -> Option<(char, i32)> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
+    let mut fields = rukt_sys::procstat::fields_after_comm(stat)?;
     let state = fields.next()?.chars().next()?;
     // Field 3 was the state; field 52 is 49 further.
     let status = fields.nth(48)?.parse().ok()?;

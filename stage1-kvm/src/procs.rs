@@ -45,9 +45,10 @@ pub fn start_time(pid: u32) -> Option<u64> {
 }
 
 fn parse_start_time(stat: &str) -> Option<u64> {
-    // The command name (field 2) may hold spaces and parentheses.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    rukt_sys::procstat::fields_after_comm(stat)?
+        .nth(19)?
+        .parse()
+        .ok()
 }
 
 /// Appends `name pid starttime` to `stage1/pids`.

@@ -30,6 +30,7 @@ pub mod lock;
 pub mod mountinfo;
 pub mod netdev;
 pub mod pidns;
+pub mod procstat;
 pub mod propagation;
 pub mod pty;
 pub mod resolve;

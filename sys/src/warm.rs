@@ -171,11 +171,12 @@ impl Drop for Writer {
     }
 }
 
-/// The parent PID field of a `/proc/<pid>/stat` line (after the command
-/// name, which may itself hold spaces and parentheses).
+/// The parent PID field of a `/proc/<pid>/stat` line.
 fn parent_in_stat(stat: &str) -> Option<libc::pid_t> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    crate::procstat::fields_after_comm(stat)?
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
